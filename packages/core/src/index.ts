@@ -1,0 +1,20 @@
+/**
+ * @eaglet/core: eaglet's contracts. Interfaces (TargetModel, ChatTemplate, DataFormat, Backend),
+ * the zod schemas that are the one source of truth for every shape that crosses a boundary, the
+ * plugin registry, config loading, jsonl I/O and errors. Nothing here names a concrete model,
+ * format or backend.
+ */
+export * from './errors.js';
+export * from './schemas/index.js';
+export * from './interfaces/tokenizer.js';
+export * from './interfaces/data-format.js';
+export * from './interfaces/target-model.js';
+export * from './interfaces/chat-template.js';
+export * from './interfaces/backend.js';
+export * from './plugins/plugin.js';
+export * from './plugins/registry.js';
+export * from './plugins/loader.js';
+export * from './config-file.js';
+export * from './run-config.js';
+export * from './jsonl.js';
+export * from './seed-parameters.js';

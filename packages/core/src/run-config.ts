@@ -1,0 +1,96 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import { EagletError } from './errors.js';
+import { zodIssues } from './schemas/issues.js';
+import { PathString } from './schemas/config/common.js';
+
+/**
+ * Loads a run configuration (train, bench, ...): a JSON file, then `key.path=value` overrides,
+ * then command-line fields, validated by the flow's zod schema. Relative paths inside the file
+ * resolve against the file's folder; paths from the command line resolve against the cwd.
+ */
+export function loadRunConfig<S extends z.ZodType>(
+  schema: S,
+  options: { file?: string; overrides?: readonly string[]; fields?: Record<string, unknown>; cwd: string },
+): z.infer<S> {
+  let fromFile: Record<string, unknown> = {};
+  if (options.file) {
+    const path = resolve(options.cwd, options.file);
+    if (!existsSync(path)) throw new EagletError('EAGLET_CONFIG_NOT_FOUND', `config file ${path} does not exist`);
+    try {
+      fromFile = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new EagletError('EAGLET_CONFIG_INVALID', `${path}: not valid JSON: ${(e as Error).message}`);
+    }
+    fromFile = resolvePaths(schema, fromFile, dirname(path)) as Record<string, unknown>;
+  }
+  const merged = structuredClone(fromFile);
+  for (const o of options.overrides ?? []) applyOverride(merged, o);
+  for (const [k, v] of Object.entries(options.fields ?? {})) if (v !== undefined) merged[k] = v;
+  const withPaths = resolvePaths(schema, merged, options.cwd);
+  const result = schema.safeParse(withPaths);
+  if (!result.success) {
+    const where = options.file ? ` (${options.file})` : '';
+    const lines = zodIssues(result.error).map((i) => `  ${i.path || '(root)'}: ${i.reason}`);
+    throw new EagletError('EAGLET_CONFIG_INVALID', `invalid configuration${where}:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}
+
+/** `a.b.c=value`: value parsed as JSON when it is JSON, else kept as a string. */
+export function applyOverride(target: Record<string, unknown>, override: string): void {
+  const eq = override.indexOf('=');
+  if (eq <= 0) {
+    throw new EagletError('EAGLET_CONFIG_INVALID', `override "${override}" is not of the form key.path=value`);
+  }
+  const keys = override.slice(0, eq).split('.');
+  const text = override.slice(eq + 1);
+  let value: unknown = text;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    // a bare string
+  }
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    if (next === undefined || next === null || typeof next !== 'object') node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keys.at(-1)!] = value;
+}
+
+/** Walks a value alongside its schema and makes every PathString field absolute against `base`. */
+export function resolvePaths(schema: z.ZodType, value: unknown, base: string): unknown {
+  const def = unwrap(schema);
+  if (def === PathString) {
+    return typeof value === 'string' && value !== '' && !isAbsolute(value) && !/^[a-z]+:\/\//i.test(value) ? resolve(base, value) : value;
+  }
+  if (def instanceof z.ZodObject && value && typeof value === 'object' && !Array.isArray(value)) {
+    const shape = def.shape as Record<string, z.ZodType>;
+    const out: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+    for (const [k, sub] of Object.entries(shape)) if (k in out) out[k] = resolvePaths(sub, out[k], base);
+    return out;
+  }
+  if (def instanceof z.ZodArray && Array.isArray(value)) {
+    return value.map((v) => resolvePaths(def.element as z.ZodType, v, base));
+  }
+  if (def instanceof z.ZodUnion) {
+    // A union of a path and an object (e.g. draftConfig): resolve only when the value is a string.
+    for (const option of def.options as z.ZodType[]) {
+      if (typeof value === 'string' && unwrap(option) === PathString) return resolvePaths(option, value, base);
+      if (typeof value === 'object' && unwrap(option) instanceof z.ZodObject) return resolvePaths(option, value, base);
+    }
+  }
+  return value;
+}
+
+function unwrap(schema: z.ZodType): z.ZodType {
+  let s: z.ZodType = schema;
+  for (;;) {
+    if (s instanceof z.ZodOptional || s instanceof z.ZodNullable || s instanceof z.ZodDefault || s instanceof z.ZodPrefault) {
+      s = (s as unknown as { unwrap(): z.ZodType }).unwrap();
+    } else return s;
+  }
+}

@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { PathString } from './common.js';
+
+/** What to do with a recording longer than the target's audio window (30 s for Qwen2-Audio). */
+export const LongAudioPolicy = z.enum(['reject', 'truncate', 'segment']);
+export type LongAudioPolicy = z.infer<typeof LongAudioPolicy>;
+
+/** What to do with a record whose rendered token count exceeds `maxLength`. */
+export const MaxLengthPolicy = z.enum(['reject', 'truncate']);
+export type MaxLengthPolicy = z.infer<typeof MaxLengthPolicy>;
+
+/** `eaglet data prepare`: jsonl conversations -> Arrow IPC shards the engine trains on. */
+export const PrepareConfig = z.strictObject({
+  /** Target plugin id, e.g. `qwen2-audio`. */
+  target: z.string().min(1).default('qwen2-audio'),
+  /** Local folder of the target model (tokenizer files and config.json are read from it). */
+  model: PathString,
+  /** Input jsonl files. */
+  data: z.array(PathString).min(1, 'give at least one input file'),
+  /** Input format name, or `auto` to detect per file. */
+  format: z.string().default('auto'),
+  /** Output folder for shards, manifest.json and rejects.jsonl. */
+  out: PathString,
+  /** Chat template id; defaults to the target's own (seed: CHAT_TEMPLATE_TYPE). */
+  chatTemplate: z.string().optional(),
+  /** Maximum tokens per record (seed: MODEL_MAX_LENGTH). */
+  maxLength: z.number().int().positive().default(4096),
+  maxLengthPolicy: MaxLengthPolicy.default('reject'),
+  longAudioPolicy: LongAudioPolicy.default('segment'),
+  /** Records per Arrow shard. */
+  shardSize: z.number().int().positive().default(1000),
+  /** Parallel audio decodes; 0 means one per core. */
+  concurrency: z.number().int().nonnegative().default(0),
+});
+export type PrepareConfig = z.infer<typeof PrepareConfig>;
+export type PrepareConfigInput = z.input<typeof PrepareConfig>;

@@ -1,0 +1,82 @@
+import { z } from 'zod';
+import { DraftConfig } from '../draft.js';
+import { Device, PathString, Seed } from './common.js';
+
+export const LrSchedule = z.strictObject({
+  kind: z.enum(['constant', 'cosine']).default('constant'),
+  warmupSteps: z.number().int().nonnegative().default(0),
+  /** Floor of the cosine schedule as a fraction of `lr`. */
+  minLrRatio: z.number().min(0).max(1).default(0),
+});
+
+export const Optimizer = z.strictObject({
+  lr: z.number().positive().default(1e-4),
+  weightDecay: z.number().nonnegative().default(0),
+  betas: z.tuple([z.number(), z.number()]).default([0.9, 0.95]),
+  eps: z.number().positive().default(1e-8),
+  /** Gradient-norm clip; 0 disables. */
+  gradClip: z.number().nonnegative().default(1.0),
+});
+
+export const Batching = z.strictObject({
+  /** Token budget per micro-batch (length-aware batching packs records up to this). */
+  maxTokens: z.number().int().positive().default(4096),
+  /** Upper bound on records per micro-batch. */
+  maxRecords: z.number().int().positive().default(1),
+  gradAccumulation: z.number().int().positive().default(1),
+});
+
+export const Ttt = z.strictObject({
+  /** Training-time-test unroll length. */
+  steps: z.number().int().positive().default(7),
+  /** Loss weight of step i is decay^i. */
+  lossDecay: z.number().positive().max(1).default(0.8),
+});
+
+/**
+ * `eaglet train`: the validated config the engine receives. Fields marked `seed:` are the
+ * parameters of the user's original training script.
+ */
+export const TrainConfig = z.strictObject({
+  /** Target plugin id. */
+  target: z.string().min(1).default('qwen2-audio'),
+  /** seed: TARGET_MODEL_NAME_OR_PATH (a local folder; hubs are not reached). */
+  targetModel: PathString,
+  /** seed: DRAFT_MODEL_CONFIG_PATH. A config.json path, or fields that override the target's draft defaults. */
+  draftConfig: z.union([PathString, DraftConfig.partial()]).optional(),
+  /** seed: TRAIN_DATA_PATH. Prepared dataset folders. */
+  trainData: z.array(PathString).min(1),
+  /** seed: EVAL_DATA_PATH. Prepared dataset folders held out for acc_i / ploss_i. */
+  evalData: z.array(PathString).default([]),
+  /** seed: OUTPUT_DIR. Checkpoints, metrics.jsonl, exported draft. */
+  outputDir: PathString,
+  /** seed: MODEL_MAX_LENGTH. Longer records are cut (prepare already enforced its own policy). */
+  maxLength: z.number().int().positive().default(4096),
+  /** seed: CHAT_TEMPLATE_TYPE. Must equal the template the data was prepared with. */
+  chatTemplate: z.string().optional(),
+  /** Draft vocabulary mapping from `eaglet data vocab` (safetensors). */
+  vocab: PathString,
+  ttt: Ttt.prefault({}),
+  optimizer: Optimizer.prefault({}),
+  schedule: LrSchedule.prefault({}),
+  batching: Batching.prefault({}),
+  epochs: z.number().int().positive().default(20),
+  /** Stop after this many optimizer steps (overrides epochs when smaller). */
+  maxSteps: z.number().int().positive().optional(),
+  logEvery: z.number().int().positive().default(10),
+  evalEvery: z.number().int().nonnegative().default(0),
+  saveEvery: z.number().int().nonnegative().default(0),
+  keepCheckpoints: z.number().int().positive().default(2),
+  precision: z.enum(['bf16', 'fp32']).default('bf16'),
+  device: Device.default('auto'),
+  /** GPUs on this node; more than 1 launches torchrun. */
+  nprocPerNode: z.number().int().positive().default(1),
+  parallel: z.enum(['ddp', 'fsdp']).default('ddp'),
+  /** `true`: continue from the latest checkpoint in outputDir; a path: that checkpoint. */
+  resume: z.union([z.boolean(), PathString]).default(false),
+  /** Initialise the draft from an exported draft folder (its vocab mapping must match). */
+  warmStart: PathString.optional(),
+  seed: Seed,
+});
+export type TrainConfig = z.infer<typeof TrainConfig>;
+export type TrainConfigInput = z.input<typeof TrainConfig>;
