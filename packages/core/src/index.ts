@@ -18,3 +18,6 @@ export * from './config-file.js';
 export * from './run-config.js';
 export * from './jsonl.js';
 export * from './seed-parameters.js';
+export * from './conversation-rules.js';
+export * from './package-version.js';
+export * from './json-schemas.js';

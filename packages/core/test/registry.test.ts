@@ -7,6 +7,7 @@ import { type DataFormat, definePlugin, EagletError, loadPlugins, PluginRegistry
 const format = (name: string): DataFormat => ({
   name,
   description: `${name} format`,
+  messagesField: 'messages',
   detect: () => false,
   parse: () => ({ ok: false, issues: [] }),
   serialize: () => ({}),

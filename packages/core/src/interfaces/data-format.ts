@@ -20,6 +20,8 @@ export interface DataFormat {
   readonly name: string;
   /** One line shown by `eaglet plugins`. */
   readonly description: string;
+  /** The record field holding the messages (`conversations`), so canonical issue paths (`messages[2]`) map back. */
+  readonly messagesField: string;
   /** True when a parsed JSON value has this format's shape; `--format auto` asks each format in turn. */
   detect(value: unknown): boolean;
   /** Parses one record into the canonical conversation, or lists every problem with it. */

@@ -34,19 +34,11 @@ export const SourceRef = z.strictObject({
   line: z.number().int().positive(),
 });
 
-export const Conversation = z
-  .strictObject({
-    id: z.string().min(1),
-    messages: z.array(Message).min(1, 'a conversation needs at least one message'),
-    source: SourceRef,
-  })
-  .superRefine((conv, ctx) => {
-    conv.messages.forEach((m, i) => {
-      if (m.role === 'system' && i !== 0) {
-        ctx.addIssue({ code: 'custom', path: ['messages', i, 'role'], message: 'system message must come first' });
-      }
-    });
-  });
+export const Conversation = z.strictObject({
+  id: z.string().min(1),
+  messages: z.array(Message).min(1, 'a conversation needs at least one message'),
+  source: SourceRef,
+});
 
 export type TextPart = z.infer<typeof TextPart>;
 export type AudioPart = z.infer<typeof AudioPart>;

@@ -19,5 +19,11 @@ export function formatPath(path: ReadonlyArray<PropertyKey>, prefix = ''): strin
 
 /** zod issues as FieldIssues, one per problem, unions flattened to their most specific branch. */
 export function zodIssues(error: z.ZodError, prefix = ''): FieldIssue[] {
-  return error.issues.map((issue) => ({ path: formatPath(issue.path, prefix), reason: issue.message }));
+  return error.issues.map((issue) => ({ path: formatPath(issue.path, prefix), reason: humanReason(issue.message) }));
+}
+
+/** zod says `Invalid input: expected string, received undefined`; users say `missing (expected string)`. */
+function humanReason(message: string): string {
+  const m = /^Invalid input: expected (.+), received undefined$/.exec(message);
+  return m ? `missing (expected ${m[1]})` : message;
 }

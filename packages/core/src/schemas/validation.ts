@@ -1,7 +1,12 @@
 import { z } from 'zod';
 
+/** Problem families, for the summary. */
+export const ProblemKind = z.enum(['json', 'format', 'field', 'conversation', 'audio', 'duplicate']);
+export type ProblemKind = z.infer<typeof ProblemKind>;
+
 /** One invalid record (or unreadable audio) found by `data validate`, and where. */
 export const RecordProblem = z.strictObject({
+  kind: ProblemKind,
   file: z.string(),
   /** 1-based line in the file; 0 for problems with the file itself. */
   line: z.number().int().nonnegative(),
@@ -33,8 +38,8 @@ export const ValidationReport = z.strictObject({
     invalid: z.number().int().nonnegative(),
     problems: z.number().int().nonnegative(),
   }),
-  /** Problems by reason category, for the summary table. */
-  byReason: z.record(z.string(), z.number().int()),
+  /** Problem counts by kind, for the summary table. */
+  byKind: z.record(z.string(), z.number().int()),
   problems: z.array(RecordProblem),
 });
 export type ValidationReport = z.infer<typeof ValidationReport>;

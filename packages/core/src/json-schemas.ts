@@ -1,0 +1,25 @@
+import { z } from 'zod';
+import { BenchConfig } from './schemas/config/bench.js';
+import { TrainConfig } from './schemas/config/train.js';
+import { EagletEvent } from './schemas/events.js';
+
+/**
+ * The schemas the Python engine validates against, as JSON Schema generated from the zod
+ * schemas (the one source of truth). `tools/gen-engine-schemas.mjs` writes them into the engine
+ * package; a test fails when the committed files are stale.
+ */
+export const ENGINE_SCHEMAS: Record<string, z.ZodType> = {
+  train: TrainConfig,
+  bench: BenchConfig,
+  event: EagletEvent,
+};
+
+export function engineJsonSchemas(): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(ENGINE_SCHEMAS).map(([name, schema]) => [
+      name,
+      // `output`: the engine receives configs after TS parsed them, with every default filled in.
+      z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' }),
+    ]),
+  );
+}

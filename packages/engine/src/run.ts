@@ -1,0 +1,180 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { type DoneEvent, EagletError, type EagletEvent, EagletEvent as EventSchema, type EventSink } from '@eaglet/core';
+import { pythonPath, resolvePython } from './python.js';
+
+export interface EngineRunOptions {
+  /** Engine command (`env`, `train`, ...). */
+  command: string;
+  /** Config object; written to a temporary JSON file passed as `--config`. */
+  config?: unknown;
+  /** Python module to run; default `eaglet_engine`. */
+  module?: string;
+  /** Python interpreter; default: resolvePython(). */
+  python?: string;
+  /** Extra PYTHONPATH folders (plugin adapters). */
+  pythonPath?: readonly string[];
+  /** GPUs on this node; above 1 the command runs under torchrun. */
+  nprocPerNode?: number;
+  /** Receives every validated event, in order. */
+  onEvent?: EventSink;
+  /** Abort = cooperative stop: SIGINT, the engine finishes its step, checkpoints, emits done{stopped}. */
+  signal?: AbortSignal;
+  /** Seconds to wait after SIGINT before SIGTERM, and again before SIGKILL. */
+  stopGraceSeconds?: number;
+  /** stderr is appended here (created with its folder). Default: a file in a temporary folder. */
+  logFile?: string;
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+export interface EngineRunResult {
+  done: DoneEvent;
+  /** Where stderr was kept. */
+  logFile: string;
+}
+
+const STDERR_TAIL_LINES = 40;
+
+/** Builds the argv: `python -m MODULE CMD --config F` or `python -m torch.distributed.run --nproc-per-node N -m MODULE ...`. */
+export function engineArgv(module: string, command: string, configPath: string | undefined, nproc: number): string[] {
+  const tail = [command, ...(configPath ? ['--config', configPath] : [])];
+  if (nproc > 1) return ['-m', 'torch.distributed.run', '--standalone', `--nproc-per-node=${nproc}`, '-m', module, ...tail];
+  return ['-m', module, ...tail];
+}
+
+/**
+ * Runs one engine command to completion. Resolves with the `done` event after exit code 0;
+ * rejects with an EagletError for an `error` event, an invalid event line (the process is
+ * killed), a crash (non-zero exit or exit without `done`), each with the stderr tail.
+ */
+export async function runEngine(options: EngineRunOptions): Promise<EngineRunResult> {
+  const python = options.python ?? resolvePython();
+  const tmp = mkdtempSync(join(tmpdir(), 'eaglet-engine-'));
+  const logFile = options.logFile ?? join(tmp, 'engine.log');
+  mkdirSync(dirname(logFile), { recursive: true });
+  let configPath: string | undefined;
+  if (options.config !== undefined) {
+    configPath = join(tmp, 'config.json');
+    writeFileSync(configPath, JSON.stringify(options.config, null, 2));
+  }
+  const argv = engineArgv(options.module ?? 'eaglet_engine', options.command, configPath, options.nprocPerNode ?? 1);
+  const child = spawn(python, argv, {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env, PYTHONPATH: pythonPath(options.pythonPath), PYTHONUNBUFFERED: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // own process group: a stop reaches torchrun's workers too
+  });
+  const log = createWriteStream(logFile, { flags: 'a' });
+  const tail: string[] = [];
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    log.write(`${line}\n`);
+    tail.push(line);
+    if (tail.length > STDERR_TAIL_LINES) tail.shift();
+  });
+
+  let done: DoneEvent | undefined;
+  let failure: EagletError | undefined;
+  let lineNo = 0;
+  const stdoutClosed = new Promise<void>((resolve) => {
+    createInterface({ input: child.stdout! })
+      .on('line', (line) => {
+        lineNo++;
+        if (failure) return;
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(line);
+        } catch {
+          failure = protocolError(`engine wrote a line that is not JSON (stdout line ${lineNo}): ${clip(line)}`);
+          killGroup(child, 'SIGKILL');
+          return;
+        }
+        const checked = EventSchema.safeParse(parsed);
+        if (!checked.success) {
+          const why = checked.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+          failure = protocolError(`engine wrote an invalid event (stdout line ${lineNo}): ${why}: ${clip(line)}`);
+          killGroup(child, 'SIGKILL');
+          return;
+        }
+        const event: EagletEvent = checked.data;
+        if (event.type === 'done') done = event;
+        if (event.type === 'error') {
+          failure = new EagletError(event.code, event.message, {
+            ...(event.hint ? { hint: event.hint } : {}),
+            details: { traceback: event.traceback },
+          });
+        }
+        options.onEvent?.(event);
+      })
+      .on('close', resolve);
+  });
+
+  const onAbort = () => stopGracefully(child, (options.stopGraceSeconds ?? 60) * 1000);
+  if (options.signal?.aborted) onAbort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+
+  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+    child.on('error', (e) =>
+      reject(new EagletError('EAGLET_ENGINE_SPAWN', `could not start ${python}: ${e.message}`, { cause: e })),
+    );
+    child.on('close', (code, signal) => resolve({ code, signal }));
+  }).finally(() => options.signal?.removeEventListener('abort', onAbort));
+  await stdoutClosed;
+  await new Promise<void>((resolve) => log.end(resolve));
+  if (options.logFile === undefined) {
+    // Keep the temporary log only when something went wrong.
+    if (!failure && exit.code === 0 && done) rmSync(tmp, { recursive: true, force: true });
+  } else if (configPath) rmSync(configPath, { force: true });
+
+  const stderrTail = tail.join('\n');
+  if (failure) {
+    if (failure.code === 'EAGLET_ENGINE_PROTOCOL') failure = withTail(failure, stderrTail, logFile);
+    throw failure;
+  }
+  if (exit.code !== 0 || !done) {
+    const how = exit.signal ? `was killed by ${exit.signal}` : exit.code !== 0 ? `exited with code ${exit.code}` : 'exited without a done event';
+    throw new EagletError('EAGLET_ENGINE_CRASHED', `engine command "${options.command}" ${how}\n--- stderr (last lines) ---\n${stderrTail}`, {
+      hint: `full log: ${logFile}`,
+      details: { exitCode: exit.code, signal: exit.signal, logFile },
+    });
+  }
+  return { done, logFile };
+}
+
+function protocolError(message: string): EagletError {
+  return new EagletError('EAGLET_ENGINE_PROTOCOL', message, {
+    hint: 'the engine must write only JSON event lines on stdout; logs belong on stderr',
+  });
+}
+
+function withTail(e: EagletError, stderrTail: string, logFile: string): EagletError {
+  return new EagletError(e.code, `${e.message}\n--- stderr (last lines) ---\n${stderrTail}`, {
+    ...(e.hint ? { hint: `${e.hint}; full log: ${logFile}` } : {}),
+  });
+}
+
+const clip = (s: string) => (s.length > 200 ? `${s.slice(0, 200)}…` : s);
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    child.kill(signal);
+  }
+}
+
+/** SIGINT to the group; SIGTERM if still running after the grace period; SIGKILL after another. */
+function stopGracefully(child: ChildProcess, graceMs: number): void {
+  killGroup(child, 'SIGINT');
+  const term = setTimeout(() => {
+    killGroup(child, 'SIGTERM');
+    const kill = setTimeout(() => killGroup(child, 'SIGKILL'), graceMs);
+    kill.unref();
+  }, graceMs);
+  term.unref();
+  child.once('close', () => clearTimeout(term));
+}

@@ -1,0 +1,10 @@
+import type { RegisterFunction } from '@eaglet/core';
+import { register as formats } from '@eaglet/formats';
+
+/**
+ * What ships with eaglet, in load order. The one explicit registration point: each entry is a
+ * plugin package's `register` function, loaded exactly like a user's plugin.
+ */
+export const BUILTIN_PLUGINS: ReadonlyArray<{ module: string; register: RegisterFunction }> = [
+  { module: '@eaglet/formats', register: formats },
+];

@@ -1,0 +1,12 @@
+/**
+ * @eaglet/flows: eaglet's flows composed from the registered plugins. The CLI and the HTTP app
+ * are thin layers over these functions; another program can call them the same way.
+ */
+export { BUILTIN_PLUGINS } from './builtins.js';
+export { type CheckStatus, type DoctorCheck, type DoctorReport, doctor } from './doctor.js';
+export { type CreateEagletOptions, createEaglet, type Eaglet } from './eaglet.js';
+export { Limiter } from './limit.js';
+export { throttledProgress } from './progress.js';
+export { detectFormat, type FlowContext, type ValidateOptions, validateData } from './validate.js';
+export { describeTarget, type TargetDescription } from './target-info.js';
+export { quickstart, type QuickstartOptions, type QuickstartResult } from './quickstart.js';

@@ -1,0 +1,172 @@
+import { statSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { type AudioProbe, probeAudio } from '@eaglet/audio';
+import {
+  audioParts,
+  conversationIssues,
+  type DataFormat,
+  EagletError,
+  type EventSink,
+  type PluginRegistry,
+  type ProblemKind,
+  type RecordProblem,
+  readJsonl,
+  type ValidationReport,
+} from '@eaglet/core';
+import { Limiter } from './limit.js';
+import { throttledProgress } from './progress.js';
+
+export interface ValidateOptions {
+  files: string[];
+  /** A format name or `auto` (detected per file from its first parseable record). */
+  format?: string;
+  /** `train` requires an assistant reply in every record; `regenerate` does not. */
+  purpose?: 'train' | 'regenerate';
+  /** Probe every audio file with ffprobe (default true). */
+  checkAudio?: boolean;
+}
+
+export interface FlowContext {
+  events?: EventSink;
+  signal?: AbortSignal;
+}
+
+/** Picks the format of a parsed record: the first registered format that recognises it. */
+export function detectFormat(registry: PluginRegistry, value: unknown): DataFormat | undefined {
+  return registry.formats().find((f) => f.detect(value));
+}
+
+/**
+ * `eaglet data validate`: reads every record of every file, never stopping at the first error, and
+ * reports each problem with file, line, field path and reason; probes each audio file once.
+ */
+export async function validateData(
+  registry: PluginRegistry,
+  options: ValidateOptions,
+  ctx: FlowContext = {},
+): Promise<ValidationReport> {
+  const purpose = options.purpose ?? 'train';
+  const checkAudio = options.checkAudio ?? true;
+  const problems: RecordProblem[] = [];
+  const files: ValidationReport['files'] = [];
+  const probes = new Map<string, Promise<AudioProbe>>();
+  const limiter = new Limiter(Math.max(2, cpus().length * 2)); // ffprobe processes
+  const inFlight = new Limiter(256); // records waiting on their audio checks
+  const emitProgress = throttledProgress(ctx.events, 'validate', 'byte');
+  const fixed = options.format && options.format !== 'auto' ? registry.format(options.format) : undefined;
+
+  for (const input of options.files) {
+    const file = resolve(input);
+    const summary = { file, format: fixed?.name ?? null, records: 0, valid: 0, invalid: 0, audioFiles: 0, audioSeconds: 0 };
+    files.push(summary);
+    let size: number;
+    try {
+      const st = statSync(file);
+      if (!st.isFile()) throw new Error('not a regular file');
+      size = st.size;
+    } catch (e) {
+      problems.push({ kind: 'format', file, line: 0, path: '', reason: `cannot read file: ${(e as Error).message}` });
+      continue;
+    }
+    let format = fixed;
+    const seenIds = new Map<string, number>();
+    const fileAudio = new Set<string>();
+    const pending = new Set<Promise<void>>();
+    let bytes = 0;
+
+    for await (const rec of readJsonl(file)) {
+      if (ctx.signal?.aborted) throw new EagletError('EAGLET_CANCELLED', 'validation cancelled');
+      summary.records++;
+      bytes += Buffer.byteLength(rec.raw) + 1;
+      const recordProblems: RecordProblem[] = [];
+      const add = (kind: ProblemKind, path: string, reason: string, id?: string) =>
+        recordProblems.push({ kind, file, line: rec.line, ...(id ? { id } : {}), path, reason });
+
+      if (!rec.ok) add('json', '', rec.error);
+      else if (!rec.value || typeof rec.value !== 'object' || Array.isArray(rec.value)) {
+        add('json', '', `a record must be a JSON object, got ${Array.isArray(rec.value) ? 'an array' : typeof rec.value}`);
+      } else {
+        format ??= detectFormat(registry, rec.value);
+        if (!format) {
+          add('format', '', `no known format recognises this record (known: ${registry.ids('format').join(', ')}); pass --format`);
+        } else {
+          summary.format = format.name;
+          const parsed = format.parse(rec.value, { file, line: rec.line, baseDir: dirname(file) });
+          if (!parsed.ok) {
+            for (const issue of parsed.issues) add('field', issue.path, issue.reason, parsed.id);
+          } else {
+            const conv = parsed.conversation;
+            const messagesField = format.messagesField;
+            for (const issue of conversationIssues(conv, { requireAssistant: purpose === 'train' })) {
+              add('conversation', issue.path.replace(/^messages/, messagesField), issue.reason, conv.id);
+            }
+            const first = seenIds.get(conv.id);
+            if (first !== undefined) add('duplicate', 'id', `duplicate id "${conv.id}" (first at line ${first})`, conv.id);
+            else seenIds.set(conv.id, rec.line);
+            if (checkAudio) {
+              const audioChecks = audioParts(conv).map(async (part, k) => {
+                if (/^https?:/i.test(part.audio)) return; // remote audio is checked where it is fetched
+                const key = part.audio.startsWith('data:') ? `${rec.line}#${k}` : part.audio;
+                let probe = probes.get(key);
+                if (!probe) {
+                  const release = await limiter.acquire();
+                  probe = probeAudio(part.audio).finally(release);
+                  if (!part.audio.startsWith('data:')) probes.set(key, probe);
+                }
+                try {
+                  const info = await probe;
+                  if (!fileAudio.has(key)) {
+                    fileAudio.add(key);
+                    summary.audioFiles++;
+                    summary.audioSeconds += info.durationSeconds;
+                  }
+                } catch (e) {
+                  add('audio', audioPath(conv, part.audio, messagesField), (e as Error).message, conv.id);
+                }
+              });
+              const release = await inFlight.acquire(); // bounds memory on huge files
+              const settled: Promise<void> = Promise.all(audioChecks).then(() => {
+                problems.push(...recordProblems);
+                if (recordProblems.length) summary.invalid++;
+                else summary.valid++;
+                pending.delete(settled);
+                release();
+              });
+              pending.add(settled);
+              emitProgress(bytes, size, file);
+              continue;
+            }
+          }
+        }
+      }
+      problems.push(...recordProblems);
+      if (recordProblems.length) summary.invalid++;
+      else summary.valid++;
+      emitProgress(bytes, size, file);
+    }
+    await Promise.all(pending);
+    ctx.events?.({ type: 'progress', task: 'validate', done: size, total: size, unit: 'byte', message: file });
+  }
+
+  problems.sort((a, b) => (a.file === b.file ? a.line - b.line : a.file < b.file ? -1 : 1));
+  const byKind: Record<string, number> = {};
+  for (const p of problems) byKind[p.kind] = (byKind[p.kind] ?? 0) + 1;
+  const totals = {
+    records: files.reduce((n, f) => n + f.records, 0),
+    valid: files.reduce((n, f) => n + f.valid, 0),
+    invalid: files.reduce((n, f) => n + f.invalid, 0),
+    problems: problems.length,
+  };
+  return { ok: problems.length === 0, files, totals, byKind, problems };
+}
+
+
+/** The field path of an audio part, in the input's own field names (`conversations[0].content[1]`). */
+function audioPath(conv: { messages: { content: { type: string; audio?: string }[] }[] }, ref: string, field: string): string {
+  for (const [i, m] of conv.messages.entries()) {
+    const j = m.content.findIndex((p) => p.type === 'audio' && p.audio === ref);
+    if (j >= 0) return `${field}[${i}].content[${j}]`;
+  }
+  return field;
+}
