@@ -42,8 +42,10 @@ export interface TargetModel {
   readonly chatTemplate: string;
   /** Audio input spec; absent for text-only targets. */
   readonly audio?: AudioSpec;
-  /** Python module (importable in the engine's environment) with the engine-side adapter. */
+  /** Python module with the engine-side adapter (loads the target, returns tapped hidden states and logits). */
   readonly engineAdapter: string;
+  /** Folder to put on PYTHONPATH so `engineAdapter` imports (plugins ship their adapter beside their JS). */
+  readonly enginePath?: string;
   /** Reads the facts eaglet needs from a local model folder (config.json and friends). */
   inspect(modelDir: string): Promise<TargetInfo>;
   /** Draft architecture defaults for this target (REFERENCE.md's table for Qwen2-Audio). */

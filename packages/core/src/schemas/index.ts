@@ -11,3 +11,4 @@ export * from './config/vocab.js';
 export * from './config/train.js';
 export * from './config/regenerate.js';
 export * from './config/bench.js';
+export * from './prepared.js';
