@@ -20,7 +20,11 @@ const say = (msg) => quiet || console.error(`[bootstrap] ${msg}`);
 const sha = (text) => createHash('sha256').update(text).digest('hex').slice(0, 16);
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 const run = (cmd, args, opts = {}) => {
-  const r = spawnSync(cmd, args, { stdio: quiet ? ['ignore', 'ignore', 'inherit'] : 'inherit', cwd: root, ...opts });
+  const r = spawnSync(cmd, args, {
+    stdio: quiet ? ['ignore', 'ignore', 'inherit'] : 'inherit',
+    cwd: root,
+    ...opts,
+  });
   if (r.status !== 0) {
     console.error(`[bootstrap] failed: ${cmd} ${args.join(' ')}`);
     process.exit(r.status ?? 1);
@@ -36,7 +40,13 @@ if (major < 20 || (major === 20 && minor < 11)) {
 
 // 1. Debian packages
 const DEBIAN = { ffmpeg: 'ffmpeg', ffprobe: 'ffmpeg', sox: 'sox', 'espeak-ng': 'espeak-ng' };
-const missing = [...new Set(Object.entries(DEBIAN).filter(([bin]) => !has(bin)).map(([, pkg]) => pkg))];
+const missing = [
+  ...new Set(
+    Object.entries(DEBIAN)
+      .filter(([bin]) => !has(bin))
+      .map(([, pkg]) => pkg),
+  ),
+];
 if (!existsSync('/usr/share/pocketsphinx/test/data/librivox')) missing.push('pocketsphinx-testdata');
 if (missing.length) {
   const asRoot = process.getuid?.() === 0;
@@ -48,7 +58,9 @@ if (missing.length) {
     run(pre[0] ?? 'apt-get', [...(sudo ? ['apt-get'] : []), 'update', '-qq'], { env });
     run(pre[0] ?? 'apt-get', [...(sudo ? ['apt-get'] : []), 'install', '-y', '-qq', ...missing], { env });
   } else {
-    console.error(`[bootstrap] missing system packages: ${missing.join(' ')}; install them (Debian: apt-get install ${missing.join(' ')})`);
+    console.error(
+      `[bootstrap] missing system packages: ${missing.join(' ')}; install them (Debian: apt-get install ${missing.join(' ')})`,
+    );
     process.exit(1);
   }
 }
@@ -59,7 +71,9 @@ const npmStamp = join(root, 'node_modules', '.eaglet-npm-stamp');
 const lockHash = sha(readFileSync(lock, 'utf8'));
 if (!existsSync(npmStamp) || readFileSync(npmStamp, 'utf8') !== lockHash) {
   say('installing npm dependencies (npm ci)');
-  run('npm', ['ci', '--no-audit', '--no-fund'], { env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' } });
+  run('npm', ['ci', '--no-audit', '--no-fund'], {
+    env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' },
+  });
   writeFileSync(npmStamp, lockHash);
 }
 
@@ -68,7 +82,9 @@ const pyproject = readFileSync(join(root, 'packages/engine/python/pyproject.toml
 const python = process.env.EAGLET_BOOTSTRAP_PYTHON ?? 'python3';
 const depsJson = execFileSync(python, ['-c', PY_READ_DEPS()], { input: pyproject, encoding: 'utf8' });
 const deps = JSON.parse(depsJson);
-const envHash = sha(JSON.stringify(deps) + execFileSync(python, ['-c', 'import sys;print(sys.version)'], { encoding: 'utf8' }));
+const envHash = sha(
+  JSON.stringify(deps) + execFileSync(python, ['-c', 'import sys;print(sys.version)'], { encoding: 'utf8' }),
+);
 const venv = join(home, `venv-${envHash}`);
 const link = join(home, 'venv');
 if (!process.env.EAGLET_PYTHON && !existsSync(join(venv, '.eaglet-complete'))) {

@@ -6,7 +6,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { engineJsonSchemas } from '@eaglet/core';
 
-const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'packages/engine/python/eaglet_engine/schemas');
+const out = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  'packages/engine/python/eaglet_engine/schemas',
+);
 mkdirSync(out, { recursive: true });
 for (const [name, schema] of Object.entries(engineJsonSchemas())) {
   writeFileSync(join(out, `${name}.schema.json`), `${JSON.stringify(schema, null, 2)}\n`);

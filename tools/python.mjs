@@ -15,5 +15,8 @@ if (!existsSync(python)) {
   process.exit(1);
 }
 const pythonPath = [join(root, 'packages/engine/python'), process.env.PYTHONPATH].filter(Boolean).join(':');
-const r = spawnSync(python, process.argv.slice(2), { stdio: 'inherit', env: { ...process.env, PYTHONPATH: pythonPath } });
+const r = spawnSync(python, process.argv.slice(2), {
+  stdio: 'inherit',
+  env: { ...process.env, PYTHONPATH: pythonPath },
+});
 process.exit(r.status ?? 1);

@@ -1,9 +1,11 @@
-import { isEagletError, type EventSink } from '@eaglet/core';
+import { type EventSink, isEagletError } from '@eaglet/core';
 import { createEaglet, type Eaglet } from '@eaglet/flows';
 import { Command, Flags, type Interfaces } from '@oclif/core';
 import { terminalRenderer } from './render.js';
 
-export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof EagletCommand)['baseFlags'] & T['flags']>;
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
+  (typeof EagletCommand)['baseFlags'] & T['flags']
+>;
 
 /**
  * Shared behaviour of every eaglet command: `--json` (quiet, one JSON document on stdout),
@@ -15,7 +17,8 @@ export abstract class EagletCommand extends Command {
 
   static override baseFlags = {
     config: Flags.string({
-      description: 'eaglet config file (default: eaglet.config.json or package.json "eaglet", searched upwards)',
+      description:
+        'eaglet config file (default: eaglet.config.json or package.json "eaglet", searched upwards)',
       helpGroup: 'GLOBAL',
     }),
   };

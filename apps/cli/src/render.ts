@@ -6,7 +6,10 @@ import cliProgress from 'cli-progress';
  * Without a TTY (CI logs) progress becomes a line every few seconds. Returns the sink and a
  * `close` that stops the bars.
  */
-export function terminalRenderer(stream: NodeJS.WriteStream = process.stderr): { sink: EventSink; close(): void } {
+export function terminalRenderer(stream: NodeJS.WriteStream = process.stderr): {
+  sink: EventSink;
+  close(): void;
+} {
   const tty = stream.isTTY === true;
   const multibar = tty
     ? new cliProgress.MultiBar(
@@ -32,12 +35,22 @@ export function terminalRenderer(stream: NodeJS.WriteStream = process.stderr): {
         if (!state) {
           state = { start: now, lastLine: 0 };
           if (multibar) {
-            state.bar = multibar.create(event.total ?? 0, event.done, { task: event.task, unit: event.unit ?? '', rate: '0', message: '' });
+            state.bar = multibar.create(event.total ?? 0, event.done, {
+              task: event.task,
+              unit: event.unit ?? '',
+              rate: '0',
+              message: '',
+            });
           }
           bars.set(event.task, state);
         }
         const rate = event.done / Math.max((now - state.start) / 1000, 1e-3);
-        const payload = { task: event.task, unit: event.unit ?? '', rate: formatRate(rate), message: event.message ?? '' };
+        const payload = {
+          task: event.task,
+          unit: event.unit ?? '',
+          rate: formatRate(rate),
+          message: event.message ?? '',
+        };
         if (state.bar) {
           if (event.total !== undefined) state.bar.setTotal(event.total);
           state.bar.update(event.done, payload);
@@ -45,15 +58,22 @@ export function terminalRenderer(stream: NodeJS.WriteStream = process.stderr): {
           state.lastLine = now;
           const pct = event.total ? ` (${((100 * event.done) / event.total).toFixed(1)}%)` : '';
           const eta = event.total && rate > 0 ? ` ETA ${Math.round((event.total - event.done) / rate)}s` : '';
-          line(`${event.task}: ${event.done}${event.total ? `/${event.total}` : ''} ${event.unit ?? ''}${pct} ${payload.rate}/s${eta} ${payload.message}`.trimEnd());
+          line(
+            `${event.task}: ${event.done}${event.total ? `/${event.total}` : ''} ${event.unit ?? ''}${pct} ${payload.rate}/s${eta} ${payload.message}`.trimEnd(),
+          );
         }
         break;
       }
       case 'metrics':
-        line(`[${event.split} step ${event.step}] ${Object.entries(event.values).map(([k, v]) => `${k}=${formatNumber(v)}`).join(' ')}`);
+        line(
+          `[${event.split} step ${event.step}] ${Object.entries(event.values)
+            .map(([k, v]) => `${k}=${formatNumber(v)}`)
+            .join(' ')}`,
+        );
         break;
       case 'log':
-        if (event.level !== 'debug') line(`${event.level === 'info' ? '' : `${event.level}: `}${event.message}`);
+        if (event.level !== 'debug')
+          line(`${event.level === 'info' ? '' : `${event.level}: `}${event.message}`);
         break;
       case 'checkpoint':
         line(`checkpoint step ${event.step}: ${event.path}`);

@@ -6,7 +6,16 @@ import { describe, expect, it } from 'vitest';
 import { eaglet } from './helpers.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'eaglet-cli-'));
-const EXAMPLE_PLUGIN = join(import.meta.dirname, '..', '..', '..', 'tools', 'fixtures', 'plugins', 'example-llama');
+const EXAMPLE_PLUGIN = join(
+  import.meta.dirname,
+  '..',
+  '..',
+  '..',
+  'tools',
+  'fixtures',
+  'plugins',
+  'example-llama',
+);
 
 describe('eaglet (built binary)', () => {
   it('--help lists the commands', async () => {
@@ -55,7 +64,8 @@ describe('eaglet (built binary)', () => {
     const { jsonl, expected } = makeMalformedDataset(tmp());
     const r = await eaglet(['data', 'validate', jsonl]);
     expect(r.code).toBe(1);
-    for (const e of expected) expect(r.stdout).toContain(`${jsonl}:${e.line}: ${e.path ? `${e.path}: ` : ''}`);
+    for (const e of expected)
+      expect(r.stdout).toContain(`${jsonl}:${e.line}: ${e.path ? `${e.path}: ` : ''}`);
     expect(r.stdout).toMatch(new RegExp(`INVALID: ${expected.length} of ${expected.length + 1} records`));
     const json = await eaglet(['data', 'validate', jsonl, '--json']);
     expect(json.code).toBe(1);
@@ -79,11 +89,20 @@ describe('an external plugin through the CLI', () => {
     const cwd = tmp();
     mkdirSync(join(cwd, 'node_modules'));
     symlinkSync(EXAMPLE_PLUGIN, join(cwd, 'node_modules', 'eaglet-plugin-example-llama'));
-    writeFileSync(join(cwd, 'eaglet.config.json'), JSON.stringify({ plugins: ['eaglet-plugin-example-llama'] }));
+    writeFileSync(
+      join(cwd, 'eaglet.config.json'),
+      JSON.stringify({ plugins: ['eaglet-plugin-example-llama'] }),
+    );
     mkdirSync(join(cwd, 'tiny-llama'));
     writeFileSync(
       join(cwd, 'tiny-llama', 'config.json'),
-      JSON.stringify({ architectures: ['LlamaForCausalLM'], num_hidden_layers: 8, hidden_size: 64, vocab_size: 512, eos_token_id: 2 }),
+      JSON.stringify({
+        architectures: ['LlamaForCausalLM'],
+        num_hidden_layers: 8,
+        hidden_size: 64,
+        vocab_size: 512,
+        eos_token_id: 2,
+      }),
     );
     return cwd;
   };
@@ -97,7 +116,10 @@ describe('an external plugin through the CLI', () => {
 
   it('its target model is used by `eaglet target info`', async () => {
     const cwd = project();
-    const r = await eaglet(['target', 'info', '--target', 'example-llama', '--model', 'tiny-llama', '--json'], { cwd });
+    const r = await eaglet(
+      ['target', 'info', '--target', 'example-llama', '--model', 'tiny-llama', '--json'],
+      { cwd },
+    );
     expect(r.code).toBe(0);
     const d = JSON.parse(r.stdout);
     expect(d.info).toMatchObject({ numLayers: 8, tapLayers: [1, 3, 4], hiddenSize: 64 });
@@ -106,7 +128,10 @@ describe('an external plugin through the CLI', () => {
 
   it('its data format is used by `eaglet data validate`', async () => {
     const cwd = project();
-    writeFileSync(join(cwd, 'pr.jsonl'), '{"id":"a","prompt":"hi","response":"hello"}\n{"id":"","prompt":"x","response":"y"}\n');
+    writeFileSync(
+      join(cwd, 'pr.jsonl'),
+      '{"id":"a","prompt":"hi","response":"hello"}\n{"id":"","prompt":"x","response":"y"}\n',
+    );
     const r = await eaglet(['data', 'validate', 'pr.jsonl'], { cwd });
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('pr.jsonl:2: id: id must be a non-empty string');

@@ -10,12 +10,14 @@ export interface CliResult {
 }
 
 /** Runs the built `eaglet` binary as a user would (a real process, real stdout/stderr/exit code). */
-export function eaglet(args: string[], options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+export function eaglet(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: options.cwd ?? process.cwd(),
-      env: { ...process.env, NO_COLOR: '1', ...options.env },
-    });
+    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...options.env };
+    delete env.FORCE_COLOR; // set by nx; with NO_COLOR node prints a warning on stderr
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? process.cwd(), env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -42,7 +42,8 @@ export async function loadConfigFile(cwd: string, explicitPath?: string): Promis
       const json = JSON.parse(readFileSync(pkg, 'utf8')) as { eaglet?: unknown };
       if (json.eaglet !== undefined) return { config: parse(json.eaglet, `${pkg}#eaglet`), path: pkg, dir };
     }
-    if (dirname(dir) === dir) return { config: EagletConfigFile.parse({}), path: undefined, dir: resolve(cwd) };
+    if (dirname(dir) === dir)
+      return { config: EagletConfigFile.parse({}), path: undefined, dir: resolve(cwd) };
   }
 }
 
@@ -67,9 +68,13 @@ function parse(raw: unknown, where: string): EagletConfigFile {
   const result = EagletConfigFile.safeParse(raw);
   if (!result.success) {
     const lines = zodIssues(result.error).map((i) => `  ${i.path || '(root)'}: ${i.reason}`);
-    throw new EagletError('EAGLET_CONFIG_INVALID', `${where} is not a valid eaglet config:\n${lines.join('\n')}`, {
-      hint: 'known fields: plugins (string[]), builtins (boolean), python (string)',
-    });
+    throw new EagletError(
+      'EAGLET_CONFIG_INVALID',
+      `${where} is not a valid eaglet config:\n${lines.join('\n')}`,
+      {
+        hint: 'known fields: plugins (string[]), builtins (boolean), python (string)',
+      },
+    );
   }
   return result.data;
 }

@@ -17,14 +17,18 @@ export function conversationIssues(conv: Conversation, rules: ConversationRules)
   const firstUser = conv.messages.findIndex((m) => m.role === 'user');
   if (firstUser < 0) issues.push({ path: 'messages', reason: 'no user message' });
   conv.messages.forEach((m, i) => {
-    if (m.role === 'system' && i !== 0) issues.push({ path: `messages[${i}].role`, reason: 'system message must come first' });
+    if (m.role === 'system' && i !== 0)
+      issues.push({ path: `messages[${i}].role`, reason: 'system message must come first' });
     if (m.content.length === 0) issues.push({ path: `messages[${i}].content`, reason: 'empty message' });
     if (m.role === 'assistant' && (firstUser < 0 || i < firstUser)) {
       issues.push({ path: `messages[${i}].role`, reason: 'assistant message before any user message' });
     }
     m.content.forEach((p, j) => {
       if (p.type === 'audio' && m.role !== 'user') {
-        issues.push({ path: `messages[${i}].content[${j}]`, reason: `audio is only allowed in user messages, not ${m.role}` });
+        issues.push({
+          path: `messages[${i}].content[${j}]`,
+          reason: `audio is only allowed in user messages, not ${m.role}`,
+        });
       }
       if (p.type === 'text' && p.text.trim() === '' && m.content.length === 1) {
         issues.push({ path: `messages[${i}].content[${j}].text`, reason: 'empty text' });

@@ -7,7 +7,11 @@ export class EagletError extends Error {
   readonly hint: string | undefined;
   readonly details: unknown;
 
-  constructor(code: string, message: string, options: { hint?: string; cause?: unknown; details?: unknown } = {}) {
+  constructor(
+    code: string,
+    message: string,
+    options: { hint?: string; cause?: unknown; details?: unknown } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'EagletError';
     this.code = code;

@@ -4,20 +4,21 @@
  * plugin registry, config loading, jsonl I/O and errors. Nothing here names a concrete model,
  * format or backend.
  */
+
+export * from './config-file.js';
+export * from './conversation-rules.js';
 export * from './errors.js';
-export * from './schemas/index.js';
-export * from './interfaces/tokenizer.js';
+export * from './interfaces/backend.js';
+export * from './interfaces/chat-template.js';
 export * from './interfaces/data-format.js';
 export * from './interfaces/target-model.js';
-export * from './interfaces/chat-template.js';
-export * from './interfaces/backend.js';
+export * from './interfaces/tokenizer.js';
+export * from './json-schemas.js';
+export * from './jsonl.js';
+export * from './package-version.js';
+export * from './plugins/loader.js';
 export * from './plugins/plugin.js';
 export * from './plugins/registry.js';
-export * from './plugins/loader.js';
-export * from './config-file.js';
 export * from './run-config.js';
-export * from './jsonl.js';
+export * from './schemas/index.js';
 export * from './seed-parameters.js';
-export * from './conversation-rules.js';
-export * from './package-version.js';
-export * from './json-schemas.js';

@@ -1,5 +1,5 @@
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 /** One line of a jsonl file: its 1-based number, the raw text, and the parsed value or the parse error. */
@@ -11,7 +11,10 @@ export type JsonlLine =
  * Streams a jsonl file line by line in constant memory (multi-GB files are fine). Blank lines are
  * skipped but still counted, so line numbers match what an editor shows. A UTF-8 BOM is ignored.
  */
-export async function* readJsonl(path: string, options: { startLine?: number } = {}): AsyncGenerator<JsonlLine> {
+export async function* readJsonl(
+  path: string,
+  options: { startLine?: number } = {},
+): AsyncGenerator<JsonlLine> {
   const input = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 });
   const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
   let line = 0;
@@ -45,6 +48,8 @@ export class JsonlWriter {
   }
 
   async close(): Promise<void> {
-    await new Promise<void>((resolve, reject) => this.stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      this.stream.end((err?: Error | null) => (err ? reject(err) : resolve())),
+    );
   }
 }

@@ -2,8 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { EagletError } from './errors.js';
-import { zodIssues } from './schemas/issues.js';
 import { PathString } from './schemas/config/common.js';
+import { zodIssues } from './schemas/issues.js';
 
 /**
  * Loads a run configuration (train, bench, ...): a JSON file, then `key.path=value` overrides,
@@ -17,7 +17,8 @@ export function loadRunConfig<S extends z.ZodType>(
   let fromFile: Record<string, unknown> = {};
   if (options.file) {
     const path = resolve(options.cwd, options.file);
-    if (!existsSync(path)) throw new EagletError('EAGLET_CONFIG_NOT_FOUND', `config file ${path} does not exist`);
+    if (!existsSync(path))
+      throw new EagletError('EAGLET_CONFIG_NOT_FOUND', `config file ${path} does not exist`);
     try {
       fromFile = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
     } catch (e) {
@@ -42,7 +43,10 @@ export function loadRunConfig<S extends z.ZodType>(
 export function applyOverride(target: Record<string, unknown>, override: string): void {
   const eq = override.indexOf('=');
   if (eq <= 0) {
-    throw new EagletError('EAGLET_CONFIG_INVALID', `override "${override}" is not of the form key.path=value`);
+    throw new EagletError(
+      'EAGLET_CONFIG_INVALID',
+      `override "${override}" is not of the form key.path=value`,
+    );
   }
   const keys = override.slice(0, eq).split('.');
   const text = override.slice(eq + 1);
@@ -65,7 +69,9 @@ export function applyOverride(target: Record<string, unknown>, override: string)
 export function resolvePaths(schema: z.ZodType, value: unknown, base: string): unknown {
   const def = unwrap(schema);
   if (def === PathString) {
-    return typeof value === 'string' && value !== '' && !isAbsolute(value) && !/^[a-z]+:\/\//i.test(value) ? resolve(base, value) : value;
+    return typeof value === 'string' && value !== '' && !isAbsolute(value) && !/^[a-z]+:\/\//i.test(value)
+      ? resolve(base, value)
+      : value;
   }
   if (def instanceof z.ZodObject && value && typeof value === 'object' && !Array.isArray(value)) {
     const shape = def.shape as Record<string, z.ZodType>;
@@ -79,8 +85,10 @@ export function resolvePaths(schema: z.ZodType, value: unknown, base: string): u
   if (def instanceof z.ZodUnion) {
     // A union of a path and an object (e.g. draftConfig): resolve only when the value is a string.
     for (const option of def.options as z.ZodType[]) {
-      if (typeof value === 'string' && unwrap(option) === PathString) return resolvePaths(option, value, base);
-      if (typeof value === 'object' && unwrap(option) instanceof z.ZodObject) return resolvePaths(option, value, base);
+      if (typeof value === 'string' && unwrap(option) === PathString)
+        return resolvePaths(option, value, base);
+      if (typeof value === 'object' && unwrap(option) instanceof z.ZodObject)
+        return resolvePaths(option, value, base);
     }
   }
   return value;
@@ -89,7 +97,12 @@ export function resolvePaths(schema: z.ZodType, value: unknown, base: string): u
 function unwrap(schema: z.ZodType): z.ZodType {
   let s: z.ZodType = schema;
   for (;;) {
-    if (s instanceof z.ZodOptional || s instanceof z.ZodNullable || s instanceof z.ZodDefault || s instanceof z.ZodPrefault) {
+    if (
+      s instanceof z.ZodOptional ||
+      s instanceof z.ZodNullable ||
+      s instanceof z.ZodDefault ||
+      s instanceof z.ZodPrefault
+    ) {
       s = (s as unknown as { unwrap(): z.ZodType }).unwrap();
     } else return s;
   }

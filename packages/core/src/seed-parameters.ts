@@ -5,7 +5,11 @@
  */
 export interface SeedParameter {
   /** The script in the user's document. */
-  script: 'generate_data_for_target_model.sh' | 'run_vllm_server.sh' | 'train_eagle3_audio_online.sh' | 'vllm_offline_eagle3_qwen2_audio_bench.py';
+  script:
+    | 'generate_data_for_target_model.sh'
+    | 'run_vllm_server.sh'
+    | 'train_eagle3_audio_online.sh'
+    | 'vllm_offline_eagle3_qwen2_audio_bench.py';
   /** The parameter as the document spells it. */
   name: string;
   /** Config schema and dotted field path. */
@@ -31,13 +35,47 @@ export const SEED_PARAMETERS: readonly SeedParameter[] = [
   { script: 'vllm_offline_eagle3_qwen2_audio_bench.py', name: '--draft_model', home: 'bench.draftModel' },
   { script: 'vllm_offline_eagle3_qwen2_audio_bench.py', name: '--use_eagle', home: 'bench.useEagle' },
   { script: 'vllm_offline_eagle3_qwen2_audio_bench.py', name: '--output_file', home: 'bench.outputFile' },
-  { script: 'vllm_offline_eagle3_qwen2_audio_bench.py', name: '--test_data_path', home: 'bench.testDataPath' },
-  { script: 'vllm_offline_eagle3_qwen2_audio_bench.py', name: '--num_prompts', home: 'bench.numPrompts', default: 100 },
-  { script: 'vllm_offline_eagle3_qwen2_audio_bench.py', name: '--temp', home: 'bench.temperature', default: 0 },
-  { script: 'vllm_offline_eagle3_qwen2_audio_bench.py', name: '--max_model_len', home: 'bench.maxModelLen', default: 16384 },
-  { script: 'vllm_offline_eagle3_qwen2_audio_bench.py', name: '--output_len', home: 'bench.outputLen', default: 1024 },
-  { script: 'vllm_offline_eagle3_qwen2_audio_bench.py', name: '--max_num_seqs', home: 'bench.maxNumSeqs', default: 1 },
-  { script: 'vllm_offline_eagle3_qwen2_audio_bench.py', name: '--num_spec_tokens', home: 'bench.numSpecTokens', default: 2 },
+  {
+    script: 'vllm_offline_eagle3_qwen2_audio_bench.py',
+    name: '--test_data_path',
+    home: 'bench.testDataPath',
+  },
+  {
+    script: 'vllm_offline_eagle3_qwen2_audio_bench.py',
+    name: '--num_prompts',
+    home: 'bench.numPrompts',
+    default: 100,
+  },
+  {
+    script: 'vllm_offline_eagle3_qwen2_audio_bench.py',
+    name: '--temp',
+    home: 'bench.temperature',
+    default: 0,
+  },
+  {
+    script: 'vllm_offline_eagle3_qwen2_audio_bench.py',
+    name: '--max_model_len',
+    home: 'bench.maxModelLen',
+    default: 16384,
+  },
+  {
+    script: 'vllm_offline_eagle3_qwen2_audio_bench.py',
+    name: '--output_len',
+    home: 'bench.outputLen',
+    default: 1024,
+  },
+  {
+    script: 'vllm_offline_eagle3_qwen2_audio_bench.py',
+    name: '--max_num_seqs',
+    home: 'bench.maxNumSeqs',
+    default: 1,
+  },
+  {
+    script: 'vllm_offline_eagle3_qwen2_audio_bench.py',
+    name: '--num_spec_tokens',
+    home: 'bench.numSpecTokens',
+    default: 2,
+  },
   { script: 'vllm_offline_eagle3_qwen2_audio_bench.py', name: '--tp', home: 'bench.tp', default: 1 },
   { script: 'vllm_offline_eagle3_qwen2_audio_bench.py', name: '--seed', home: 'bench.seed' },
 ];

@@ -2,10 +2,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import type { z } from 'zod';
 import {
   BenchConfig,
-  EagletError,
+  type EagletError,
   loadConfigFile,
   loadRunConfig,
   RegenerateConfig,
@@ -42,7 +42,12 @@ describe('loadRunConfig', () => {
     const dir = mkdtempSync(join(tmpdir(), 'eaglet-run-'));
     writeFileSync(
       join(dir, 'train.json'),
-      JSON.stringify({ targetModel: 'models/tiny', trainData: ['data/a'], vocab: 'vocab.safetensors', outputDir: 'out' }),
+      JSON.stringify({
+        targetModel: 'models/tiny',
+        trainData: ['data/a'],
+        vocab: 'vocab.safetensors',
+        outputDir: 'out',
+      }),
     );
     const cfg = loadRunConfig(TrainConfig, {
       file: 'train.json',
@@ -76,15 +81,22 @@ describe('loadRunConfig', () => {
 });
 
 describe('seed parameters', () => {
-  const schemas: Record<string, z.ZodObject> = { train: TrainConfig, bench: BenchConfig, regenerate: RegenerateConfig };
-  it.each(SEED_PARAMETERS.map((p) => [p.name, p] as const))('%s has a home with the document default', (_n, p) => {
-    const [schemaName, field] = p.home.split('.') as [string, string];
-    const schema = schemas[schemaName];
-    expect(schema, `schema ${schemaName}`).toBeDefined();
-    expect(Object.keys(schema!.shape)).toContain(field);
-    if (p.default !== undefined) {
-      const parsed = schema!.shape[field]!.safeParse(undefined);
-      expect(parsed.success && parsed.data).toBe(p.default);
-    }
-  });
+  const schemas: Record<string, z.ZodObject> = {
+    train: TrainConfig,
+    bench: BenchConfig,
+    regenerate: RegenerateConfig,
+  };
+  it.each(SEED_PARAMETERS.map((p) => [p.name, p] as const))(
+    '%s has a home with the document default',
+    (_n, p) => {
+      const [schemaName, field] = p.home.split('.') as [string, string];
+      const schema = schemas[schemaName];
+      expect(schema, `schema ${schemaName}`).toBeDefined();
+      expect(Object.keys(schema!.shape)).toContain(field);
+      if (p.default !== undefined) {
+        const parsed = schema!.shape[field]!.safeParse(undefined);
+        expect(parsed.success && parsed.data).toBe(p.default);
+      }
+    },
+  );
 });

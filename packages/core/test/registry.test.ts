@@ -92,14 +92,22 @@ describe('loadPlugins', () => {
       join(pkg, 'package.json'),
       JSON.stringify({ name: 'esm-only-plugin', type: 'module', exports: { '.': { import: './main.js' } } }),
     );
-    writeFileSync(join(pkg, 'main.js'), `export const register = (r) => r.use({ name: 'esm-only-plugin', version: '3.0.0' });`);
+    writeFileSync(
+      join(pkg, 'main.js'),
+      `export const register = (r) => r.use({ name: 'esm-only-plugin', version: '3.0.0' });`,
+    );
     const registry = new PluginRegistry();
     await loadPlugins(registry, ['esm-only-plugin'], dir);
     expect(registry.plugins().map((p) => p.version)).toEqual(['3.0.0']);
   });
 
   it.each([
-    ['missing package', 'not-installed-anywhere', 'EAGLET_PLUGIN_NOT_FOUND', /npm install not-installed-anywhere/],
+    [
+      'missing package',
+      'not-installed-anywhere',
+      'EAGLET_PLUGIN_NOT_FOUND',
+      /npm install not-installed-anywhere/,
+    ],
     ['missing file', './nope.mjs', 'EAGLET_PLUGIN_NOT_FOUND', /check the path/],
     ['no register export', './noregister.mjs', 'EAGLET_PLUGIN_INVALID', /export function register/],
     ['throws on import', './throws.mjs', 'EAGLET_PLUGIN_BROKEN', /threw while importing/],

@@ -8,7 +8,9 @@ export const EngineEnv = z.object({
   platform: z.string(),
   packages: z.record(z.string(), z.string()),
   cuda: z.object({ available: z.boolean(), version: z.string().nullable(), bf16: z.boolean() }),
-  gpus: z.array(z.object({ index: z.number(), name: z.string(), memoryGiB: z.number(), capability: z.string() })),
+  gpus: z.array(
+    z.object({ index: z.number(), name: z.string(), memoryGiB: z.number(), capability: z.string() }),
+  ),
   cpuThreads: z.number(),
 });
 export type EngineEnv = z.infer<typeof EngineEnv>;

@@ -26,9 +26,13 @@ export function resolvePython(configured?: string): string {
     (c): c is string => !!c,
   );
   for (const c of candidates) if (existsSync(c)) return c;
-  throw new EagletError('EAGLET_PYTHON_MISSING', `no Python environment for the engine (looked for ${candidates.join(', ')})`, {
-    hint: 'run `npm run bootstrap` (or `node tools/bootstrap.mjs`) to create it, or set EAGLET_PYTHON',
-  });
+  throw new EagletError(
+    'EAGLET_PYTHON_MISSING',
+    `no Python environment for the engine (looked for ${candidates.join(', ')})`,
+    {
+      hint: 'run `npm run bootstrap` (or `node tools/bootstrap.mjs`) to create it, or set EAGLET_PYTHON',
+    },
+  );
 }
 
 /** PYTHONPATH for engine processes: the engine package plus any plugin-provided adapter folders. */

@@ -3,7 +3,13 @@ import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { type DoneEvent, EagletError, type EagletEvent, EagletEvent as EventSchema, type EventSink } from '@eaglet/core';
+import {
+  type DoneEvent,
+  EagletError,
+  type EagletEvent,
+  EagletEvent as EventSchema,
+  type EventSink,
+} from '@eaglet/core';
 import { pythonPath, resolvePython } from './python.js';
 
 export interface EngineRunOptions {
@@ -40,9 +46,23 @@ export interface EngineRunResult {
 const STDERR_TAIL_LINES = 40;
 
 /** Builds the argv: `python -m MODULE CMD --config F` or `python -m torch.distributed.run --nproc-per-node N -m MODULE ...`. */
-export function engineArgv(module: string, command: string, configPath: string | undefined, nproc: number): string[] {
+export function engineArgv(
+  module: string,
+  command: string,
+  configPath: string | undefined,
+  nproc: number,
+): string[] {
   const tail = [command, ...(configPath ? ['--config', configPath] : [])];
-  if (nproc > 1) return ['-m', 'torch.distributed.run', '--standalone', `--nproc-per-node=${nproc}`, '-m', module, ...tail];
+  if (nproc > 1)
+    return [
+      '-m',
+      'torch.distributed.run',
+      '--standalone',
+      `--nproc-per-node=${nproc}`,
+      '-m',
+      module,
+      ...tail,
+    ];
   return ['-m', module, ...tail];
 }
 
@@ -61,10 +81,20 @@ export async function runEngine(options: EngineRunOptions): Promise<EngineRunRes
     configPath = join(tmp, 'config.json');
     writeFileSync(configPath, JSON.stringify(options.config, null, 2));
   }
-  const argv = engineArgv(options.module ?? 'eaglet_engine', options.command, configPath, options.nprocPerNode ?? 1);
+  const argv = engineArgv(
+    options.module ?? 'eaglet_engine',
+    options.command,
+    configPath,
+    options.nprocPerNode ?? 1,
+  );
   const child = spawn(python, argv, {
     cwd: options.cwd,
-    env: { ...process.env, ...options.env, PYTHONPATH: pythonPath(options.pythonPath), PYTHONUNBUFFERED: '1' },
+    env: {
+      ...process.env,
+      ...options.env,
+      PYTHONPATH: pythonPath(options.pythonPath),
+      PYTHONUNBUFFERED: '1',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true, // own process group: a stop reaches torchrun's workers too
   });
@@ -88,14 +118,20 @@ export async function runEngine(options: EngineRunOptions): Promise<EngineRunRes
         try {
           parsed = JSON.parse(line);
         } catch {
-          failure = protocolError(`engine wrote a line that is not JSON (stdout line ${lineNo}): ${clip(line)}`);
+          failure = protocolError(
+            `engine wrote a line that is not JSON (stdout line ${lineNo}): ${clip(line)}`,
+          );
           killGroup(child, 'SIGKILL');
           return;
         }
         const checked = EventSchema.safeParse(parsed);
         if (!checked.success) {
-          const why = checked.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-          failure = protocolError(`engine wrote an invalid event (stdout line ${lineNo}): ${why}: ${clip(line)}`);
+          const why = checked.error.issues
+            .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+            .join('; ');
+          failure = protocolError(
+            `engine wrote an invalid event (stdout line ${lineNo}): ${why}: ${clip(line)}`,
+          );
           killGroup(child, 'SIGKILL');
           return;
         }
@@ -116,12 +152,16 @@ export async function runEngine(options: EngineRunOptions): Promise<EngineRunRes
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
-  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-    child.on('error', (e) =>
-      reject(new EagletError('EAGLET_ENGINE_SPAWN', `could not start ${python}: ${e.message}`, { cause: e })),
-    );
-    child.on('close', (code, signal) => resolve({ code, signal }));
-  }).finally(() => options.signal?.removeEventListener('abort', onAbort));
+  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
+    (resolve, reject) => {
+      child.on('error', (e) =>
+        reject(
+          new EagletError('EAGLET_ENGINE_SPAWN', `could not start ${python}: ${e.message}`, { cause: e }),
+        ),
+      );
+      child.on('close', (code, signal) => resolve({ code, signal }));
+    },
+  ).finally(() => options.signal?.removeEventListener('abort', onAbort));
   await stdoutClosed;
   await new Promise<void>((resolve) => log.end(resolve));
   if (options.logFile === undefined) {
@@ -135,11 +175,19 @@ export async function runEngine(options: EngineRunOptions): Promise<EngineRunRes
     throw failure;
   }
   if (exit.code !== 0 || !done) {
-    const how = exit.signal ? `was killed by ${exit.signal}` : exit.code !== 0 ? `exited with code ${exit.code}` : 'exited without a done event';
-    throw new EagletError('EAGLET_ENGINE_CRASHED', `engine command "${options.command}" ${how}\n--- stderr (last lines) ---\n${stderrTail}`, {
-      hint: `full log: ${logFile}`,
-      details: { exitCode: exit.code, signal: exit.signal, logFile },
-    });
+    const how = exit.signal
+      ? `was killed by ${exit.signal}`
+      : exit.code !== 0
+        ? `exited with code ${exit.code}`
+        : 'exited without a done event';
+    throw new EagletError(
+      'EAGLET_ENGINE_CRASHED',
+      `engine command "${options.command}" ${how}\n--- stderr (last lines) ---\n${stderrTail}`,
+      {
+        hint: `full log: ${logFile}`,
+        details: { exitCode: exit.code, signal: exit.signal, logFile },
+      },
+    );
   }
   return { done, logFile };
 }

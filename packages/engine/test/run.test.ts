@@ -18,7 +18,11 @@ const fake = (command: string, extra: Partial<Parameters<typeof runEngine>[0]> =
   });
   return { events, promise };
 };
-const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as EagletError);
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e as EagletError,
+  );
 
 describe('runEngine', () => {
   it('streams validated events and resolves with done', async () => {
@@ -26,7 +30,12 @@ describe('runEngine', () => {
     const { done } = await promise;
     expect(done).toEqual({ type: 'done', stopped: false, result: { answer: 42 } });
     expect(events.map((e) => e.type)).toEqual(['progress', 'progress', 'progress', 'metrics', 'done']);
-    expect(events[3]).toEqual({ type: 'metrics', split: 'train', step: 3, values: { loss: 1.5, acc_0: 0.25 } });
+    expect(events[3]).toEqual({
+      type: 'metrics',
+      split: 'train',
+      step: 3,
+      values: { loss: 1.5, acc_0: 0.25 },
+    });
   });
 
   it('kills the engine on a line that is not JSON and says which line', async () => {
@@ -100,7 +109,13 @@ describe('runEngine', () => {
   });
 
   it('builds torchrun argv for several GPUs', () => {
-    expect(engineArgv('eaglet_engine', 'train', '/c.json', 1)).toEqual(['-m', 'eaglet_engine', 'train', '--config', '/c.json']);
+    expect(engineArgv('eaglet_engine', 'train', '/c.json', 1)).toEqual([
+      '-m',
+      'eaglet_engine',
+      'train',
+      '--config',
+      '/c.json',
+    ]);
     expect(engineArgv('eaglet_engine', 'train', '/c.json', 4)).toEqual([
       '-m',
       'torch.distributed.run',

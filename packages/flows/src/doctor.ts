@@ -19,7 +19,13 @@ export interface DoctorReport {
 }
 
 /** Minimum versions the engine is tested with (packages/engine/python/pyproject.toml). */
-const REQUIRED: Record<string, string> = { torch: '2.11', transformers: '5.17', safetensors: '0.4', pyarrow: '15', numpy: '1.26' };
+const REQUIRED: Record<string, string> = {
+  torch: '2.11',
+  transformers: '5.17',
+  safetensors: '0.4',
+  pyarrow: '15',
+  numpy: '1.26',
+};
 
 const atLeast = (have: string, want: string) => {
   const a = have.split(/[.+]/).map((x) => Number.parseInt(x, 10) || 0);
@@ -34,7 +40,10 @@ function tool(name: string, args: string[]): string | undefined {
 }
 
 /** `eaglet doctor`: what eaglet needs, what is there, and how to get what is missing. */
-export async function doctor(registry: PluginRegistry, options: { python?: string } = {}): Promise<DoctorReport> {
+export async function doctor(
+  registry: PluginRegistry,
+  options: { python?: string } = {},
+): Promise<DoctorReport> {
   const checks: DoctorCheck[] = [];
   const [major] = process.versions.node.split('.').map(Number);
   checks.push(
@@ -47,7 +56,12 @@ export async function doctor(registry: PluginRegistry, options: { python?: strin
     checks.push(
       v
         ? { name: bin, status: 'ok', detail: v.replace(/ Copyright.*/, '') }
-        : { name: bin, status: 'fail', detail: 'not found', hint: 'install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg)' },
+        : {
+            name: bin,
+            status: 'fail',
+            detail: 'not found',
+            hint: 'install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg)',
+          },
     );
   }
 
@@ -58,8 +72,20 @@ export async function doctor(registry: PluginRegistry, options: { python?: strin
     checks.push({ name: 'python', status: 'ok', detail: `${engine.python} (${engine.executable})` });
     for (const [pkg, min] of Object.entries(REQUIRED)) {
       const have = engine.packages[pkg];
-      if (!have) checks.push({ name: pkg, status: 'fail', detail: 'not installed', hint: 'run `npm run bootstrap` to (re)create the engine environment' });
-      else if (!atLeast(have, min)) checks.push({ name: pkg, status: 'fail', detail: `${have} < ${min}`, hint: `upgrade: pip install "${pkg}>=${min}"` });
+      if (!have)
+        checks.push({
+          name: pkg,
+          status: 'fail',
+          detail: 'not installed',
+          hint: 'run `npm run bootstrap` to (re)create the engine environment',
+        });
+      else if (!atLeast(have, min))
+        checks.push({
+          name: pkg,
+          status: 'fail',
+          detail: `${have} < ${min}`,
+          hint: `upgrade: pip install "${pkg}>=${min}"`,
+        });
       else checks.push({ name: pkg, status: 'ok', detail: have });
     }
     checks.push(
@@ -72,12 +98,18 @@ export async function doctor(registry: PluginRegistry, options: { python?: strin
         : {
             name: 'cuda',
             status: 'warn',
-            detail: 'no CUDA device: the engine runs on CPU (fine for the quickstart, too slow for real training)',
+            detail:
+              'no CUDA device: the engine runs on CPU (fine for the quickstart, too slow for real training)',
             hint: 'on a GPU machine, install the NVIDIA driver; the PyPI torch wheel brings CUDA itself',
           },
     );
   } catch (e) {
-    checks.push({ name: 'python', status: 'fail', detail: (e as Error).message, hint: 'run `npm run bootstrap`' });
+    checks.push({
+      name: 'python',
+      status: 'fail',
+      detail: (e as Error).message,
+      hint: 'run `npm run bootstrap`',
+    });
   }
 
   for (const backend of registry.backends()) {

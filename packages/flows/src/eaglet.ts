@@ -1,7 +1,7 @@
 import {
   type EagletPlugin,
-  loadConfigFile,
   type LoadedConfigFile,
+  loadConfigFile,
   loadPlugins,
   PluginRegistry,
 } from '@eaglet/core';
@@ -36,7 +36,8 @@ export async function createEaglet(options: CreateEagletOptions = {}): Promise<E
   const config = await loadConfigFile(cwd, options.configFile);
   const registry = new PluginRegistry();
   if (options.builtins ?? config.config.builtins) {
-    for (const builtin of BUILTIN_PLUGINS) await registry.loadingFrom(builtin.module, () => builtin.register(registry));
+    for (const builtin of BUILTIN_PLUGINS)
+      await registry.loadingFrom(builtin.module, () => builtin.register(registry));
   }
   await loadPlugins(registry, config.config.plugins, config.dir);
   for (const plugin of options.plugins ?? []) {

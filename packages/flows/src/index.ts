@@ -7,6 +7,6 @@ export { type CheckStatus, type DoctorCheck, type DoctorReport, doctor } from '.
 export { type CreateEagletOptions, createEaglet, type Eaglet } from './eaglet.js';
 export { Limiter } from './limit.js';
 export { throttledProgress } from './progress.js';
-export { detectFormat, type FlowContext, type ValidateOptions, validateData } from './validate.js';
+export { type QuickstartOptions, type QuickstartResult, quickstart } from './quickstart.js';
 export { describeTarget, type TargetDescription } from './target-info.js';
-export { quickstart, type QuickstartOptions, type QuickstartResult } from './quickstart.js';
+export { detectFormat, type FlowContext, type ValidateOptions, validateData } from './validate.js';

@@ -12,6 +12,13 @@ export function throttledProgress(
     const now = Date.now();
     if (!events || now - last < intervalMs) return;
     last = now;
-    events({ type: 'progress', task, done, unit, ...(total === undefined ? {} : { total }), ...(message ? { message } : {}) });
+    events({
+      type: 'progress',
+      task,
+      done,
+      unit,
+      ...(total === undefined ? {} : { total }),
+      ...(message ? { message } : {}),
+    });
   };
 }

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type EventSink, type PluginRegistry, type ValidationReport, EagletError } from '@eaglet/core';
+import { EagletError, type EventSink, type PluginRegistry, type ValidationReport } from '@eaglet/core';
 import { makeSpeechDataset } from '@eaglet/fixtures';
 import { validateData } from './validate.js';
 
@@ -30,14 +30,20 @@ export async function quickstart(
 
   step('1. real speech: LibriVox clips (pocketsphinx-testdata) and espeak-ng sentences, in the seed format');
   const dataset = makeSpeechDataset(join(dir, 'data'), {
-    espeak: ['The quick brown fox jumps over the lazy dog.', 'Speculative decoding makes language models faster.'],
+    espeak: [
+      'The quick brown fox jumps over the lazy dog.',
+      'Speculative decoding makes language models faster.',
+    ],
   });
   ctx.events?.({ type: 'artifact', kind: 'dataset', path: dataset.jsonl });
 
   step('2. validate the dataset');
   const validation = await validateData(registry, { files: [dataset.jsonl] }, ctx);
   if (!validation.ok) {
-    throw new EagletError('EAGLET_QUICKSTART', `the quickstart dataset is invalid: ${validation.problems[0]?.reason}`);
+    throw new EagletError(
+      'EAGLET_QUICKSTART',
+      `the quickstart dataset is invalid: ${validation.problems[0]?.reason}`,
+    );
   }
   return { dir, dataset: dataset.jsonl, validation };
 }

@@ -9,8 +9,16 @@ export interface TargetDescription {
 }
 
 /** `eaglet target info`: what a target plugin reads from a model folder, and the draft it implies. */
-export async function describeTarget(registry: PluginRegistry, options: { target: string; model: string }): Promise<TargetDescription> {
+export async function describeTarget(
+  registry: PluginRegistry,
+  options: { target: string; model: string },
+): Promise<TargetDescription> {
   const target = registry.target(options.target);
   const info = await target.inspect(options.model);
-  return { target: target.id, model: options.model, info, draft: DraftConfig.parse(target.draftDefaults(info)) };
+  return {
+    target: target.id,
+    model: options.model,
+    info,
+    draft: DraftConfig.parse(target.draftDefaults(info)),
+  };
 }

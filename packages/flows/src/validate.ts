@@ -58,7 +58,15 @@ export async function validateData(
 
   for (const input of options.files) {
     const file = resolve(input);
-    const summary = { file, format: fixed?.name ?? null, records: 0, valid: 0, invalid: 0, audioFiles: 0, audioSeconds: 0 };
+    const summary = {
+      file,
+      format: fixed?.name ?? null,
+      records: 0,
+      valid: 0,
+      invalid: 0,
+      audioFiles: 0,
+      audioSeconds: 0,
+    };
     files.push(summary);
     let size: number;
     try {
@@ -66,7 +74,13 @@ export async function validateData(
       if (!st.isFile()) throw new Error('not a regular file');
       size = st.size;
     } catch (e) {
-      problems.push({ kind: 'format', file, line: 0, path: '', reason: `cannot read file: ${(e as Error).message}` });
+      problems.push({
+        kind: 'format',
+        file,
+        line: 0,
+        path: '',
+        reason: `cannot read file: ${(e as Error).message}`,
+      });
       continue;
     }
     let format = fixed;
@@ -85,11 +99,19 @@ export async function validateData(
 
       if (!rec.ok) add('json', '', rec.error);
       else if (!rec.value || typeof rec.value !== 'object' || Array.isArray(rec.value)) {
-        add('json', '', `a record must be a JSON object, got ${Array.isArray(rec.value) ? 'an array' : typeof rec.value}`);
+        add(
+          'json',
+          '',
+          `a record must be a JSON object, got ${Array.isArray(rec.value) ? 'an array' : typeof rec.value}`,
+        );
       } else {
         format ??= detectFormat(registry, rec.value);
         if (!format) {
-          add('format', '', `no known format recognises this record (known: ${registry.ids('format').join(', ')}); pass --format`);
+          add(
+            'format',
+            '',
+            `no known format recognises this record (known: ${registry.ids('format').join(', ')}); pass --format`,
+          );
         } else {
           summary.format = format.name;
           const parsed = format.parse(rec.value, { file, line: rec.line, baseDir: dirname(file) });
@@ -102,7 +124,8 @@ export async function validateData(
               add('conversation', issue.path.replace(/^messages/, messagesField), issue.reason, conv.id);
             }
             const first = seenIds.get(conv.id);
-            if (first !== undefined) add('duplicate', 'id', `duplicate id "${conv.id}" (first at line ${first})`, conv.id);
+            if (first !== undefined)
+              add('duplicate', 'id', `duplicate id "${conv.id}" (first at line ${first})`, conv.id);
             else seenIds.set(conv.id, rec.line);
             if (checkAudio) {
               const audioChecks = audioParts(conv).map(async (part, k) => {
@@ -146,7 +169,14 @@ export async function validateData(
       emitProgress(bytes, size, file);
     }
     await Promise.all(pending);
-    ctx.events?.({ type: 'progress', task: 'validate', done: size, total: size, unit: 'byte', message: file });
+    ctx.events?.({
+      type: 'progress',
+      task: 'validate',
+      done: size,
+      total: size,
+      unit: 'byte',
+      message: file,
+    });
   }
 
   problems.sort((a, b) => (a.file === b.file ? a.line - b.line : a.file < b.file ? -1 : 1));
@@ -161,9 +191,12 @@ export async function validateData(
   return { ok: problems.length === 0, files, totals, byKind, problems };
 }
 
-
 /** The field path of an audio part, in the input's own field names (`conversations[0].content[1]`). */
-function audioPath(conv: { messages: { content: { type: string; audio?: string }[] }[] }, ref: string, field: string): string {
+function audioPath(
+  conv: { messages: { content: { type: string; audio?: string }[] }[] },
+  ref: string,
+  field: string,
+): string {
   for (const [i, m] of conv.messages.entries()) {
     const j = m.content.findIndex((p) => p.type === 'audio' && p.audio === ref);
     if (j >= 0) return `${field}[${i}].content[${j}]`;

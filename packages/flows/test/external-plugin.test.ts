@@ -12,7 +12,13 @@ describe('an external plugin through the programmatic API', () => {
     const dir = mkdtempSync(join(tmpdir(), 'eaglet-llama-'));
     writeFileSync(
       join(dir, 'config.json'),
-      JSON.stringify({ architectures: ['LlamaForCausalLM'], num_hidden_layers: 32, hidden_size: 4096, vocab_size: 128256, eos_token_id: [128001, 128009] }),
+      JSON.stringify({
+        architectures: ['LlamaForCausalLM'],
+        num_hidden_layers: 32,
+        hidden_size: 4096,
+        vocab_size: 128256,
+        eos_token_id: [128001, 128009],
+      }),
     );
     return dir;
   };
@@ -32,13 +38,24 @@ describe('an external plugin through the programmatic API', () => {
   });
 
   it('registers by package name, like the config file does', async () => {
-    const { registry } = await createEaglet({ cwd: import.meta.dirname, plugins: ['eaglet-plugin-example-llama'] });
-    expect(registry.plugins().map((p) => `${p.name}@${p.version}`)).toContain('eaglet-plugin-example-llama@1.2.3');
+    const { registry } = await createEaglet({
+      cwd: import.meta.dirname,
+      plugins: ['eaglet-plugin-example-llama'],
+    });
+    expect(registry.plugins().map((p) => `${p.name}@${p.version}`)).toContain(
+      'eaglet-plugin-example-llama@1.2.3',
+    );
     expect(registry.ownerOf('target', 'example-llama')).toBe('eaglet-plugin-example-llama');
   });
 
   it('refuses a plugin whose ids clash with a built-in', async () => {
-    const clash = { name: 'clash', version: '0', formats: [{ ...exampleLlamaPlugin().formats[0]!, name: 'sharegpt' }] };
-    await expect(createEaglet({ cwd: tmpdir(), plugins: [clash] })).rejects.toThrow(/data format "sharegpt" from plugin "clash" is already registered by "eaglet:formats"/);
+    const clash = {
+      name: 'clash',
+      version: '0',
+      formats: [{ ...exampleLlamaPlugin().formats[0]!, name: 'sharegpt' }],
+    };
+    await expect(createEaglet({ cwd: tmpdir(), plugins: [clash] })).rejects.toThrow(
+      /data format "sharegpt" from plugin "clash" is already registered by "eaglet:formats"/,
+    );
   });
 });

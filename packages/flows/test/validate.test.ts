@@ -19,7 +19,13 @@ describe('validateData', () => {
     const report = await validateData(registry, { files: [ds.jsonl] }, { events: (e) => events.push(e) });
     expect(report.problems).toEqual([]);
     expect(report.ok).toBe(true);
-    expect(report.files[0]).toMatchObject({ format: 'openai-conversations', records: 5, valid: 5, invalid: 0, audioFiles: 5 });
+    expect(report.files[0]).toMatchObject({
+      format: 'openai-conversations',
+      records: 5,
+      valid: 5,
+      invalid: 0,
+      audioFiles: 5,
+    });
     // 7.10 + 2.99 + 5.30 + 6.05 + 3.29 seconds (soxi)
     expect(report.files[0]!.audioSeconds).toBeCloseTo(24.73, 1);
     expect(events.at(-1)).toMatchObject({ type: 'progress', task: 'validate' });
@@ -51,11 +57,24 @@ describe('validateData', () => {
     const dir = ds.dir;
     writeFileSync(
       join(dir, 'sg.jsonl'),
-      `${JSON.stringify({ id: 'a', audios: [ds.records[0]!.audio], conversations: [{ from: 'human', value: '<audio>What is said?' }, { from: 'gpt', value: 'x' }] })}\n`,
+      `${JSON.stringify({
+        id: 'a',
+        audios: [ds.records[0]!.audio],
+        conversations: [
+          { from: 'human', value: '<audio>What is said?' },
+          { from: 'gpt', value: 'x' },
+        ],
+      })}\n`,
     );
     writeFileSync(
       join(dir, 'uc.jsonl'),
-      `${JSON.stringify({ prompt_id: 'p1', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }] })}\n`,
+      `${JSON.stringify({
+        prompt_id: 'p1',
+        messages: [
+          { role: 'user', content: 'hi' },
+          { role: 'assistant', content: 'hello' },
+        ],
+      })}\n`,
     );
     const report = await validateData(registry, { files: [join(dir, 'sg.jsonl'), join(dir, 'uc.jsonl')] });
     expect(report.problems).toEqual([]);
@@ -76,6 +95,8 @@ describe('validateData', () => {
   });
 
   it('fails fast on an unknown --format with the known names', async () => {
-    await expect(validateData(registry, { files: ['x'], format: 'parquet' })).rejects.toThrow(/unknown data format "parquet"/);
+    await expect(validateData(registry, { files: ['x'], format: 'parquet' })).rejects.toThrow(
+      /unknown data format "parquet"/,
+    );
   });
 });

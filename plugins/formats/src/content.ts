@@ -14,7 +14,8 @@ export function stringOrParts<P extends z.ZodType>(part: P) {
     }
     const result = parts.safeParse(value);
     if (result.success) return result.data;
-    for (const issue of result.error.issues) ctx.addIssue({ ...issue, input: value } as Parameters<typeof ctx.addIssue>[0]);
+    for (const issue of result.error.issues)
+      ctx.addIssue({ ...issue, input: value } as Parameters<typeof ctx.addIssue>[0]);
     return z.NEVER;
   });
 }

@@ -8,7 +8,11 @@ export { openaiConversations, sharegpt, ultrachat };
 
 /** The built-in data formats. */
 export const formatsPlugin = (): EagletPlugin =>
-  definePlugin({ name: 'eaglet:formats', version: packageVersion(import.meta.url), formats: [openaiConversations, sharegpt, ultrachat] });
+  definePlugin({
+    name: 'eaglet:formats',
+    version: packageVersion(import.meta.url),
+    formats: [openaiConversations, sharegpt, ultrachat],
+  });
 
 export function register(registry: PluginRegistry): void {
   registry.use(formatsPlugin());

@@ -1,7 +1,7 @@
 import { type Conversation, type DataFormat, type Message, zodIssues } from '@eaglet/core';
 import { z } from 'zod';
-import { stringOrParts } from './content.js';
 import { dataUri, relativeAudioRef, resolveAudioRef } from './audio-ref.js';
+import { stringOrParts } from './content.js';
 
 /**
  * The seed's format (OpenAI chat messages under `conversations`):
@@ -20,7 +20,12 @@ const Part = z.discriminatedUnion(
     }),
     z.object({ type: z.literal('audio_url'), audio_url: z.object({ url: z.string().min(1) }) }),
   ],
-  { error: (iss) => (iss.code === 'invalid_union' ? 'unknown part type: expected text, audio, input_audio or audio_url' : undefined) },
+  {
+    error: (iss) =>
+      iss.code === 'invalid_union'
+        ? 'unknown part type: expected text, audio, input_audio or audio_url'
+        : undefined,
+  },
 );
 type Part = z.infer<typeof Part>;
 
@@ -73,7 +78,10 @@ export const openaiConversations: DataFormat = {
       source: { file: ctx.file, line: ctx.line },
       messages: parsed.data.conversations.map((m) => ({
         role: m.role,
-        content: typeof m.content === 'string' ? [{ type: 'text', text: m.content }] : m.content.map((p) => toCanonicalPart(p, ctx.baseDir)),
+        content:
+          typeof m.content === 'string'
+            ? [{ type: 'text', text: m.content }]
+            : m.content.map((p) => toCanonicalPart(p, ctx.baseDir)),
       })),
     };
     return { ok: true, conversation };
@@ -84,7 +92,9 @@ export const openaiConversations: DataFormat = {
       conversations: conversation.messages.map((m) => ({
         role: m.role,
         content: m.content.map((p) =>
-          p.type === 'text' ? { type: 'text', text: p.text } : { type: 'audio', audio: relativeAudioRef(p.audio, ctx.baseDir) },
+          p.type === 'text'
+            ? { type: 'text', text: p.text }
+            : { type: 'audio', audio: relativeAudioRef(p.audio, ctx.baseDir) },
         ),
       })),
     };

@@ -1,5 +1,12 @@
 import { basename } from 'node:path';
-import { type ContentPart, type Conversation, type DataFormat, type FieldIssue, type Role, zodIssues } from '@eaglet/core';
+import {
+  type ContentPart,
+  type Conversation,
+  type DataFormat,
+  type FieldIssue,
+  type Role,
+  zodIssues,
+} from '@eaglet/core';
 import { z } from 'zod';
 import { relativeAudioRef, resolveAudioRef } from './audio-ref.js';
 import { recordId } from './openai-conversations.js';
@@ -9,7 +16,13 @@ import { recordId } from './openai-conversations.js';
  * Audio follows the common multimodal extension: an `audios` list whose files replace the `<audio>`
  * markers in the values, in order. Records without an id get `<file name>:<line>`.
  */
-const FROM_TO_ROLE: Record<string, Role> = { system: 'system', human: 'user', user: 'user', gpt: 'assistant', assistant: 'assistant' };
+const FROM_TO_ROLE: Record<string, Role> = {
+  system: 'system',
+  human: 'user',
+  user: 'user',
+  gpt: 'assistant',
+  assistant: 'assistant',
+};
 const AUDIO_MARKER = '<audio>';
 
 const RawRecord = z.object({
@@ -19,7 +32,9 @@ const RawRecord = z.object({
   conversations: z
     .array(
       z.object({
-        from: z.string().refine((f) => f in FROM_TO_ROLE, { error: `unknown speaker: expected one of ${Object.keys(FROM_TO_ROLE).join(', ')}` }),
+        from: z.string().refine((f) => f in FROM_TO_ROLE, {
+          error: `unknown speaker: expected one of ${Object.keys(FROM_TO_ROLE).join(', ')}`,
+        }),
         value: z.string(),
       }),
     )
@@ -52,17 +67,24 @@ export const sharegpt: DataFormat = {
     const markers = rec.conversations.reduce((n, t) => n + t.value.split(AUDIO_MARKER).length - 1, 0);
     const issues: FieldIssue[] = [];
     if (markers > 0 && markers !== audios.length) {
-      issues.push({ path: 'audios', reason: `${markers} ${AUDIO_MARKER} markers but ${audios.length} audio files` });
+      issues.push({
+        path: 'audios',
+        reason: `${markers} ${AUDIO_MARKER} markers but ${audios.length} audio files`,
+      });
     }
     if (issues.length) return { ok: false, issues, id };
     const next = { i: 0 };
-    const messages = rec.conversations.map((t) => ({ role: FROM_TO_ROLE[t.from]!, content: splitAudio(t.value, audios, next) }));
+    const messages = rec.conversations.map((t) => ({
+      role: FROM_TO_ROLE[t.from]!,
+      content: splitAudio(t.value, audios, next),
+    }));
     if (markers === 0 && audios.length > 0) {
       // No markers: the audio belongs at the start of the first user turn.
       const user = messages.find((m) => m.role === 'user');
       user?.content.unshift(...audios.map((audio): ContentPart => ({ type: 'audio', audio })));
     }
-    if (rec.system !== undefined) messages.unshift({ role: 'system', content: [{ type: 'text', text: rec.system }] });
+    if (rec.system !== undefined)
+      messages.unshift({ role: 'system', content: [{ type: 'text', text: rec.system }] });
     const conversation: Conversation = { id, source: { file: ctx.file, line: ctx.line }, messages };
     return { ok: true, conversation };
   },

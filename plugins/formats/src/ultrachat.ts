@@ -1,7 +1,7 @@
 import { type Conversation, type DataFormat, zodIssues } from '@eaglet/core';
 import { z } from 'zod';
-import { stringOrParts } from './content.js';
 import { relativeAudioRef, resolveAudioRef } from './audio-ref.js';
+import { stringOrParts } from './content.js';
 import { recordId } from './openai-conversations.js';
 
 /**
@@ -14,7 +14,9 @@ const Part = z.discriminatedUnion('type', [
 ]);
 
 const RawRecord = z.object({
-  prompt_id: z.union([z.string().min(1), z.number()], { error: 'prompt_id must be a non-empty string or a number' }),
+  prompt_id: z.union([z.string().min(1), z.number()], {
+    error: 'prompt_id must be a non-empty string or a number',
+  }),
   prompt: z.string().optional(),
   messages: z
     .array(
@@ -46,7 +48,9 @@ export const ultrachat: DataFormat = {
         content:
           typeof m.content === 'string'
             ? [{ type: 'text', text: m.content }]
-            : m.content.map((p) => (p.type === 'text' ? p : { type: 'audio', audio: resolveAudioRef(p.audio, ctx.baseDir) })),
+            : m.content.map((p) =>
+                p.type === 'text' ? p : { type: 'audio', audio: resolveAudioRef(p.audio, ctx.baseDir) },
+              ),
       })),
     };
     return { ok: true, conversation };
@@ -60,7 +64,9 @@ export const ultrachat: DataFormat = {
       messages: conversation.messages.map((m) => ({
         role: m.role,
         content: hasAudio
-          ? m.content.map((p) => (p.type === 'text' ? p : { type: 'audio', audio: relativeAudioRef(p.audio, ctx.baseDir) }))
+          ? m.content.map((p) =>
+              p.type === 'text' ? p : { type: 'audio', audio: relativeAudioRef(p.audio, ctx.baseDir) },
+            )
           : m.content.map((p) => (p.type === 'text' ? p.text : '')).join(''),
       })),
     };

@@ -7,7 +7,13 @@ describe('openai-conversations (seed format)', () => {
   const seed = {
     id: 5910,
     conversations: [
-      { role: 'user', content: [{ type: 'audio', audio: './audios/1580-141083-0008.flac' }, { type: 'text', text: 'Detect the language and recognize the speech: <|en|>' }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'audio', audio: './audios/1580-141083-0008.flac' },
+          { type: 'text', text: 'Detect the language and recognize the speech: <|en|>' },
+        ],
+      },
       { role: 'assistant', content: [{ type: 'text', text: 'THE PROOF WAS IN THREE LONG SLIPS' }] },
     ],
   };
@@ -18,13 +24,19 @@ describe('openai-conversations (seed format)', () => {
     if (!r.ok) return;
     expect(r.conversation.id).toBe('5910');
     expect(r.conversation.source).toEqual({ file: ctx.file, line: 7 });
-    expect(r.conversation.messages[0]!.content[0]).toEqual({ type: 'audio', audio: '/data/set/audios/1580-141083-0008.flac' });
+    expect(r.conversation.messages[0]!.content[0]).toEqual({
+      type: 'audio',
+      audio: '/data/set/audios/1580-141083-0008.flac',
+    });
   });
 
   it('round-trips through serialize with relative paths', () => {
     const r = openaiConversations.parse(seed, ctx);
     if (!r.ok) throw new Error('parse failed');
-    expect(openaiConversations.serialize(r.conversation, { baseDir: '/data/set' })).toEqual({ ...seed, id: '5910' });
+    expect(openaiConversations.serialize(r.conversation, { baseDir: '/data/set' })).toEqual({
+      ...seed,
+      id: '5910',
+    });
   });
 
   it('accepts string content and OpenAI input_audio / audio_url parts', () => {
@@ -33,7 +45,13 @@ describe('openai-conversations (seed format)', () => {
         id: 'x',
         conversations: [
           { role: 'system', content: 'Be brief.' },
-          { role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } }, { type: 'audio_url', audio_url: { url: 'clips/a.wav' } }] },
+          {
+            role: 'user',
+            content: [
+              { type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } },
+              { type: 'audio_url', audio_url: { url: 'clips/a.wav' } },
+            ],
+          },
         ],
       },
       ctx,
@@ -85,17 +103,37 @@ describe('sharegpt', () => {
   });
 
   it('reports a marker/file count mismatch', () => {
-    const r = sharegpt.parse({ id: 'q', audios: ['a.wav'], conversations: [{ from: 'human', value: '<audio><audio>' }] }, ctx);
-    expect(r).toEqual({ ok: false, id: 'q', issues: [{ path: 'audios', reason: '2 <audio> markers but 1 audio files' }] });
+    const r = sharegpt.parse(
+      { id: 'q', audios: ['a.wav'], conversations: [{ from: 'human', value: '<audio><audio>' }] },
+      ctx,
+    );
+    expect(r).toEqual({
+      ok: false,
+      id: 'q',
+      issues: [{ path: 'audios', reason: '2 <audio> markers but 1 audio files' }],
+    });
   });
 
   it('names an unknown speaker', () => {
     const r = sharegpt.parse({ conversations: [{ from: 'bot', value: 'x' }] }, ctx);
-    expect(!r.ok && r.issues[0]).toMatchObject({ path: 'conversations[0].from', reason: expect.stringMatching(/unknown speaker/) });
+    expect(!r.ok && r.issues[0]).toMatchObject({
+      path: 'conversations[0].from',
+      reason: expect.stringMatching(/unknown speaker/),
+    });
   });
 
   it('serializes back with markers', () => {
-    const r = sharegpt.parse({ id: 'z', audios: ['a.wav'], conversations: [{ from: 'human', value: 'hi <audio>' }, { from: 'gpt', value: 'yo' }] }, ctx);
+    const r = sharegpt.parse(
+      {
+        id: 'z',
+        audios: ['a.wav'],
+        conversations: [
+          { from: 'human', value: 'hi <audio>' },
+          { from: 'gpt', value: 'yo' },
+        ],
+      },
+      ctx,
+    );
     if (!r.ok) throw new Error('parse failed');
     expect(sharegpt.serialize(r.conversation, { baseDir: '/data/set' })).toEqual({
       id: 'z',
@@ -109,7 +147,14 @@ describe('sharegpt', () => {
 });
 
 describe('ultrachat', () => {
-  const rec = { prompt_id: 'abc', prompt: 'hi', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }] };
+  const rec = {
+    prompt_id: 'abc',
+    prompt: 'hi',
+    messages: [
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: 'hello' },
+    ],
+  };
   it('takes the id from prompt_id and round-trips', () => {
     const r = ultrachat.parse(rec, ctx);
     if (!r.ok) throw new Error('parse failed');
@@ -118,6 +163,8 @@ describe('ultrachat', () => {
   });
   it('requires prompt_id', () => {
     const r = ultrachat.parse({ messages: rec.messages }, ctx);
-    expect(!r.ok && r.issues).toEqual([{ path: 'prompt_id', reason: 'prompt_id must be a non-empty string or a number' }]);
+    expect(!r.ok && r.issues).toEqual([
+      { path: 'prompt_id', reason: 'prompt_id must be a non-empty string or a number' },
+    ]);
   });
 });

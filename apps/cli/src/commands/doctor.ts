@@ -4,13 +4,16 @@ import { EagletCommand } from '../base-command.js';
 const MARK = { ok: '✓', warn: '!', fail: '✗' } as const;
 
 export default class Doctor extends EagletCommand {
-  static override description = 'Check Node, ffmpeg, the engine Python environment and its packages, CUDA/GPUs and backends.';
+  static override description =
+    'Check Node, ffmpeg, the engine Python environment and its packages, CUDA/GPUs and backends.';
   static override examples = ['<%= config.bin %> doctor'];
 
   async run(): Promise<DoctorReport> {
     const { flags } = await this.parse(Doctor);
     const { registry, config } = await this.eaglet(flags.config);
-    const report = await doctor(registry, { ...(config.config.python ? { python: config.config.python } : {}) });
+    const report = await doctor(registry, {
+      ...(config.config.python ? { python: config.config.python } : {}),
+    });
     if (!this.jsonEnabled()) {
       for (const c of report.checks) {
         this.log(`${MARK[c.status]} ${c.name.padEnd(18)} ${c.detail}`);

@@ -2,7 +2,8 @@ import type { PluginInfo } from '@eaglet/core';
 import { EagletCommand } from '../base-command.js';
 
 export default class Plugins extends EagletCommand {
-  static override description = 'List loaded plugins and what they register (targets, templates, formats, backends).';
+  static override description =
+    'List loaded plugins and what they register (targets, templates, formats, backends).';
   static override examples = ['<%= config.bin %> plugins', '<%= config.bin %> plugins --json'];
 
   async run(): Promise<{ plugins: readonly PluginInfo[] }> {

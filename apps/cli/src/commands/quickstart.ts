@@ -1,18 +1,29 @@
-import { quickstart, type QuickstartResult } from '@eaglet/flows';
+import { type QuickstartResult, quickstart } from '@eaglet/flows';
 import { Flags } from '@oclif/core';
 import { EagletCommand } from '../base-command.js';
 
 export default class Quickstart extends EagletCommand {
-  static override description = 'Run the whole pipeline on CPU in minutes on real speech and a tiny random model, and print the report.';
-  static override examples = ['<%= config.bin %> quickstart', '<%= config.bin %> quickstart --dir ./eaglet-quickstart'];
+  static override description =
+    'Run the whole pipeline on CPU in minutes on real speech and a tiny random model, and print the report.';
+  static override examples = [
+    '<%= config.bin %> quickstart',
+    '<%= config.bin %> quickstart --dir ./eaglet-quickstart',
+  ];
   static override flags = {
-    dir: Flags.string({ description: 'work folder for everything the quickstart makes', default: 'eaglet-quickstart' }),
+    dir: Flags.string({
+      description: 'work folder for everything the quickstart makes',
+      default: 'eaglet-quickstart',
+    }),
   };
 
   async run(): Promise<QuickstartResult> {
     const { flags } = await this.parse(Quickstart);
     const { registry } = await this.eaglet(flags.config);
-    const result = await quickstart(registry, { dir: flags.dir }, { events: this.events(), signal: this.stopSignal() });
+    const result = await quickstart(
+      registry,
+      { dir: flags.dir },
+      { events: this.events(), signal: this.stopSignal() },
+    );
     if (!this.jsonEnabled()) {
       this.log(`\nquickstart finished in ${result.dir}`);
       this.log(`  dataset: ${result.dataset} (${result.validation.totals.valid} valid records)`);

@@ -12,7 +12,7 @@ export interface ParseContext {
 
 export type ParseResult =
   | { ok: true; conversation: Conversation }
-  | { ok: false; issues: FieldIssue[]; /** the record's id, where one could be read */ id?: string };
+  | { ok: false; issues: FieldIssue[] /** the record's id, where one could be read */; id?: string };
 
 /** A jsonl dialect that eaglet reads and writes. Built-in: openai-conversations, sharegpt, ultrachat. */
 export interface DataFormat {

@@ -74,17 +74,25 @@ function pickExport(exports: unknown): string | undefined {
  * Loads plugin modules by specifier and calls each one's exported `register(registry)`.
  * Errors are coded: not found, no register function, or register threw.
  */
-export async function loadPlugins(registry: PluginRegistry, specs: readonly string[], fromDir: string): Promise<void> {
+export async function loadPlugins(
+  registry: PluginRegistry,
+  specs: readonly string[],
+  fromDir: string,
+): Promise<void> {
   for (const spec of specs) {
     const path = resolvePluginModule(spec, fromDir);
     let mod: Record<string, unknown>;
     try {
       mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
     } catch (e) {
-      throw new EagletError('EAGLET_PLUGIN_BROKEN', `plugin "${spec}" failed to load: ${(e as Error).message}`, {
-        hint: `the module at ${path} threw while importing; fix or rebuild it`,
-        cause: e,
-      });
+      throw new EagletError(
+        'EAGLET_PLUGIN_BROKEN',
+        `plugin "${spec}" failed to load: ${(e as Error).message}`,
+        {
+          hint: `the module at ${path} threw while importing; fix or rebuild it`,
+          cause: e,
+        },
+      );
     }
     const register = (mod.register ?? (mod.default as Record<string, unknown> | undefined)?.register) as
       | RegisterFunction
@@ -98,10 +106,14 @@ export async function loadPlugins(registry: PluginRegistry, specs: readonly stri
       await registry.loadingFrom(spec, () => register(registry));
     } catch (e) {
       if (e instanceof EagletError) throw e;
-      throw new EagletError('EAGLET_PLUGIN_BROKEN', `plugin "${spec}" failed in register(): ${(e as Error).message}`, {
-        hint: `see the plugin's own documentation; loaded from ${path}`,
-        cause: e,
-      });
+      throw new EagletError(
+        'EAGLET_PLUGIN_BROKEN',
+        `plugin "${spec}" failed in register(): ${(e as Error).message}`,
+        {
+          hint: `see the plugin's own documentation; loaded from ${path}`,
+          cause: e,
+        },
+      );
     }
   }
 }

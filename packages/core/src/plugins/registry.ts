@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { container as rootContainer, type DependencyContainer } from 'tsyringe';
+import { type DependencyContainer, container as rootContainer } from 'tsyringe';
 import { EagletError } from '../errors.js';
 import type { Backend } from '../interfaces/backend.js';
 import type { ChatTemplate } from '../interfaces/chat-template.js';
@@ -75,7 +75,12 @@ export class PluginRegistry {
         hint: `remove one of them from the plugin list; loaded: ${this.loaded.map((p) => p.name).join(', ')}`,
       });
     }
-    const groups = { target: plugin.targets, template: plugin.templates, format: plugin.formats, backend: plugin.backends };
+    const groups = {
+      target: plugin.targets,
+      template: plugin.templates,
+      format: plugin.formats,
+      backend: plugin.backends,
+    };
     // Check everything before registering anything, so a refused plugin leaves no partial state.
     const seen = new Set<string>();
     for (const [kind, values] of Object.entries(groups) as [Kind, unknown[] | undefined][]) {
@@ -86,7 +91,9 @@ export class PluginRegistry {
           throw new EagletError(
             'EAGLET_PLUGIN_DUPLICATE',
             `${KIND_LABEL[kind]} "${id}" from plugin "${plugin.name}" is already registered by "${owner ?? plugin.name}"`,
-            { hint: `ids must be unique; known ${KIND_LABEL[kind]}s: ${this.ids(kind).join(', ') || '(none)'}` },
+            {
+              hint: `ids must be unique; known ${KIND_LABEL[kind]}s: ${this.ids(kind).join(', ') || '(none)'}`,
+            },
           );
         }
         seen.add(`${kind}:${id}`);
@@ -143,7 +150,7 @@ export class PluginRegistry {
     const found = this.all<T>(kind).find((v) => (SPECS[kind].key as (v: unknown) => string)(v) === id);
     if (!found) {
       const known = this.ids(kind);
-      throw new EagletError('EAGLET_UNKNOWN_' + kind.toUpperCase(), `unknown ${KIND_LABEL[kind]} "${id}"`, {
+      throw new EagletError(`EAGLET_UNKNOWN_${kind.toUpperCase()}`, `unknown ${KIND_LABEL[kind]} "${id}"`, {
         hint: known.length
           ? `known ${KIND_LABEL[kind]}s: ${known.join(', ')}`
           : `no ${KIND_LABEL[kind]} is registered; add a plugin that provides one to eaglet.config.json`,

@@ -19,7 +19,10 @@ export function formatPath(path: ReadonlyArray<PropertyKey>, prefix = ''): strin
 
 /** zod issues as FieldIssues, one per problem, unions flattened to their most specific branch. */
 export function zodIssues(error: z.ZodError, prefix = ''): FieldIssue[] {
-  return error.issues.map((issue) => ({ path: formatPath(issue.path, prefix), reason: humanReason(issue.message) }));
+  return error.issues.map((issue) => ({
+    path: formatPath(issue.path, prefix),
+    reason: humanReason(issue.message),
+  }));
 }
 
 /** zod says `Invalid input: expected string, received undefined`; users say `missing (expected string)`. */

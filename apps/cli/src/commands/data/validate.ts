@@ -4,7 +4,8 @@ import { Args, Flags } from '@oclif/core';
 import { EagletCommand } from '../../base-command.js';
 
 export default class DataValidate extends EagletCommand {
-  static override description = `Check jsonl files: every invalid record (file, line, field, reason), missing or unreadable audio, and a summary.
+  static override description =
+    `Check jsonl files: every invalid record (file, line, field, reason), missing or unreadable audio, and a summary.
 Relative audio paths resolve against the folder of the jsonl file that names them. Exit code 1 when anything is invalid.`;
   static override examples = [
     '<%= config.bin %> data validate train.jsonl',
@@ -20,7 +21,10 @@ Relative audio paths resolve against the folder of the jsonl file that names the
       default: 'train',
     }),
     'skip-audio': Flags.boolean({ description: 'do not probe audio files', default: false }),
-    'max-problems': Flags.integer({ description: 'problems listed on the terminal (all are in --json)', default: 200 }),
+    'max-problems': Flags.integer({
+      description: 'problems listed on the terminal (all are in --json)',
+      default: 200,
+    }),
   };
 
   async run(): Promise<ValidationReport> {
@@ -43,9 +47,12 @@ Relative audio paths resolve against the folder of the jsonl file that names the
 
   private printReport(report: ValidationReport, max: number): void {
     for (const p of report.problems.slice(0, max)) {
-      this.log(`${p.file}:${p.line}${p.path ? `: ${p.path}` : ''}: ${p.reason}${p.id ? ` [id ${p.id}]` : ''}`);
+      this.log(
+        `${p.file}:${p.line}${p.path ? `: ${p.path}` : ''}: ${p.reason}${p.id ? ` [id ${p.id}]` : ''}`,
+      );
     }
-    if (report.problems.length > max) this.log(`... and ${report.problems.length - max} more (use --json for all)`);
+    if (report.problems.length > max)
+      this.log(`... and ${report.problems.length - max} more (use --json for all)`);
     this.log('');
     for (const f of report.files) {
       this.log(
@@ -53,7 +60,9 @@ Relative audio paths resolve against the folder of the jsonl file that names the
           `${f.audioFiles} audio files, ${f.audioSeconds.toFixed(1)} s`,
       );
     }
-    const kinds = Object.entries(report.byKind).map(([k, n]) => `${k} ${n}`).join(', ');
+    const kinds = Object.entries(report.byKind)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ');
     const t = report.totals;
     this.log(
       report.ok
