@@ -87,7 +87,7 @@ export const qwen2AudioTarget: TargetModel = {
         'pick the target plugin for this model (`eaglet plugins`)',
       );
     const text = config.text_config;
-    if (!text || !text.num_hidden_layers || !text.hidden_size || !text.vocab_size)
+    if (!text?.num_hidden_layers || !text.hidden_size || !text.vocab_size)
       throw fail(modelDir, 'text_config needs num_hidden_layers, hidden_size and vocab_size');
     if (text.num_hidden_layers < 6)
       throw fail(

@@ -166,7 +166,10 @@ class HfTokenizer implements ModelTokenizer {
     // Byte-level BPE: every character of a token string stands for one byte of the input.
     const byteEnds: number[] = [];
     let end = 0;
-    for (const t of tokens) byteEnds.push((end += [...t].length));
+    for (const t of tokens) {
+      end += [...t].length;
+      byteEnds.push(end);
+    }
     return { ids, byteEnds };
   }
 
