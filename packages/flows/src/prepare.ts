@@ -11,7 +11,6 @@ import {
   readFileSync,
   renameSync,
   rmSync,
-  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -280,7 +279,7 @@ export async function prepareData(
     state.counts.records++;
     if (!outcome.ok) {
       const text = `${JSON.stringify(outcome.reject)}\n`;
-      rejectsBytes += writeSync(rejectsFd, text);
+      rejectsBytes += writeSync(rejectsFd, text, rejectsBytes); // at the committed end, after a resume too
       state.counts.rejected++;
     } else {
       const { row } = outcome;
