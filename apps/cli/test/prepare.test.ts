@@ -115,6 +115,16 @@ describe('eaglet data prepare / vocab (built binary)', () => {
     expect(folderBytes(out)).toEqual(folderBytes(reference));
   });
 
+  it('quickstart builds the tiny model, prepares real speech (45 s segmented) and writes the vocab', async () => {
+    const dir = tmp();
+    const r = await eaglet(['quickstart', '--dir', dir, '--json'], { timeoutMs: 300_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.prepared.manifest.counts).toMatchObject({ written: 8, rejected: 0 });
+    expect(result.prepared.manifest.audioActions).toEqual([expect.objectContaining({ action: 'segmented' })]);
+    expect(existsSync(result.vocab.out)).toBe(true);
+  });
+
   it('names the problem when the model folder is wrong', async () => {
     const r = await eaglet(['data', 'prepare', '--model', tmp(), '--data', jsonl, '--out', tmp()]);
     expect(r.code).toBe(1);
