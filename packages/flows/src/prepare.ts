@@ -13,9 +13,10 @@ import {
   rmSync,
   writeSync,
 } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { DecodePool, ffmpegDecoder, type Segment, SileroVad, segmentAtPauses } from '@eaglet/audio';
+import { type AudioDecoder, ffmpegDecoder, type Segment, SileroVad, segmentAtPauses } from '@eaglet/audio';
 import {
   type AudioPart,
   audioParts,
@@ -255,7 +256,9 @@ export async function prepareData(
   if (resumedAt > 0) log(`resuming ${out} after ${resumedAt} of ${totalRecords} records`);
 
   // --- workers ----------------------------------------------------------------------------------
-  const pool = new DecodePool(ffmpegDecoder(), config.concurrency);
+  const processes = config.concurrency > 0 ? config.concurrency : availableParallelism();
+  const batchSize = 16;
+  const pool = ffmpegDecoder({ processes, batchSize });
   const spec = target.audio;
   let vad: Promise<SileroVad> | undefined;
   const work = new RecordWorker({
@@ -266,7 +269,8 @@ export async function prepareData(
     vad: () => (vad ??= SileroVad.load()),
     log,
   });
-  const maxInFlight = pool.concurrency * 4;
+  // Enough records in flight to fill every ffmpeg batch, and no more (memory stays bounded).
+  const maxInFlight = processes * batchSize * 2;
   const emit = throttledProgress(ctx.events, 'prepare', 'record', 200);
   let shard: ShardWriter | undefined;
 
@@ -389,7 +393,7 @@ interface WorkerDeps {
   config: PrepareConfig;
   target: TargetModel;
   session: ChatTemplateSession;
-  pool: DecodePool;
+  pool: AudioDecoder;
   vad: () => Promise<SileroVad>;
   log: (message: string) => void;
 }
