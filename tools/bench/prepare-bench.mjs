@@ -11,7 +11,7 @@
 // that memory does not grow with the dataset. Writes docs/perf/prepare.md and prepare.json.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { makeSpeechDataset, tinyQwen2AudioModel } from '@eaglet/fixtures';
 
@@ -24,6 +24,7 @@ const sizes = arg('sizes', '60,240').split(',').map(Number);
 const big = Number(arg('big', '960'));
 const outDir = resolve(arg('out', join(ROOT, 'docs', 'perf')));
 
+const loadBefore = loadavg()[0];
 const work = mkdtempSync(join(tmpdir(), 'eaglet-bench-'));
 const model = tinyQwen2AudioModel();
 const ds = makeSpeechDataset(join(work, 'data'), {
@@ -153,6 +154,7 @@ const md = `# data prepare throughput
 - command: \`${command}\` (after \`npm run build\`)
 - machine: ${machine}
 - date: ${date}
+- load average (1 min) before / after the runs: ${f(loadBefore, 1)} / ${f(loadavg()[0], 1)} on ${cpus().length} cores
 - data: real speech (5 LibriVox utterances from Debian's pocketsphinx-testdata, 3 espeak-ng sentences), records cycling through them, seed format, tiny Qwen2-Audio model folder (real Qwen2 tokenizer and Whisper processor config)
 - baseline: \`tools/bench/prepare_baseline.py\`, the reference's per-record path: transformers' \`ffmpeg_read\`, chat template, \`Qwen2AudioProcessor\` call, loss mask from offsets; it writes nothing
 - eaglet: \`eaglet data prepare\` (decode, template, tokenize, mask, write Arrow shards + manifest)
