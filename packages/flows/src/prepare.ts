@@ -261,6 +261,7 @@ export async function prepareData(
   const pool = ffmpegDecoder({ processes, batchSize });
   const spec = target.audio;
   let vad: Promise<SileroVad> | undefined;
+  const warn = (message: string) => ctx.events?.({ type: 'log', level: 'warn', message });
   const work = new RecordWorker({
     config,
     target,
@@ -268,6 +269,7 @@ export async function prepareData(
     pool,
     vad: () => (vad ??= SileroVad.load()),
     log,
+    warn,
   });
   // Enough records in flight to fill every ffmpeg batch, and no more (memory stays bounded).
   const maxInFlight = processes * batchSize * 2;
@@ -396,6 +398,7 @@ interface WorkerDeps {
   pool: AudioDecoder;
   vad: () => Promise<SileroVad>;
   log: (message: string) => void;
+  warn: (message: string) => void;
 }
 
 /** Turns one input line into a shard row or a reject. Never throws for a bad record. */
@@ -524,6 +527,11 @@ class RecordWorker {
         segments: segments.map((s) => [s.start / rate, s.end / rate]),
         hardCuts,
       });
+      if (hardCuts > 0) {
+        this.d.warn(
+          `${conv.source.file}:${conv.source.line}: audio part ${k + 1} has no pause in ${hardCuts} window(s); cut at ${maxSamples / rate} s there`,
+        );
+      }
     }
     // A segmented part becomes consecutive audio parts of the same message.
     let k = 0;
