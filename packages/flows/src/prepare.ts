@@ -282,6 +282,8 @@ export async function prepareData(
     atomicWrite(progressPath, JSON.stringify(state));
   };
   const consume = async (outcome: Outcome, index: number) => {
+    // A stop request ends the run here; the last commit is the safe point it resumes from.
+    if (ctx.signal?.aborted) throw stopped();
     state.counts.records++;
     if (!outcome.ok) {
       const text = `${JSON.stringify(outcome.reject)}\n`;
@@ -315,6 +317,13 @@ export async function prepareData(
     );
   };
 
+  const stopped = () =>
+    new EagletError(
+      'EAGLET_CANCELLED',
+      `prepare stopped; ${state.nextRecord} of ${totalRecords} records are committed in ${out}`,
+      { hint: 'run the same command again to resume from there' },
+    );
+
   // --- the pipeline: concurrent work, in-order results -------------------------------------------
   const pending: Array<{ index: number; outcome: Promise<Outcome> }> = [];
   let index = 0;
@@ -324,8 +333,7 @@ export async function prepareData(
       for await (const rec of readJsonl(file)) {
         const i = index++;
         if (i < resumedAt) continue;
-        if (ctx.signal?.aborted)
-          throw new EagletError('EAGLET_CANCELLED', 'prepare stopped; rerun to resume');
+        if (ctx.signal?.aborted) throw stopped();
         pending.push({ index: i, outcome: work.run(rec, file, baseDir, formats[k]!, ctx.signal) });
         while (pending.length >= maxInFlight) {
           const next = pending.shift()!;
@@ -347,7 +355,7 @@ export async function prepareData(
   } catch (e) {
     shard?.abort();
     await Promise.allSettled(pending.map((p) => p.outcome));
-    throw e;
+    throw ctx.signal?.aborted ? stopped() : e;
   } finally {
     closeSync(rejectsFd);
     if (vad) await (await vad).release();
