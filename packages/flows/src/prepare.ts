@@ -39,12 +39,15 @@ import {
   shardFileName,
   type TargetModel,
 } from '@eaglet/core';
+import { lengthHistogramSvg } from './histogram-svg.js';
 import { type PreparedRow, ShardWriter } from './prepared-io.js';
 import { throttledProgress } from './progress.js';
 import type { FlowContext } from './validate.js';
 import { detectFormat } from './validate.js';
 
 const EAGLET_VERSION = packageVersion(import.meta.url);
+/** The record-length histogram as a picture, beside manifest.json. */
+export const PREPARED_PLOT = 'lengths.svg';
 
 /** What `eaglet data prepare` returns. */
 export interface PrepareResult {
@@ -203,7 +206,11 @@ export async function prepareData(
   const rejectsPath = join(out, PREPARED_FILES.rejects);
   if (config.overwrite) {
     for (const f of readdirSync(out))
-      if (/^shard-\d+\.arrow(\.tmp)?$/.test(f) || Object.values(PREPARED_FILES).some((p) => f.startsWith(p)))
+      if (
+        /^shard-\d+\.arrow(\.tmp)?$/.test(f) ||
+        f.startsWith(PREPARED_PLOT) ||
+        Object.values(PREPARED_FILES).some((p) => f.startsWith(p))
+      )
         rmSync(join(out, f), { force: true });
   }
   if (existsSync(manifestPath)) {
@@ -392,10 +399,20 @@ export async function prepareData(
       `accounted for ${manifest.counts.records} of ${totalRecords} records; refusing to write a manifest`,
     );
   }
+  const plot = join(out, PREPARED_PLOT);
+  atomicWrite(
+    plot,
+    lengthHistogramSvg(
+      edges,
+      state.stats.histogram,
+      `${manifest.counts.written} records, ${manifest.stats.tokens} tokens`,
+    ),
+  );
   atomicWrite(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
   rmSync(progressPath, { force: true });
   ctx.events?.({ type: 'artifact', kind: 'manifest', path: manifestPath });
   ctx.events?.({ type: 'artifact', kind: 'rejects', path: rejectsPath });
+  ctx.events?.({ type: 'artifact', kind: 'plot', path: plot, description: 'record-length histogram' });
   return { out, manifest, alreadyDone: false, resumedAt, seconds: (Date.now() - started) / 1000 };
 }
 

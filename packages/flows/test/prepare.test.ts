@@ -61,6 +61,7 @@ describe('prepareData + parity with transformers Qwen2AudioProcessor (real ffmpe
     for (const [s, e] of long.segments!) expect(e - s).toBeLessThanOrEqual(30);
     expect(m.stats.lengthHistogram.counts.reduce((a, b) => a + b, 0)).toBe(12);
     expect(events.some((e) => e.type === 'progress' && e.task === 'prepare')).toBe(true);
+    expect(readFileSync(join(out, 'lengths.svg'), 'utf8')).toMatch(/^<svg[\s\S]*12 records[\s\S]*<\/svg>\n$/);
 
     const parity = python('parity_check.py', [out, model]);
     expect(parity).toMatchObject({ rows: 12, segmented: 1 });
