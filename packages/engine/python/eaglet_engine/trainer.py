@@ -116,8 +116,8 @@ def _dtype(precision: str, device: torch.device) -> torch.dtype:
 class Trainer:
     def __init__(self, cfg: dict[str, Any], stop: StopRequested | None = None, env: dist_env.DistEnv | None = None) -> None:
         self.cfg = cfg
-        self.stop = stop or StopRequested()
-        self.env = env or dist_env.init(cfg.get("device", "auto"))
+        self.stop = stop if stop is not None else StopRequested()  # (falsy until a stop is requested)
+        self.env = env if env is not None else dist_env.init(cfg.get("device", "auto"))
         self.output = Path(cfg["outputDir"])
         self.step = 0
         self.position = DataPosition()
