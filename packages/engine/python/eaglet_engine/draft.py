@@ -200,6 +200,22 @@ def _flash_backward(grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tens
     )
 
 
+_NATIVE_GQA: dict[str, bool] = {}
+
+
+def _native_gqa(device: torch.device) -> bool:
+    """Whether this build's flash kernel takes fewer key/value heads than query heads (flash
+    attention 2 does; probed once per device type with tiny tensors)."""
+    if device.type not in _NATIVE_GQA:
+        q = torch.zeros(1, 2, 8, 64, device=device, dtype=torch.bfloat16 if device.type == "cuda" else torch.float32)
+        try:
+            out, lse, _ = _flash_forward(q, q[:, :1], q[:, :1], 0.125)
+            _NATIVE_GQA[device.type] = out.shape == q.shape
+        except RuntimeError:
+            _NATIVE_GQA[device.type] = False
+    return _NATIVE_GQA[device.type]
+
+
 class _FlashTTTAttention(torch.autograd.Function):
     """Causal flash attention over step 0's keys, merged with the per-position terms of steps 1..i
     through a stable log-sum-exp. Memory is O(T): no [T, T] score matrix is ever formed.
@@ -215,7 +231,7 @@ class _FlashTTTAttention(torch.autograd.Function):
         ks, vs = rest[0::2], rest[1::2]
         o0, lse0, aux = _flash_forward(q, k0, v0, scale)
         b, hq, t, d = q.shape
-        hkv = k0.shape[1]
+        hkv = (ks[0] if ks else k0).shape[1]  # k0 may carry repeated heads (no native GQA)
         g = hq // hkv
         acc = torch.promote_types(q.dtype, torch.float32)  # merge in fp32 (fp64 stays fp64 in tests)
         if not ks:
@@ -249,7 +265,7 @@ class _FlashTTTAttention(torch.autograd.Function):
         q, k0, v0, out, lse0, p0, p, *rest = ctx.saved_tensors
         ks, vs = rest[0::2], rest[1::2]
         b, hq, t, d = q.shape
-        hkv = k0.shape[1]
+        hkv = (ks[0] if ks else k0).shape[1]  # k0 may carry repeated heads (no native GQA)
         g = hq // hkv
         acc = torch.promote_types(q.dtype, torch.float32)
         dout32 = dout.to(acc).reshape(b, hkv, g, t, d)
@@ -282,7 +298,11 @@ def flash_ttt_attention(q: Tensor, keys: Sequence[Tensor], values: Sequence[Tens
     rest: list[Tensor] = []
     for k, v in zip(keys[1:], values[1:]):
         rest += [k, v]
-    return _FlashTTTAttention.apply(scale, q, keys[0], values[0], *rest)
+    k0, v0 = keys[0], values[0]
+    if k0.shape[1] != q.shape[1] and not _native_gqa(q.device):
+        group = q.shape[1] // k0.shape[1]
+        k0, v0 = k0.repeat_interleave(group, dim=1), v0.repeat_interleave(group, dim=1)
+    return _FlashTTTAttention.apply(scale, q, k0, v0, *rest)
 
 
 # One lookup, not string switches inside constructors.
@@ -383,16 +403,23 @@ class DraftAttention(nn.Module):
         self.o_proj = nn.Linear(cfg.num_attention_heads * cfg.head_dim, cfg.hidden_size, bias=False)
         self.rotary = RotaryEmbedding(cfg.head_dim, cfg.rope_theta)
 
-    def forward(self, x: Tensor, position_ids: Tensor, cache: TTTCache | KVCache) -> Tensor:
+    def project(self, x: Tensor, position_ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """q, k, v with rope applied, as [B, H, T, D] views of [B, T, H, D] storage (the layout
+        flash kernels read without copies)."""
         b, t, _ = x.shape
-        # [B, T, H*D] viewed as [B, H, T, D]: the layout flash kernels read without copies.
         q = self.q_proj(x).view(b, t, self.num_heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(b, t, self.num_kv_heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(x).view(b, t, self.num_kv_heads, self.head_dim).transpose(1, 2)
         cos, sin = self.rotary(position_ids, q.dtype)
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        out = cache.attend(q, k, v, self.scale)
-        return self.o_proj(out.transpose(1, 2).reshape(b, t, -1))
+        return apply_rotary(q, cos, sin), apply_rotary(k, cos, sin), v
+
+    def output(self, attn: Tensor) -> Tensor:
+        b, _, t, _ = attn.shape
+        return self.o_proj(attn.transpose(1, 2).reshape(b, t, -1))
+
+    def forward(self, x: Tensor, position_ids: Tensor, cache: TTTCache | KVCache) -> Tensor:
+        q, k, v = self.project(x, position_ids)
+        return self.output(cache.attend(q, k, v, self.scale))
 
 
 class DraftMLP(nn.Module):
@@ -418,10 +445,28 @@ class DraftDecoderLayer(nn.Module):
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.mlp = DraftMLP(cfg)
 
-    def forward(self, embeds: Tensor, hidden: Tensor, position_ids: Tensor, cache: TTTCache | KVCache) -> Tensor:
+    def attention_inputs(self, embeds: Tensor, hidden: Tensor, position_ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Everything before the attention kernel: both norms, the concatenation, q/k/v, rope."""
         x = torch.cat([self.input_layernorm(embeds), self.hidden_norm(hidden)], dim=-1)
-        h = hidden + self.self_attn(x, position_ids, cache)
+        return self.self_attn.project(x, position_ids)
+
+    def output(self, hidden: Tensor, attn: Tensor) -> Tensor:
+        """Everything after it: o_proj, residual, post-attention norm, MLP, residual."""
+        h = hidden + self.self_attn.output(attn)
         return h + self.mlp(self.post_attention_layernorm(h))
+
+    def forward(self, embeds: Tensor, hidden: Tensor, position_ids: Tensor, cache: TTTCache | KVCache) -> Tensor:
+        q, k, v = self._attention_inputs(embeds, hidden, position_ids)
+        attn = cache.attend(q, k, v, self.self_attn.scale)
+        return self._output(hidden, attn)
+
+    # The two halves around the attention kernel, replaced by compiled versions by
+    # ``Eagle3Draft.fuse`` (the kernel itself and the caches stay eager).
+    def _attention_inputs(self, embeds: Tensor, hidden: Tensor, position_ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return self.attention_inputs(embeds, hidden, position_ids)
+
+    def _output(self, hidden: Tensor, attn: Tensor) -> Tensor:
+        return self.output(hidden, attn)
 
 
 class Eagle3Draft(nn.Module):
@@ -506,6 +551,16 @@ class Eagle3Draft(nn.Module):
         """What ``lm_head`` reads (the final norm's output); the fused loss uses it with
         ``lm_head.weight`` instead of materialising ``logits``."""
         return self.norm(hidden)
+
+    def fuse(self, **options: Any) -> Eagle3Draft:
+        """Fuses the elementwise work around the attention kernel (norms, concatenation, rope,
+        SiLU, residuals) with torch.compile; the attention kernel and caches stay as they are.
+        Shapes are dynamic, so a new sequence length does not recompile. Same function: a CUDA
+        test compares it with the eager layer."""
+        layer = self.midlayer
+        layer._attention_inputs = torch.compile(layer.attention_inputs, dynamic=True, **options)  # type: ignore[method-assign]
+        layer._output = torch.compile(layer.output, dynamic=True, **options)  # type: ignore[method-assign]
+        return self
 
     def to_target_ids(self, draft_ids: Tensor) -> Tensor:
         return draft_ids + self.d2t[draft_ids]
