@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { BenchConfig } from './schemas/config/bench.js';
-import { TrainConfig } from './schemas/config/train.js';
+import { ExportConfig, TrainConfig } from './schemas/config/train.js';
 import { EagletEvent } from './schemas/events.js';
 
 /**
@@ -10,6 +10,7 @@ import { EagletEvent } from './schemas/events.js';
  */
 export const ENGINE_SCHEMAS: Record<string, z.ZodType> = {
   train: TrainConfig,
+  export: ExportConfig,
   bench: BenchConfig,
   event: EagletEvent,
 };

@@ -12,5 +12,14 @@ export { throttledProgress } from './progress.js';
 export { type QuickstartOptions, type QuickstartResult, quickstart } from './quickstart.js';
 export { type SafetensorsTensor, writeSafetensors } from './safetensors.js';
 export { describeTarget, type TargetDescription } from './target-info.js';
+export {
+  type ExportResult,
+  exportDraft,
+  readVocabShapes,
+  resolveTrainConfig,
+  type TrainOptions,
+  type TrainResult,
+  train,
+} from './train.js';
 export { detectFormat, type FlowContext, type ValidateOptions, validateData } from './validate.js';
 export { buildVocab, draftVocabulary, type VocabResult, vocabHash } from './vocab.js';
