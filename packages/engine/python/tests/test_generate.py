@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from eaglet_engine.generate.draft import Eagle3Draft
+from eaglet_engine.generate.draft import DraftRunner
 from eaglet_engine.generate.sampling import verify_greedy
 from eaglet_engine.generate.speculative import GenerationParams, Generator
 from eaglet_engine.generate.target import TargetRunner
-from tiny_models import AUDIO_TOKEN, tiny_qwen2_audio, write_random_draft
+from .tiny_models import AUDIO_TOKEN, tiny_qwen2_audio, write_random_draft
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def target(model):
 @pytest.fixture(scope="module")
 def draft(model, target, tmp_path_factory):
     folder = write_random_draft(tmp_path_factory.mktemp("draft"), model, draft_vocab=48)
-    return Eagle3Draft.from_folder(folder, target.embed_tokens, device="cpu", dtype=torch.float32)
+    return DraftRunner.from_folder(folder, target.embed_tokens, device="cpu", dtype=torch.float32)
 
 
 def prompt(seed: int, n: int = 12, vocab: int = 64) -> list[int]:

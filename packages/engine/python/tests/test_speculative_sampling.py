@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from eaglet_engine.generate.draft import Eagle3Draft
+from eaglet_engine.generate.draft import DraftRunner
 from eaglet_engine.generate.sampling import probabilities, verify_sampling
 from eaglet_engine.generate.speculative import GenerationParams, Generator
 from eaglet_engine.generate.target import TargetRunner
-from tiny_models import tiny_qwen2_audio, write_random_draft
+from .tiny_models import tiny_qwen2_audio, write_random_draft
 
 ALPHA = 1e-3  # seeded, so deterministic; a correct sampler passes at any fixed seed with prob 1 - ALPHA
 
@@ -65,7 +65,7 @@ def setup(tmp_path_factory):
         model.lm_head.weight.mul_(0.15)  # flatter target: many tokens carry mass
     target = TargetRunner(model, tap_layers=[0, 1, 2])
     folder = write_random_draft(tmp_path_factory.mktemp("draft"), model, draft_vocab=12, seed=5)
-    draft = Eagle3Draft.from_folder(folder, target.embed_tokens, device="cpu", dtype=torch.float32)
+    draft = DraftRunner.from_folder(folder, target.embed_tokens, device="cpu", dtype=torch.float32)
     return model, target, draft
 
 

@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .draft import Eagle3Draft
+from .draft import DraftRunner
 from .sampling import Verification, probabilities, sample, verify_greedy, verify_sampling
 from .target import TargetRunner
 
@@ -90,17 +90,17 @@ class GenerationOutput:
 
 
 class Generator:
-    def __init__(self, target: TargetRunner, draft: Eagle3Draft | None = None, num_spec_tokens: int = 2) -> None:
+    def __init__(self, target: TargetRunner, draft: DraftRunner | None = None, num_spec_tokens: int = 2) -> None:
         self.target = target
         self.draft = draft
         self.num_spec_tokens = num_spec_tokens
         if draft is not None:
-            if draft.cfg.target_hidden_size != target.hidden_size:
-                raise ValueError(f"draft expects target hidden size {draft.cfg.target_hidden_size}, target has {target.hidden_size}")
-            if draft.cfg.vocab_size != target.vocab_size:
-                raise ValueError(f"draft vocab_size {draft.cfg.vocab_size} differs from the target's {target.vocab_size}")
+            if draft.target_hidden_size != target.hidden_size:
+                raise ValueError(f"draft expects target hidden size {draft.target_hidden_size}, target has {target.hidden_size}")
+            if draft.vocab_size != target.vocab_size:
+                raise ValueError(f"draft vocab_size {draft.vocab_size} differs from the target's {target.vocab_size}")
             # Target id of every draft-vocabulary entry, to place draft probabilities in the full vocabulary.
-            self._draft_ids = draft.draft_to_target(torch.arange(draft.cfg.draft_vocab_size, device=draft.d2t.device))
+            self._draft_ids = draft.draft_to_target(torch.arange(draft.draft_vocab_size, device=draft.d2t.device))
 
     def _sync(self) -> None:
         if self.target.device.type == "cuda":
