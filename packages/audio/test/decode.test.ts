@@ -102,6 +102,23 @@ describe('ffmpegDecoder (real ffmpeg)', () => {
     expect(await code(decoder.decode('https://example.com/a.wav'))).toBe('EAGLET_AUDIO_REMOTE');
   });
 
+  it('batches queued files into one ffmpeg with the same samples, and a bad file only fails itself', async () => {
+    const clips = librivoxClips();
+    const single = await Promise.all(clips.map((c) => ffmpegDecoder({ batchSize: 1 }).decode(c.path)));
+    writeFileSync(join(dir, 'bad.wav'), 'not audio at all\n'.repeat(50));
+    const batched = ffmpegDecoder({ processes: 1, batchSize: 8 });
+    const results = await Promise.allSettled([
+      ...clips.map((c) => batched.decode(c.path)),
+      batched.decode(join(dir, 'bad.wav')),
+    ]);
+    results.slice(0, clips.length).forEach((r, i) => {
+      expect(r.status).toBe('fulfilled');
+      const pcm = (r as PromiseFulfilledResult<{ pcm: Float32Array }>).value.pcm;
+      expect(Buffer.from(pcm.buffer).equals(Buffer.from(single[i]!.pcm.buffer))).toBe(true);
+    });
+    expect(results.at(-1)).toMatchObject({ status: 'rejected', reason: { code: 'EAGLET_AUDIO_UNREADABLE' } });
+  });
+
   it('cancels a decode through its signal', async () => {
     const c = new AbortController();
     const p = decoder.decode(clip.path, { signal: c.signal });

@@ -7,6 +7,8 @@ export { BUILTIN_PLUGINS } from './builtins.js';
 export { type CheckStatus, type DoctorCheck, type DoctorReport, doctor } from './doctor.js';
 export { type CreateEagletOptions, createEaglet, type Eaglet } from './eaglet.js';
 export { Limiter } from './limit.js';
+export { type PrepareResult, prepareData, type RejectLine } from './prepare.js';
+export { PREPARED_SCHEMA, type PreparedRow, readShardBatches, ShardWriter } from './prepared-io.js';
 export { throttledProgress } from './progress.js';
 export { type QuickstartOptions, type QuickstartResult, quickstart } from './quickstart.js';
 export {
@@ -17,5 +19,7 @@ export {
   temperatureFor,
 } from './regenerate.js';
 export { type ServeBackendOptions, serveBackend } from './serve-backend.js';
+export { type SafetensorsTensor, writeSafetensors } from './safetensors.js';
 export { describeTarget, type TargetDescription } from './target-info.js';
 export { detectFormat, type FlowContext, type ValidateOptions, validateData } from './validate.js';
+export { buildVocab, draftVocabulary, type VocabResult, vocabHash } from './vocab.js';
