@@ -20,7 +20,7 @@ let data: string;
 let inputs: number;
 const servers: RunningServer[] = [];
 
-const serverArgs = () => ['--target-model', model, '--port', String(PORT), '--replicas', '2', '--device', 'cpu', '--allowed-local-media-path', dir];
+const serverArgs = () => ['--target-model', model, '--port', String(PORT), '--replicas', '2', '--device', 'cpu', '--cpu-threads', '1', '--allowed-local-media-path', dir];
 
 async function serve(): Promise<RunningServer> {
   const s = await startServer(serverArgs());

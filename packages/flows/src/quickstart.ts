@@ -94,7 +94,7 @@ export async function quickstart(
   step('5. regenerate: the target answers every user turn again through the embedded OpenAI-compatible server');
   const server = await serveBackend(
     registry,
-    { backend: 'torch', target: 'qwen2-audio', targetModel: model, host: '127.0.0.1', port: 0, device: 'cpu', maxModelLen: 4096 },
+    { backend: 'torch', target: 'qwen2-audio', targetModel: model, host: '127.0.0.1', port: 0, device: 'cpu', maxModelLen: 4096, cpuThreads: 1 },
     ctx,
   );
   let regenerated: RegenerateReport;
@@ -183,6 +183,7 @@ export async function quickstart(
       temperature: 0,
       maxModelLen: 4096,
       device: 'cpu',
+      cpuThreads: 1,
     }),
     ctx,
   );

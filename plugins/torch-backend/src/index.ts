@@ -59,6 +59,7 @@ async function startReplicas(options: ServeOptions, ctx: BackendContext): Promis
           device: options.device ?? 'auto',
           dtype: options.dtype ?? 'auto',
           maxModelLen: options.maxModelLen ?? 16384,
+          cpuThreads: options.cpuThreads ?? 0,
         },
         {
           logFile: join(logDir, `replica-${i}.log`),
@@ -238,6 +239,7 @@ export const torchBackend = (): Backend => ({
         dtype: config.dtype,
         maxModelLen: config.maxModelLen,
         seed: config.seed,
+        cpuThreads: config.cpuThreads,
       },
       { restartOnCrash: false },
     );

@@ -33,6 +33,8 @@ def device_name(device: torch.device) -> str:
 
 
 def build_generator(cfg: dict) -> tuple[Generator, dict]:
+    if cfg.get("cpuThreads"):
+        torch.set_num_threads(int(cfg["cpuThreads"]))
     device = resolve_device(cfg.get("device", "auto"))
     dtype = resolve_dtype(cfg.get("dtype", "auto"), device)
     torch.manual_seed(cfg.get("seed", 0))
