@@ -184,3 +184,55 @@ describe('data regenerate through the embedded OpenAI server', () => {
     expect(contents(out).rejects.map((r) => r.index)).toEqual(clean.rejects.map((r) => r.index));
   });
 });
+
+describe('the embedded OpenAI-compatible server', () => {
+  const url = () => servers.at(-1)!.urls[0]!;
+  const post = (body: unknown) =>
+    fetch(`${url()}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+  it('answers text and audio; streaming gives the same text as a plain response', async () => {
+    const audio = readFileSync(JSON.parse(readFileSync(data, 'utf8').split('\n')[0]!).conversations[0].content[0].audio.replace('./', `${join(dir, 'speech')}/`));
+    const messages = [
+      {
+        role: 'user',
+        content: [
+          { type: 'input_audio', input_audio: { data: audio.toString('base64'), format: 'flac' } },
+          { type: 'text', text: 'What is said?' },
+        ],
+      },
+    ];
+    const plain = await (await post({ messages, max_tokens: 8, temperature: 0 })).json();
+    expect(plain.object).toBe('chat.completion');
+    expect(plain.usage.completion_tokens).toBeGreaterThan(0);
+    expect(plain.usage.prompt_tokens).toBeGreaterThan(20); // the audio placeholders are counted
+    const res = await post({ messages, max_tokens: 8, temperature: 0, stream: true, stream_options: { include_usage: true } });
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const events = (await res.text()).split('\n\n').filter(Boolean);
+    expect(events.at(-1)).toBe('data: [DONE]');
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e.slice('data: '.length)));
+    const text = chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('');
+    expect(text).toBe(plain.choices[0].message.content);
+    expect(chunks.at(-1).usage.completion_tokens).toBe(plain.usage.completion_tokens);
+  });
+
+  it('refuses bad requests with 4xx naming the field', async () => {
+    const models = await (await fetch(`${url()}/models`)).json();
+    expect(models.data[0].id).toBe(servers.at(-1)!.model);
+    const cases: Array<[unknown, number, RegExp]> = [
+      [{ max_tokens: 4 }, 400, /messages/],
+      [{ messages: [{ role: 'user', content: 'hi' }], temperature: -1 }, 400, /temperature/],
+      [{ messages: [{ role: 'user', content: 'hi' }], model: 'gpt-4' }, 404, /gpt-4/],
+      [{ messages: [{ role: 'user', content: [{ type: 'image_url' }] }] }, 400, /messages\[0\]\.content/],
+      [{ messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'bm90IGF1ZGlv', format: 'wav' } }] }] }, 400, /audio/],
+      [{ messages: [{ role: 'user', content: [{ type: 'audio_url', audio_url: { url: 'file:///etc/passwd' } }] }] }, 403, /outside/],
+      [{ messages: [{ role: 'assistant', content: 'hi' }] }, 400, /last message/],
+    ];
+    for (const [body, status, message] of cases) {
+      const res = await post(body);
+      expect(res.status, JSON.stringify(body)).toBe(status);
+      expect((await res.json()).error.message).toMatch(message);
+    }
+    const notJson = await fetch(`${url()}/chat/completions`, { method: 'POST', body: '{"messages": [' });
+    expect(notJson.status).toBe(400);
+  });
+});
