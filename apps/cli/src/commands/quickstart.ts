@@ -44,6 +44,11 @@ export default class Quickstart extends EagletCommand {
       this.log(`  vocab: ${result.vocab.out} (hash ${result.vocab.hash.slice(0, 16)}...)`);
       this.log(`  draft: ${result.draft} (training log, checkpoints and curves beside it)`);
       this.log(`\n${readFileSync(result.bench.files.markdown, 'utf8')}`);
+      this.log(
+        'On this tiny CPU model a draft step costs about as much as a target step, so Eagle3 cannot be faster here;\n' +
+          'the quickstart shows the pipeline, acceptance and token-for-token equal outputs. The speedup bound on the\n' +
+          '7B architecture is measured on a GPU by tools/bench/embedded_speedup_bound.py (docs/perf/).',
+      );
       this.log(`report: ${result.bench.files.json}`);
       this.log(`        ${result.bench.files.markdown}`);
       if (result.bench.files.plot) this.log(`        ${result.bench.files.plot}`);
