@@ -15,8 +15,12 @@ import traceback
 
 
 def _emitter():
-    out = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
-    sys.stdout = sys.stderr  # vLLM and friends print: keep stdout for events
+    # vLLM prints, and so do the engine processes it spawns, which inherit file descriptor 1: point
+    # fd 1 at stderr for everyone and keep the events on a private (non-inheritable) duplicate.
+    fd = os.dup(sys.stdout.fileno())
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    out = os.fdopen(fd, "w", buffering=1)
+    sys.stdout = sys.stderr
 
     def emit(kind: str, **fields) -> None:
         out.write(json.dumps({"type": kind, **fields}) + "\n")
