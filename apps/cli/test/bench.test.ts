@@ -16,17 +16,27 @@ describe('eaglet bench on the embedded backend (tiny Qwen2-Audio, real speech)',
     const r = await eaglet(
       [
         'bench',
-        '--target_model', model,
-        '--draft_model', draft,
+        '--target_model',
+        model,
+        '--draft_model',
+        draft,
         '--use_eagle',
-        '--test_data_path', data.jsonl,
-        '--output_file', out,
-        '--num_prompts', '3',
-        '--output_len', '12',
-        '--num_spec_tokens', '3',
-        '--temp', '0',
-        '--device', 'cpu',
-        '--cpu-threads', '1',
+        '--test_data_path',
+        data.jsonl,
+        '--output_file',
+        out,
+        '--num_prompts',
+        '3',
+        '--output_len',
+        '12',
+        '--num_spec_tokens',
+        '3',
+        '--temp',
+        '0',
+        '--device',
+        'cpu',
+        '--cpu-threads',
+        '1',
         '--json',
       ],
       { timeoutMs: 400_000 },
@@ -43,6 +53,8 @@ describe('eaglet bench on the embedded backend (tiny Qwen2-Audio, real speech)',
     expect(report.speedup).toBeGreaterThan(0);
     expect(report.config.numSpecTokens).toBe(3);
     for (const f of ['report.md', 'report.png']) expect(existsSync(join(dir, 'out', f))).toBe(true);
-    expect(readFileSync(join(dir, 'out', 'report.md'), 'utf8')).toMatch(/3 of 3 Eagle3 outputs equal the baseline's token for token/);
+    expect(readFileSync(join(dir, 'out', 'report.md'), 'utf8')).toMatch(
+      /3 of 3 Eagle3 outputs equal the baseline's token for token/,
+    );
   }, 420_000);
 });

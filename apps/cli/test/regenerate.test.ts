@@ -20,7 +20,20 @@ let data: string;
 let inputs: number;
 const servers: RunningServer[] = [];
 
-const serverArgs = () => ['--target-model', model, '--port', String(PORT), '--replicas', '2', '--device', 'cpu', '--cpu-threads', '1', '--allowed-local-media-path', dir];
+const serverArgs = () => [
+  '--target-model',
+  model,
+  '--port',
+  String(PORT),
+  '--replicas',
+  '2',
+  '--device',
+  'cpu',
+  '--cpu-threads',
+  '1',
+  '--allowed-local-media-path',
+  dir,
+];
 
 async function serve(): Promise<RunningServer> {
   const s = await startServer(serverArgs());
@@ -41,7 +54,13 @@ beforeAll(async () => {
       id,
       conversations: [
         { role: 'system', content: 'You transcribe speech.' },
-        { role: 'user', content: [{ type: 'audio', audio }, { type: 'text', text: 'What is said?' }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'audio', audio },
+            { type: 'text', text: 'What is said?' },
+          ],
+        },
         { role: 'assistant', content: 'OLD ANSWER ONE' },
         { role: 'user', content: 'Now in lower case.' },
         { role: 'assistant', content: 'OLD ANSWER TWO' },
@@ -51,7 +70,10 @@ beforeAll(async () => {
     ...lines,
     multi('multi-1'),
     '{"id": "broken", "conversations": [', // not JSON
-    JSON.stringify({ id: 'no-audio', conversations: [{ role: 'user', content: [{ type: 'audio', audio: './audios/missing.flac' }] }] }),
+    JSON.stringify({
+      id: 'no-audio',
+      conversations: [{ role: 'user', content: [{ type: 'audio', audio: './audios/missing.flac' }] }],
+    }),
     JSON.stringify({ id: 'text-only', conversations: [{ role: 'user', content: 'Say something.' }] }),
     ...lines.map((l) => l.replace(/"id":(\d+)/, '"id":"copy-$1"')),
     multi('multi-2'),
@@ -86,10 +108,19 @@ function contents(out: string) {
   const shards = readdirSync(out)
     .filter((f) => f.startsWith('data_'))
     .sort((a, b) => Number(a.split(/[_-]/)[1]) - Number(b.split(/[_-]/)[1]));
-  const records = shards.flatMap((f) => readFileSync(join(out, f), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)));
+  const records = shards.flatMap((f) =>
+    readFileSync(join(out, f), 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l)),
+  );
   const rejectsFile = join(out, 'rejects.jsonl');
   const rejects = existsSync(rejectsFile)
-    ? readFileSync(rejectsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    ? readFileSync(rejectsFile, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
     : [];
   return { shards, records, rejects };
 }
@@ -188,10 +219,19 @@ describe('data regenerate through the embedded OpenAI server', () => {
 describe('the embedded OpenAI-compatible server', () => {
   const url = () => servers.at(-1)!.urls[0]!;
   const post = (body: unknown) =>
-    fetch(`${url()}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    fetch(`${url()}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
 
   it('answers text and audio; streaming gives the same text as a plain response', async () => {
-    const audio = readFileSync(JSON.parse(readFileSync(data, 'utf8').split('\n')[0]!).conversations[0].content[0].audio.replace('./', `${join(dir, 'speech')}/`));
+    const audio = readFileSync(
+      JSON.parse(readFileSync(data, 'utf8').split('\n')[0]!).conversations[0].content[0].audio.replace(
+        './',
+        `${join(dir, 'speech')}/`,
+      ),
+    );
     const messages = [
       {
         role: 'user',
@@ -205,7 +245,13 @@ describe('the embedded OpenAI-compatible server', () => {
     expect(plain.object).toBe('chat.completion');
     expect(plain.usage.completion_tokens).toBeGreaterThan(0);
     expect(plain.usage.prompt_tokens).toBeGreaterThan(20); // the audio placeholders are counted
-    const res = await post({ messages, max_tokens: 8, temperature: 0, stream: true, stream_options: { include_usage: true } });
+    const res = await post({
+      messages,
+      max_tokens: 8,
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
     const events = (await res.text()).split('\n\n').filter(Boolean);
     expect(events.at(-1)).toBe('data: [DONE]');
@@ -223,8 +269,27 @@ describe('the embedded OpenAI-compatible server', () => {
       [{ messages: [{ role: 'user', content: 'hi' }], temperature: -1 }, 400, /temperature/],
       [{ messages: [{ role: 'user', content: 'hi' }], model: 'gpt-4' }, 404, /gpt-4/],
       [{ messages: [{ role: 'user', content: [{ type: 'image_url' }] }] }, 400, /messages\[0\]\.content/],
-      [{ messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'bm90IGF1ZGlv', format: 'wav' } }] }] }, 400, /audio/],
-      [{ messages: [{ role: 'user', content: [{ type: 'audio_url', audio_url: { url: 'file:///etc/passwd' } }] }] }, 403, /outside/],
+      [
+        {
+          messages: [
+            {
+              role: 'user',
+              content: [{ type: 'input_audio', input_audio: { data: 'bm90IGF1ZGlv', format: 'wav' } }],
+            },
+          ],
+        },
+        400,
+        /audio/,
+      ],
+      [
+        {
+          messages: [
+            { role: 'user', content: [{ type: 'audio_url', audio_url: { url: 'file:///etc/passwd' } }] },
+          ],
+        },
+        403,
+        /outside/,
+      ],
       [{ messages: [{ role: 'assistant', content: 'hi' }] }, 400, /last message/],
     ];
     for (const [body, status, message] of cases) {

@@ -25,12 +25,21 @@ describe('vllm backend: the parts that run without vLLM', () => {
       },
       3,
     );
-    expect(args.slice(0, 4)).toEqual(['-m', 'vllm.entrypoints.cli.main', 'serve', '/models/Qwen2-Audio-7B-Instruct']);
+    expect(args.slice(0, 4)).toEqual([
+      '-m',
+      'vllm.entrypoints.cli.main',
+      'serve',
+      '/models/Qwen2-Audio-7B-Instruct',
+    ]);
     const flag = (name: string) => args[args.indexOf(name) + 1];
     expect(flag('--port')).toBe('6003');
     expect(flag('--tensor-parallel-size')).toBe('2');
     expect(flag('--served-model-name')).toBe('Qwen2-Audio-7B-Instruct');
-    expect(JSON.parse(flag('--speculative-config')!)).toEqual({ method: 'eagle3', model: '/drafts/eagle3', num_speculative_tokens: 4 });
+    expect(JSON.parse(flag('--speculative-config')!)).toEqual({
+      method: 'eagle3',
+      model: '/drafts/eagle3',
+      num_speculative_tokens: 4,
+    });
     expect(replicaDevices(3, 2)).toBe('6,7');
   });
 
@@ -43,7 +52,19 @@ describe('vllm backend: the parts that run without vLLM', () => {
       {
         index: 0,
         command: process.execPath,
-        args: [BIN, 'backend', 'serve', '--target-model', model, '--port', String(port), '--device', 'cpu', '--cpu-threads', '1'],
+        args: [
+          BIN,
+          'backend',
+          'serve',
+          '--target-model',
+          model,
+          '--port',
+          String(port),
+          '--device',
+          'cpu',
+          '--cpu-threads',
+          '1',
+        ],
         env: { ...process.env },
         url: `http://127.0.0.1:${port}/v1`,
         logFile: join(mkdtempSync(join(tmpdir(), 'eaglet-sup-')), 'replica-0.log'),
@@ -69,37 +90,54 @@ describe('vllm backend: the parts that run without vLLM', () => {
 
 const vllmPython = findVllmPython();
 
-describe.skipIf(!vllmPython)(`vllm backend on a real vLLM (${vllmPython ?? 'no vLLM found: set EAGLET_VLLM_PYTHON or put vllm on PATH'})`, () => {
-  it('benchmarks baseline vs Eagle3 through vLLM on CPU with the Qwen2-Audio Eagle3 plugin', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'eaglet-vllm-'));
-    // vLLM's CPU attention needs head_dim 64: a tiny model and draft of that shape.
-    execFileSync(process.execPath, [
-      join(ROOT, 'tools', 'python.mjs'),
-      join(ROOT, 'plugins', 'vllm-backend', 'test', 'fixtures', 'make_vllm_cpu_model.py'),
-      tinyQwen2AudioModel(),
-      join(dir, 'fixture'),
-    ]);
-    const data = makeSpeechDataset(join(dir, 'speech'));
-    const out = join(dir, 'out', 'report.json');
-    const r = await eaglet(
-      [
-        'bench', '--backend', 'vllm',
-        '--target-model', join(dir, 'fixture', 'model'),
-        '--draft-model', join(dir, 'fixture', 'draft'),
-        '--test-data-path', data.jsonl,
-        '--output-file', out,
-        '--num-prompts', '2', '--output-len', '12', '--num-spec-tokens', '2',
-        '--set', 'enforceEager=true', '--set', 'engineArgs.dtype="float32"',
-        '--json',
-      ],
-      { timeoutMs: 1_500_000, env: { EAGLET_VLLM_PYTHON: vllmPython!, VLLM_CPU_KVCACHE_SPACE: '1' } },
-    );
-    expect(r.code, r.stderr.slice(-3000)).toBe(0);
-    const report = JSON.parse(readFileSync(out, 'utf8'));
-    expect(report.backend).toBe('vllm');
-    expect(report.eagle3.spec.numDrafts).toBeGreaterThan(0);
-    expect(report.eagle3.spec.numDraftTokens).toBe(2 * report.eagle3.spec.numDrafts);
-    expect(report.outputsMatch.compared).toBe(2);
-    expect(existsSync(out.replace('.json', '.md'))).toBe(true);
-  }, 1_600_000);
-});
+describe.skipIf(!vllmPython)(
+  `vllm backend on a real vLLM (${vllmPython ?? 'no vLLM found: set EAGLET_VLLM_PYTHON or put vllm on PATH'})`,
+  () => {
+    it('benchmarks baseline vs Eagle3 through vLLM on CPU with the Qwen2-Audio Eagle3 plugin', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'eaglet-vllm-'));
+      // vLLM's CPU attention needs head_dim 64: a tiny model and draft of that shape.
+      execFileSync(process.execPath, [
+        join(ROOT, 'tools', 'python.mjs'),
+        join(ROOT, 'plugins', 'vllm-backend', 'test', 'fixtures', 'make_vllm_cpu_model.py'),
+        tinyQwen2AudioModel(),
+        join(dir, 'fixture'),
+      ]);
+      const data = makeSpeechDataset(join(dir, 'speech'));
+      const out = join(dir, 'out', 'report.json');
+      const r = await eaglet(
+        [
+          'bench',
+          '--backend',
+          'vllm',
+          '--target-model',
+          join(dir, 'fixture', 'model'),
+          '--draft-model',
+          join(dir, 'fixture', 'draft'),
+          '--test-data-path',
+          data.jsonl,
+          '--output-file',
+          out,
+          '--num-prompts',
+          '2',
+          '--output-len',
+          '12',
+          '--num-spec-tokens',
+          '2',
+          '--set',
+          'enforceEager=true',
+          '--set',
+          'engineArgs.dtype="float32"',
+          '--json',
+        ],
+        { timeoutMs: 1_500_000, env: { EAGLET_VLLM_PYTHON: vllmPython!, VLLM_CPU_KVCACHE_SPACE: '1' } },
+      );
+      expect(r.code, r.stderr.slice(-3000)).toBe(0);
+      const report = JSON.parse(readFileSync(out, 'utf8'));
+      expect(report.backend).toBe('vllm');
+      expect(report.eagle3.spec.numDrafts).toBeGreaterThan(0);
+      expect(report.eagle3.spec.numDraftTokens).toBe(2 * report.eagle3.spec.numDrafts);
+      expect(report.outputsMatch.compared).toBe(2);
+      expect(existsSync(out.replace('.json', '.md'))).toBe(true);
+    }, 1_600_000);
+  },
+);

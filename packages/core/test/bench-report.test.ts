@@ -22,7 +22,12 @@ describe('benchmark figures', () => {
   });
 
   it('acceptance length is 1 + accepted / drafts, per position over drafts (vLLM counters)', () => {
-    const s = specDecodeStats({ numDrafts: 10, numDraftTokens: 30, numAcceptedTokens: 18, acceptedPerPosition: [9, 6, 3] });
+    const s = specDecodeStats({
+      numDrafts: 10,
+      numDraftTokens: 30,
+      numAcceptedTokens: 18,
+      acceptedPerPosition: [9, 6, 3],
+    });
     expect(s.meanAcceptanceLength).toBeCloseTo(2.8);
     expect(s.draftAcceptanceRate).toBeCloseTo(0.6);
     expect(s.acceptanceRatePerPosition).toEqual([0.9, 0.6, 0.3]);
@@ -42,8 +47,18 @@ describe('benchmark figures', () => {
   });
 
   it('builds a validated report with speedup, definitions and Markdown', () => {
-    const config = BenchConfig.parse({ targetModel: '/m', draftModel: '/d', outputFile: '/o.json', testDataPath: '/t.jsonl' });
-    const req = (id: string, tokens: number, latency: number) => ({ id, promptTokens: 10, outputTokens: tokens, latency });
+    const config = BenchConfig.parse({
+      targetModel: '/m',
+      draftModel: '/d',
+      outputFile: '/o.json',
+      testDataPath: '/t.jsonl',
+    });
+    const req = (id: string, tokens: number, latency: number) => ({
+      id,
+      promptTokens: 10,
+      outputTokens: tokens,
+      latency,
+    });
     const baseline = buildBenchRun('baseline', [req('a', 100, 2), req('b', 100, 2)], 4);
     const eagle3 = buildBenchRun('eagle3', [req('a', 100, 1), req('b', 100, 1)], 2, {
       numDrafts: 80,
@@ -52,7 +67,13 @@ describe('benchmark figures', () => {
       acceptedPerPosition: [70, 50],
     });
     const outputs = [{ id: 'a', ids: [1] }];
-    const report = buildBenchReport({ config, device: 'cpu', baseline, eagle3, outputs: { baseline: outputs, eagle3: outputs } });
+    const report = buildBenchReport({
+      config,
+      device: 'cpu',
+      baseline,
+      eagle3,
+      outputs: { baseline: outputs, eagle3: outputs },
+    });
     expect(report.speedup).toBeCloseTo(2);
     expect(report.latencySpeedup).toBeCloseTo(2);
     expect(report.eagle3?.spec?.meanAcceptanceLength).toBeCloseTo(2.5);
@@ -66,9 +87,15 @@ describe('benchmark figures', () => {
 
   it('the seed default num_spec_tokens is 2 and every seed flag maps to a BenchConfig field', () => {
     const c = BenchConfig.parse({ targetModel: '/m', outputFile: '/o', testDataPath: '/t' });
-    expect([c.numSpecTokens, c.numPrompts, c.temperature, c.maxModelLen, c.outputLen, c.maxNumSeqs, c.tp]).toEqual([
-      2, 100, 0, 16384, 1024, 1, 1,
-    ]);
+    expect([
+      c.numSpecTokens,
+      c.numPrompts,
+      c.temperature,
+      c.maxModelLen,
+      c.outputLen,
+      c.maxNumSeqs,
+      c.tp,
+    ]).toEqual([2, 100, 0, 16384, 1024, 1, 1]);
   });
 });
 
@@ -90,13 +117,19 @@ describe('OpenAI messages from canonical ones', () => {
     const inline = await toOpenAIMessages(messages, 'input_audio');
     expect(inline[0]).toEqual({ role: 'system', content: 'be brief' });
     expect(inline[1]!.content).toEqual([
-      { type: 'input_audio', input_audio: { data: Buffer.from('RIFFfake').toString('base64'), format: 'wav' } },
+      {
+        type: 'input_audio',
+        input_audio: { data: Buffer.from('RIFFfake').toString('base64'), format: 'wav' },
+      },
       { type: 'text', text: 'What is said?' },
     ]);
     const byUrl = await toOpenAIMessages(messages, 'audio_url');
     expect(byUrl[1]!.content).toContainEqual({ type: 'audio_url', audio_url: { url: `file://${wav}` } });
     await expect(
-      toOpenAIMessages([{ role: 'user', content: [{ type: 'audio', audio: join(dir, 'none.flac') }] }], 'input_audio'),
+      toOpenAIMessages(
+        [{ role: 'user', content: [{ type: 'audio', audio: join(dir, 'none.flac') }] }],
+        'input_audio',
+      ),
     ).rejects.toMatchObject({ code: 'EAGLET_AUDIO_MISSING' });
   });
 });

@@ -18,8 +18,8 @@ export {
   shardName,
   temperatureFor,
 } from './regenerate.js';
-export { type ServeBackendOptions, serveBackend } from './serve-backend.js';
 export { type SafetensorsTensor, writeSafetensors } from './safetensors.js';
+export { type ServeBackendOptions, serveBackend } from './serve-backend.js';
 export { describeTarget, type TargetDescription } from './target-info.js';
 export { detectFormat, type FlowContext, type ValidateOptions, validateData } from './validate.js';
 export { buildVocab, draftVocabulary, type VocabResult, vocabHash } from './vocab.js';

@@ -91,15 +91,30 @@ export async function quickstart(
     ctx,
   );
 
-  step('5. regenerate: the target answers every user turn again through the embedded OpenAI-compatible server');
+  step(
+    '5. regenerate: the target answers every user turn again through the embedded OpenAI-compatible server',
+  );
   const server = await serveBackend(
     registry,
-    { backend: 'torch', target: 'qwen2-audio', targetModel: model, host: '127.0.0.1', port: 0, device: 'cpu', maxModelLen: 4096, cpuThreads: 1 },
+    {
+      backend: 'torch',
+      target: 'qwen2-audio',
+      targetModel: model,
+      host: '127.0.0.1',
+      port: 0,
+      device: 'cpu',
+      maxModelLen: 4096,
+      cpuThreads: 1,
+    },
     ctx,
   );
   let regenerated: RegenerateReport;
   try {
-    ctx.events?.({ type: 'log', level: 'info', message: `  serving ${server.model} at ${server.urls.join(', ')}` });
+    ctx.events?.({
+      type: 'log',
+      level: 'info',
+      message: `  serving ${server.model} at ${server.urls.join(', ')}`,
+    });
     regenerated = await regenerate(
       registry,
       RegenerateConfig.parse({
@@ -128,13 +143,23 @@ export async function quickstart(
   step('6. prepare the regenerated answers too');
   const preparedRegenerated = await prepareData(
     registry,
-    { target: 'qwen2-audio', model, data: regenerated.shards, out: join(dir, 'prepared-regenerated'), shardSize: 4 },
+    {
+      target: 'qwen2-audio',
+      model,
+      data: regenerated.shards,
+      out: join(dir, 'prepared-regenerated'),
+      shardSize: 4,
+    },
     ctx,
   );
 
   step('7. vocab: the draft vocabulary from the trained tokens');
   const vocab = await buildVocab(
-    { data: [prepared.out, preparedRegenerated.out], out: join(dir, 'vocab.safetensors'), draftVocabSize: 4096 },
+    {
+      data: [prepared.out, preparedRegenerated.out],
+      out: join(dir, 'vocab.safetensors'),
+      draftVocabSize: 4096,
+    },
     ctx,
   );
 

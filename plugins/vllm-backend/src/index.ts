@@ -16,7 +16,6 @@ import {
   chatCompletion,
   definePlugin,
   type EagletPlugin,
-  EagletError,
   type PluginRegistry,
   packageVersion,
   type ReplicaStatus,
@@ -54,12 +53,17 @@ export function vllmServeArgs(options: ServeOptions, index: number): string[] {
   if (options.maxModelLen) args.push('--max-model-len', String(options.maxModelLen));
   if (options.dtype && options.dtype !== 'auto')
     args.push('--dtype', { bf16: 'bfloat16', fp16: 'float16', fp32: 'float32' }[options.dtype]);
-  if (options.allowedLocalMediaPath) args.push('--allowed-local-media-path', resolve(options.allowedLocalMediaPath));
+  if (options.allowedLocalMediaPath)
+    args.push('--allowed-local-media-path', resolve(options.allowedLocalMediaPath));
   if (options.apiKey) args.push('--api-key', options.apiKey);
   if (options.draftModel) {
     args.push(
       '--speculative-config',
-      JSON.stringify({ method: 'eagle3', model: options.draftModel, num_speculative_tokens: options.numSpecTokens ?? 2 }),
+      JSON.stringify({
+        method: 'eagle3',
+        model: options.draftModel,
+        num_speculative_tokens: options.numSpecTokens ?? 2,
+      }),
     );
   }
   return [...args, ...(options.extraArgs ?? [])];
@@ -81,7 +85,8 @@ type ModeResult = {
 
 export const vllmBackend = (): Backend => ({
   id: 'vllm',
-  description: 'vLLM: `vllm serve` replicas (one per GPU or tensor parallel) and the offline Eagle3 benchmark',
+  description:
+    'vLLM: `vllm serve` replicas (one per GPU or tensor parallel) and the offline Eagle3 benchmark',
   capabilities: { speculative: true, audio: true, multiGpu: true },
 
   async available() {
@@ -95,7 +100,10 @@ export const vllmBackend = (): Backend => ({
     }
     try {
       const c = vllmCheck(python);
-      return { ok: true, version: `vllm ${c.vllm}${c.qwen2AudioNeedsPatch ? ' (+ eaglet Eagle3 plugin for Qwen2-Audio)' : ''}` };
+      return {
+        ok: true,
+        version: `vllm ${c.vllm}${c.qwen2AudioNeedsPatch ? ' (+ eaglet Eagle3 plugin for Qwen2-Audio)' : ''}`,
+      };
     } catch (e) {
       return { ok: false, reason: (e as Error).message, hint: `check the vLLM installation of ${python}` };
     }
@@ -133,12 +141,19 @@ export const vllmBackend = (): Backend => ({
       replica.start();
     }
     try {
-      await Promise.all(replicas.map((r) => r.waitHealthy(options.startupTimeoutSeconds ?? 1800, ctx.signal)));
+      await Promise.all(
+        replicas.map((r) => r.waitHealthy(options.startupTimeoutSeconds ?? 1800, ctx.signal)),
+      );
     } catch (e) {
       await Promise.all(replicas.map((r) => r.stop(10)));
       throw e;
     }
-    for (const r of replicas) ctx.events({ type: 'log', level: 'info', message: `vllm replica ${r.spec.index}: ${r.spec.url} (log ${r.spec.logFile})` });
+    for (const r of replicas)
+      ctx.events({
+        type: 'log',
+        level: 'info',
+        message: `vllm replica ${r.spec.index}: ${r.spec.url} (log ${r.spec.logFile})`,
+      });
     const urls = replicas.map((r) => r.spec.url);
     let next = 0;
     let stopped = false;
@@ -171,7 +186,10 @@ export const vllmBackend = (): Backend => ({
             ...(request.topP === undefined ? {} : { top_p: request.topP }),
             ...(request.seed === undefined ? {} : { seed: request.seed }),
           },
-          { ...(options.apiKey ? { apiKey: options.apiKey } : {}), ...(opts.signal ? { signal: opts.signal } : {}) },
+          {
+            ...(options.apiKey ? { apiKey: options.apiKey } : {}),
+            ...(opts.signal ? { signal: opts.signal } : {}),
+          },
         );
         const choice = res.choices[0]!;
         return {
@@ -196,7 +214,7 @@ export const vllmBackend = (): Backend => ({
       // Audio is decoded here exactly as for training (ffmpeg, 16 kHz mono f32) and handed over as raw files.
       const decoder = ffmpegDecoder();
       const rate = ctx.target.audio?.sampleRate ?? 16000;
-      const items: Array<{ id: string; messages: BenchPrompt["messages"]; audio: string[] }> = [];
+      const items: Array<{ id: string; messages: BenchPrompt['messages']; audio: string[] }> = [];
       for (const [i, p] of prompts.entries()) {
         const audio: string[] = [];
         for (const m of p.messages)

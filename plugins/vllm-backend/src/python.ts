@@ -53,6 +53,7 @@ export function vllmCheck(python: string): { vllm: string; qwen2AudioNeedsPatch:
     .split('\n')
     .map((l) => JSON.parse(l) as { type: string; result?: unknown; message?: string })
     .find((e) => e.type === 'done' || e.type === 'error');
-  if (done?.type !== 'done') throw new EagletError('EAGLET_VLLM_BROKEN', `vLLM in ${python} does not import: ${done?.message}`);
+  if (done?.type !== 'done')
+    throw new EagletError('EAGLET_VLLM_BROKEN', `vLLM in ${python} does not import: ${done?.message}`);
   return done.result as { vllm: string; qwen2AudioNeedsPatch: boolean };
 }

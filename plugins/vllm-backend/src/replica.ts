@@ -43,7 +43,11 @@ export class SupervisedReplica {
     mkdirSync(dirname(this.spec.logFile), { recursive: true });
     this.log ??= createWriteStream(this.spec.logFile, { flags: 'a' });
     this.log.write(`\n=== ${new Date().toISOString()} ${this.spec.command} ${this.spec.args.join(' ')}\n`);
-    const child = spawn(this.spec.command, this.spec.args, { env: this.spec.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(this.spec.command, this.spec.args, {
+      env: this.spec.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     child.stdout!.pipe(this.log, { end: false });
     child.stderr!.pipe(this.log, { end: false });
     child.on('exit', (code, signal) => {
@@ -63,7 +67,9 @@ export class SupervisedReplica {
 
   async healthy(timeoutMs = 5000): Promise<boolean> {
     try {
-      const res = await fetch(`${new URL(this.spec.url).origin}/health`, { signal: AbortSignal.timeout(timeoutMs) });
+      const res = await fetch(`${new URL(this.spec.url).origin}/health`, {
+        signal: AbortSignal.timeout(timeoutMs),
+      });
       return res.ok;
     } catch {
       return false;
@@ -74,18 +80,27 @@ export class SupervisedReplica {
   async waitHealthy(timeoutSeconds: number, signal?: AbortSignal): Promise<void> {
     const deadline = Date.now() + timeoutSeconds * 1000;
     while (Date.now() < deadline) {
-      if (signal?.aborted) throw new EagletError('EAGLET_CANCELLED', 'cancelled while waiting for the server');
+      if (signal?.aborted)
+        throw new EagletError('EAGLET_CANCELLED', 'cancelled while waiting for the server');
       if (await this.healthy()) return;
       if (!this.running && !this.options.restartOnCrash) {
-        throw new EagletError('EAGLET_SERVER_DIED', `replica ${this.spec.index} exited (${this.lastExit}) before it was healthy`, {
-          hint: `see its log: ${this.spec.logFile}`,
-        });
+        throw new EagletError(
+          'EAGLET_SERVER_DIED',
+          `replica ${this.spec.index} exited (${this.lastExit}) before it was healthy`,
+          {
+            hint: `see its log: ${this.spec.logFile}`,
+          },
+        );
       }
       await new Promise((r) => setTimeout(r, 1000));
     }
-    throw new EagletError('EAGLET_SERVER_TIMEOUT', `replica ${this.spec.index} not healthy after ${timeoutSeconds} s (${this.spec.url})`, {
-      hint: `see its log: ${this.spec.logFile}`,
-    });
+    throw new EagletError(
+      'EAGLET_SERVER_TIMEOUT',
+      `replica ${this.spec.index} not healthy after ${timeoutSeconds} s (${this.spec.url})`,
+      {
+        hint: `see its log: ${this.spec.logFile}`,
+      },
+    );
   }
 
   async stop(graceSeconds = 30): Promise<void> {

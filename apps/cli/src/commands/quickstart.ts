@@ -16,7 +16,10 @@ export default class Quickstart extends EagletCommand {
       default: 'eaglet-quickstart',
     }),
     'train-steps': Flags.integer({ description: 'draft training steps', default: 300 }),
-    'num-spec-tokens': Flags.integer({ description: 'draft tokens per verification step in the benchmark', default: 3 }),
+    'num-spec-tokens': Flags.integer({
+      description: 'draft tokens per verification step in the benchmark',
+      default: 3,
+    }),
   };
 
   async run(): Promise<QuickstartResult> {

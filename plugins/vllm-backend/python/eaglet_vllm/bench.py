@@ -53,7 +53,7 @@ def build_llm(cfg: dict, mode: str):
         enforce_eager=bench["enforceEager"],
         disable_log_stats=False,
     )
-    if bench.get("gpuMemoryUtilization") is not None and cfg.get("device") != "cpu":
+    if bench.get("device") != "cpu":  # a CPU build sizes its KV cache from VLLM_CPU_KVCACHE_SPACE instead
         kwargs["gpu_memory_utilization"] = bench["gpuMemoryUtilization"]
     if mode == "eagle3":
         kwargs["speculative_config"] = {
