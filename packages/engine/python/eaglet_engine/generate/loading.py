@@ -29,7 +29,8 @@ def tap_layers_for(cfg: dict, num_layers: int) -> list[int]:
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"cpu ({platform.processor() or platform.machine()}, {n} thread{'' if n == 1 else 's'})"
 
 
 def build_generator(cfg: dict) -> tuple[Generator, dict]:
