@@ -99,10 +99,10 @@ export const vllmBackend = (): Backend => ({
       };
     }
     try {
-      const c = vllmCheck(python);
+      const c = vllmCheck(python, 'version');
       return {
         ok: true,
-        version: `vllm ${c.vllm}${c.qwen2AudioNeedsPatch ? ' (+ eaglet Eagle3 plugin for Qwen2-Audio)' : ''}`,
+        version: `vllm ${c.vllm} (${python}; eaglet's Eagle3 plugin for Qwen2-Audio loads with it)`,
       };
     } catch (e) {
       return { ok: false, reason: (e as Error).message, hint: `check the vLLM installation of ${python}` };
