@@ -123,6 +123,8 @@ describe.skipIf(!vllmPython)(
           '12',
           '--num-spec-tokens',
           '2',
+          '--max-model-len', // the tiny model's max_position_embeddings is 8192; vLLM refuses more
+          '2048',
           '--set',
           'enforceEager=true',
           '--set',
@@ -136,8 +138,8 @@ describe.skipIf(!vllmPython)(
       expect(report.backend).toBe('vllm');
       expect(report.eagle3.spec.numDrafts).toBeGreaterThan(0);
       expect(report.eagle3.spec.numDraftTokens).toBe(2 * report.eagle3.spec.numDrafts);
-      expect(report.outputsMatch.compared).toBe(2);
-      expect(existsSync(out.replace('.json', '.md'))).toBe(true);
+        expect(report.outputsMatch).toEqual({ compared: 2, identical: 2 }); // greedy: Eagle3 == baseline in vLLM too
+    expect(existsSync(out.replace('.json', '.md'))).toBe(true);
     }, 1_600_000);
   },
 );
