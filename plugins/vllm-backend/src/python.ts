@@ -47,7 +47,7 @@ export function pluginPythonPath(): string {
 export function vllmCheck(
   python: string,
   command: 'version' | 'check' = 'check',
-): { vllm: string; qwen2AudioNeedsPatch?: boolean } {
+): { vllm: string; distribution?: string | null; qwen2AudioNeedsPatch?: boolean } {
   const out = execFileSync(python, ['-m', 'eaglet_vllm', command], {
     encoding: 'utf8',
     env: { ...process.env, PYTHONPATH: pluginPythonPath() },
@@ -61,5 +61,5 @@ export function vllmCheck(
     .find((e) => e.type === 'done' || e.type === 'error');
   if (done?.type !== 'done')
     throw new EagletError('EAGLET_VLLM_BROKEN', `vLLM in ${python} does not import: ${done?.message}`);
-  return done.result as { vllm: string; qwen2AudioNeedsPatch?: boolean };
+  return done.result as { vllm: string; distribution?: string | null; qwen2AudioNeedsPatch?: boolean };
 }

