@@ -2,10 +2,13 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RegenerateConfig } from '@eaglet/core';
 import { makeSpeechDataset, tinyQwen2AudioModel } from '@eaglet/fixtures';
+import { createEaglet, regenerate } from '@eaglet/flows';
 import { findVllmPython, replicaDevices, SupervisedReplica, vllmServeArgs } from '@eaglet/vllm-backend';
 import { describe, expect, it } from 'vitest';
 import { BIN, eaglet } from './helpers.js';
+import { startServer, stopServer } from './serve-helpers.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 
@@ -141,5 +144,54 @@ describe.skipIf(!vllmPython)(
       expect(report.outputsMatch).toEqual({ compared: 2, identical: 2 }); // greedy: Eagle3 == baseline in vLLM too
       expect(existsSync(out.replace('.json', '.md'))).toBe(true);
     }, 1_600_000);
+
+    it('serves through `vllm serve` (eaglet backend serve --backend vllm) and regenerates real speech through it', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'eaglet-vllm-serve-'));
+      execFileSync(process.execPath, [
+        join(ROOT, 'tools', 'python.mjs'),
+        join(ROOT, 'plugins', 'vllm-backend', 'test', 'fixtures', 'make_vllm_cpu_model.py'),
+        tinyQwen2AudioModel(),
+        join(dir, 'fixture'),
+      ]);
+      const data = makeSpeechDataset(join(dir, 'speech'));
+      process.env.EAGLET_VLLM_PYTHON = vllmPython!;
+      process.env.VLLM_CPU_KVCACHE_SPACE = '1';
+      const port = 7600 + Math.floor(Math.random() * 300);
+      const server = await startServer(
+        [
+          '--backend',
+          'vllm',
+          '--target-model',
+          join(dir, 'fixture', 'model'),
+          '--draft-model',
+          join(dir, 'fixture', 'draft'),
+          '--port',
+          String(port),
+          '--max-model-len',
+          '2048',
+          '--log-dir',
+          join(dir, 'logs'),
+          '--arg=--enforce-eager',
+          '--arg=--dtype=float32',
+        ],
+        1_200_000,
+      );
+      try {
+        const { registry } = await createEaglet({ cwd: dir });
+        const report = await regenerate(
+          registry,
+          RegenerateConfig.parse({
+            data: [data.jsonl],
+            outputDir: join(dir, 'regen'),
+            basePort: port,
+            maxTokens: 8,
+            concurrency: 2,
+          }),
+        );
+        expect(report).toMatchObject({ total: 5, written: 5, rejected: 0, model: 'model' });
+      } finally {
+        await stopServer(server);
+      }
+    }, 1_500_000);
   },
 );
