@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { RegenerateConfig } from '@eaglet/core';
 import { makeSpeechDataset, tinyQwen2AudioModel } from '@eaglet/fixtures';
 import { createEaglet, regenerate } from '@eaglet/flows';
-import { findVllmPython, replicaDevices, SupervisedReplica, vllmServeArgs } from '@eaglet/vllm-backend';
+import { findVllmPython, SupervisedReplica } from '@eaglet/vllm-backend';
 import { describe, expect, it } from 'vitest';
 import { BIN, eaglet } from './helpers.js';
 import { startServer, stopServer } from './serve-helpers.js';
@@ -13,39 +13,6 @@ import { startServer, stopServer } from './serve-helpers.js';
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 
 describe('vllm backend: the parts that run without vLLM', () => {
-  it('builds the `vllm serve` command line of each replica', () => {
-    const args = vllmServeArgs(
-      {
-        target: 'qwen2-audio',
-        targetModel: '/models/Qwen2-Audio-7B-Instruct',
-        draftModel: '/drafts/eagle3',
-        numSpecTokens: 4,
-        host: '127.0.0.1',
-        port: 6000,
-        tp: 2,
-        maxModelLen: 16384,
-        allowedLocalMediaPath: '/data',
-      },
-      3,
-    );
-    expect(args.slice(0, 4)).toEqual([
-      '-m',
-      'vllm.entrypoints.cli.main',
-      'serve',
-      '/models/Qwen2-Audio-7B-Instruct',
-    ]);
-    const flag = (name: string) => args[args.indexOf(name) + 1];
-    expect(flag('--port')).toBe('6003');
-    expect(flag('--tensor-parallel-size')).toBe('2');
-    expect(flag('--served-model-name')).toBe('Qwen2-Audio-7B-Instruct');
-    expect(JSON.parse(flag('--speculative-config')!)).toEqual({
-      method: 'eagle3',
-      model: '/drafts/eagle3',
-      num_speculative_tokens: 4,
-    });
-    expect(replicaDevices(3, 2)).toBe('6,7');
-  });
-
   it('supervises a real OpenAI server process: healthy, restarted after a crash, stopped cleanly', async () => {
     // The closest real thing to a `vllm serve` replica here: eaglet's own OpenAI server process.
     const model = tinyQwen2AudioModel();
