@@ -137,7 +137,7 @@ async function decodeBatch(batch: Request[]): Promise<void> {
         live[0]!.rate,
         live.map((r) => r.signal),
       );
-      live.forEach((r, i) => r.resolve(out[i]!));
+      for (const [i, r] of live.entries()) r.resolve(out[i]!);
       return;
     } catch {
       // fall through: find which file is bad

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Clip, librivoxClips, longRecording } from '@eaglet/fixtures';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DecodePool, ffmpegDecoder, SileroVad, segmentAtPauses } from '../src/index.js';
+import { ffmpegDecoder, SileroVad, segmentAtPauses } from '../src/index.js';
 
 const ffmpeg = (args: string[]) =>
   execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args]);
@@ -81,7 +81,7 @@ describe('ffmpegDecoder (real ffmpeg)', () => {
     expect((await decoder.decode(uri)).pcm.length).toBe(wavSamples(clip.path).length);
   });
 
-  it('gives coded errors for missing, empty, folder, non-audio, silent-video and remote inputs', async () => {
+  it('gives coded errors for missing, empty, zero-length, folder, non-audio, silent-video and remote inputs', async () => {
     writeFileSync(join(dir, 'empty.wav'), '');
     writeFileSync(join(dir, 'text.flac'), 'not audio\n'.repeat(100));
     mkdirSync(join(dir, 'folder.wav'));
@@ -96,6 +96,12 @@ describe('ffmpegDecoder (real ffmpeg)', () => {
     ]);
     expect(await code(decoder.decode(join(dir, 'missing.wav')))).toBe('EAGLET_AUDIO_MISSING');
     expect(await code(decoder.decode(join(dir, 'empty.wav')))).toBe('EAGLET_AUDIO_EMPTY');
+    // A valid wav header with no samples: zero-length audio.
+    ffmpeg(['-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=mono', '-t', '0', join(dir, 'zero.wav')]);
+    await expect(decoder.decode(join(dir, 'zero.wav'))).rejects.toMatchObject({
+      code: 'EAGLET_AUDIO_EMPTY',
+      message: expect.stringMatching(/zero length/),
+    });
     expect(await code(decoder.decode(join(dir, 'text.flac')))).toBe('EAGLET_AUDIO_UNREADABLE');
     expect(await code(decoder.decode(join(dir, 'folder.wav')))).toBe('EAGLET_AUDIO_UNREADABLE');
     await expect(decoder.decode(join(dir, 'silent.mp4'))).rejects.toThrow(/no audio stream/);
@@ -124,27 +130,6 @@ describe('ffmpegDecoder (real ffmpeg)', () => {
     const p = decoder.decode(clip.path, { signal: c.signal });
     c.abort();
     expect(await code(p)).toMatch(/EAGLET_CANCELLED|ok/); // a decode may finish before the kill lands
-  });
-});
-
-describe('DecodePool', () => {
-  it('never runs more decodes than its concurrency and keeps every result', async () => {
-    let active = 0;
-    let peak = 0;
-    const slow = {
-      async decode(ref: string) {
-        active++;
-        peak = Math.max(peak, active);
-        await new Promise((r) => setTimeout(r, 5));
-        active--;
-        return { pcm: new Float32Array([Number(ref)]), sampleRate: 16000, seconds: 0 };
-      },
-    };
-    const pool = new DecodePool(slow, 3);
-    const out = await Promise.all(Array.from({ length: 20 }, (_, i) => pool.decode(String(i))));
-    expect(peak).toBe(3);
-    expect(out.map((o) => o.pcm[0])).toEqual(Array.from({ length: 20 }, (_, i) => i));
-    expect(new DecodePool(slow).concurrency).toBeGreaterThanOrEqual(1);
   });
 });
 

@@ -116,8 +116,8 @@ def _dtype(precision: str, device: torch.device) -> torch.dtype:
 class Trainer:
     def __init__(self, cfg: dict[str, Any], stop: StopRequested | None = None, env: dist_env.DistEnv | None = None) -> None:
         self.cfg = cfg
-        self.stop = stop or StopRequested()
-        self.env = env or dist_env.init(cfg.get("device", "auto"))
+        self.stop = stop if stop is not None else StopRequested()  # (falsy until a stop is requested)
+        self.env = env if env is not None else dist_env.init(cfg.get("device", "auto"))
         self.output = Path(cfg["outputDir"])
         self.step = 0
         self.position = DataPosition()
@@ -138,6 +138,8 @@ class Trainer:
         self.draft_config = self.resolve_draft_config()
         self.draft = self.build_draft()
         ttt = cfg["ttt"]
+        if self.fusing:
+            self.fuse()
         self.objective = TTTObjective(self.draft, steps=ttt["steps"], decay=ttt["lossDecay"], kernel=ttt.get("attention", "flash"))
         self.model = dist_env.wrap(self.objective, env, cfg["parallel"])
         self.optimizer = self.build_optimizer()
@@ -163,6 +165,23 @@ class Trainer:
             raise EngineError(f"no checkpoint at {cfg['resume']}", code="EAGLET_CHECKPOINT_INVALID")
         self._log_setup(steps_per_epoch, resume_from)
         return self
+
+    @property
+    def fusing(self) -> bool:
+        """torch.compile's fusion of elementwise work: on GPUs unless the config says off."""
+        mode = self.cfg.get("compile", "auto")
+        return mode == "on" or (mode == "auto" and self.env.device.type == "cuda")
+
+    def fuse(self) -> None:
+        """Compiles the target's layers (when its adapter offers ``fuse``), the draft's layer
+        around its attention kernel, and the loss's per-chunk math."""
+        from . import loss
+
+        if hasattr(self.target, "fuse"):
+            self.target.fuse()
+        self.draft.fuse()
+        loss.compile_kernels()
+        events.log("info", "fusing elementwise work with torch.compile (the first steps compile; set compile: 'off' to skip)")
 
     def build_target(self) -> TargetAdapter:
         cfg = self.cfg
@@ -263,8 +282,15 @@ class Trainer:
     # steps
     # ------------------------------------------------------------------------------------------
 
+    def prepare(self, batch: TargetBatch) -> TargetBatch:
+        """The target's ahead-of-time input work (features), run in the data thread."""
+        if hasattr(self.target, "prepare"):
+            self.target.prepare(batch)
+        return batch
+
     def to_device(self, batch: TargetBatch) -> TargetBatch:
         d = self.env.device
+        batch.inputs = {k: v.to(d, non_blocking=True) for k, v in batch.inputs.items()}
         batch.input_ids = batch.input_ids.to(d, non_blocking=True)
         batch.loss_mask = batch.loss_mask.to(d, non_blocking=True)
         batch.lengths = batch.lengths.to(d, non_blocking=True)
@@ -350,7 +376,7 @@ class Trainer:
                 n = self.planner.steps_in_epoch(e)
                 while s < n:
                     mine, every = self.planner.step_batches(e, s)
-                    batches = [collate(self.train_data, idx) for idx in mine]
+                    batches = [self.prepare(collate(self.train_data, idx)) for idx in mine]
                     counts = torch.zeros(ttt_steps, dtype=torch.int64)
                     for idx in every:
                         lengths = self.train_data.lengths[idx]
@@ -453,7 +479,7 @@ class Trainer:
         stats = torch.zeros(ttt_steps, 3, dtype=torch.float64, device=env.device)
         counts = torch.zeros(ttt_steps, dtype=torch.float64)
         ones = torch.ones(ttt_steps, dtype=torch.float64, device=env.device)
-        for batch in prefetch(collate(self.eval_data, idx) for idx in mine):
+        for batch in prefetch(self.prepare(collate(self.eval_data, idx)) for idx in mine):
             counts += step_token_counts(batch.loss_mask, batch.valid, ttt_steps).double()
             _, s = self.micro_step(batch, ones, backward=False)
             stats += s.double()

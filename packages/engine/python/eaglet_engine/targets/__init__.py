@@ -63,6 +63,9 @@ class TargetBatch:
     audio: list[list[Any]] = field(default_factory=list)
     audio_token_counts: list[list[int]] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
+    # Model-specific inputs an adapter's ``prepare`` made ahead of time (e.g. log-mel features);
+    # moved to the training device with the batch.
+    inputs: dict[str, Tensor] = field(default_factory=dict)
 
     @property
     def valid(self) -> Tensor:
@@ -100,6 +103,17 @@ class TargetAdapter(Protocol):
 
     def draft_defaults(self) -> dict[str, Any]:
         """Draft config.json fields implied by this target (overridden by the train config)."""
+        ...
+
+    def prepare(self, batch: TargetBatch) -> None:
+        """Optional: model-specific input work done where batches are built (a background thread,
+        one step ahead of the GPU), stored in ``batch.inputs``; checks that need no GPU belong
+        here too."""
+        ...
+
+    def fuse(self) -> None:
+        """Optional: fuse the forward's elementwise work (e.g. ``compile_layers``); called on GPUs
+        when the config's ``compile`` allows it."""
         ...
 
 
@@ -149,6 +163,14 @@ def capture_layer_outputs(layers: nn.ModuleList, indices: Sequence[int]) -> Iter
     finally:
         for h in handles:
             h.remove()
+
+
+def compile_layers(layers: nn.ModuleList) -> None:
+    """Compiles each decoder layer's forward with torch.compile (dynamic shapes: one graph serves
+    every layer and every sequence length). Hooks stay outside the compiled code, so the taps
+    still see each layer's output. Used by adapters' ``fuse``."""
+    for layer in layers:
+        layer.forward = torch.compile(layer.forward, dynamic=True)
 
 
 def rows_needed(loss_mask: Tensor, valid: Tensor) -> Tensor:

@@ -1,0 +1,112 @@
+"""Where a training step's time goes: torch.profiler over whole steps of the 7B setup of
+train_throughput.py (same target, draft and data), CUDA kernels ranked by time.
+
+    python tools/bench/profile_step.py --length 4096 [--tiny]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import train_throughput as tt  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--length", type=int, default=4096)
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--tiny", action="store_true")
+    parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--rows", type=int, default=45)
+    parser.add_argument("--trace", help="write a Chrome trace here")
+    args = parser.parse_args()
+    tt.events.redirect_stdout_to_stderr()
+    tt.events.emit = lambda *a, **k: None
+    device = torch.device("cpu" if args.tiny or not torch.cuda.is_available() else "cuda")
+    spec, draft_cfg, draft_vocab = (tt.TINY, tt.DRAFT_TINY, tt.DRAFT_VOCAB_TINY) if args.tiny else (tt.QWEN2_AUDIO_7B, tt.DRAFT_7B, tt.DRAFT_VOCAB_7B)
+    target = tt.build_target(spec, device, torch.float32 if device.type == "cpu" else torch.bfloat16)
+    vocab_size = spec["text_config"]["vocab_size"]
+    ns = argparse.Namespace(warmup=3, steps=args.steps, ttt=7, variant="flash", no_compile=args.no_compile)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        ids = torch.arange(draft_vocab, dtype=torch.int64)
+        t2d = torch.zeros(vocab_size, dtype=torch.bool)
+        t2d[ids] = True
+        tt.save_vocab(work / "vocab.safetensors", ids - torch.arange(draft_vocab), t2d)
+
+        from torch.profiler import ProfilerActivity, profile, schedule
+
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        prof = profile(activities=activities, schedule=schedule(wait=1, warmup=2, active=args.steps, repeat=1), record_shapes=False)
+
+        original = tt.BenchTrainer.train_step
+
+        def stepped(self, *a, **k):
+            out = original(self, *a, **k)
+            prof.step()
+            return out
+
+        tt.BenchTrainer.train_step = stepped
+        prof.start()
+        t0 = time.perf_counter()
+        row = tt.run_length(target, args.length, ns, work, work / "vocab.safetensors", draft_cfg, vocab_size, device)
+        prof.stop()
+        print(json.dumps(row), f"{time.perf_counter() - t0:.1f}s", flush=True)
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    table = prof.key_averages().table(sort_by=key, row_limit=args.rows, max_name_column_width=70)
+    print(table, file=sys.__stdout__)
+    if args.trace:
+        prof.export_chrome_trace(args.trace)
+    if device.type == "cuda" and args.trace:
+        for line in phases(args.trace):
+            print(line, file=sys.__stdout__)
+
+
+def phases(trace_path: str) -> list[str]:
+    """GPU time of one step by phase, from the kernel order of a Chrome trace: step boundaries at
+    the optimizer's kernels; the target from its first to its last cuDNN/fmha attention kernel;
+    the draft's forward and backward from the first to the last flash forward / backward kernel."""
+    events = json.loads(Path(trace_path).read_text())["traceEvents"]
+    k = sorted((e for e in events if e.get("cat") == "kernel"), key=lambda e: e["ts"])
+    adam = [i for i, e in enumerate(k) if "multi_tensor" in e["name"]]
+    ends = [i for j, i in enumerate(adam) if j + 1 == len(adam) or adam[j + 1] - i > 50]
+    if len(ends) < 2:
+        return ["fewer than two steps in the trace"]
+    step = k[ends[0] + 1 : ends[1] + 1]
+
+    def find(pred, last=False):
+        hits = [i for i, e in enumerate(step) if pred(e["name"])]
+        return (hits[-1] if last else hits[0]) if hits else 0
+
+    marks = {
+        "features/collate": 0,
+        "target": find(lambda n: "cudnn" in n or "fmha" in n),
+        "target signals": find(lambda n: "cudnn" in n or "fmha" in n, True) + 1,
+        "draft forward": find(lambda n: "flash_fwd" in n),
+        "forward->backward": find(lambda n: "flash_fwd" in n, True) + 1,
+        "draft backward": find(lambda n: "flash_bwd" in n),
+        "clip": find(lambda n: "flash_bwd" in n, True) + 1,
+        "optimizer": find(lambda n: "multi_tensor" in n),
+    }
+    names, starts = list(marks), list(marks.values()) + [len(step)]
+    out = [f"one step: {len(step)} kernels, GPU busy {sum(e['dur'] for e in step) / 1000:.1f} ms, span {(step[-1]['ts'] + step[-1]['dur'] - step[0]['ts']) / 1000:.1f} ms"]
+    for name, a, b in zip(names, starts, starts[1:]):
+        if b <= a:
+            continue
+        part = step[a:b]
+        gemm = sum(e["dur"] for e in part if any(s in e["name"].lower() for s in ("nvjet", "gemm", "cutlass", "xmma")))
+        busy = sum(e["dur"] for e in part)
+        span = part[-1]["ts"] + part[-1]["dur"] - part[0]["ts"]
+        out.append(f"  {name:18} span {span / 1000:7.1f} ms  busy {busy / 1000:7.1f} ms  (GEMM {gemm / 1000:6.1f} ms)")
+    return out
+
+if __name__ == "__main__":
+    main()
