@@ -14,7 +14,11 @@ import { type JobKind, JobKindRegistry } from './jobs/kind.js';
 import { JobManager } from './jobs/manager.js';
 import { JobStore } from './jobs/store.js';
 import { StateLock } from './lock.js';
-import { type ServerOptions, ServerOptions as ServerOptionsSchema, type ServerOptionsInput } from './options.js';
+import {
+  type ServerOptions,
+  type ServerOptionsInput,
+  ServerOptions as ServerOptionsSchema,
+} from './options.js';
 import { PathGuard } from './paths.js';
 import * as S from './schemas.js';
 
@@ -181,9 +185,14 @@ export async function createServer(
  */
 export function parseJsonBody(text: string): unknown {
   if (text.trim() === '')
-    throw new HttpError(400, 'EAGLET_BAD_REQUEST', 'invalid body: content-type is JSON but the body is empty', {
-      issues: [{ in: 'body', path: '', reason: 'empty' }],
-    });
+    throw new HttpError(
+      400,
+      'EAGLET_BAD_REQUEST',
+      'invalid body: content-type is JSON but the body is empty',
+      {
+        issues: [{ in: 'body', path: '', reason: 'empty' }],
+      },
+    );
   try {
     return JSON.parse(text, (key, value: unknown) => {
       if (key === '__proto__') throw new SyntaxError('forbidden key "__proto__"');
@@ -204,21 +213,41 @@ function fromFastifyError(error: FastifyError): HttpError {
   const status = error.statusCode ?? 500;
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new HttpError(413, 'EAGLET_BODY_TOO_LARGE', `request body is larger than the limit: ${error.message}`, {
-        issues: [{ in: 'body', path: '', reason: 'too large' }],
-      });
+      return new HttpError(
+        413,
+        'EAGLET_BODY_TOO_LARGE',
+        `request body is larger than the limit: ${error.message}`,
+        {
+          issues: [{ in: 'body', path: '', reason: 'too large' }],
+        },
+      );
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new HttpError(415, 'EAGLET_UNSUPPORTED_MEDIA_TYPE', 'the body must be JSON (content-type: application/json)', {
-        issues: [{ in: 'header', path: 'content-type', reason: 'expected application/json' }],
-      });
+      return new HttpError(
+        415,
+        'EAGLET_UNSUPPORTED_MEDIA_TYPE',
+        'the body must be JSON (content-type: application/json)',
+        {
+          issues: [{ in: 'header', path: 'content-type', reason: 'expected application/json' }],
+        },
+      );
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new HttpError(400, 'EAGLET_BAD_REQUEST', 'invalid body: content-type is JSON but the body is empty', {
-        issues: [{ in: 'body', path: '', reason: 'empty' }],
-      });
+      return new HttpError(
+        400,
+        'EAGLET_BAD_REQUEST',
+        'invalid body: content-type is JSON but the body is empty',
+        {
+          issues: [{ in: 'body', path: '', reason: 'empty' }],
+        },
+      );
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new HttpError(400, 'EAGLET_BAD_REQUEST', 'invalid header: content-length does not match the body', {
-        issues: [{ in: 'header', path: 'content-length', reason: 'does not match the body' }],
-      });
+      return new HttpError(
+        400,
+        'EAGLET_BAD_REQUEST',
+        'invalid header: content-length does not match the body',
+        {
+          issues: [{ in: 'header', path: 'content-length', reason: 'does not match the body' }],
+        },
+      );
   }
   if (status >= 400 && status < 500) {
     const json = error instanceof SyntaxError || /JSON/i.test(error.message);

@@ -12,8 +12,14 @@ const FILES: Record<string, { file: string; type: string }> = {
   '/app.js': { file: join(DASHBOARD_DIR, 'app.js'), type: 'text/javascript; charset=utf-8' },
   '/charts.js': { file: join(DASHBOARD_DIR, 'charts.js'), type: 'text/javascript; charset=utf-8' },
   '/style.css': { file: join(DASHBOARD_DIR, 'style.css'), type: 'text/css; charset=utf-8' },
-  '/vendor/uPlot.esm.js': { file: require.resolve('uplot/dist/uPlot.esm.js'), type: 'text/javascript; charset=utf-8' },
-  '/vendor/uPlot.min.css': { file: require.resolve('uplot/dist/uPlot.min.css'), type: 'text/css; charset=utf-8' },
+  '/vendor/uPlot.esm.js': {
+    file: require.resolve('uplot/dist/uPlot.esm.js'),
+    type: 'text/javascript; charset=utf-8',
+  },
+  '/vendor/uPlot.min.css': {
+    file: require.resolve('uplot/dist/uPlot.min.css'),
+    type: 'text/css; charset=utf-8',
+  },
 };
 
 /** The page may load only its own scripts and styles and talk only to this server. */

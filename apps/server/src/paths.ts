@@ -33,7 +33,8 @@ export class PathGuard {
     /** Folders inside the roots that requests may not name (the server's own state). */
     private readonly reserved: readonly string[] = [],
   ) {
-    if (roots.length === 0) throw new EagletError('EAGLET_SERVER_CONFIG', 'at least one root folder is needed');
+    if (roots.length === 0)
+      throw new EagletError('EAGLET_SERVER_CONFIG', 'at least one root folder is needed');
     this.roots = roots.map((r) => resolve(r));
     this.realRoots = this.roots.map((r) => {
       if (!existsSync(r))

@@ -19,9 +19,13 @@ export async function startServer(
     await server.close();
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE')
-      throw new EagletError('EAGLET_SERVER_PORT', `port ${options.port} on ${options.host ?? '127.0.0.1'} is in use`, {
-        hint: 'pick another with --port (0 picks a free one)',
-      });
+      throw new EagletError(
+        'EAGLET_SERVER_PORT',
+        `port ${options.port} on ${options.host ?? '127.0.0.1'} is in use`,
+        {
+          hint: 'pick another with --port (0 picks a free one)',
+        },
+      );
     if (code === 'EADDRNOTAVAIL')
       throw new EagletError('EAGLET_SERVER_HOST', `${options.host} is not an address of this machine`);
     throw e;

@@ -21,11 +21,11 @@ import {
   type StoredEvent,
   StreamQuery,
 } from '../schemas.js';
+import { HttpError, notFound } from './errors.js';
 import { renderLog } from './logs.js';
 import { type AnyRoute, defineRoute } from './route.js';
 import { COOKIE, tokenMatches } from './security.js';
 import { openSse } from './sse.js';
-import { HttpError, notFound } from './errors.js';
 
 export interface ApiContext {
   manager: JobManager;
@@ -122,7 +122,7 @@ export function apiRoutes(ctx: ApiContext): AnyRoute[] {
       operationId: 'createJob',
       summary: 'Start a job',
       description:
-        'Validates `config` against the kind\'s schema, checks every path against the roots, and queues the job. Engine jobs run one at a time; light jobs beside them.',
+        "Validates `config` against the kind's schema, checks every path against the roots, and queues the job. Engine jobs run one at a time; light jobs beside them.",
       tag: 'jobs',
       bodyDoc: ctx.createJobDoc,
       response: { status: 201, description: 'the queued job', schema: ctx.jobDoc },
@@ -180,7 +180,7 @@ export function apiRoutes(ctx: ApiContext): AnyRoute[] {
       method: 'GET',
       url: '/api/jobs/:id/events',
       operationId: 'listJobEvents',
-      summary: 'A job\'s stored events (progress, metrics, logs, artifacts, ...), in order',
+      summary: "A job's stored events (progress, metrics, logs, artifacts, ...), in order",
       tag: 'jobs',
       params: JobParams,
       query: EventsQuery,
@@ -209,9 +209,14 @@ export function apiRoutes(ctx: ApiContext): AnyRoute[] {
         let after = query.after ?? 0;
         if (query.after === undefined && typeof header === 'string' && header !== '') {
           if (!/^\d{1,15}$/.test(header))
-            throw new HttpError(400, 'EAGLET_BAD_REQUEST', 'invalid header: last-event-id: expected a number', {
-              issues: [{ in: 'header', path: 'last-event-id', reason: 'expected a non-negative integer' }],
-            });
+            throw new HttpError(
+              400,
+              'EAGLET_BAD_REQUEST',
+              'invalid header: last-event-id: expected a number',
+              {
+                issues: [{ in: 'header', path: 'last-event-id', reason: 'expected a non-negative integer' }],
+              },
+            );
           after = Number(header);
         }
         const sse = openSse(reply);
@@ -260,7 +265,7 @@ export function apiRoutes(ctx: ApiContext): AnyRoute[] {
       method: 'GET',
       url: '/api/jobs/:id/logs',
       operationId: 'getJobLogs',
-      summary: 'A job\'s log as text: messages, metrics, checkpoints, artifacts, the outcome',
+      summary: "A job's log as text: messages, metrics, checkpoints, artifacts, the outcome",
       tag: 'jobs',
       params: JobParams,
       response: { status: 200, description: 'log text', mediaType: 'text/plain' },
@@ -306,7 +311,7 @@ export function apiRoutes(ctx: ApiContext): AnyRoute[] {
       query: ArtifactQuery,
       response: {
         status: 200,
-        description: 'the file\'s bytes, or a DirectoryListing (JSON) for a folder',
+        description: "the file's bytes, or a DirectoryListing (JSON) for a folder",
         mediaType: 'application/octet-stream',
       },
       errors: [404],
@@ -350,9 +355,14 @@ export function apiRoutes(ctx: ApiContext): AnyRoute[] {
           return sendFile(reply, inner);
         }
         if (query.file !== undefined)
-          throw new HttpError(400, 'EAGLET_BAD_REQUEST', 'invalid query: file: this artifact is a file, not a folder', {
-            issues: [{ in: 'query', path: 'file', reason: 'only folder artifacts take file' }],
-          });
+          throw new HttpError(
+            400,
+            'EAGLET_BAD_REQUEST',
+            'invalid query: file: this artifact is a file, not a folder',
+            {
+              issues: [{ in: 'query', path: 'file', reason: 'only folder artifacts take file' }],
+            },
+          );
         return sendFile(reply, path);
       },
     }),
@@ -363,7 +373,7 @@ export function apiRoutes(ctx: ApiContext): AnyRoute[] {
       summary: 'List a folder inside the roots (to pick datasets and models)',
       tag: 'files',
       query: FilesQuery,
-      response: { status: 200, description: 'the folder\'s entries', schema: DirectoryListing },
+      response: { status: 200, description: "the folder's entries", schema: DirectoryListing },
       errors: [404],
       handler: ({ query }) => {
         let path: string;
@@ -400,7 +410,11 @@ function listDirectory(path: string): z.infer<typeof DirectoryListing> {
   const entries = readdirSync(path, { withFileTypes: true })
     .map((d) => {
       let size = 0;
-      let type: 'file' | 'directory' | 'other' = d.isDirectory() ? 'directory' : d.isFile() ? 'file' : 'other';
+      let type: 'file' | 'directory' | 'other' = d.isDirectory()
+        ? 'directory'
+        : d.isFile()
+          ? 'file'
+          : 'other';
       if (d.isSymbolicLink()) type = 'other';
       if (type === 'file') {
         try {
@@ -434,7 +448,10 @@ function sendFile(reply: import('fastify').FastifyReply, path: string) {
   const type = INLINE[extname(path).toLowerCase()];
   const name = path.split('/').pop() ?? 'file';
   reply
-    .header('content-security-policy', "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'")
+    .header(
+      'content-security-policy',
+      "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'",
+    )
     .header('content-length', statSync(path).size)
     .header(
       'content-disposition',

@@ -31,7 +31,8 @@ export function renderLog(job: JobRecord, events: readonly StoredEvent[]): strin
         break;
       case 'progress':
         if (e.total !== undefined && e.done >= e.total)
-          text = `${e.task}: ${e.done}/${e.total} ${e.unit ?? ''} done${e.message ? ` ${e.message}` : ''}`.trimEnd();
+          text =
+            `${e.task}: ${e.done}/${e.total} ${e.unit ?? ''} done${e.message ? ` ${e.message}` : ''}`.trimEnd();
         break;
       case 'done':
         text = e.stopped ? 'stopped at a safe point' : 'done';

@@ -80,7 +80,9 @@ export function openApiDocument(
       ['query', route.query],
     ] as const) {
       if (!schema) continue;
-      for (const [name, field] of Object.entries((schema as z.ZodObject).shape as Record<string, z.ZodType>)) {
+      for (const [name, field] of Object.entries(
+        (schema as z.ZodObject).shape as Record<string, z.ZodType>,
+      )) {
         const json = convert(field, 'input');
         const { description, ...fieldSchema } = json as { description?: string };
         parameters.push({

@@ -77,10 +77,15 @@ export function requestToken(request: FastifyRequest): string | undefined {
 export function guardRequest(request: FastifyRequest, options: { token?: string; isPublic: boolean }): void {
   const host = request.headers.host ?? '';
   if (options.token === undefined && !isLoopback(hostName(host))) {
-    throw new HttpError(403, 'EAGLET_FORBIDDEN_HOST', `Host "${host}" is not this machine's loopback address`, {
-      hint: 'open the dashboard as http://127.0.0.1:PORT/',
-      issues: [{ in: 'header', path: 'host', reason: 'not a loopback host name' }],
-    });
+    throw new HttpError(
+      403,
+      'EAGLET_FORBIDDEN_HOST',
+      `Host "${host}" is not this machine's loopback address`,
+      {
+        hint: 'open the dashboard as http://127.0.0.1:PORT/',
+        issues: [{ in: 'header', path: 'host', reason: 'not a loopback host name' }],
+      },
+    );
   }
   const origin = request.headers.origin;
   if (typeof origin === 'string' && origin !== 'null') {

@@ -27,12 +27,20 @@ export const validateKind = defineJobKind({
   resource: 'light',
   config: ValidateJobConfig,
   result: ValidationReport,
-  example: () => ({ files: ['data/train.jsonl'], format: 'auto', purpose: 'train' as const, checkAudio: true }),
+  example: () => ({
+    files: ['data/train.jsonl'],
+    format: 'auto',
+    purpose: 'train' as const,
+    checkAudio: true,
+  }),
   check(config, registry) {
     const issues: FieldIssue[] = [];
     const known = registry.ids('format');
     if (config.format !== 'auto' && !known.includes(config.format))
-      issues.push({ path: 'format', reason: `unknown format "${config.format}" (known: auto, ${known.join(', ')})` });
+      issues.push({
+        path: 'format',
+        reason: `unknown format "${config.format}" (known: auto, ${known.join(', ')})`,
+      });
     return issues;
   },
   run: ({ registry, config, events, signal }) => validateData(registry, config, { events, signal }),

@@ -9,7 +9,7 @@ import {
   toEagletError,
 } from '@eaglet/core';
 import { HttpError, invalidRequest, notFound } from '../http/errors.js';
-import { PathRefused, type PathGuard, pathFields, setAt } from '../paths.js';
+import { type PathGuard, PathRefused, pathFields, setAt } from '../paths.js';
 import {
   CreateJobBody,
   FINISHED,
@@ -47,7 +47,11 @@ const PROGRESS_INTERVAL_MS = 250;
 const SAVE_INTERVAL_MS = 2000;
 
 const now = () => new Date().toISOString();
-const newId = () => `j-${Date.now().toString(36)}-${BigInt(`0x${randomBytes(5).toString('hex')}`).toString(36).padStart(6, '0').slice(-6)}`;
+const newId = () =>
+  `j-${Date.now().toString(36)}-${BigInt(`0x${randomBytes(5).toString('hex')}`)
+    .toString(36)
+    .padStart(6, '0')
+    .slice(-6)}`;
 
 /**
  * Creates, queues, runs, cancels and remembers jobs. Each job runs its kind's flow function with an
@@ -104,7 +108,9 @@ export class JobManager {
 
   list(filter: { kind?: string; status?: JobStatus; limit: number }): JobRecord[] {
     return [...this.jobs.values()]
-      .filter((j) => (!filter.kind || j.kind === filter.kind) && (!filter.status || j.status === filter.status))
+      .filter(
+        (j) => (!filter.kind || j.kind === filter.kind) && (!filter.status || j.status === filter.status),
+      )
       .sort((a, b) => (a.id < b.id ? 1 : -1))
       .slice(0, filter.limit);
   }
@@ -202,7 +208,11 @@ export class JobManager {
       const run = this.running.get(id)!;
       run.reason = 'cancel';
       job.status = 'cancelling';
-      this.emit(job, { type: 'log', level: 'info', message: 'cancel requested: stopping at the next safe point' });
+      this.emit(job, {
+        type: 'log',
+        level: 'info',
+        message: 'cancel requested: stopping at the next safe point',
+      });
       this.save(job);
       run.controller.abort();
     } else if (job.status !== 'cancelling') {
@@ -301,10 +311,15 @@ export class JobManager {
         this.finish(job, status, json === undefined ? {} : { result: json });
       } catch (e) {
         const err = toEagletError(e);
-        const error: JobError = { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) };
+        const error: JobError = {
+          code: err.code,
+          message: err.message,
+          ...(err.hint ? { hint: err.hint } : {}),
+        };
         const status: JobStatus =
           run.reason === 'cancel' ? 'cancelled' : run.reason === 'shutdown' ? 'interrupted' : 'failed';
-        if (status === 'failed') this.emit(job, { type: 'log', level: 'error', message: `${err.code}: ${err.message}` });
+        if (status === 'failed')
+          this.emit(job, { type: 'log', level: 'error', message: `${err.code}: ${err.message}` });
         this.finish(job, status, { error });
       } finally {
         this.running.delete(job.id);
@@ -333,8 +348,8 @@ export class JobManager {
       const t = Date.now();
       const final = event.total !== undefined && event.done >= event.total;
       if (t - last < PROGRESS_INTERVAL_MS && !final) {
-        let pending = this.pendingProgress.get(job.id);
-        if (!pending) this.pendingProgress.set(job.id, (pending = new Map()));
+        const pending = this.pendingProgress.get(job.id) ?? new Map<string, ProgressEvent>();
+        this.pendingProgress.set(job.id, pending);
         pending.set(event.task, event);
         this.saveSoon(job);
         return;
@@ -382,7 +397,11 @@ export class JobManager {
     for (const l of this.listeners) l({ type: 'event', id: job.id, event: stored });
   }
 
-  private finish(job: JobRecord, status: JobStatus, extra: { result?: unknown; error?: JobError } = {}): void {
+  private finish(
+    job: JobRecord,
+    status: JobStatus,
+    extra: { result?: unknown; error?: JobError } = {},
+  ): void {
     this.flushProgress(job);
     for (const key of this.progressStoredAt.keys())
       if (key.startsWith(`${job.id}\0`)) this.progressStoredAt.delete(key);

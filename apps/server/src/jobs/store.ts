@@ -9,7 +9,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { JobId, JobRecord, StoredEvent } from '../schemas.js';
+import { JobId, JobRecord, type StoredEvent } from '../schemas.js';
 
 /**
  * Jobs on disk, one folder each under `<stateDir>/jobs/<id>/`:
