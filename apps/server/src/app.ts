@@ -1,6 +1,7 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { EagletError, type PluginRegistry, packageVersion, ValidationReport, zodIssues } from '@eaglet/core';
+import { EagletError, PluginRegistry, packageVersion, ValidationReport, zodIssues } from '@eaglet/core';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { registerDashboard } from './dashboard.js';
@@ -30,6 +31,8 @@ export interface EagletServer {
   stateDir: string;
   /** Jobs found queued or running at start (a previous server died) and marked interrupted. */
   interrupted: string[];
+  /** Every route the server answers (method and URL pattern), as registered. */
+  routes: Array<{ method: string; url: string }>;
   /** The OpenAPI document of this server's API. */
   openapi: Record<string, unknown>;
   /** Starts listening; resolves with the base URL (`http://127.0.0.1:8765`). */
@@ -62,8 +65,8 @@ export async function createServer(
   checkBinding(options.host, options.token);
   const roots = options.roots.map((r) => resolve(r));
   const stateDir = resolve(options.stateDir ?? join(roots[0]!, '.eaglet', 'server'));
+  const guard = new PathGuard(roots, [stateDir]); // checks that the roots exist
   mkdirSync(stateDir, { recursive: true });
-  const guard = new PathGuard(roots, [stateDir]);
   const lock = StateLock.acquire(stateDir);
 
   try {
@@ -85,6 +88,10 @@ export async function createServer(
       forceCloseConnections: true,
       return503OnClosing: true,
       routerOptions: { maxParamLength: 200 },
+    });
+    const registered: Array<{ method: string; url: string }> = [];
+    app.addHook('onRoute', (route) => {
+      for (const method of [route.method].flat()) registered.push({ method, url: route.url });
     });
     // JSON only: a plain HTML form (text/plain, urlencoded, multipart) cannot reach a handler.
     app.removeAllContentTypeParsers();
@@ -155,6 +162,7 @@ export async function createServer(
       options,
       stateDir,
       interrupted,
+      routes: registered,
       openapi,
       async listen() {
         await app.listen({ host: options.host, port: options.port });
@@ -205,6 +213,26 @@ export function parseJsonBody(text: string): unknown {
     throw new HttpError(400, 'EAGLET_BAD_JSON', `invalid body: ${reason}`, {
       issues: [{ in: 'body', path: '', reason }],
     });
+  }
+}
+
+/**
+ * The OpenAPI document a server with these job kinds serves at /api/openapi.json (what
+ * `scripts/gen-openapi.mjs` writes to docs/openapi.json). Built by a real server in a scratch folder.
+ */
+export async function serverOpenApi(
+  kinds: ReadonlyArray<JobKind> = BUILTIN_JOB_KINDS,
+): Promise<Record<string, unknown>> {
+  const scratch = mkdtempSync(join(tmpdir(), 'eaglet-openapi-'));
+  try {
+    const server = await createServer(
+      { roots: [scratch], port: 0 },
+      { registry: new PluginRegistry(), kinds },
+    );
+    await server.close();
+    return server.openapi;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
   }
 }
 

@@ -3,7 +3,7 @@
  * calls, live progress over Server-Sent Events, an OpenAPI document generated from the zod
  * schemas, and a dashboard page. `eaglet serve` starts it.
  */
-export { createServer, type EagletServer, parseServerOptions } from './app.js';
+export { createServer, type EagletServer, parseServerOptions, serverOpenApi } from './app.js';
 export { BUILTIN_JOB_KINDS, QuickstartJobConfig, ValidateJobConfig } from './jobs/builtin-kinds.js';
 export { defineJobKind, type JobContext, type JobKind, JobKindRegistry } from './jobs/kind.js';
 export { type JobChange, type JobLimits, JobManager } from './jobs/manager.js';

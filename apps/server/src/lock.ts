@@ -26,7 +26,8 @@ export class StateLock {
       } catch {
         // unreadable: a crash while writing it; take it over
       }
-      if (pid && pid !== process.pid && alive(pid)) {
+      // Our own pid counts too: another server in this process still holds the folder.
+      if (pid && alive(pid)) {
         throw new EagletError('EAGLET_SERVER_LOCKED', `another eaglet server (pid ${pid}) uses ${stateDir}`, {
           hint: 'stop it, or give this one its own --state-dir',
         });

@@ -36,7 +36,9 @@ export function openApiDocument(
     delete json.$defs;
     delete json.$schema;
     const renames = new Map<string, string>();
-    const all = ownId ? { ...defs, [ownId]: json } : defs;
+    // A named root comes back either whole or as a $ref to its own entry in $defs.
+    const rootIsRef = ownId !== undefined && json.$ref === `#/$defs/${ownId}`;
+    const all = ownId && !rootIsRef ? { ...defs, [ownId]: json } : defs;
     for (const [id, def] of Object.entries(all)) renames.set(id, place(id, def, io));
     const fix = (node: unknown): unknown => {
       if (Array.isArray(node)) return node.map(fix);
@@ -72,7 +74,6 @@ export function openApiDocument(
 
   const paths: Record<string, Record<string, Json>> = {};
   for (const route of routes) {
-    if (route.public) continue;
     const path = route.url.replace(/:([A-Za-z_]+)/g, '{$1}');
     const parameters: Json[] = [];
     for (const [where, schema] of [
@@ -118,6 +119,7 @@ export function openApiDocument(
       summary: route.summary,
       ...(route.description ? { description: route.description } : {}),
       tags: [route.tag],
+      ...(route.public ? { security: [] } : {}),
       ...(parameters.length ? { parameters } : {}),
       ...(bodySchema
         ? {
