@@ -8,7 +8,7 @@ import { registerDashboard } from './dashboard.js';
 import { apiRoutes } from './http/api.js';
 import { HttpError } from './http/errors.js';
 import { openApiDocument } from './http/openapi.js';
-import { type AnyRoute, registerRoutes } from './http/route.js';
+import { type AnyRoute, defineRoute, registerRoutes } from './http/route.js';
 import { checkBinding, guardRequest } from './http/security.js';
 import { BUILTIN_JOB_KINDS } from './jobs/builtin-kinds.js';
 import { type JobKind, JobKindRegistry } from './jobs/kind.js';
@@ -141,8 +141,20 @@ export async function createServer(
       createJobDoc,
       jobDoc,
     });
+    routes.push(
+      defineRoute({
+        method: 'GET',
+        url: '/api/openapi.json',
+        operationId: 'getOpenApi',
+        summary: 'This OpenAPI document',
+        tag: 'server',
+        public: true,
+        response: { status: 200, description: 'the OpenAPI 3.1 document', mediaType: 'application/json' },
+        handler: () => openapi,
+      }),
+    );
     registerRoutes(app, routes);
-    const openapi = openApiDocument(
+    const openapi: Record<string, unknown> = openApiDocument(
       routes,
       {
         title: 'eaglet HTTP API',
@@ -152,7 +164,6 @@ export async function createServer(
       },
       named,
     );
-    app.get('/api/openapi.json', { config: { public: true } }, async () => openapi);
     registerDashboard(app);
 
     let listening = false;

@@ -114,7 +114,15 @@ export function apiRoutes(ctx: ApiContext): AnyRoute[] {
       tag: 'jobs',
       query: JobListQuery,
       response: { status: 200, description: 'jobs', schema: JobList },
-      handler: ({ query }) => ({ jobs: manager.list(query).map(summary) }),
+      handler: ({ query }) => {
+        if (query.kind !== undefined && !manager.kinds.get(query.kind)) {
+          const reason = `unknown job kind "${query.kind}" (known: ${manager.kinds.names().join(', ')})`;
+          throw new HttpError(400, 'EAGLET_BAD_REQUEST', `invalid query: kind: ${reason}`, {
+            issues: [{ in: 'query', path: 'kind', reason }],
+          });
+        }
+        return { jobs: manager.list(query).map(summary) };
+      },
     }),
     defineRoute({
       method: 'POST',

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { z } from 'zod';
-import { invalidRequest } from './errors.js';
+import { z } from 'zod';
+import { HttpError, invalidRequest } from './errors.js';
 
 type AnyObject = z.ZodObject<z.ZodRawShape>;
 
@@ -58,9 +58,13 @@ export function registerRoutes(app: FastifyInstance, routes: readonly AnyRoute[]
       url: spec.url,
       config: { public: spec.public === true },
       handler: async (request, reply) => {
-        const params = parse(spec.params, request.params ?? {}, 'params');
-        const query = parse(spec.query, request.query ?? {}, 'query');
-        const body = spec.body ? parse(spec.body, request.body, 'body') : undefined;
+        const params = parse(spec.params ?? NONE, request.params ?? {}, 'params');
+        const query = parse(spec.query ?? NONE, request.query ?? {}, 'query');
+        const body = spec.body ? parse(spec.body, request.body, 'body') : request.body;
+        if (!spec.body && !spec.bodyDoc && !isEmpty(request.body))
+          throw new HttpError(400, 'EAGLET_BAD_REQUEST', 'invalid body: this route takes no body', {
+            issues: [{ in: 'body', path: '', reason: 'this route takes no body' }],
+          });
         const out = await spec.handler({ params, query, body, request, reply });
         if (reply.sent) return reply;
         if (out === undefined) return reply.code(spec.response.status).send();
@@ -69,6 +73,14 @@ export function registerRoutes(app: FastifyInstance, routes: readonly AnyRoute[]
     });
   }
 }
+
+/** Routes without query fields refuse any (an unknown field is a mistake worth hearing about). */
+const NONE = z.strictObject({});
+
+const isEmpty = (body: unknown) =>
+  body === undefined ||
+  body === null ||
+  (typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0);
 
 function parse(schema: z.ZodType | undefined, value: unknown, where: 'params' | 'query' | 'body'): unknown {
   if (!schema) return value;
