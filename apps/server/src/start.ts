@@ -1,17 +1,17 @@
-import { EagletError } from '@eaglet/core';
+import { EagletError, type PluginRegistry } from '@eaglet/core';
 import { type CreateEagletOptions, createEaglet } from '@eaglet/flows';
 import { createServer, type EagletServer } from './app.js';
 import type { ServerOptionsInput } from './options.js';
 
 /**
- * What `eaglet serve` calls: loads the plugins (createEaglet, as every command does), builds the
- * server and starts listening. Resolves with the server and its URL.
+ * What `eaglet serve` calls: builds the server on a plugin registry (the command's own, or one
+ * createEaglet loads) and starts listening. Resolves with the server and its URL.
  */
 export async function startServer(
   options: ServerOptionsInput,
-  eaglet: CreateEagletOptions = {},
+  eaglet: CreateEagletOptions & { registry?: PluginRegistry } = {},
 ): Promise<{ server: EagletServer; url: string }> {
-  const { registry } = await createEaglet(eaglet);
+  const registry = eaglet.registry ?? (await createEaglet(eaglet)).registry;
   const server = await createServer(options, { registry });
   try {
     return { server, url: await server.listen() };

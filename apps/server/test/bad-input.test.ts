@@ -96,12 +96,17 @@ describe('malformed requests on every route', () => {
     s = await startTestServer({ bodyLimit: 64 * 1024 });
     token = await startTestServer({ token: 'fuzz-token-0123456789abcdef' });
     mkdirSync(join(s.root, 'data'), { recursive: true });
-    writeFileSync(join(s.root, 'data', 'ok.jsonl'), '{"id":"1","conversations":[{"role":"user","content":"hi"},{"role":"assistant","content":"hello"}]}\n');
+    writeFileSync(
+      join(s.root, 'data', 'ok.jsonl'),
+      '{"id":"1","conversations":[{"role":"user","content":"hi"},{"role":"assistant","content":"hello"}]}\n',
+    );
     symlinkSync('/etc', join(s.root, 'escape'));
     symlinkSync('/etc/passwd', join(s.root, 'data', 'escape.jsonl'));
     symlinkSync(join(s.root, 'loop-b'), join(s.root, 'loop-a'));
     symlinkSync(join(s.root, 'loop-a'), join(s.root, 'loop-b'));
-    const job = await http(s.url, 'POST', '/api/jobs', { body: { kind: 'validate', config: { files: ['data/ok.jsonl'] } } });
+    const job = await http(s.url, 'POST', '/api/jobs', {
+      body: { kind: 'validate', config: { files: ['data/ok.jsonl'] } },
+    });
     jobId = job.json.id;
     await waitForJob(s.url, jobId);
   });
@@ -121,7 +126,8 @@ describe('malformed requests on every route', () => {
       const withId = (id: string) => route.url.replace(':id', id).replace(':index', '0');
       // unknown and malformed ids, traversal in path segments
       if (route.url.includes(':id'))
-        for (const id of BAD_IDS) out.push({ name: `${route.method} ${route.url} id=${id}`, method: route.method, path: withId(id) });
+        for (const id of BAD_IDS)
+          out.push({ name: `${route.method} ${route.url} id=${id}`, method: route.method, path: withId(id) });
       if (route.url.includes(':index'))
         for (const index of ['-1', 'abc', '1e309', '99999999999', '0x10', '%00', '..', '1.5'])
           out.push({
@@ -156,26 +162,89 @@ describe('malformed requests on every route', () => {
         'file=%00',
         `x=${'y'.repeat(10000)}`,
       ])
-        out.push({ name: `${route.method} ${route.url}?${q.slice(0, 40)}`, method: route.method, path: `${good}?${q}` });
+        out.push({
+          name: `${route.method} ${route.url}?${q.slice(0, 40)}`,
+          method: route.method,
+          path: `${good}?${q}`,
+        });
       // bad headers
-      out.push({ name: `${route.url} last-event-id`, method: route.method, path: good, headers: { 'last-event-id': '-1x' } });
-      out.push({ name: `${route.url} foreign origin`, method: route.method, path: good, headers: { origin: 'http://evil.example' } });
-      out.push({ name: `${route.url} origin garbage`, method: route.method, path: good, headers: { origin: '::::' } });
+      out.push({
+        name: `${route.url} last-event-id`,
+        method: route.method,
+        path: good,
+        headers: { 'last-event-id': '-1x' },
+      });
+      out.push({
+        name: `${route.url} foreign origin`,
+        method: route.method,
+        path: good,
+        headers: { origin: 'http://evil.example' },
+      });
+      out.push({
+        name: `${route.url} origin garbage`,
+        method: route.method,
+        path: good,
+        headers: { origin: '::::' },
+      });
 
       if (route.method !== 'POST' && route.method !== 'DELETE') continue;
       // bodies: bad JSON, wrong types, unknown fields, wrong content types, huge
       for (const raw of BAD_JSON)
-        out.push({ name: `${route.url} json ${JSON.stringify(raw.slice(0, 20))}`, method: route.method, path: good, body: raw, headers: { 'content-type': 'application/json' } });
+        out.push({
+          name: `${route.url} json ${JSON.stringify(raw.slice(0, 20))}`,
+          method: route.method,
+          path: good,
+          body: raw,
+          headers: { 'content-type': 'application/json' },
+        });
       for (const v of WEIRD_VALUES)
-        out.push({ name: `${route.url} body ${JSON.stringify(v)?.slice(0, 20)}`, method: route.method, path: good, body: JSON.stringify(v), headers: { 'content-type': 'application/json' } });
-      for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml', 'application/json-patch+json', 'application/json; charset=utf-16'])
-        out.push({ name: `${route.url} content-type ${type}`, method: route.method, path: good, body: '{"kind":"validate"}', headers: { 'content-type': type } });
-      out.push({ name: `${route.url} huge body`, method: route.method, path: good, body: JSON.stringify({ kind: 'validate', config: { files: ['a'.repeat(200 * 1024)] } }), headers: { 'content-type': 'application/json' } });
-      out.push({ name: `${route.url} huge array`, method: route.method, path: good, body: JSON.stringify({ kind: 'validate', config: { files: Array.from({ length: 40000 }, () => 'a') } }), headers: { 'content-type': 'application/json' } });
+        out.push({
+          name: `${route.url} body ${JSON.stringify(v)?.slice(0, 20)}`,
+          method: route.method,
+          path: good,
+          body: JSON.stringify(v),
+          headers: { 'content-type': 'application/json' },
+        });
+      for (const type of [
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'multipart/form-data; boundary=x',
+        'application/xml',
+        'application/json-patch+json',
+        'application/json; charset=utf-16',
+      ])
+        out.push({
+          name: `${route.url} content-type ${type}`,
+          method: route.method,
+          path: good,
+          body: '{"kind":"validate"}',
+          headers: { 'content-type': type },
+        });
+      out.push({
+        name: `${route.url} huge body`,
+        method: route.method,
+        path: good,
+        body: JSON.stringify({ kind: 'validate', config: { files: ['a'.repeat(200 * 1024)] } }),
+        headers: { 'content-type': 'application/json' },
+      });
+      out.push({
+        name: `${route.url} huge array`,
+        method: route.method,
+        path: good,
+        body: JSON.stringify({
+          kind: 'validate',
+          config: { files: Array.from({ length: 40000 }, () => 'a') },
+        }),
+        headers: { 'content-type': 'application/json' },
+      });
     }
 
     // POST /api/jobs: mutations of a valid request, one field at a time and at random
-    const valid = { kind: 'validate', name: 'ok', config: { files: ['data/ok.jsonl'], format: 'auto', purpose: 'train', checkAudio: false } };
+    const valid = {
+      kind: 'validate',
+      name: 'ok',
+      config: { files: ['data/ok.jsonl'], format: 'auto', purpose: 'train', checkAudio: false },
+    };
     const fields: Array<(v: any, x: unknown) => void> = [
       (v, x) => (v.kind = x),
       (v, x) => (v.name = x),
@@ -196,10 +265,34 @@ describe('malformed requests on every route', () => {
       for (const x of WEIRD_VALUES) {
         const v = structuredClone(valid);
         mutate(v, x);
-        out.push({ name: `createJob field ${i} = ${JSON.stringify(x)?.slice(0, 20)}`, method: 'POST', path: '/api/jobs', body: JSON.stringify(v), headers: { 'content-type': 'application/json' } });
+        out.push({
+          name: `createJob field ${i} = ${JSON.stringify(x)?.slice(0, 20)}`,
+          method: 'POST',
+          path: '/api/jobs',
+          body: JSON.stringify(v),
+          headers: { 'content-type': 'application/json' },
+        });
       }
-    for (const p of ['../x.jsonl', '/etc/passwd', 'escape/passwd', 'data/escape.jsonl', 'loop-a', 'loop-a/x.jsonl', '.eaglet/server/jobs', 'data/../../x', `${'../'.repeat(50)}etc/passwd`, 'data/\u0000.jsonl', `data/${'n'.repeat(300)}.jsonl`])
-      out.push({ name: `createJob path ${p.slice(0, 30)}`, method: 'POST', path: '/api/jobs', body: JSON.stringify({ kind: 'validate', config: { files: [p], checkAudio: false } }), headers: { 'content-type': 'application/json' } });
+    for (const p of [
+      '../x.jsonl',
+      '/etc/passwd',
+      'escape/passwd',
+      'data/escape.jsonl',
+      'loop-a',
+      'loop-a/x.jsonl',
+      '.eaglet/server/jobs',
+      'data/../../x',
+      `${'../'.repeat(50)}etc/passwd`,
+      'data/\u0000.jsonl',
+      `data/${'n'.repeat(300)}.jsonl`,
+    ])
+      out.push({
+        name: `createJob path ${p.slice(0, 30)}`,
+        method: 'POST',
+        path: '/api/jobs',
+        body: JSON.stringify({ kind: 'validate', config: { files: [p], checkAudio: false } }),
+        headers: { 'content-type': 'application/json' },
+      });
     for (let n = 0; n < 150; n++) {
       const v: any = structuredClone(valid);
       for (let k = 0; k < 1 + Math.floor(random() * 3); k++) {
@@ -209,7 +302,13 @@ describe('malformed requests on every route', () => {
           // an earlier mutation removed what this one changes
         }
       }
-      out.push({ name: `createJob random ${n}`, method: 'POST', path: '/api/jobs', body: JSON.stringify(v), headers: { 'content-type': 'application/json' } });
+      out.push({
+        name: `createJob random ${n}`,
+        method: 'POST',
+        path: '/api/jobs',
+        body: JSON.stringify(v),
+        headers: { 'content-type': 'application/json' },
+      });
     }
     return out;
   }
@@ -240,25 +339,45 @@ describe('malformed requests on every route', () => {
       const body = ApiError.safeParse(JSON.parse(r.text));
       expect(body.success, `${r.c.name}: ${r.text.slice(0, 200)}`).toBe(true);
       if (r.status === 400 && body.data!.error.issues) {
-        for (const issue of body.data!.error.issues) expect(['body', 'query', 'params', 'header', 'path']).toContain(issue.in);
+        for (const issue of body.data!.error.issues)
+          expect(['body', 'query', 'params', 'header', 'path']).toContain(issue.in);
       }
     }
     // Nothing malformed was taken for a job; nothing got out of the roots.
-    const accepted = results.filter((r) => r.status < 400 && r.c.method === 'POST' && r.c.path === '/api/jobs');
+    const accepted = results.filter(
+      (r) => r.status < 400 && r.c.method === 'POST' && r.c.path === '/api/jobs',
+    );
     for (const r of accepted) {
       const job = JSON.parse(r.text);
       for (const f of job.config.files) expect(f.startsWith(s.root), f).toBe(true);
     }
     const counts: Record<string, number> = {};
     for (const r of results) counts[r.status] = (counts[r.status] ?? 0) + 1;
-    if (process.env.FUZZ_DEBUG) for (const r of results.filter((x) => x.status < 300)) console.log(r.status, r.c.name);
-    console.log(`${results.length} malformed requests: ${JSON.stringify(counts)}; 5xx: ${fiveHundreds.length}`);
+    if (process.env.FUZZ_DEBUG)
+      for (const r of results.filter((x) => x.status < 300)) console.log(r.status, r.c.name);
+    console.log(
+      `${results.length} malformed requests: ${JSON.stringify(counts)}; 5xx: ${fiveHundreds.length}`,
+    );
     expect((await http(s.url, 'GET', '/api')).status).toBe(200);
   });
 
   it('refuses malformed credentials with 401, never more', async () => {
-    const auths = ['Bearer', 'Bearer ', 'Bearer a b', 'Basic dXNlcjpwYXNz', 'bearer fuzz-token-0123456789abcde', `Bearer ${'x'.repeat(8000)}`, 'Bearer \t'];
-    const cookies = ['eaglet_token=', 'eaglet_token=%E0%A4%A', 'eaglet_token', '=;=;', `eaglet_token=${'%'.repeat(100)}`];
+    const auths = [
+      'Bearer',
+      'Bearer ',
+      'Bearer a b',
+      'Basic dXNlcjpwYXNz',
+      'bearer fuzz-token-0123456789abcde',
+      `Bearer ${'x'.repeat(8000)}`,
+      'Bearer \t',
+    ];
+    const cookies = [
+      'eaglet_token=',
+      'eaglet_token=%E0%A4%A',
+      'eaglet_token',
+      '=;=;',
+      `eaglet_token=${'%'.repeat(100)}`,
+    ];
     for (const authorization of auths) {
       const r = await http(token.url, 'GET', '/api/jobs', { headers: { authorization } });
       expect(r.status, authorization.slice(0, 30)).toBe(401);
@@ -268,7 +387,10 @@ describe('malformed requests on every route', () => {
       expect(r.status, cookie.slice(0, 30)).toBe(401);
     }
     for (const body of ['{"token":1}', '{"token":"x","more":1}', '[]', '{']) {
-      const r = await http(token.url, 'POST', '/api/session', { raw: body, headers: { 'content-type': 'application/json' } });
+      const r = await http(token.url, 'POST', '/api/session', {
+        raw: body,
+        headers: { 'content-type': 'application/json' },
+      });
       expect(r.status).toBeGreaterThanOrEqual(400);
       expect(r.status).toBeLessThan(500);
     }

@@ -28,9 +28,7 @@ describe('the OpenAPI document', () => {
           Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`),
         ),
       );
-      const api = s.server.routes.filter(
-        (r) => r.url.startsWith('/api') && r.method !== 'HEAD',
-      );
+      const api = s.server.routes.filter((r) => r.url.startsWith('/api') && r.method !== 'HEAD');
       expect(api.length).toBeGreaterThanOrEqual(15);
       for (const r of api) {
         const key = `${r.method} ${r.url.replace(/:([A-Za-z]+)/g, '{$1}')}`;

@@ -10,11 +10,17 @@ const SERVE = join(import.meta.dirname, 'fixtures', 'serve.mjs');
 const children = new Set<ChildProcess>();
 
 /** Starts a server process; resolves with its first stdout line (its URL, or its error). */
-function serve(options: object): Promise<{ child: ChildProcess; url?: string; interrupted?: string[]; error?: any }> {
-  const child = spawn(process.execPath, [SERVE, JSON.stringify({ port: 0, shutdownGraceSeconds: 20, ...options })], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    cwd: join(import.meta.dirname, '..'),
-  });
+function serve(
+  options: object,
+): Promise<{ child: ChildProcess; url?: string; interrupted?: string[]; error?: any }> {
+  const child = spawn(
+    process.execPath,
+    [SERVE, JSON.stringify({ port: 0, shutdownGraceSeconds: 20, ...options })],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      cwd: join(import.meta.dirname, '..'),
+    },
+  );
   children.add(child);
   child.on('exit', () => children.delete(child));
   return new Promise((resolve, reject) => {
@@ -25,7 +31,8 @@ function serve(options: object): Promise<{ child: ChildProcess; url?: string; in
 
 const exited = (child: ChildProcess) =>
   new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
+    if (child.exitCode !== null || child.signalCode !== null)
+      resolve({ code: child.exitCode, signal: child.signalCode });
     else child.once('exit', (code, signal) => resolve({ code, signal }));
   });
 
@@ -41,12 +48,16 @@ describe('a restarted server', () => {
 
     const a = await serve({ roots: [root] });
     expect(a.interrupted).toEqual([]);
-    const done = await http(a.url!, 'POST', '/api/jobs', { body: { kind: 'validate', name: 'finished', config: { files: [speech] } } });
+    const done = await http(a.url!, 'POST', '/api/jobs', {
+      body: { kind: 'validate', name: 'finished', config: { files: [speech] } },
+    });
     const finished = await waitForJob(a.url!, done.json.id);
     expect(finished.status).toBe('succeeded');
     const finishedEvents = (await http(a.url!, 'GET', `/api/jobs/${finished.id}/events`)).json;
 
-    const running = await http(a.url!, 'POST', '/api/jobs', { body: { kind: 'validate', name: 'running', config: { files: [slow] } } });
+    const running = await http(a.url!, 'POST', '/api/jobs', {
+      body: { kind: 'validate', name: 'running', config: { files: [slow] } },
+    });
     const before = await waitForJob(a.url!, running.json.id, (j) => j.status === 'running' && j.events > 0);
     a.child.kill('SIGKILL'); // no shutdown code runs: the job record still says `running`
     expect((await exited(a.child)).signal).toBe('SIGKILL');
@@ -63,7 +74,10 @@ describe('a restarted server', () => {
     expect((await http(b.url!, 'GET', `/api/jobs/${finished.id}/events`)).json).toEqual(finishedEvents);
 
     const interrupted = (await http(b.url!, 'GET', `/api/jobs/${running.json.id}`)).json;
-    expect(interrupted.error).toMatchObject({ code: 'EAGLET_SERVER_INTERRUPTED', message: 'the server stopped while this job was running' });
+    expect(interrupted.error).toMatchObject({
+      code: 'EAGLET_SERVER_INTERRUPTED',
+      message: 'the server stopped while this job was running',
+    });
     expect(interrupted.startedAt).toBe(before.startedAt);
     expect(interrupted.events).toBeGreaterThanOrEqual(before.events);
     const logs = (await http(b.url!, 'GET', `/api/jobs/${running.json.id}/logs`)).text;
