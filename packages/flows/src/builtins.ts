@@ -1,5 +1,6 @@
 import type { RegisterFunction } from '@eaglet/core';
 import { register as formats } from '@eaglet/formats';
+import { register as qwen2Audio } from '@eaglet/qwen2-audio';
 
 /**
  * What ships with eaglet, in load order. The one explicit registration point: each entry is a
@@ -7,4 +8,5 @@ import { register as formats } from '@eaglet/formats';
  */
 export const BUILTIN_PLUGINS: ReadonlyArray<{ module: string; register: RegisterFunction }> = [
   { module: '@eaglet/formats', register: formats },
+  { module: '@eaglet/qwen2-audio', register: qwen2Audio },
 ];

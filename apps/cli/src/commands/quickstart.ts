@@ -27,6 +27,13 @@ export default class Quickstart extends EagletCommand {
     if (!this.jsonEnabled()) {
       this.log(`\nquickstart finished in ${result.dir}`);
       this.log(`  dataset: ${result.dataset} (${result.validation.totals.valid} valid records)`);
+      this.log(`  model: ${result.model}`);
+      const m = result.prepared.manifest;
+      this.log(
+        `  prepared: ${result.prepared.out} (${m.counts.written} records, ${m.stats.tokens} tokens, ` +
+          `${m.audioActions.length} long recording(s), policy ${m.longAudioPolicy})`,
+      );
+      this.log(`  vocab: ${result.vocab.out} (hash ${result.vocab.hash.slice(0, 16)}...)`);
     }
     return result;
   }

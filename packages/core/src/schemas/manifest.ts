@@ -10,20 +10,34 @@ export const PREPARED_SCHEMA_VERSION = 1;
  */
 export const PreparedManifest = z.strictObject({
   schemaVersion: z.literal(PREPARED_SCHEMA_VERSION),
+  /**
+   * sha256 of everything the output depends on (inputs' bytes, the settings that change rows,
+   * tokenizer hash, eaglet version): a rerun with the same fingerprint resumes or is already done.
+   */
+  fingerprint: z.string(),
   target: z.string(),
+  /** Absolute path of the model folder the data was prepared with. */
+  model: z.string(),
   chatTemplate: z.string(),
+  /** Rows of the target's embedding / lm_head (config vocab_size): the length of `t2d`. */
+  vocabSize: z.number().int().positive(),
   /** sha256 over the tokenizer files the ids were produced with. */
   tokenizerHash: z.string(),
   maxLength: z.number().int().positive(),
   maxLengthPolicy: MaxLengthPolicy,
   longAudioPolicy: LongAudioPolicy,
   sampleRate: z.number().int().positive(),
-  inputs: z.array(z.strictObject({ file: z.string(), sha256: z.string(), records: z.number().int() })),
+  /** Input files: absolute path, sha256 of the bytes, data format, records (non-blank lines). */
+  inputs: z.array(
+    z.strictObject({ file: z.string(), sha256: z.string(), format: z.string(), records: z.number().int() }),
+  ),
   shards: z.array(z.strictObject({ file: z.string(), records: z.number().int(), sha256: z.string() })),
   counts: z.strictObject({
     records: z.number().int().nonnegative(),
     written: z.number().int().nonnegative(),
     rejected: z.number().int().nonnegative(),
+    /** Written records cut to maxLength (maxLengthPolicy `truncate`). */
+    truncated: z.number().int().nonnegative(),
   }),
   stats: z.strictObject({
     tokens: z.number().int().nonnegative(),
@@ -39,11 +53,18 @@ export const PreparedManifest = z.strictObject({
       id: z.string(),
       file: z.string(),
       line: z.number().int(),
+      /** 0-based index of the audio part in the input record (reading order). */
+      part: z.number().int().nonnegative(),
       action: z.enum(['truncated', 'segmented']),
+      /** Length of the recording before the action. */
       seconds: z.number(),
-      segments: z.number().int().optional(),
+      /** `segmented`: segment boundaries in seconds, [start, end) each, covering the recording. */
+      segments: z.array(z.tuple([z.number(), z.number()])).optional(),
+      /** `segmented`: cuts made at the window limit because no pause was found there. */
+      hardCuts: z.number().int().nonnegative().optional(),
     }),
   ),
+  /** eaglet version that wrote the data (no timestamps: identical inputs give identical files). */
   createdWith: z.string(),
 });
 export type PreparedManifest = z.infer<typeof PreparedManifest>;

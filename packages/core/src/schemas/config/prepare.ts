@@ -31,6 +31,10 @@ export const PrepareConfig = z.strictObject({
   shardSize: z.number().int().positive().default(1000),
   /** Parallel audio decodes; 0 means one per core. */
   concurrency: z.number().int().nonnegative().default(0),
+  /** `segment`: a VAD frame whose speech probability is below this is a pause. */
+  pauseThreshold: z.number().gt(0).lt(1).default(0.35),
+  /** Start again from scratch even if `out` holds an earlier or unfinished run. */
+  overwrite: z.boolean().default(false),
 });
 export type PrepareConfig = z.infer<typeof PrepareConfig>;
 export type PrepareConfigInput = z.input<typeof PrepareConfig>;

@@ -10,3 +10,4 @@ export const VocabConfig = z.strictObject({
   draftVocabSize: z.number().int().positive().default(32000),
 });
 export type VocabConfig = z.infer<typeof VocabConfig>;
+export type VocabConfigInput = z.input<typeof VocabConfig>;

@@ -1,0 +1,183 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { type EagletEvent, type PluginRegistry, PREPARED_FILES } from '@eaglet/core';
+import { tinyQwen2AudioModel } from '@eaglet/fixtures';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildVocab, createEaglet, prepareData, type RejectLine } from '../src/index.js';
+import { prepareDataset } from './data-fixtures.js';
+
+const ROOT = resolve(import.meta.dirname, '..', '..', '..');
+const python = (script: string, args: string[]) => {
+  const r = spawnSync(
+    process.execPath,
+    [join(ROOT, 'tools/python.mjs'), join(import.meta.dirname, script), ...args],
+    {
+      encoding: 'utf8',
+    },
+  );
+  if (r.status !== 0) throw new Error(`${script} failed:\n${r.stdout}\n${r.stderr.slice(-3000)}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+};
+const tmp = () => mkdtempSync(join(tmpdir(), 'eaglet-prep-'));
+const rejects = (dir: string): RejectLine[] =>
+  readFileSync(join(dir, PREPARED_FILES.rejects), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+const folderBytes = (dir: string) =>
+  Object.fromEntries(
+    readdirSync(dir)
+      .sort()
+      .map((f) => [f, readFileSync(join(dir, f)).toString('base64')]),
+  );
+
+let model: string;
+let data: ReturnType<typeof prepareDataset>;
+let registry: PluginRegistry;
+beforeAll(async () => {
+  model = tinyQwen2AudioModel();
+  data = prepareDataset(tmp());
+  registry = (await createEaglet({ cwd: tmp() })).registry;
+});
+
+describe('prepareData + parity with transformers Qwen2AudioProcessor (real ffmpeg, real tokenizer)', () => {
+  it('segments the 45 s recording at pauses; ids, loss masks, audio token counts and PCM equal the processor', async () => {
+    const out = tmp();
+    const events: EagletEvent[] = [];
+    const r = await prepareData(
+      registry,
+      { model, data: [data.jsonl, data.rich], out, shardSize: 4 },
+      { events: (e) => events.push(e) },
+    );
+    const m = r.manifest;
+    expect(m.counts).toEqual({ records: 12, written: 12, rejected: 0, truncated: 0 });
+    expect(m.shards.map((s) => s.records)).toEqual([4, 4, 4]);
+    expect(m.audioActions).toHaveLength(1);
+    const long = m.audioActions[0]!;
+    expect(long).toMatchObject({ id: '5918', action: 'segmented', part: 0, hardCuts: 0 });
+    expect(long.seconds).toBeGreaterThan(45);
+    for (const [s, e] of long.segments!) expect(e - s).toBeLessThanOrEqual(30);
+    expect(m.stats.lengthHistogram.counts.reduce((a, b) => a + b, 0)).toBe(12);
+    expect(events.some((e) => e.type === 'progress' && e.task === 'prepare')).toBe(true);
+
+    const parity = python('parity_check.py', [out, model]);
+    expect(parity).toMatchObject({ rows: 12, segmented: 1 });
+    expect(parity.max_pcm_diff).toBeLessThanOrEqual(1e-4);
+    expect(Math.max(...parity.audio_tokens)).toBeLessThanOrEqual(750);
+  });
+
+  it('truncate policy: the long recording keeps its first 30 s (750 tokens) and the manifest says so', async () => {
+    const out = tmp();
+    const r = await prepareData(registry, { model, data: [data.jsonl], out, longAudioPolicy: 'truncate' });
+    expect(r.manifest.audioActions).toEqual([expect.objectContaining({ id: '5918', action: 'truncated' })]);
+    const parity = python('parity_check.py', [out, model]);
+    expect(parity).toMatchObject({ rows: 9, truncated: 1 });
+    expect(parity.audio_tokens).toContain(750);
+  });
+
+  it('reject policy: the long record is rejected with its reason and raw line, never truncated silently', async () => {
+    const out = tmp();
+    const r = await prepareData(registry, { model, data: [data.jsonl], out, longAudioPolicy: 'reject' });
+    expect(r.manifest.counts).toMatchObject({ records: 9, written: 8, rejected: 1 });
+    const [rej] = rejects(out);
+    expect(rej).toMatchObject({ id: '5918', kind: 'long-audio', code: 'EAGLET_LONG_AUDIO', line: 9 });
+    expect(rej!.reason).toMatch(/is 4\d\.\d+ s, longer than the 30 s/);
+    expect(JSON.parse(rej!.raw).id).toBe(5918);
+  });
+
+  it('every bad record lands in rejects.jsonl with file, line, reason and raw text; the good one is written', async () => {
+    const out = tmp();
+    const r = await prepareData(registry, { model, data: [data.bad], out });
+    expect(r.manifest.counts).toEqual({ records: 5, written: 1, rejected: 4, truncated: 0 });
+    const byLine = Object.fromEntries(rejects(out).map((x) => [x.line, x]));
+    expect(byLine[1]).toMatchObject({ kind: 'json', file: data.bad });
+    expect(byLine[2]).toMatchObject({ kind: 'audio', code: 'EAGLET_AUDIO_MISSING', id: 'missing-audio' });
+    expect(byLine[4]).toMatchObject({ kind: 'audio', code: 'EAGLET_AUDIO_EMPTY' });
+    expect(byLine[5]).toMatchObject({
+      kind: 'conversation',
+      reason: expect.stringMatching(/no assistant reply/),
+    });
+    const raw = readFileSync(data.bad, 'utf8').split('\n');
+    for (const x of rejects(out)) expect(x.raw).toBe(raw[x.line - 1]);
+  });
+
+  it('max-length policy: reject or truncate (never through audio placeholders)', async () => {
+    const rejected = await prepareData(registry, { model, data: [data.rich], out: tmp(), maxLength: 64 });
+    expect(rejected.manifest.counts).toMatchObject({ written: 1, rejected: 2 });
+    const out = tmp();
+    const truncated = await prepareData(registry, {
+      model,
+      data: [data.rich],
+      out,
+      maxLength: 64,
+      maxLengthPolicy: 'truncate',
+    });
+    // The two audio records would be cut inside their placeholders: rejected; the text one fits.
+    expect(truncated.manifest.counts).toMatchObject({ written: 1, rejected: 2, truncated: 0 });
+    expect(rejects(out).every((x) => x.kind === 'length')).toBe(true);
+    const wide = await prepareData(registry, {
+      model,
+      data: [data.rich],
+      out: tmp(),
+      maxLength: 190,
+      maxLengthPolicy: 'truncate',
+    });
+    expect(wide.manifest.counts.truncated).toBeGreaterThan(0);
+    expect(wide.manifest.stats.lengthHistogram.edges.at(-1)).toBe(190);
+  });
+
+  it('is deterministic, and a rerun of a finished folder is a no-op; other settings are refused', async () => {
+    const a = tmp();
+    const b = tmp();
+    await prepareData(registry, { model, data: [data.jsonl], out: a, shardSize: 3 });
+    await prepareData(registry, { model, data: [data.jsonl], out: b, shardSize: 3, concurrency: 1 });
+    expect(folderBytes(a)).toEqual(folderBytes(b));
+    const again = await prepareData(registry, { model, data: [data.jsonl], out: a, shardSize: 3 });
+    expect(again.alreadyDone).toBe(true);
+    await expect(
+      prepareData(registry, { model, data: [data.jsonl], out: a, shardSize: 2 }),
+    ).rejects.toMatchObject({
+      code: 'EAGLET_PREPARE_EXISTS',
+    });
+    const replaced = await prepareData(registry, {
+      model,
+      data: [data.jsonl],
+      out: a,
+      shardSize: 2,
+      overwrite: true,
+    });
+    expect(replaced.manifest.shards).toHaveLength(5);
+  });
+});
+
+describe('buildVocab', () => {
+  it('writes d2t/t2d/freq that Python safetensors reads, with fewer distinct tokens than the draft vocabulary', async () => {
+    const prepared = tmp();
+    await prepareData(registry, { model, data: [data.jsonl, data.rich], out: prepared });
+    const out = join(tmp(), 'vocab.safetensors');
+    const r = await buildVocab({ data: [prepared], out });
+    expect(r.draftVocabSize).toBe(32000);
+    expect(r.vocabSize).toBe(156032);
+    expect(r.distinctTokens).toBeLessThan(1000);
+    expect(r.filled).toBe(32000 - r.distinctTokens);
+    expect(r.coverage).toBe(1);
+    const check = python('vocab_check.py', [out, prepared]);
+    expect(check).toMatchObject({ ok: true, draft: 32000, vocab_size: 156032, hash: r.hash });
+    expect(check.meta.tokenizer_hash).toBe(r.tokenizerHash);
+
+    const small = join(tmp(), 'small.safetensors');
+    const s = await buildVocab({ data: [prepared], out: small, draftVocabSize: 40 });
+    expect(s.filled).toBe(0);
+    expect(s.coverage).toBeLessThan(1);
+    expect(s.hash).not.toBe(r.hash);
+    expect(python('vocab_check.py', [small, prepared])).toMatchObject({ ok: true, draft: 40 });
+  });
+
+  it('refuses an unfinished folder and mixed tokenizers with clear errors', async () => {
+    await expect(buildVocab({ data: [tmp()], out: join(tmp(), 'v.safetensors') })).rejects.toMatchObject({
+      code: 'EAGLET_VOCAB_INPUT',
+    });
+  });
+});
