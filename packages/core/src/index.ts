@@ -5,6 +5,7 @@
  * format or backend.
  */
 
+export * from './bench-report.js';
 export * from './config-file.js';
 export * from './conversation-rules.js';
 export * from './errors.js';
@@ -15,6 +16,7 @@ export * from './interfaces/target-model.js';
 export * from './interfaces/tokenizer.js';
 export * from './json-schemas.js';
 export * from './jsonl.js';
+export * from './openai-client.js';
 export * from './package-version.js';
 export * from './plugins/loader.js';
 export * from './plugins/plugin.js';

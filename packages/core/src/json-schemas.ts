@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { BenchConfig } from './schemas/config/bench.js';
 import { TrainConfig } from './schemas/config/train.js';
 import { EagletEvent } from './schemas/events.js';
+import { GenerationEngineConfig } from './schemas/generation.js';
+import { BenchReport } from './schemas/report.js';
 
 /**
  * The schemas the Python engine validates against, as JSON Schema generated from the zod
@@ -12,6 +14,8 @@ export const ENGINE_SCHEMAS: Record<string, z.ZodType> = {
   train: TrainConfig,
   bench: BenchConfig,
   event: EagletEvent,
+  generation: GenerationEngineConfig,
+  'bench-report': BenchReport,
 };
 
 export function engineJsonSchemas(): Record<string, unknown> {

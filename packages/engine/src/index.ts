@@ -2,3 +2,4 @@
 export { type EngineEnv, EngineEnv as EngineEnvSchema, engineEnv } from './env.js';
 export { defaultVenv, ENGINE_PYTHON_DIR, eagletHome, pythonPath, resolvePython } from './python.js';
 export { type EngineRunOptions, type EngineRunResult, engineArgv, runEngine } from './run.js';
+export { EngineWorker, type StartWorkerOptions, type WorkerReadyInfo } from './worker.js';

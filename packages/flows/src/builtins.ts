@@ -1,6 +1,7 @@
 import type { RegisterFunction } from '@eaglet/core';
 import { register as formats } from '@eaglet/formats';
 import { register as qwen2Audio } from '@eaglet/qwen2-audio';
+import { register as torchBackend } from '@eaglet/torch-backend';
 
 /**
  * What ships with eaglet, in load order. The one explicit registration point: each entry is a
@@ -9,4 +10,5 @@ import { register as qwen2Audio } from '@eaglet/qwen2-audio';
 export const BUILTIN_PLUGINS: ReadonlyArray<{ module: string; register: RegisterFunction }> = [
   { module: '@eaglet/formats', register: formats },
   { module: '@eaglet/qwen2-audio', register: qwen2Audio },
+  { module: '@eaglet/torch-backend', register: torchBackend },
 ];

@@ -21,6 +21,8 @@ from .signals import StopRequested
 # what `train` needs.
 COMMANDS: dict[str, tuple[str, str | None]] = {
     "env": ("eaglet_engine.env", None),
+    "worker": ("eaglet_engine.worker", "generation"),
+    "plot-bench": ("eaglet_engine.plot_bench", "bench-report"),
 }
 
 

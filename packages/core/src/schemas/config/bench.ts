@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import { PathString } from './common.js';
+import { Device, PathString } from './common.js';
 
 /**
  * `eaglet bench`: baseline vs Eagle3 on the same prompts. Every flag of the user's benchmark
- * script has a home here (seed name in each comment); defaults are the script's.
+ * script (`vllm_offline_eagle3_qwen2_audio_bench.py`) has a home here (seed name in each comment)
+ * with the script's default; the rest are eaglet's own and say so.
  */
 export const BenchConfig = z.strictObject({
   /** Backend plugin id (`torch` is the embedded default, `vllm` where installed). */
@@ -14,29 +15,58 @@ export const BenchConfig = z.strictObject({
   targetModel: PathString,
   /** seed: --draft_model (required when useEagle). */
   draftModel: PathString.optional(),
-  /** seed: --use_eagle. When both is true (the default), runs baseline and Eagle3 and reports the speedup. */
+  /**
+   * seed: --use_eagle. The seed script runs one mode per call (its default is the baseline);
+   * eaglet runs both on the same prompts by default and reports the speedup: `useEagle: false`
+   * runs the baseline alone, `baseline: false` Eagle3 alone.
+   */
   useEagle: z.boolean().default(true),
+  /** eaglet: run the baseline (target alone). */
   baseline: z.boolean().default(true),
-  /** seed: --output_file (JSON report; .md and .png are written beside it). */
+  /** seed: --output_file (JSON report; `.md` and `.png` are written beside it). */
   outputFile: PathString,
-  /** seed: --test_data_path */
+  /** seed: --test_data_path (jsonl in any registered format; the last user turn of each record is the prompt). */
   testDataPath: PathString,
+  /** eaglet: format of the test data (`auto` detects it). */
+  format: z.string().default('auto'),
   /** seed: --num_prompts */
   numPrompts: z.number().int().positive().default(100),
   /** seed: --temp */
   temperature: z.number().min(0).default(0),
+  /** eaglet: nucleus sampling for temperature > 0 (1 = off, as in the seed). */
+  topP: z.number().gt(0).max(1).default(1),
   /** seed: --max_model_len */
   maxModelLen: z.number().int().positive().default(16384),
-  /** seed: --output_len */
+  /** seed: --output_len (max new tokens per prompt). */
   outputLen: z.number().int().positive().default(1024),
-  /** seed: --max_num_seqs */
+  /** eaglet: stop at the end-of-turn token (the seed's vLLM runs do); false forces outputLen tokens. */
+  stopAtEos: z.boolean().default(true),
+  /** seed: --max_num_seqs (sequences decoded together; the embedded backend decodes one at a time). */
   maxNumSeqs: z.number().int().positive().default(1),
-  /** seed: --num_spec_tokens */
+  /** seed: --num_spec_tokens (draft chain length). */
   numSpecTokens: z.number().int().positive().default(2),
-  /** seed: --tp */
+  /** seed: --tp (tensor-parallel size). */
   tp: z.number().int().positive().default(1),
   /** seed: --seed */
   seed: z.number().int().nonnegative().default(0),
+  /** eaglet: prompts run first and not measured (kernels, caches). */
+  warmupPrompts: z.number().int().nonnegative().default(1),
+  /** eaglet: where the embedded backend runs. */
+  device: Device.default('auto'),
+  /** eaglet: weights and activations of the embedded backend (`auto`: bf16 on CUDA, fp32 on CPU). */
+  dtype: z.enum(['auto', 'bf16', 'fp16', 'fp32']).default('auto'),
+  /** eaglet (vLLM): fraction of GPU memory vLLM may use. */
+  gpuMemoryUtilization: z.number().gt(0).max(1).default(0.9),
+  /** eaglet (vLLM): no CUDA graphs (slower, starts faster). */
+  enforceEager: z.boolean().default(false),
+  /** eaglet (vLLM): audio clips allowed per prompt (`limit_mm_per_prompt`; the seed uses 1). */
+  maxAudiosPerPrompt: z.number().int().positive().default(1),
+  /** eaglet (vLLM): Python interpreter with vLLM installed (default: `python` next to `vllm` on PATH). */
+  vllmPython: z.string().optional(),
+  /** eaglet (vLLM): extra keyword arguments for `LLM(...)`, passed through. */
+  engineArgs: z.record(z.string(), z.unknown()).default({}),
+  /** eaglet (vLLM): extra `speculative_config` keys (e.g. draft_tensor_parallel_size), passed through. */
+  speculativeConfig: z.record(z.string(), z.unknown()).default({}),
 });
 export type BenchConfig = z.infer<typeof BenchConfig>;
 export type BenchConfigInput = z.input<typeof BenchConfig>;

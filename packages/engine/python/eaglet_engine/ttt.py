@@ -1,0 +1,128 @@
+"""The training-time test (TTT): Eagle3's training objective, unrolled over ``steps`` draft steps.
+
+``TTTObjective`` is an ``nn.Module`` so that DDP / FSDP2 can wrap it from outside (their hooks run
+around ``forward``); the draft model itself knows nothing of ranks.
+
+Alignment (as in the reference implementation; T = sequence length, t = position):
+
+* step 0 at position t reads the target's fused hidden state at t and the embedding of token
+  t+1, and learns the target's distribution at position t+1 (the token after t+1);
+* step i reads its own previous output at t, the embedding of token t+1+i, and learns the
+  target's distribution at t+1+i; its rope position is t+i;
+* the row counts when token t+i is an assistant token (``loss_mask``) and the target's argmax
+  at t+1+i lies in the draft vocabulary. Rows whose target would lie beyond the sequence do not
+  exist (the reference pads them with zero logits; we leave them out).
+
+loss_i = (sum of soft cross-entropy over counted rows) / normaliser_i, total = sum_i decay^i
+loss_i. ``acc_i`` = correct rows / assistant tokens at step i (a row whose target argmax is
+outside the draft vocabulary counts as wrong, as in the reference).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .draft import Eagle3Draft, TTTCache, ttt_attention_kernel
+from .loss import DEFAULT_CHUNK_ROWS, fused_soft_cross_entropy, soft_cross_entropy_reference
+
+
+@dataclass
+class TTTBatch:
+    """What the objective needs for one micro-batch, on the training device.
+
+    ``target_logits`` holds the target's logits over the draft vocabulary only for the positions
+    that can be a target (``target_row[b, p]`` indexes it, -1 elsewhere); see
+    ``targets.target_signals``.
+    """
+
+    input_ids: Tensor  # [B, T] int64
+    loss_mask: Tensor  # [B, T] bool
+    taps: Tensor  # [B, T, 3 * target_hidden]
+    target_logits: Tensor  # [N, draft_vocab]
+    target_row: Tensor  # [B, T] int64, -1 where no target is kept
+    target_in_draft: Tensor  # [B, T] bool: target argmax is in the draft vocabulary (False on padding)
+    valid: Tensor  # [B, T] bool: real (not padding) positions
+
+
+def step_token_counts(loss_mask: Tensor, valid: Tensor, steps: int) -> Tensor:
+    """Assistant tokens counted at each TTT step (the acc_i denominators): loss_mask[t+i] where
+    position t+1+i exists. Works on CPU tensors before the target runs, so normalisers for a whole
+    optimizer step are known up front."""
+    t = loss_mask.shape[1]
+    counts = []
+    for i in range(steps):
+        n = t - 1 - i
+        if n <= 0:
+            counts.append(torch.zeros((), dtype=torch.int64))
+            continue
+        counts.append((loss_mask[:, i : i + n] & valid[:, 1 + i : 1 + i + n]).sum().to(torch.int64).cpu())
+    return torch.stack(counts)
+
+
+def shift_left(x: Tensor, by: int) -> Tensor:
+    """x[:, by:] padded with zeros at the end (the reference's `padding(left=False)`, `by` times)."""
+    if by == 0:
+        return x
+    pad = torch.zeros_like(x[:, :by])
+    return torch.cat([x[:, by:], pad], dim=1)
+
+
+class TTTObjective(nn.Module):
+    """forward(batch, normalisers) -> (total loss, per-step stats [steps, 3] = loss sum, correct, rows).
+
+    ``normalisers`` [steps]: what each step's loss sum is divided by (for exact gradient
+    accumulation, the assistant-token counts of the whole optimizer step divided by the number of
+    ranks). ``fused=False`` uses the materialised-logits loss (the reference path).
+    """
+
+    def __init__(
+        self,
+        draft: Eagle3Draft,
+        steps: int = 7,
+        decay: float = 0.8,
+        kernel: str = "flash",
+        fused: bool = True,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    ) -> None:
+        super().__init__()
+        self.draft = draft
+        self.steps = steps
+        self.decay = decay
+        self.kernel = ttt_attention_kernel(kernel)
+        self.fused = fused
+        self.chunk_rows = chunk_rows
+
+    def forward(self, batch: TTTBatch, normalisers: Tensor) -> tuple[Tensor, Tensor]:
+        draft = self.draft
+        b, t = batch.input_ids.shape
+        positions = torch.arange(t, device=batch.input_ids.device).expand(b, t)
+        cache = TTTCache(self.kernel)
+        hidden = draft.project(batch.taps)
+        total = hidden.new_zeros((), dtype=torch.float32)
+        stats = []
+        for i in range(self.steps):
+            # Inputs shift left by one more token each step: position t embeds token t+1+i.
+            embeds = draft.embed(shift_left(batch.input_ids, 1 + i))
+            # Rope positions advance with the step (the draft's i-th token sits at t+i).
+            hidden = draft.step(embeds, hidden, positions + i, cache)
+            n = t - 1 - i  # positions whose target (t+1+i) exists
+            if n <= 0:
+                stats.append(torch.zeros(3, device=hidden.device))
+                continue
+            counted = batch.loss_mask[:, i : i + n] & batch.target_in_draft[:, 1 + i : 1 + i + n]
+            bi, ti = counted.nonzero(as_tuple=True)
+            rows = batch.target_row[bi, ti + 1 + i]
+            x = draft.head_input(hidden[bi, ti])
+            target = batch.target_logits[rows]
+            if self.fused:
+                loss_sum, correct = fused_soft_cross_entropy(x, draft.lm_head.weight, target, self.chunk_rows)
+            else:
+                loss_sum, correct = soft_cross_entropy_reference(draft.lm_head(x).float(), target)
+            total = total + (self.decay**i) * loss_sum.float() / normalisers[i]
+            stats.append(
+                torch.stack([loss_sum.detach().float(), correct.sum().float(), torch.tensor(float(bi.numel()), device=hidden.device)])
+            )
+        return total, torch.stack(stats)

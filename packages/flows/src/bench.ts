@@ -1,0 +1,119 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, extname, resolve } from 'node:path';
+import {
+  type BenchConfig,
+  BenchConfig as BenchConfigSchema,
+  type BenchPrompt,
+  type BenchReport,
+  benchReportMarkdown,
+  EagletError,
+  type PluginRegistry,
+  readJsonl,
+} from '@eaglet/core';
+import { runEngine } from '@eaglet/engine';
+import { detectFormat, type FlowContext } from './validate.js';
+
+export interface BenchFiles {
+  json: string;
+  markdown: string;
+  plot?: string;
+}
+
+export interface BenchOutcome {
+  report: BenchReport;
+  files: BenchFiles;
+  /** Records of the test data that could not be used as prompts, with why. */
+  skipped: Array<{ file: string; line: number; reason: string }>;
+}
+
+/**
+ * Reads benchmark prompts: each record's messages up to its last user turn (a trailing assistant
+ * reply, the reference answer, is dropped), the first `limit` usable records in file order.
+ */
+export async function loadBenchPrompts(
+  registry: PluginRegistry,
+  file: string,
+  options: { format?: string; limit: number },
+): Promise<{ prompts: BenchPrompt[]; skipped: BenchOutcome['skipped'] }> {
+  const path = resolve(file);
+  const prompts: BenchPrompt[] = [];
+  const skipped: BenchOutcome['skipped'] = [];
+  let format = options.format && options.format !== 'auto' ? registry.format(options.format) : undefined;
+  for await (const rec of readJsonl(path)) {
+    if (prompts.length >= options.limit) break;
+    const skip = (reason: string) => skipped.push({ file: path, line: rec.line, reason });
+    if (!rec.ok) {
+      skip(rec.error);
+      continue;
+    }
+    format ??= detectFormat(registry, rec.value);
+    if (!format) {
+      skip('no known format recognises this record');
+      continue;
+    }
+    const parsed = format.parse(rec.value, { file: path, line: rec.line, baseDir: dirname(path) });
+    if (!parsed.ok) {
+      skip(parsed.issues.map((i) => `${i.path}: ${i.reason}`).join('; '));
+      continue;
+    }
+    const messages = parsed.conversation.messages;
+    const lastUser = messages.map((m) => m.role).lastIndexOf('user');
+    if (lastUser < 0) {
+      skip('no user turn');
+      continue;
+    }
+    prompts.push({ id: parsed.conversation.id, messages: messages.slice(0, lastUser + 1) });
+  }
+  return { prompts, skipped };
+}
+
+/**
+ * `eaglet bench`: baseline and Eagle3 on the same prompts through a backend; writes the report as
+ * JSON (`outputFile`), Markdown (same name, .md) and a plot (same name, .png).
+ */
+export async function bench(registry: PluginRegistry, input: BenchConfig, ctx: FlowContext = {}): Promise<BenchOutcome> {
+  const config = BenchConfigSchema.parse(input);
+  if (!config.baseline && !config.useEagle)
+    throw new EagletError('EAGLET_CONFIG_INVALID', 'nothing to run: baseline and useEagle are both off');
+  if (config.useEagle && !config.draftModel)
+    throw new EagletError('EAGLET_CONFIG_INVALID', 'useEagle needs draftModel (seed: --draft_model)', {
+      hint: 'pass --draft-model DIR, or --no-use-eagle for the baseline alone',
+    });
+  const backend = registry.backend(config.backend);
+  const target = registry.target(config.target);
+  const template = registry.template(target.chatTemplate);
+  const { prompts, skipped } = await loadBenchPrompts(registry, config.testDataPath, {
+    format: config.format,
+    limit: config.numPrompts,
+  });
+  for (const s of skipped) ctx.events?.({ type: 'log', level: 'warn', message: `${s.file}:${s.line}: skipped: ${s.reason}` });
+  if (!prompts.length) throw new EagletError('EAGLET_NO_PROMPTS', `no usable prompt in ${config.testDataPath}`);
+  if (prompts.length < config.numPrompts) {
+    ctx.events?.({
+      type: 'log',
+      level: 'info',
+      message: `${config.testDataPath} has ${prompts.length} usable prompts (num_prompts ${config.numPrompts})`,
+    });
+  }
+  const report = await backend.bench(config, prompts, {
+    events: ctx.events ?? (() => {}),
+    signal: ctx.signal ?? new AbortController().signal,
+    target,
+    template,
+  });
+  const json = resolve(config.outputFile);
+  const stem = json.slice(0, json.length - extname(json).length);
+  const files: BenchFiles = { json, markdown: `${stem}.md` };
+  mkdirSync(dirname(json), { recursive: true });
+  try {
+    await runEngine({ command: 'plot-bench', config: { ...report, files: { plot: `${stem}.png` } } });
+    files.plot = `${stem}.png`;
+  } catch (e) {
+    ctx.events?.({ type: 'log', level: 'warn', message: `the plot could not be drawn: ${(e as Error).message}` });
+  }
+  const final: BenchReport = { ...report, files: { ...files } };
+  writeFileSync(json, `${JSON.stringify(final, null, 2)}\n`);
+  writeFileSync(files.markdown, benchReportMarkdown(final));
+  for (const [kind, path] of Object.entries(files)) ctx.events?.({ type: 'artifact', kind: `report-${kind}`, path });
+  return { report: final, files, skipped };
+}

@@ -1,0 +1,275 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import {
+  type Backend,
+  type BackendContext,
+  type BenchConfig,
+  type BenchPrompt,
+  type BenchReport,
+  type BenchRequest,
+  buildBenchReport,
+  buildBenchRun,
+  type ChatRequest,
+  type ChatResult,
+  chatCompletion,
+  definePlugin,
+  type EagletPlugin,
+  EagletError,
+  emptyCounters,
+  addCounters,
+  type PluginRegistry,
+  packageVersion,
+  type ReplicaStatus,
+  type ServeOptions,
+  type ServerHandle,
+  toOpenAIMessages,
+} from '@eaglet/core';
+import { engineEnv, resolvePython } from '@eaglet/engine';
+import { EmbeddedReplica, type PreparedPrompt } from './embedded.js';
+import { OpenAIServer } from './openai-server.js';
+
+export { type Completion, EmbeddedReplica, type PreparedPrompt, type SamplingParams } from './embedded.js';
+export { OpenAIServer, type OpenAIServerOptions } from './openai-server.js';
+
+const now = () => performance.now() / 1000;
+
+async function startReplicas(options: ServeOptions, ctx: BackendContext): Promise<{ replicas: EmbeddedReplica[]; servers: OpenAIServer[] }> {
+  if ((options.tp ?? 1) > 1) {
+    throw new EagletError('EAGLET_BACKEND_UNSUPPORTED', 'the embedded torch backend runs on one device: tensor parallelism needs the vllm backend', {
+      hint: 'use --backend vllm, or replicas instead of tp',
+    });
+  }
+  const session = await ctx.template.load(options.targetModel);
+  const info = await ctx.target.inspect(options.targetModel);
+  const logDir = options.logDir ?? mkdtempSync(join(tmpdir(), 'eaglet-serve-'));
+  const model = options.servedModelName ?? basename(resolve(options.targetModel));
+  const replicas: EmbeddedReplica[] = [];
+  const servers: OpenAIServer[] = [];
+  try {
+    for (let i = 0; i < (options.replicas ?? 1); i++) {
+      const replica = new EmbeddedReplica(
+        ctx.target,
+        session,
+        {
+          targetModel: options.targetModel,
+          ...(options.draftModel ? { draftModel: options.draftModel } : {}),
+          numSpecTokens: options.numSpecTokens ?? 2,
+          tapLayers: info.tapLayers,
+          device: options.device ?? 'auto',
+          dtype: options.dtype ?? 'auto',
+          maxModelLen: options.maxModelLen ?? 16384,
+        },
+        {
+          logFile: join(logDir, `replica-${i}.log`),
+          restartOnCrash: options.restartOnCrash ?? true,
+          onEvent: (message) => ctx.events({ type: 'log', level: 'warn', message: `replica ${i}: ${message}` }),
+        },
+      );
+      replicas.push(replica);
+      await replica.start();
+      const server = new OpenAIServer({
+        replica,
+        model,
+        host: options.host,
+        port: options.port + i,
+        ...(options.allowedLocalMediaPath ? { allowedLocalMediaPath: options.allowedLocalMediaPath } : {}),
+        ...(options.apiKey ? { apiKey: options.apiKey } : {}),
+      });
+      servers.push(server);
+      const url = await server.listen();
+      ctx.events({ type: 'log', level: 'info', message: `replica ${i}: ${url} (${replica.info?.device}, log ${replica.logFile})` });
+    }
+  } catch (e) {
+    await Promise.all(servers.map((s) => s.close()));
+    await Promise.all(replicas.map((r) => r.stop()));
+    throw e;
+  }
+  return { replicas, servers };
+}
+
+/** Runs `prompts` through one replica in order and measures them (one mode of the benchmark). */
+async function measure(
+  replica: EmbeddedReplica,
+  prompts: Array<{ id: string; prepared: PreparedPrompt }>,
+  config: BenchConfig,
+  speculative: boolean,
+  ctx: BackendContext,
+) {
+  const mode = speculative ? 'eagle3' : 'baseline';
+  const params = (i: number) => ({
+    maxTokens: config.outputLen,
+    temperature: config.temperature,
+    topP: config.topP,
+    seed: config.seed + i,
+    speculative,
+    stopAtEos: config.stopAtEos,
+  });
+  for (let i = 0; i < Math.min(config.warmupPrompts, prompts.length); i++)
+    await replica.complete(prompts[i]!.prepared, { ...params(i), maxTokens: Math.min(config.outputLen, 16) });
+  const requests: BenchRequest[] = [];
+  const outputs: Array<{ id: string; ids: number[] }> = [];
+  let counters = emptyCounters(config.numSpecTokens);
+  const start = now();
+  for (const [i, p] of prompts.entries()) {
+    if (ctx.signal.aborted) throw new EagletError('EAGLET_CANCELLED', 'benchmark cancelled');
+    const out = await replica.complete(p.prepared, params(i), { signal: ctx.signal });
+    const r = out.result;
+    requests.push({
+      id: p.id,
+      promptTokens: r.promptTokens,
+      outputTokens: r.outputIds.length,
+      latency: r.seconds,
+      ttft: r.ttftSeconds,
+      finishReason: r.finishReason,
+    });
+    outputs.push({ id: p.id, ids: r.outputIds });
+    if (r.spec) counters = addCounters(counters, r.spec);
+    ctx.events({ type: 'progress', task: `bench ${mode}`, done: i + 1, total: prompts.length, unit: 'prompt' });
+  }
+  // Latency and TTFT are the engine's own measurements; wall time also counts the IPC around them.
+  const wall = now() - start;
+  return { run: buildBenchRun(mode, requests, wall, speculative ? counters : undefined), outputs };
+}
+
+export const torchBackend = (): Backend => ({
+  id: 'torch',
+  description: 'embedded PyTorch engine (CPU or one GPU): target alone or Eagle3 speculative decoding, OpenAI-compatible server',
+  capabilities: { speculative: true, audio: true, multiGpu: false },
+
+  async available() {
+    try {
+      resolvePython();
+      const env = await engineEnv();
+      return { ok: true, version: `torch ${env.packages.torch ?? '?'}, transformers ${env.packages.transformers ?? '?'}` };
+    } catch (e) {
+      return {
+        ok: false,
+        reason: (e as Error).message,
+        hint: 'run `npm run bootstrap` to create the engine environment',
+      };
+    }
+  },
+
+  async serve(options, ctx): Promise<ServerHandle> {
+    const { replicas, servers } = await startReplicas(options, ctx);
+    const urls = servers.map((s) => s.url);
+    const model = options.servedModelName ?? basename(resolve(options.targetModel));
+    let next = 0;
+    let stopped = false;
+    return {
+      urls,
+      model,
+      async health(): Promise<ReplicaStatus[]> {
+        return Promise.all(
+          replicas.map(async (r, i) => {
+            let healthy = false;
+            let reason: string | undefined;
+            try {
+              const res = await fetch(`${urls[i]!.replace(/\/v1$/, '')}/health`, { signal: AbortSignal.timeout(5000) });
+              healthy = res.ok;
+              if (!healthy) reason = `HTTP ${res.status}`;
+            } catch (e) {
+              reason = (e as Error).message;
+            }
+            return {
+              url: urls[i]!,
+              healthy,
+              restarts: r.restarts,
+              ...(r.pid ? { pid: r.pid } : {}),
+              ...(r.logFile ? { logFile: r.logFile } : {}),
+              ...(reason ? { reason } : {}),
+            };
+          }),
+        );
+      },
+      async chat(request: ChatRequest, opts = {}): Promise<ChatResult> {
+        const url = urls[next++ % urls.length]!;
+        const res = await chatCompletion(
+          url,
+          {
+            model,
+            messages: await toOpenAIMessages(request.messages, 'input_audio'),
+            max_tokens: request.maxTokens,
+            ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+            ...(request.topP === undefined ? {} : { top_p: request.topP }),
+            ...(request.seed === undefined ? {} : { seed: request.seed }),
+          },
+          { ...(options.apiKey ? { apiKey: options.apiKey } : {}), ...(opts.signal ? { signal: opts.signal } : {}) },
+        );
+        const choice = res.choices[0]!;
+        return {
+          text: choice.message.content ?? '',
+          finishReason: choice.finish_reason ?? 'stop',
+          promptTokens: res.usage?.prompt_tokens ?? 0,
+          completionTokens: res.usage?.completion_tokens ?? 0,
+        };
+      },
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        await Promise.all(servers.map((s) => s.close()));
+        await Promise.all(replicas.map((r) => r.stop()));
+      },
+    };
+  },
+
+  async bench(config: BenchConfig, prompts: BenchPrompt[], ctx: BackendContext): Promise<BenchReport> {
+    if (config.tp > 1 || config.maxNumSeqs > 1) {
+      ctx.events({
+        type: 'log',
+        level: 'warn',
+        message: `the embedded backend decodes one sequence on one device: tp ${config.tp} and max_num_seqs ${config.maxNumSeqs} are not applied (use --backend vllm)`,
+      });
+    }
+    if (config.useEagle && !config.draftModel)
+      throw new EagletError('EAGLET_CONFIG_INVALID', 'bench with useEagle needs draftModel', { hint: 'pass --draft-model DIR or --no-use-eagle' });
+    const session = await ctx.template.load(config.targetModel);
+    const info = await ctx.target.inspect(config.targetModel);
+    const replica = new EmbeddedReplica(
+      ctx.target,
+      session,
+      {
+        targetModel: config.targetModel,
+        ...(config.useEagle && config.draftModel ? { draftModel: config.draftModel } : {}),
+        numSpecTokens: config.numSpecTokens,
+        tapLayers: info.tapLayers,
+        device: config.device,
+        dtype: config.dtype,
+        maxModelLen: config.maxModelLen,
+        seed: config.seed,
+      },
+      { restartOnCrash: false },
+    );
+    ctx.events({ type: 'log', level: 'info', message: 'loading the target (and draft) in the engine' });
+    const ready = await replica.start();
+    try {
+      const prepared: Array<{ id: string; prepared: PreparedPrompt }> = [];
+      for (const p of prompts) prepared.push({ id: p.id, prepared: await replica.prepare(p.messages, ctx.signal) });
+      const baseline = config.baseline ? await measure(replica, prepared, config, false, ctx) : undefined;
+      const eagle3 = config.useEagle ? await measure(replica, prepared, config, true, ctx) : undefined;
+      return buildBenchReport({
+        config,
+        device: ready.device,
+        engineVersions: { ...ready.versions, dtype: ready.dtype },
+        ...(baseline ? { baseline: baseline.run } : {}),
+        ...(eagle3 ? { eagle3: eagle3.run } : {}),
+        ...(baseline && eagle3 ? { outputs: { baseline: baseline.outputs, eagle3: eagle3.outputs } } : {}),
+      });
+    } finally {
+      await replica.stop();
+    }
+  },
+});
+
+/** The embedded backend as a plugin. */
+export const torchBackendPlugin = (): EagletPlugin =>
+  definePlugin({
+    name: 'eaglet:torch-backend',
+    version: packageVersion(import.meta.url),
+    backends: [torchBackend()],
+  });
+
+export function register(registry: PluginRegistry): void {
+  registry.use(torchBackendPlugin());
+}
