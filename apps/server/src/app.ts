@@ -72,7 +72,7 @@ export async function createServer(
   try {
     const kinds = new JobKindRegistry(context.kinds ?? BUILTIN_JOB_KINDS);
     const manager = new JobManager(new JobStore(stateDir), kinds, context.registry, guard, {
-      engineJobs: options.engineJobs,
+      heavyJobs: options.heavyJobs,
       lightJobs: options.lightJobs,
       queuedJobs: options.queuedJobs,
     });

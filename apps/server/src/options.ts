@@ -18,8 +18,8 @@ export const ServerOptions = z.strictObject({
     .int()
     .positive()
     .default(256 * 1024),
-  /** Jobs on the compute engine running at once. */
-  engineJobs: z.number().int().positive().default(1),
+  /** Heavy jobs (compute engine, GPUs, every core) running at once. */
+  heavyJobs: z.number().int().positive().default(1),
   /** Light jobs (validation) running at once. */
   lightJobs: z.number().int().positive().default(4),
   /** Jobs waiting in the queue before POST /api/jobs answers 429. */

@@ -147,8 +147,8 @@ export const KindInfo = z.strictObject({
   kind: z.string(),
   title: z.string(),
   description: z.string(),
-  /** `engine`: runs one at a time (the compute engine); `light`: runs beside others. */
-  resource: z.enum(['engine', 'light']),
+  /** `heavy`: runs one at a time (the compute engine, GPUs, every core); `light`: runs beside others. */
+  resource: z.enum(['heavy', 'light']),
   /** JSON Schema of the config (the zod schema's input side). */
   configSchema: z.unknown(),
   /** A starting config for the dashboard's form. */

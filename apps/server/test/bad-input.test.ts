@@ -90,6 +90,7 @@ describe('malformed requests on every route', () => {
   let s: Running;
   let token: Running;
   let jobId: string;
+  let kinds: Array<{ kind: string; example: Record<string, unknown> }>;
   const results: Array<{ c: Case; status: number; text: string }> = [];
 
   beforeAll(async () => {
@@ -109,6 +110,7 @@ describe('malformed requests on every route', () => {
     });
     jobId = job.json.id;
     await waitForJob(s.url, jobId);
+    kinds = (await http(s.url, 'GET', '/api/kinds')).json.kinds;
   });
   afterAll(async () => {
     await s.close();
@@ -293,6 +295,19 @@ describe('malformed requests on every route', () => {
         body: JSON.stringify({ kind: 'validate', config: { files: [p], checkAudio: false } }),
         headers: { 'content-type': 'application/json' },
       });
+    // every kind: each field of its example config set to each weird value
+    for (const k of kinds)
+      for (const field of Object.keys(k.example))
+        for (const x of WEIRD_VALUES.filter((_, i) => i % 3 === 0)) {
+          const config = { ...k.example, [field]: x };
+          out.push({
+            name: `createJob ${k.kind}.${field} = ${JSON.stringify(x)?.slice(0, 20)}`,
+            method: 'POST',
+            path: '/api/jobs',
+            body: JSON.stringify({ kind: k.kind, config }),
+            headers: { 'content-type': 'application/json' },
+          });
+        }
     for (let n = 0; n < 150; n++) {
       const v: any = structuredClone(valid);
       for (let k = 0; k < 1 + Math.floor(random() * 3); k++) {
@@ -352,7 +367,8 @@ describe('malformed requests on every route', () => {
     );
     for (const r of accepted) {
       const job = JSON.parse(r.text);
-      for (const f of job.config.files) expect(f.startsWith(s.root), f).toBe(true);
+      // every absolute path the accepted config holds lies inside the root
+      for (const [, p] of JSON.stringify(job.config).matchAll(/"(\/[^"]*)"/g)) expect(p!.startsWith(s.root), p).toBe(true);
     }
     const counts: Record<string, number> = {};
     for (const r of results) counts[r.status] = (counts[r.status] ?? 0) + 1;
@@ -362,6 +378,30 @@ describe('malformed requests on every route', () => {
       `${results.length} malformed requests: ${JSON.stringify(counts)}; 5xx: ${fiveHundreds.length}`,
     );
     expect((await http(s.url, 'GET', '/api')).status).toBe(200);
+  });
+
+  it('confines every path field of every job kind to the roots, naming the field', async () => {
+    const schemas = (await http(s.url, 'GET', '/api/kinds')).json.kinds;
+    let checked = 0;
+    for (const k of schemas) {
+      for (const [field, value] of Object.entries(k.example as Record<string, unknown>)) {
+        const isPathList = Array.isArray(value) && typeof value[0] === 'string' && value[0].includes('/');
+        const isPath = typeof value === 'string' && (value.includes('/') || field === 'dir');
+        if (!isPath && !isPathList) continue;
+        for (const bad of ['../outside', '/etc/passwd', 'escape/passwd', 'loop-a/x', '.eaglet/server/x']) {
+          const config = { ...k.example, [field]: isPathList ? [bad] : bad };
+          const r = await http(s.url, 'POST', '/api/jobs', { body: { kind: k.kind, config } });
+          const where = isPathList ? `config.${field}[0]` : `config.${field}`;
+          expect(r.status, `${k.kind} ${field}=${bad}`).toBe(400);
+          expect(
+            r.json.error.issues.map((i: any) => i.path),
+            `${k.kind} ${field}=${bad}`,
+          ).toContain(where);
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(5 * 10);
   });
 
   it('refuses malformed credentials with 401, never more', async () => {

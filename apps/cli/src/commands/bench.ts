@@ -4,7 +4,8 @@ import { Flags } from '@oclif/core';
 import { EagletCommand } from '../base-command.js';
 
 export default class Bench extends EagletCommand {
-  static override description = `Benchmark the target alone (baseline) and with the Eagle3 draft on the same prompts.
+  static override description =
+    `Benchmark the target alone (baseline) and with the Eagle3 draft on the same prompts.
 Reports throughput, latency (mean, p50, p90), speedup, mean acceptance length (1 + accepted/drafts), acceptance per draft position,
 and at temperature 0 whether Eagle3's outputs equal the baseline's; as JSON (--output-file), Markdown and a PNG plot beside it.
 The seed script's flags are accepted with underscores too (--target_model, --num_spec_tokens, ...).`;
@@ -17,22 +18,49 @@ The seed script's flags are accepted with underscores too (--target_model, --num
     set: Flags.string({ description: 'override a field: key.path=value', multiple: true }),
     backend: Flags.string({ description: 'backend plugin (torch: embedded; vllm)' }),
     target: Flags.string({ description: 'target plugin id (default qwen2-audio)' }),
-    'target-model': Flags.string({ aliases: ['target_model'], description: 'target model folder (seed: --target_model)' }),
-    'draft-model': Flags.string({ aliases: ['draft_model'], description: 'exported Eagle3 draft folder (seed: --draft_model)' }),
+    'target-model': Flags.string({
+      aliases: ['target_model'],
+      description: 'target model folder (seed: --target_model)',
+    }),
+    'draft-model': Flags.string({
+      aliases: ['draft_model'],
+      description: 'exported Eagle3 draft folder (seed: --draft_model)',
+    }),
     'use-eagle': Flags.boolean({
       aliases: ['use_eagle'],
       allowNo: true,
       description: 'run Eagle3 (seed: --use_eagle); --no-use-eagle runs the baseline alone',
     }),
-    baseline: Flags.boolean({ allowNo: true, description: 'run the baseline (default true); --no-baseline runs Eagle3 alone' }),
-    'output-file': Flags.string({ aliases: ['output_file'], description: 'JSON report (seed: --output_file)' }),
-    'test-data-path': Flags.string({ aliases: ['test_data_path'], description: 'prompts jsonl (seed: --test_data_path)' }),
-    'num-prompts': Flags.integer({ aliases: ['num_prompts'], description: 'prompts (seed: --num_prompts, 100)' }),
+    baseline: Flags.boolean({
+      allowNo: true,
+      description: 'run the baseline (default true); --no-baseline runs Eagle3 alone',
+    }),
+    'output-file': Flags.string({
+      aliases: ['output_file'],
+      description: 'JSON report (seed: --output_file)',
+    }),
+    'test-data-path': Flags.string({
+      aliases: ['test_data_path'],
+      description: 'prompts jsonl (seed: --test_data_path)',
+    }),
+    'num-prompts': Flags.integer({
+      aliases: ['num_prompts'],
+      description: 'prompts (seed: --num_prompts, 100)',
+    }),
     temp: Flags.string({ aliases: ['temperature'], description: 'sampling temperature (seed: --temp, 0)' }),
-    'max-model-len': Flags.integer({ aliases: ['max_model_len'], description: 'seed: --max_model_len (16384)' }),
-    'output-len': Flags.integer({ aliases: ['output_len'], description: 'max new tokens (seed: --output_len, 1024)' }),
+    'max-model-len': Flags.integer({
+      aliases: ['max_model_len'],
+      description: 'seed: --max_model_len (16384)',
+    }),
+    'output-len': Flags.integer({
+      aliases: ['output_len'],
+      description: 'max new tokens (seed: --output_len, 1024)',
+    }),
     'max-num-seqs': Flags.integer({ aliases: ['max_num_seqs'], description: 'seed: --max_num_seqs (1)' }),
-    'num-spec-tokens': Flags.integer({ aliases: ['num_spec_tokens'], description: 'draft chain length (seed: --num_spec_tokens, 2)' }),
+    'num-spec-tokens': Flags.integer({
+      aliases: ['num_spec_tokens'],
+      description: 'draft chain length (seed: --num_spec_tokens, 2)',
+    }),
     tp: Flags.integer({ description: 'tensor-parallel size (seed: --tp, 1)' }),
     seed: Flags.integer({ description: 'seed: --seed' }),
     device: Flags.string({ description: 'embedded backend device', options: ['auto', 'cpu', 'cuda'] }),
@@ -73,7 +101,9 @@ The seed script's flags are accepted with underscores too (--target_model, --num
     if (!this.jsonEnabled()) {
       const { readFileSync } = await import('node:fs');
       this.log(`\n${readFileSync(outcome.files.markdown, 'utf8')}`);
-      this.log(`report: ${outcome.files.json}\n        ${outcome.files.markdown}${outcome.files.plot ? `\n        ${outcome.files.plot}` : ''}`);
+      this.log(
+        `report: ${outcome.files.json}\n        ${outcome.files.markdown}${outcome.files.plot ? `\n        ${outcome.files.plot}` : ''}`,
+      );
     }
     return outcome;
   }

@@ -27,7 +27,11 @@ Listens on 127.0.0.1 unless told otherwise; any other address needs --token. Job
       multiple: true,
     }),
     'state-dir': Flags.string({ description: 'where job records live (default: FIRST_ROOT/.eaglet/server)' }),
-    'engine-jobs': Flags.integer({ description: 'compute-engine jobs running at once', default: 1, min: 1 }),
+    'heavy-jobs': Flags.integer({
+      description: 'heavy jobs (train, prepare, bench: engine, GPUs) running at once',
+      default: 1,
+      min: 1,
+    }),
     'light-jobs': Flags.integer({
       description: 'light jobs (validation) running at once',
       default: 4,
@@ -44,7 +48,7 @@ Listens on 127.0.0.1 unless told otherwise; any other address needs --token. Job
         host: flags.host,
         port: flags.port,
         roots: flags.root ?? [process.cwd()],
-        engineJobs: flags['engine-jobs'],
+        heavyJobs: flags['heavy-jobs'],
         lightJobs: flags['light-jobs'],
         ...(flags.token ? { token: flags.token } : {}),
         ...(flags['state-dir'] ? { stateDir: flags['state-dir'] } : {}),

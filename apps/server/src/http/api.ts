@@ -130,7 +130,7 @@ export function apiRoutes(ctx: ApiContext): AnyRoute[] {
       operationId: 'createJob',
       summary: 'Start a job',
       description:
-        "Validates `config` against the kind's schema, checks every path against the roots, and queues the job. Engine jobs run one at a time; light jobs beside them.",
+        "Validates `config` against the kind's schema, checks every path against the roots, and queues the job. Heavy jobs run one at a time; light jobs beside them.",
       tag: 'jobs',
       bodyDoc: ctx.createJobDoc,
       response: { status: 201, description: 'the queued job', schema: ctx.jobDoc },

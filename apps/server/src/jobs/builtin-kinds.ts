@@ -1,5 +1,16 @@
-import { type FieldIssue, PathString, ValidationReport } from '@eaglet/core';
-import { quickstart, validateData } from '@eaglet/flows';
+import {
+  BenchConfig,
+  BenchReport,
+  type FieldIssue,
+  PathString,
+  type PluginRegistry,
+  PrepareConfig,
+  PreparedManifest,
+  RegenerateConfig,
+  ValidationReport,
+  VocabConfig,
+} from '@eaglet/core';
+import { bench, buildVocab, prepareData, quickstart, regenerate, validateData } from '@eaglet/flows';
 import { z } from 'zod';
 import { defineJobKind, type JobKind } from './kind.js';
 
@@ -56,11 +67,113 @@ export const quickstartKind = defineJobKind({
   title: 'Quickstart',
   description:
     'The whole pipeline on CPU on real speech and a tiny random model, as `eaglet quickstart` runs it.',
-  resource: 'engine',
+  resource: 'heavy',
   config: QuickstartJobConfig,
   example: () => ({ dir: 'eaglet-quickstart' }),
   run: ({ registry, config, events, signal }) => quickstart(registry, config, { events, signal }),
 });
 
+export const prepareKind = defineJobKind({
+  kind: 'prepare',
+  title: 'Prepare data',
+  description:
+    'jsonl conversations -> Arrow shards the engine trains on, with manifest.json and rejects.jsonl (every record is written or rejected with its reason). Same flow as `eaglet data prepare`; a rerun resumes.',
+  resource: 'heavy',
+  config: PrepareConfig,
+  // The manifest is the contract with the engine; the rest of the result is the flow's summary.
+  result: z.looseObject({ out: z.string(), manifest: PreparedManifest }),
+  example: () => ({
+    target: 'qwen2-audio',
+    model: 'models/Qwen2-Audio-7B-Instruct',
+    data: ['data/train.jsonl'],
+    out: 'prepared/train',
+  }),
+  check: (config, registry) =>
+    knownIds(registry, {
+      target: config.target,
+      format: config.format,
+      ...(config.chatTemplate ? { chatTemplate: config.chatTemplate } : {}),
+    }),
+  run: ({ registry, config, events, signal }) => prepareData(registry, config, { events, signal }),
+});
+
+export const vocabKind = defineJobKind({
+  kind: 'vocab',
+  title: 'Build the draft vocabulary',
+  description:
+    'Token frequencies over the loss-masked tokens of prepared data -> the d2t/t2d mapping (safetensors). Same flow as `eaglet data vocab`.',
+  resource: 'light',
+  config: VocabConfig,
+  example: () => ({ data: ['prepared/train'], out: 'prepared/vocab.safetensors', draftVocabSize: 32000 }),
+  run: ({ config, events, signal }) => buildVocab(config, { events, signal }),
+});
+
+export const regenerateKind = defineJobKind({
+  kind: 'regenerate',
+  title: 'Regenerate answers',
+  description:
+    'Answers the user turns again with the target through OpenAI-compatible endpoints (vLLM, or `eaglet backend serve`); sharded output, resumable, failures in rejects.jsonl. Same flow as `eaglet data regenerate`.',
+  resource: 'light',
+  config: RegenerateConfig,
+  example: () => ({ data: ['data/train.jsonl'], outputDir: 'regenerated', basePort: 6000, numEndpoints: 1 }),
+  check: (config, registry) => knownIds(registry, { format: config.format }),
+  run: ({ registry, config, events, signal }) => regenerate(registry, config, { events, signal }),
+});
+
+/**
+ * `bench` takes core's BenchConfig with one change: `vllmPython` (a program the job would run) is a
+ * path like the others, so it too must lie inside the roots.
+ */
+export const BenchJobConfig = BenchConfig.extend({ vllmPython: PathString.optional() });
+
+export const benchKind = defineJobKind({
+  kind: 'bench',
+  title: 'Benchmark baseline vs Eagle3',
+  description:
+    'Baseline and Eagle3 decoding on the same prompts: throughput, latency, speedup, acceptance per draft position, and whether outputs match at temperature 0. Same flow as `eaglet bench`; writes JSON, Markdown and a plot.',
+  resource: 'heavy',
+  config: BenchJobConfig,
+  result: z.looseObject({ report: BenchReport }),
+  example: () => ({
+    backend: 'torch',
+    target: 'qwen2-audio',
+    targetModel: 'models/Qwen2-Audio-7B-Instruct',
+    draftModel: 'train/draft',
+    testDataPath: 'data/test.jsonl',
+    outputFile: 'bench/report.json',
+    numPrompts: 10,
+  }),
+  check: (config, registry) =>
+    knownIds(registry, { backend: config.backend, target: config.target, format: config.format }),
+  run: ({ registry, config, events, signal }) => bench(registry, config, { events, signal }),
+});
+
+const KIND_OF = { format: 'format', target: 'target', chatTemplate: 'template', backend: 'backend' } as const;
+
+/** Plugin ids a config names (format, target, template, backend) must be registered; `auto` is a format too. */
+function knownIds(
+  registry: PluginRegistry,
+  ids: Partial<Record<keyof typeof KIND_OF, string>>,
+): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  for (const [field, id] of Object.entries(ids) as Array<[keyof typeof KIND_OF, string]>) {
+    const known = registry.ids(KIND_OF[field]);
+    if (field === 'format' && id === 'auto') continue;
+    if (!known.includes(id))
+      issues.push({
+        path: field,
+        reason: `unknown ${field} "${id}" (known: ${[...(field === 'format' ? ['auto'] : []), ...known].join(', ') || 'none registered'})`,
+      });
+  }
+  return issues;
+}
+
 /** Every job kind the server offers, in the order the dashboard lists them. */
-export const BUILTIN_JOB_KINDS: ReadonlyArray<JobKind> = [validateKind, quickstartKind] as JobKind[];
+export const BUILTIN_JOB_KINDS: ReadonlyArray<JobKind> = [
+  validateKind,
+  prepareKind,
+  vocabKind,
+  regenerateKind,
+  benchKind,
+  quickstartKind,
+] as JobKind[];

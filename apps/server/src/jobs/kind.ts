@@ -31,8 +31,8 @@ export interface JobKind<S extends z.ZodType = z.ZodType> {
   readonly config: S;
   /** The schema of the flow's result, for the OpenAPI document (e.g. core's ValidationReport). */
   readonly result?: z.ZodType;
-  /** `engine` jobs use the compute engine and run one at a time; `light` jobs run beside them. */
-  readonly resource: 'engine' | 'light';
+  /** `heavy` jobs (the compute engine, GPUs, every core) run one at a time; `light` jobs run beside them. */
+  readonly resource: 'heavy' | 'light';
   /** A starting config for the dashboard's form; relative paths resolve against `base` (the first root). */
   example?(base: string): NoInfer<z.input<S>>;
   /** Checks that need the plugins (format names, target ids); each issue is answered with a 400 naming `config.<path>`. */

@@ -23,8 +23,8 @@ import type { JobKindRegistry } from './kind.js';
 import type { JobStore } from './store.js';
 
 export interface JobLimits {
-  /** `engine` jobs running at once (they share the compute engine / GPUs). */
-  engineJobs: number;
+  /** `heavy` jobs running at once (they share the compute engine, GPUs and cores). */
+  heavyJobs: number;
   /** `light` jobs running at once. */
   lightJobs: number;
   /** Jobs waiting in the queue; beyond it POST /api/jobs answers 429. */
@@ -280,7 +280,7 @@ export class JobManager {
       const busy = [...this.running.keys()].filter(
         (r) => this.kinds.get(this.jobs.get(r)!.kind)?.resource === kind.resource,
       ).length;
-      const max = kind.resource === 'engine' ? this.limits.engineJobs : this.limits.lightJobs;
+      const max = kind.resource === 'heavy' ? this.limits.heavyJobs : this.limits.lightJobs;
       if (busy >= max) continue;
       this.queue.splice(this.queue.indexOf(id), 1);
       this.start(job);

@@ -3,7 +3,8 @@ import { Flags } from '@oclif/core';
 import { EagletCommand } from '../../base-command.js';
 
 export default class BackendServe extends EagletCommand {
-  static override description = `Serve the target (and an Eagle3 draft) behind an OpenAI-compatible API: /v1/models, /v1/chat/completions
+  static override description =
+    `Serve the target (and an Eagle3 draft) behind an OpenAI-compatible API: /v1/models, /v1/chat/completions
 (text, input_audio and audio_url parts; streaming), /health. One replica per --replicas on consecutive ports.
 Runs until Ctrl-C / SIGTERM. (\`eaglet serve\` is the HTTP app; this is the model server.)`;
   static override examples = [
@@ -17,24 +18,46 @@ Runs until Ctrl-C / SIGTERM. (\`eaglet serve\` is the HTTP app; this is the mode
     'target-model': Flags.string({ description: 'target model folder', required: true }),
     'draft-model': Flags.string({ description: 'Eagle3 draft folder (speculative decoding)' }),
     'num-spec-tokens': Flags.integer({ description: 'draft chain length', default: 2 }),
-    host: Flags.string({ description: 'address to bind (anything but loopback should set --api-key)', default: '127.0.0.1' }),
-    port: Flags.integer({ description: 'first port (seed: BASE_PORT); replica i listens on port + i', default: 6000 }),
+    host: Flags.string({
+      description: 'address to bind (anything but loopback should set --api-key)',
+      default: '127.0.0.1',
+    }),
+    port: Flags.integer({
+      description: 'first port (seed: BASE_PORT); replica i listens on port + i',
+      default: 6000,
+    }),
     replicas: Flags.integer({ description: 'server processes (one per GPU)', default: 1 }),
     tp: Flags.integer({ description: 'tensor-parallel size per replica (vllm)', default: 1 }),
     'served-model-name': Flags.string({ description: 'model name clients send (default: the folder name)' }),
-    device: Flags.string({ description: 'embedded backend device', options: ['auto', 'cpu', 'cuda'], default: 'auto' }),
-    dtype: Flags.string({ description: 'embedded backend dtype', options: ['auto', 'bf16', 'fp16', 'fp32'], default: 'auto' }),
+    device: Flags.string({
+      description: 'embedded backend device',
+      options: ['auto', 'cpu', 'cuda'],
+      default: 'auto',
+    }),
+    dtype: Flags.string({
+      description: 'embedded backend dtype',
+      options: ['auto', 'bf16', 'fp16', 'fp32'],
+      default: 'auto',
+    }),
     'max-model-len': Flags.integer({ description: 'longest prompt + output', default: 16384 }),
     'allowed-local-media-path': Flags.string({ description: 'folder file:// audio_url parts may read' }),
     'api-key': Flags.string({ description: 'bearer token clients must send', env: 'EAGLET_API_KEY' }),
     'log-dir': Flags.string({ description: 'folder for replica logs' }),
     'no-restart': Flags.boolean({ description: 'do not restart a crashed replica', default: false }),
-    arg: Flags.string({ description: 'extra engine argument passed through (vllm), repeatable', multiple: true }),
+    arg: Flags.string({
+      description: 'extra engine argument passed through (vllm), repeatable',
+      multiple: true,
+    }),
   };
 
   async run(): Promise<{ urls: readonly string[]; model: string }> {
     const { flags } = await this.parse(BackendServe);
-    if (flags.host !== '127.0.0.1' && flags.host !== 'localhost' && flags.host !== '::1' && !flags['api-key']) {
+    if (
+      flags.host !== '127.0.0.1' &&
+      flags.host !== 'localhost' &&
+      flags.host !== '::1' &&
+      !flags['api-key']
+    ) {
       this.warn(`binding ${flags.host} without --api-key: anyone who reaches this address can use the model`);
     }
     const { registry } = await this.eaglet(flags.config);
@@ -55,7 +78,9 @@ Runs until Ctrl-C / SIGTERM. (\`eaglet serve\` is the HTTP app; this is the mode
         device: flags.device as 'auto' | 'cpu' | 'cuda',
         dtype: flags.dtype as 'auto' | 'bf16' | 'fp16' | 'fp32',
         maxModelLen: flags['max-model-len'],
-        ...(flags['allowed-local-media-path'] ? { allowedLocalMediaPath: flags['allowed-local-media-path'] } : {}),
+        ...(flags['allowed-local-media-path']
+          ? { allowedLocalMediaPath: flags['allowed-local-media-path'] }
+          : {}),
         ...(flags['api-key'] ? { apiKey: flags['api-key'] } : {}),
         ...(flags['log-dir'] ? { logDir: flags['log-dir'] } : {}),
         restartOnCrash: !flags['no-restart'],

@@ -4,7 +4,8 @@ import { Args, Flags } from '@oclif/core';
 import { EagletCommand } from '../../base-command.js';
 
 export default class DataRegenerate extends EagletCommand {
-  static override description = `Answer the user turns again with the target model through OpenAI-compatible endpoints (vLLM or \`eaglet backend serve\`).
+  static override description =
+    `Answer the user turns again with the target model through OpenAI-compatible endpoints (vLLM or \`eaglet backend serve\`).
 Endpoints are http://HOST:BASE_PORT+i/v1 for i < --num-endpoints (the seed's one server per GPU), or --endpoint URL...
 Output keeps each input's format, in shards data_{start}-{end}.jsonl of --shard-size records, in input order; failures go to rejects.jsonl.
 Run the same command again to resume: nothing is lost or written twice.`;
@@ -14,13 +15,17 @@ Run the same command again to resume: nothing is lost or written twice.`;
     '<%= config.bin %> data regenerate --run-config regen.json --set temperature.kind=uniform --set temperature.min=0 --set temperature.max=0.8',
   ];
   static override strict = false;
-  static override args = { data: Args.string({ description: 'input jsonl files (seed: DATA_NAME_OR_PATH)' }) };
+  static override args = {
+    data: Args.string({ description: 'input jsonl files (seed: DATA_NAME_OR_PATH)' }),
+  };
   static override flags = {
     'run-config': Flags.string({ description: 'JSON file with RegenerateConfig fields (flags override it)' }),
     set: Flags.string({ description: 'override a field: key.path=value', multiple: true }),
     out: Flags.string({ description: 'output folder (seed: OUTPUT_DIR)' }),
     format: Flags.string({ description: 'input format or auto (seed: DATA_FORMAT)' }),
-    'shard-size': Flags.integer({ description: 'records per output shard (seed: DATA_SHARD_SIZE, default 50000)' }),
+    'shard-size': Flags.integer({
+      description: 'records per output shard (seed: DATA_SHARD_SIZE, default 50000)',
+    }),
     'base-port': Flags.integer({ description: 'port of the first endpoint (seed: BASE_PORT, default 6000)' }),
     'num-endpoints': Flags.integer({ description: 'endpoints on consecutive ports (default 1)' }),
     host: Flags.string({ description: 'host of the endpoints (default 127.0.0.1)' }),
@@ -29,10 +34,15 @@ Run the same command again to resume: nothing is lost or written twice.`;
     'api-key': Flags.string({ description: 'bearer token for the endpoints', env: 'EAGLET_API_KEY' }),
     concurrency: Flags.integer({ description: 'requests in flight (default 256)' }),
     'max-tokens': Flags.integer({ description: 'longest answer per turn (default 2048)' }),
-    temperature: Flags.string({ description: 'a number, or a JSON policy {"kind":"uniform","min":0,"max":0.8}' }),
+    temperature: Flags.string({
+      description: 'a number, or a JSON policy {"kind":"uniform","min":0,"max":0.8}',
+    }),
     'top-p': Flags.string({ description: 'nucleus sampling (default 1)' }),
     'audio-mode': Flags.string({ description: 'how audio travels', options: ['input_audio', 'audio_url'] }),
-    turns: Flags.string({ description: 'regenerate every assistant turn or the last one', options: ['all', 'last'] }),
+    turns: Flags.string({
+      description: 'regenerate every assistant turn or the last one',
+      options: ['all', 'last'],
+    }),
     retries: Flags.integer({ description: 'retries per request (default 4)' }),
     'reject-truncated': Flags.boolean({ description: 'send answers cut by max-tokens to rejects.jsonl' }),
     seed: Flags.integer({ description: 'seed of the temperature policy and of sampled requests' }),
