@@ -368,7 +368,8 @@ describe('malformed requests on every route', () => {
     for (const r of accepted) {
       const job = JSON.parse(r.text);
       // every absolute path the accepted config holds lies inside the root
-      for (const [, p] of JSON.stringify(job.config).matchAll(/"(\/[^"]*)"/g)) expect(p!.startsWith(s.root), p).toBe(true);
+      for (const [, p] of JSON.stringify(job.config).matchAll(/"(\/[^"]*)"/g))
+        expect(p!.startsWith(s.root), p).toBe(true);
     }
     const counts: Record<string, number> = {};
     for (const r of results) counts[r.status] = (counts[r.status] ?? 0) + 1;
