@@ -114,8 +114,9 @@ export async function createServer(
       if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
       return payload;
     });
-    app.setErrorHandler((error: FastifyError | HttpError, _request, reply) => {
-      const http = error instanceof HttpError ? error : fromFastifyError(error);
+    app.setErrorHandler((error: FastifyError | HttpError, request, reply) => {
+      const http =
+        error instanceof HttpError ? error : fromFastifyError(error, `${request.method} ${request.url}`);
       if (http.options.headers) for (const [k, v] of Object.entries(http.options.headers)) reply.header(k, v);
       return reply.code(http.status).type('application/json').send(http.body());
     });
@@ -248,7 +249,7 @@ export async function serverOpenApi(
 }
 
 /** Fastify's own errors (body parsing, size, media type) as the API's errors; anything else is a 500. */
-function fromFastifyError(error: FastifyError): HttpError {
+function fromFastifyError(error: FastifyError, where: string): HttpError {
   const status = error.statusCode ?? 500;
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -297,7 +298,7 @@ function fromFastifyError(error: FastifyError): HttpError {
       json ? { issues: [{ in: 'body', path: '', reason: `not valid JSON: ${error.message}` }] } : {},
     );
   }
-  process.emitWarning(`eaglet server: internal error: ${error.stack ?? error.message}`);
+  process.emitWarning(`eaglet server: internal error in ${where}: ${error.stack ?? error.message}`);
   return new HttpError(500, 'EAGLET_INTERNAL', `internal error: ${error.message}`);
 }
 

@@ -1,12 +1,13 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: response bodies are JSON whose shape each test asserts
 import { readFileSync, symlinkSync } from 'node:fs';
-import { join } from 'node:path';
-import { ValidationReport } from '@eaglet/core';
-import { makeMalformedDataset, makeSpeechDataset } from '@eaglet/fixtures';
+import { dirname, join } from 'node:path';
+import { PreparedManifest, ValidationReport } from '@eaglet/core';
+import { makeMalformedDataset, makeSpeechDataset, tinyQwen2AudioModel } from '@eaglet/fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, JobRecord, StoredEvent } from '../src/index.js';
 import {
   http,
+  internalErrors,
   nodeHttp,
   openApiChecker,
   type Running,
@@ -15,6 +16,9 @@ import {
   tmp,
   waitForJob,
 } from './helpers.js';
+
+const serverErrors = internalErrors();
+afterAll(() => expect(serverErrors).toEqual([]));
 
 /** Reads an SSE stream until it ends (or `stopAfter` returns true); returns the parsed messages. */
 async function readSse(
@@ -213,31 +217,61 @@ describe('the job API over real HTTP', () => {
     check('GET', '/api/jobs/{id}', 404, gone.json);
   });
 
-  it('serves artifacts a job announced, and folders inside them, never outside', async () => {
-    const created = await http(s.url, 'POST', '/api/jobs', {
-      body: { kind: 'quickstart', config: { dir: 'qs' } },
-    });
-    const job = await waitForJob(s.url, created.json.id, undefined, 120_000);
-    expect(job.status).toBe('succeeded');
-    const list = await http(s.url, 'GET', `/api/jobs/${job.id}/artifacts`);
-    check('GET', '/api/jobs/{id}/artifacts', 200, list.json);
-    const dataset = list.json.artifacts.find((a: any) => a.kind === 'dataset');
-    expect(dataset).toMatchObject({
-      exists: true,
-      type: 'file',
-      path: join(s.root, 'qs', 'data', 'data.jsonl'),
-    });
-    const file = await http(s.url, 'GET', dataset.url);
-    expect(file.status).toBe(200);
-    expect(file.text).toBe(readFileSync(dataset.path, 'utf8'));
-    expect(file.headers.get('content-security-policy')).toMatch(/sandbox/);
-    expect(file.headers.get('x-content-type-options')).toBe('nosniff');
+  it('runs prepare then vocab on a real model and real speech, and serves their artifacts', async () => {
+    // The tiny model lives in the fixtures cache: a second root makes it reachable.
+    const model = tinyQwen2AudioModel();
+    const p = await startTestServer({ roots: [tmp(), dirname(model)] });
+    try {
+      const data = makeSpeechDataset(join(p.root, 'speech')).jsonl;
+      const prep = await http(p.url, 'POST', '/api/jobs', {
+        body: {
+          kind: 'prepare',
+          config: { model, data: ['speech/data.jsonl'], out: 'prepared', shardSize: 2 },
+        },
+      });
+      expect(prep.status).toBe(201);
+      const prepared = await waitForJob(p.url, prep.json.id, undefined, 180_000);
+      expect(prepared.status, JSON.stringify(prepared.error)).toBe('succeeded');
+      const manifest = PreparedManifest.parse(prepared.result.manifest);
+      expect(manifest.counts.records).toBe(5);
+      expect(manifest.counts.written + manifest.counts.rejected).toBe(5); // nothing lost
+      expect(manifest.inputs[0]!.file).toBe(data);
 
-    const missing = await http(s.url, 'GET', `/api/jobs/${job.id}/artifacts/99`);
-    expect(missing.status).toBe(404);
-    const notFolder = await http(s.url, 'GET', `${dataset.url}?file=x`);
-    expect(notFolder.status).toBe(400);
-    expect(notFolder.json.error.issues[0]).toMatchObject({ in: 'query', path: 'file' });
+      const list = await http(p.url, 'GET', `/api/jobs/${prepared.id}/artifacts`);
+      check('GET', '/api/jobs/{id}/artifacts', 200, list.json);
+      const kinds = list.json.artifacts.map((a: any) => a.kind);
+      expect(kinds).toEqual(expect.arrayContaining(['manifest', 'rejects']));
+      const m = list.json.artifacts.find((a: any) => a.kind === 'manifest');
+      expect(m).toMatchObject({
+        exists: true,
+        type: 'file',
+        path: join(p.root, 'prepared', 'manifest.json'),
+      });
+      const file = await http(p.url, 'GET', m.url);
+      expect(file.status).toBe(200);
+      expect(file.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(file.text).toBe(readFileSync(m.path, 'utf8'));
+      expect(file.headers.get('content-security-policy')).toMatch(/sandbox/);
+      expect(file.headers.get('x-content-type-options')).toBe('nosniff');
+      expect((await http(p.url, 'GET', `/api/jobs/${prepared.id}/artifacts/99`)).status).toBe(404);
+      const notFolder = await http(p.url, 'GET', `${m.url}?file=x`);
+      expect(notFolder.status).toBe(400);
+      expect(notFolder.json.error.issues[0]).toMatchObject({ in: 'query', path: 'file' });
+
+      const vocab = await http(p.url, 'POST', '/api/jobs', {
+        body: { kind: 'vocab', config: { data: ['prepared'], out: 'vocab.safetensors', draftVocabSize: 64 } },
+      });
+      const built = await waitForJob(p.url, vocab.json.id, undefined, 120_000);
+      expect(built.status, JSON.stringify(built.error)).toBe('succeeded');
+      expect(built.result).toMatchObject({ out: join(p.root, 'vocab.safetensors'), draftVocabSize: 64 });
+      const v = (await http(p.url, 'GET', `/api/jobs/${built.id}/artifacts`)).json.artifacts[0];
+      expect(v).toMatchObject({ kind: 'vocab', type: 'file' });
+      const bytes = await fetch(p.url + v.url);
+      expect(bytes.headers.get('content-disposition')).toMatch(/^attachment/);
+      expect(Buffer.from(await bytes.arrayBuffer()).equals(readFileSync(v.path))).toBe(true);
+    } finally {
+      await p.close();
+    }
   });
 
   it('lists folders inside the roots and refuses the rest', async () => {

@@ -97,7 +97,10 @@ describe('the dashboard in headless Chromium', () => {
     // The progress bar moves while the job runs (events over SSE), then the report appears.
     await page.waitForSelector('#d-progress .progress[data-task="validate"]');
     const bar = () =>
-      page.$eval('#d-progress progress', (p) => [(p as HTMLProgressElement).value, (p as HTMLProgressElement).max]);
+      page.$eval('#d-progress progress', (p) => [
+        (p as HTMLProgressElement).value,
+        (p as HTMLProgressElement).max,
+      ]);
     const whileRunning: number[] = [];
     const until = Date.now() + 90_000;
     while ((await page.textContent('#d-status')) !== 'succeeded') {

@@ -164,3 +164,15 @@ export function nodeHttp(
     req.end(body);
   });
 }
+
+/**
+ * Internal errors the server reported (as process warnings) while a suite ran: a response that
+ * looked fine to the client can still have hidden one, so suites assert this stays empty.
+ */
+export function internalErrors(): string[] {
+  const seen: string[] = [];
+  process.on('warning', (w) => {
+    if (w.message.startsWith('eaglet server: internal error')) seen.push(w.message);
+  });
+  return seen;
+}

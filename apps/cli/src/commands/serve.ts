@@ -43,6 +43,12 @@ Listens on 127.0.0.1 unless told otherwise; any other address needs --token. Job
     const { flags } = await this.parse(Serve);
     const { registry } = await this.eaglet(flags.config);
     const stop = this.stopSignal();
+    // One job's stray promise must not take the server and every other job down: report it, keep serving.
+    process.on('unhandledRejection', (reason) => {
+      this.logToStderr(
+        `eaglet serve: unhandled rejection (a bug, please report it): ${(reason as Error)?.stack ?? reason}`,
+      );
+    });
     const { server, url } = await startServer(
       {
         host: flags.host,
