@@ -107,12 +107,15 @@ export async function createServer(
       const isPublic = (request.routeOptions.config as { public?: boolean } | undefined)?.public === true;
       guardRequest(request, { token: options.token, isPublic });
     });
-    app.addHook('onSend', async (_request, reply, payload) => {
+    // Synchronous on purpose: a handler that sends a file stream itself has its headers on the wire
+    // before it returns, so Fastify never sees a half-sent reply (an async hook here opened a race
+    // in which the reply was sent twice).
+    app.addHook('onSend', (_request, reply, payload, done) => {
       reply.header('x-content-type-options', 'nosniff');
       reply.header('referrer-policy', 'no-referrer');
       reply.header('x-frame-options', 'DENY');
       if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
-      return payload;
+      done(null, payload);
     });
     app.setErrorHandler((error: FastifyError | HttpError, request, reply) => {
       const http =

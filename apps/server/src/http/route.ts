@@ -1,4 +1,3 @@
-import { finished } from 'node:stream/promises';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { HttpError, invalidRequest } from './errors.js';
@@ -67,13 +66,8 @@ export function registerRoutes(app: FastifyInstance, routes: readonly AnyRoute[]
             issues: [{ in: 'body', path: '', reason: 'this route takes no body' }],
           });
         const out = await spec.handler({ params, query, body, request, reply });
-        if (reply.sent) return reply; // hijacked (event streams) or already ended
-        if (out === reply) {
-          // The handler answered itself (a file stream): wait until it is on the wire, so Fastify
-          // sees a sent reply and does not send a second time.
-          await finished(reply.raw).catch(() => {}); // a client that hangs up early is not an error
-          return undefined;
-        }
+        // Hijacked (event streams), or answered by the handler itself (a file stream).
+        if (out === reply || reply.sent) return reply;
         if (out === undefined) return reply.code(spec.response.status).send();
         return reply.code(spec.response.status).send(out);
       },

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   type ArtifactEvent,
+  type CheckpointEvent,
   EagletEvent,
   type EventSink,
   formatPath,
@@ -83,6 +84,7 @@ export class JobManager {
     for (const job of this.store.loadAll(onProblem)) {
       this.jobs.set(job.id, job);
       if (!FINISHED.has(job.status)) {
+        this.replay(job);
         const started = job.status !== 'queued';
         const message = started
           ? 'the server stopped while this job was running'
@@ -99,6 +101,33 @@ export class JobManager {
       }
     }
     return interrupted;
+  }
+
+  /**
+   * A record saved while its job ran can lag behind the events file (progress is saved every few
+   * seconds, events at once): rebuild the event count, latest progress and artifacts from the events.
+   */
+  private replay(job: JobRecord): void {
+    const stored = this.store.readEvents(job.id);
+    if (stored.length === 0) return;
+    job.events = Math.max(job.events, stored.at(-1)!.seq);
+    job.artifacts = [];
+    for (const { event } of stored) {
+      if (event.type === 'progress') job.progress[event.task] = event;
+      else if (event.type === 'artifact' || event.type === 'checkpoint')
+        job.artifacts.push(this.toArtifact(event));
+    }
+  }
+
+  private toArtifact(event: ArtifactEvent | CheckpointEvent): ArtifactEvent {
+    return event.type === 'artifact'
+      ? { ...event, path: this.guard.resolve(event.path) }
+      : {
+          type: 'artifact',
+          kind: 'checkpoint',
+          path: this.guard.resolve(event.path),
+          description: `checkpoint at step ${event.step}`,
+        };
   }
 
   subscribe(listener: (change: JobChange) => void): () => void {
@@ -362,16 +391,7 @@ export class JobManager {
     }
     this.flushProgress(job);
     if (event.type === 'artifact' || event.type === 'checkpoint') {
-      const artifact: ArtifactEvent =
-        event.type === 'artifact'
-          ? { ...event, path: this.guard.resolve(event.path) }
-          : {
-              type: 'artifact',
-              kind: 'checkpoint',
-              path: this.guard.resolve(event.path),
-              description: `checkpoint at step ${event.step}`,
-            };
-      job.artifacts.push(artifact);
+      job.artifacts.push(this.toArtifact(event));
       this.emit(job, event);
       this.save(job);
       return;
