@@ -1,10 +1,11 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: response bodies are JSON whose shape each test asserts
-import { readFileSync, symlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { PreparedManifest, ValidationReport } from '@eaglet/core';
+import { BenchReport, PreparedManifest, ValidationReport } from '@eaglet/core';
 import { makeMalformedDataset, makeSpeechDataset, tinyQwen2AudioModel } from '@eaglet/fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, JobRecord, StoredEvent } from '../src/index.js';
+import { z } from 'zod';
+import { BUILTIN_JOB_KINDS, createServer, defineJobKind, JobRecord, StoredEvent } from '../src/index.js';
 import {
   http,
   internalErrors,
@@ -217,7 +218,7 @@ describe('the job API over real HTTP', () => {
     check('GET', '/api/jobs/{id}', 404, gone.json);
   });
 
-  it('runs prepare then vocab on a real model and real speech, and serves their artifacts', async () => {
+  it('runs prepare, vocab and bench on a real model and real speech, and serves their artifacts', async () => {
     // The tiny model lives in the fixtures cache: a second root makes it reachable.
     const model = tinyQwen2AudioModel();
     const p = await startTestServer({ roots: [tmp(), dirname(model)] });
@@ -269,6 +270,39 @@ describe('the job API over real HTTP', () => {
       const bytes = await fetch(p.url + v.url);
       expect(bytes.headers.get('content-disposition')).toMatch(/^attachment/);
       expect(Buffer.from(await bytes.arrayBuffer()).equals(readFileSync(v.path))).toBe(true);
+
+      // The benchmark on the embedded backend (the target alone: a draft needs training).
+      const b = await http(p.url, 'POST', '/api/jobs', {
+        body: {
+          kind: 'bench',
+          config: {
+            targetModel: model,
+            useEagle: false,
+            testDataPath: 'speech/data.jsonl',
+            outputFile: 'bench/report.json',
+            numPrompts: 2,
+            outputLen: 8,
+            warmupPrompts: 0,
+          },
+        },
+      });
+      expect(b.status, b.text).toBe(201);
+      const benched = await waitForJob(p.url, b.json.id, undefined, 300_000);
+      expect(benched.status, JSON.stringify(benched.error)).toBe('succeeded');
+      check('GET', '/api/jobs/{id}', 200, (await http(p.url, 'GET', `/api/jobs/${benched.id}`)).json);
+      const report = BenchReport.parse(benched.result.report);
+      expect(report.baseline).toMatchObject({ mode: 'baseline', numPrompts: 2 });
+      expect(report.baseline!.throughput).toBeGreaterThan(0);
+      const reports = (await http(p.url, 'GET', `/api/jobs/${benched.id}/artifacts`)).json.artifacts;
+      const png = reports.find((a: any) => a.path.endsWith('.png'));
+      expect(png).toMatchObject({ exists: true, type: 'file' });
+      const image = await fetch(p.url + png.url);
+      expect(image.headers.get('content-type')).toBe('image/png');
+      expect(
+        Buffer.from(await image.arrayBuffer())
+          .subarray(1, 4)
+          .toString(),
+      ).toBe('PNG');
     } finally {
       await p.close();
     }
@@ -330,6 +364,76 @@ describe('the job API over real HTTP', () => {
     });
     expect(big.status).toBe(413);
     check('POST', '/api/jobs', 413, big.json);
+  });
+});
+
+describe('artifact serving', () => {
+  // A job kind made for this test: it announces whatever paths it is given, as a flow would. What
+  // is tested is the server's side: which announced paths it serves, and how.
+  const announce = defineJobKind({
+    kind: 'announce',
+    title: 'Announce artifacts',
+    description: 'test only',
+    resource: 'light',
+    config: z.strictObject({ paths: z.array(z.string()) }),
+    run: async ({ config, events }) => {
+      for (const path of config.paths) events({ type: 'artifact', kind: 'file', path });
+    },
+  });
+
+  it('serves files and folders inside the roots, with any name, and nothing outside', async () => {
+    const root = tmp();
+    const { registry } = await (await import('@eaglet/flows')).createEaglet({ cwd: root });
+    const server = await createServer(
+      { roots: [root], port: 0 },
+      { registry, kinds: [...BUILTIN_JOB_KINDS, announce] },
+    );
+    const url = await server.listen();
+    try {
+      mkdirSync(join(root, 'draft', 'sub'), { recursive: true });
+      writeFileSync(join(root, 'draft', 'config.json'), '{"a":1}');
+      writeFileSync(join(root, 'draft', 'sub', 'x.txt'), 'inner');
+      writeFileSync(join(root, 'plot ünïcode 😀.png'), 'not really a png');
+      symlinkSync('/etc/passwd', join(root, 'draft', 'passwd'));
+      const paths = [
+        join(root, 'draft'),
+        join(root, 'plot ünïcode 😀.png'),
+        '/etc/hostname',
+        join(root, 'gone.json'),
+      ];
+      const created = await http(url, 'POST', '/api/jobs', { body: { kind: 'announce', config: { paths } } });
+      const job = await waitForJob(url, created.json.id);
+      const list = (await http(url, 'GET', `/api/jobs/${job.id}/artifacts`)).json.artifacts;
+      expect(list.map((a: any) => a.type)).toEqual(['directory', 'file', 'file', 'missing']);
+
+      const folder = await http(url, 'GET', '/api/jobs/' + job.id + '/artifacts/0');
+      expect(folder.json.entries.map((e: any) => [e.name, e.type])).toEqual([
+        ['sub', 'directory'],
+        ['config.json', 'file'],
+        ['passwd', 'other'],
+      ]);
+      expect((await http(url, 'GET', `/api/jobs/${job.id}/artifacts/0?file=config.json`)).text).toBe(
+        '{"a":1}',
+      );
+      expect((await http(url, 'GET', `/api/jobs/${job.id}/artifacts/0?file=sub%2Fx.txt`)).text).toBe('inner');
+      for (const file of ['..%2F..%2Fetc%2Fpasswd', 'passwd', '%2Fetc%2Fpasswd', 'sub%2F..%2F..%2Fplot']) {
+        const r = await http(url, 'GET', `/api/jobs/${job.id}/artifacts/0?file=${file}`);
+        expect(r.status, file).toBe(400);
+        expect(r.json.error.issues[0]).toMatchObject({ in: 'query', path: 'file' });
+      }
+      const odd = await fetch(`${url}/api/jobs/${job.id}/artifacts/1`);
+      expect(odd.status).toBe(200);
+      expect(odd.headers.get('content-disposition')).toBe(
+        `inline; filename="plot _n_code __.png"; filename*=UTF-8''${encodeURIComponent('plot ünïcode 😀.png')}`,
+      );
+      expect(await odd.text()).toBe('not really a png');
+      const outside = await http(url, 'GET', `/api/jobs/${job.id}/artifacts/2`);
+      expect(outside.status).toBe(403);
+      expect(outside.json.error.code).toBe('EAGLET_PATH_REFUSED');
+      expect((await http(url, 'GET', `/api/jobs/${job.id}/artifacts/3`)).status).toBe(404);
+    } finally {
+      await server.close();
+    }
   });
 });
 

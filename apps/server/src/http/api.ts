@@ -1,5 +1,6 @@
-import { createReadStream, readdirSync, statSync } from 'node:fs';
+import { createReadStream, fstatSync, readdirSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
+import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import type { JobManager } from '../jobs/manager.js';
 import { PathGuard, PathRefused } from '../paths.js';
@@ -452,19 +453,42 @@ const INLINE: Record<string, string> = {
   '.wav': 'audio/wav',
 };
 
-function sendFile(reply: import('fastify').FastifyReply, path: string) {
+/**
+ * Streams a file as the whole response. The reply is taken over from Fastify once the file is open
+ * (an error before that is still a JSON 4xx), so nothing can send it a second time.
+ */
+function sendFile(reply: FastifyReply, path: string): Promise<FastifyReply> {
   const type = INLINE[extname(path).toLowerCase()];
   const name = path.split('/').pop() ?? 'file';
-  reply
-    .header(
-      'content-security-policy',
-      "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'",
-    )
-    .header('content-length', statSync(path).size)
-    .header(
-      'content-disposition',
-      `${type ? 'inline' : 'attachment'}; filename="${name.replace(/["\\\r\n]/g, '_')}"`,
-    )
-    .type(type ?? 'application/octet-stream');
-  return reply.send(createReadStream(path));
+  return new Promise((resolve, reject) => {
+    const stream = createReadStream(path);
+    stream.once('error', (e) => {
+      if (reply.sent) reply.raw.destroy(e);
+      else reject(new HttpError(404, 'EAGLET_NOT_FOUND', `cannot read ${path}: ${(e as Error).message}`));
+    });
+    stream.once('open', (fd) => {
+      let size: number;
+      try {
+        size = fstatSync(fd).size;
+      } catch (e) {
+        stream.destroy(e as Error);
+        return;
+      }
+      reply.hijack();
+      reply.raw.writeHead(200, {
+        'content-type': type ?? 'application/octet-stream',
+        'content-length': size,
+        // Header values must be Latin-1: an ASCII fallback plus the exact name, RFC 6266 style.
+        'content-disposition': `${type ? 'inline' : 'attachment'}; filename="${name.replace(/[^\x20-\x7e]|["\\]/g, '_')}"; filename*=UTF-8''${encodeURIComponent(name)}`,
+        'content-security-policy': "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'",
+        'x-content-type-options': 'nosniff',
+        'referrer-policy': 'no-referrer',
+        'x-frame-options': 'DENY',
+        'cache-control': 'no-store',
+      });
+      reply.raw.once('close', () => stream.destroy());
+      stream.pipe(reply.raw);
+      resolve(reply);
+    });
+  });
 }
