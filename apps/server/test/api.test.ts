@@ -406,7 +406,7 @@ describe('artifact serving', () => {
       const list = (await http(url, 'GET', `/api/jobs/${job.id}/artifacts`)).json.artifacts;
       expect(list.map((a: any) => a.type)).toEqual(['directory', 'file', 'file', 'missing']);
 
-      const folder = await http(url, 'GET', '/api/jobs/' + job.id + '/artifacts/0');
+      const folder = await http(url, 'GET', `/api/jobs/${job.id}/artifacts/0`);
       expect(folder.json.entries.map((e: any) => [e.name, e.type])).toEqual([
         ['sub', 'directory'],
         ['config.json', 'file'],
