@@ -1,5 +1,6 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: response bodies are JSON whose shape each test asserts
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { BenchReport, PreparedManifest, ValidationReport } from '@eaglet/core';
 import { makeMalformedDataset, makeSpeechDataset, tinyQwen2AudioModel } from '@eaglet/fixtures';
@@ -17,6 +18,14 @@ import {
   tmp,
   waitForJob,
 } from './helpers.js';
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const srv = createNetServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
 
 const serverErrors = internalErrors();
 afterAll(() => expect(serverErrors).toEqual([]));
@@ -364,6 +373,52 @@ describe('the job API over real HTTP', () => {
     });
     expect(big.status).toBe(413);
     check('POST', '/api/jobs', 413, big.json);
+  });
+});
+
+describe('regenerate', () => {
+  it("answers the user turns again through the embedded backend's real OpenAI server", async () => {
+    const model = tinyQwen2AudioModel();
+    const p = await startTestServer({ roots: [tmp(), dirname(model)] });
+    const { createEaglet, serveBackend } = await import('@eaglet/flows');
+    const { registry } = await createEaglet({ cwd: p.root });
+    const port = await freePort();
+    const backend = await serveBackend(registry, {
+      backend: 'torch',
+      target: 'qwen2-audio',
+      targetModel: model,
+      host: '127.0.0.1',
+      port,
+      maxModelLen: 4096,
+    });
+    try {
+      makeSpeechDataset(join(p.root, 'speech'));
+      const created = await http(p.url, 'POST', '/api/jobs', {
+        body: {
+          kind: 'regenerate',
+          config: {
+            data: ['speech/data.jsonl'],
+            outputDir: 'regen',
+            basePort: port,
+            maxTokens: 8,
+            concurrency: 2,
+          },
+        },
+      });
+      expect(created.status, created.text).toBe(201);
+      const job = await waitForJob(p.url, created.json.id, undefined, 300_000);
+      expect(job.status, JSON.stringify(job.error)).toBe('succeeded');
+      expect(job.result).toMatchObject({ total: 5, written: 5, rejected: 0 });
+      const shards = (await http(p.url, 'GET', `/api/jobs/${job.id}/artifacts`)).json.artifacts.filter(
+        (a: any) => a.kind === 'shard',
+      );
+      expect(shards.length).toBeGreaterThan(0);
+      const lines = (await http(p.url, 'GET', shards[0].url)).text.trim().split('\n');
+      expect(lines.length).toBe(5);
+    } finally {
+      await backend.stop();
+      await p.close();
+    }
   });
 });
 
