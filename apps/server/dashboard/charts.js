@@ -99,6 +99,7 @@ export class CurveChart {
     if (keys.length === 0) return;
     const data = store.aligned(keys);
     const width = Math.max(280, this.el.clientWidth || 480);
+    const names = [...new Set(keys.map(name))];
     if (!this.plot || keys.join() !== this.keys.join()) {
       this.plot?.destroy();
       this.el.replaceChildren();
@@ -112,9 +113,10 @@ export class CurveChart {
           axes: [{ label: 'step' }, {}],
           series: [
             { label: 'step' },
-            ...keys.map((k, i) => ({
+            ...keys.map((k) => ({
               label: k.startsWith('train:') ? name(k) : k.replace(':', ' '),
-              stroke: color(i),
+              // train and eval of one value share a colour; eval is dashed
+              stroke: color(names.indexOf(name(k))),
               width: 1.5,
               dash: k.startsWith('eval:') ? [6, 4] : undefined,
               spanGaps: true,
