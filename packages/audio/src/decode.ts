@@ -1,4 +1,6 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { EagletError } from '@eaglet/core';
 import ffmpeg from 'fluent-ffmpeg';
 import { withLocalFile } from './source.js';
@@ -22,6 +24,17 @@ export interface AudioDecoder {
   decode(ref: string, options?: DecodeOptions): Promise<DecodedAudio>;
 }
 
+export interface FfmpegDecoderOptions {
+  /** ffmpeg processes running at once (default: one per core). */
+  processes?: number;
+  /**
+   * Files decoded by one ffmpeg process (default 16). Starting ffmpeg costs about 0.1 CPU-s,
+   * more than decoding a typical utterance, so queued files share a process; each still gets its
+   * own input, resampler and output, so the samples equal a one-file decode.
+   */
+  batchSize?: number;
+}
+
 const lastLine = (text: string) =>
   text
     .split('\n')
@@ -37,64 +50,174 @@ function checkFile(path: string): void {
   if (st.size === 0) throw new EagletError('EAGLET_AUDIO_EMPTY', `audio file is empty (0 bytes): ${path}`);
 }
 
+interface Request {
+  path: string;
+  rate: number;
+  signal: AbortSignal | undefined;
+  resolve: (pcm: Float32Array) => void;
+  reject: (e: unknown) => void;
+}
+
 /**
- * Decodes with ffmpeg through fluent-ffmpeg: the first audio stream, down-mixed to mono and
- * resampled by ffmpeg to `sampleRate`, as 32-bit float little-endian PCM. These are the arguments
- * of transformers' own `ffmpeg_read` (`-ac 1 -ar 16000 -f f32le`), so the samples equal what the
- * Hugging Face pipeline decodes. Errors: EAGLET_AUDIO_MISSING, _EMPTY (0 bytes or no samples),
- * _UNREADABLE (not audio, corrupt, no audio stream), EAGLET_CANCELLED.
+ * Decodes with ffmpeg through fluent-ffmpeg: the first audio stream of each file, down-mixed to
+ * mono and resampled by ffmpeg to `sampleRate`, as 32-bit float little-endian PCM. These are the
+ * arguments of transformers' own `ffmpeg_read` (`-ac 1 -ar 16000 -f f32le`), so the samples equal
+ * what the Hugging Face pipeline decodes (the parity test checks it). Errors, per file:
+ * EAGLET_AUDIO_MISSING, _EMPTY (0 bytes or no samples), _UNREADABLE (not audio, corrupt, no audio
+ * stream), _REMOTE, and EAGLET_CANCELLED.
  */
-export function ffmpegDecoder(): AudioDecoder {
+export function ffmpegDecoder(options: FfmpegDecoderOptions = {}): AudioDecoder {
+  const processes = options.processes && options.processes > 0 ? options.processes : availableParallelism();
+  const batchSize = Math.max(1, options.batchSize ?? 16);
+  const queue: Request[] = [];
+  let running = 0;
+  let timer: NodeJS.Timeout | undefined;
+
+  const schedule = () => {
+    while (running < processes && queue.length > 0) {
+      // Under load, wait for a full batch; when idle (or after a short pause), take what there is.
+      if (queue.length < batchSize && running > 0 && !timer) {
+        timer = setTimeout(() => {
+          timer = undefined;
+          if (running < processes && queue.length) start(queue.splice(0, batchSize));
+        }, 15);
+        return;
+      }
+      if (queue.length < batchSize && running > 0) return;
+      start(queue.splice(0, batchSize));
+    }
+  };
+  const start = (batch: Request[]) => {
+    running++;
+    decodeBatch(batch).finally(() => {
+      running--;
+      schedule();
+    });
+  };
+
   return {
-    decode: (ref, options = {}) =>
-      withLocalFile(ref, async (path) => {
-        checkFile(path);
-        const rate = options.sampleRate ?? 16000;
-        const pcm = await runFfmpeg(path, rate, options.signal);
+    decode: (ref, opts = {}) => {
+      const rate = opts.sampleRate ?? 16000;
+      const finish = (path: string) => (pcm: Float32Array) => {
         if (pcm.length === 0) throw new EagletError('EAGLET_AUDIO_EMPTY', `audio has zero length: ${path}`);
         return { pcm, sampleRate: rate, seconds: pcm.length / rate };
-      }),
+      };
+      if (ref.startsWith('data:')) {
+        // A temporary file that lives only while this decode runs: decoded on its own.
+        return withLocalFile(ref, async (path) => {
+          checkFile(path);
+          return finish(path)(await decodeOne(path, rate, opts.signal));
+        });
+      }
+      return withLocalFile(ref, async (path) => {
+        checkFile(path);
+        if (opts.signal?.aborted) throw new EagletError('EAGLET_CANCELLED', `decoding cancelled: ${path}`);
+        const pcm = await new Promise<Float32Array>((resolve, reject) => {
+          queue.push({ path, rate, signal: opts.signal, resolve, reject });
+          schedule();
+        });
+        return finish(path)(pcm);
+      });
+    },
   };
 }
 
-function runFfmpeg(path: string, rate: number, signal: AbortSignal | undefined): Promise<Float32Array> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
+/** One ffmpeg for the batch; if it fails, each file alone, so every file gets its own error. */
+async function decodeBatch(batch: Request[]): Promise<void> {
+  const live = batch.filter((r) => {
+    if (!r.signal?.aborted) return true;
+    r.reject(new EagletError('EAGLET_CANCELLED', `decoding cancelled: ${r.path}`));
+    return false;
+  });
+  if (live.length === 0) return;
+  if (live.length > 1 && live.every((r) => r.rate === live[0]!.rate)) {
+    try {
+      const out = await runFfmpeg(
+        live.map((r) => r.path),
+        live[0]!.rate,
+        live.map((r) => r.signal),
+      );
+      for (const [i, r] of live.entries()) r.resolve(out[i]!);
+      return;
+    } catch {
+      // fall through: find which file is bad
+    }
+  }
+  for (const r of live) {
+    try {
+      r.resolve(await decodeOne(r.path, r.rate, r.signal));
+    } catch (e) {
+      r.reject(e);
+    }
+  }
+}
+
+async function decodeOne(path: string, rate: number, signal: AbortSignal | undefined): Promise<Float32Array> {
+  try {
+    return (await runFfmpeg([path], rate, [signal]))[0]!;
+  } catch (e) {
+    const err = e as Error & { stderr?: string };
+    if (signal?.aborted) throw new EagletError('EAGLET_CANCELLED', `decoding cancelled: ${path}`);
+    const stderr = err.stderr ?? '';
+    const noStream = /matches no streams|does not contain any stream|Stream map '0:a:0'/.test(stderr);
+    throw new EagletError(
+      'EAGLET_AUDIO_UNREADABLE',
+      noStream
+        ? `no audio stream in ${path}`
+        : `not a readable audio file: ${path} (${lastLine(stderr) || err.message})`,
+      { cause: e },
+    );
+  }
+}
+
+/** Runs one ffmpeg with an input and an f32le output file per path; returns each output's samples. */
+function runFfmpeg(
+  paths: string[],
+  rate: number,
+  signals: Array<AbortSignal | undefined>,
+): Promise<Float32Array[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'eaglet-decode-'));
+  return new Promise<Float32Array[]>((resolve, reject) => {
+    let command = ffmpeg();
+    for (const p of paths) command = command.input(p);
+    paths.forEach((_, i) => {
+      command = command
+        .output(join(dir, `${i}.f32`))
+        .outputOptions(['-map', `${i}:a:0`])
+        .noVideo()
+        .audioChannels(1)
+        .audioFrequency(rate)
+        .format('f32le');
+    });
     let stderr = '';
-    const command = ffmpeg(path)
-      .noVideo()
-      .audioChannels(1)
-      .audioFrequency(rate)
-      .format('f32le')
-      .outputOptions(['-map', '0:a:0'])
+    const onAbort = () => command.kill('SIGKILL');
+    for (const s of signals) s?.addEventListener('abort', onAbort, { once: true });
+    const done = () => {
+      for (const s of signals) s?.removeEventListener('abort', onAbort);
+    };
+    command
       .on('stderr', (line: string) => {
         stderr += `${line}\n`;
       })
       .on('error', (err: Error) => {
-        signal?.removeEventListener('abort', onAbort);
-        if (signal?.aborted)
-          return reject(new EagletError('EAGLET_CANCELLED', `decoding cancelled: ${path}`));
-        const why = lastLine(stderr) || err.message;
-        const noStream = /matches no streams|does not contain any stream|Stream map '0:a:0'/.test(stderr);
-        reject(
-          new EagletError(
-            'EAGLET_AUDIO_UNREADABLE',
-            noStream ? `no audio stream in ${path}` : `not a readable audio file: ${path} (${why})`,
-            { cause: err },
-          ),
-        );
+        done();
+        reject(Object.assign(err, { stderr }));
       })
       .on('end', () => {
-        signal?.removeEventListener('abort', onAbort);
-        const all = Buffer.concat(chunks);
-        // Copy into an aligned buffer: Buffer.concat may return a slice of Node's pool.
-        const pcm = new Float32Array(all.length >> 2);
-        new Uint8Array(pcm.buffer).set(all.subarray(0, pcm.length * 4));
-        resolve(pcm);
-      });
-    const onAbort = () => command.kill('SIGKILL');
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const out = command.pipe();
-    out.on('data', (c: Buffer) => chunks.push(c));
-  });
+        done();
+        try {
+          resolve(
+            paths.map((_, i) => {
+              const bytes = readFileSync(join(dir, `${i}.f32`));
+              const pcm = new Float32Array(bytes.length >> 2);
+              new Uint8Array(pcm.buffer).set(bytes.subarray(0, pcm.length * 4));
+              return pcm;
+            }),
+          );
+        } catch (e) {
+          reject(e);
+        }
+      })
+      .run();
+  }).finally(() => rmSync(dir, { recursive: true, force: true }));
 }

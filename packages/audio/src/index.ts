@@ -1,7 +1,12 @@
 /** @eaglet/audio: eaglet's own small audio interface over ffmpeg (fluent-ffmpeg stays behind it). */
-export { type AudioDecoder, type DecodedAudio, type DecodeOptions, ffmpegDecoder } from './decode.js';
+export {
+  type AudioDecoder,
+  type DecodedAudio,
+  type DecodeOptions,
+  type FfmpegDecoderOptions,
+  ffmpegDecoder,
+} from './decode.js';
 export { type LongAudioPolicy, type Segment, type SegmentOptions, segmentAtPauses } from './long-audio.js';
-export { DecodePool } from './pool.js';
 export { type AudioProbe, probeAudio } from './probe.js';
 export { withLocalFile } from './source.js';
 export { SileroVad, sileroModelPath, VAD_FRAME } from './vad.js';

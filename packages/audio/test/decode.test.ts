@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Clip, librivoxClips, longRecording } from '@eaglet/fixtures';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DecodePool, ffmpegDecoder, SileroVad, segmentAtPauses } from '../src/index.js';
+import { ffmpegDecoder, SileroVad, segmentAtPauses } from '../src/index.js';
 
 const ffmpeg = (args: string[]) =>
   execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args]);
@@ -102,32 +102,28 @@ describe('ffmpegDecoder (real ffmpeg)', () => {
     expect(await code(decoder.decode('https://example.com/a.wav'))).toBe('EAGLET_AUDIO_REMOTE');
   });
 
+  it('batches queued files into one ffmpeg with the same samples, and a bad file only fails itself', async () => {
+    const clips = librivoxClips();
+    const single = await Promise.all(clips.map((c) => ffmpegDecoder({ batchSize: 1 }).decode(c.path)));
+    writeFileSync(join(dir, 'bad.wav'), 'not audio at all\n'.repeat(50));
+    const batched = ffmpegDecoder({ processes: 1, batchSize: 8 });
+    const results = await Promise.allSettled([
+      ...clips.map((c) => batched.decode(c.path)),
+      batched.decode(join(dir, 'bad.wav')),
+    ]);
+    results.slice(0, clips.length).forEach((r, i) => {
+      expect(r.status).toBe('fulfilled');
+      const pcm = (r as PromiseFulfilledResult<{ pcm: Float32Array }>).value.pcm;
+      expect(Buffer.from(pcm.buffer).equals(Buffer.from(single[i]!.pcm.buffer))).toBe(true);
+    });
+    expect(results.at(-1)).toMatchObject({ status: 'rejected', reason: { code: 'EAGLET_AUDIO_UNREADABLE' } });
+  });
+
   it('cancels a decode through its signal', async () => {
     const c = new AbortController();
     const p = decoder.decode(clip.path, { signal: c.signal });
     c.abort();
     expect(await code(p)).toMatch(/EAGLET_CANCELLED|ok/); // a decode may finish before the kill lands
-  });
-});
-
-describe('DecodePool', () => {
-  it('never runs more decodes than its concurrency and keeps every result', async () => {
-    let active = 0;
-    let peak = 0;
-    const slow = {
-      async decode(ref: string) {
-        active++;
-        peak = Math.max(peak, active);
-        await new Promise((r) => setTimeout(r, 5));
-        active--;
-        return { pcm: new Float32Array([Number(ref)]), sampleRate: 16000, seconds: 0 };
-      },
-    };
-    const pool = new DecodePool(slow, 3);
-    const out = await Promise.all(Array.from({ length: 20 }, (_, i) => pool.decode(String(i))));
-    expect(peak).toBe(3);
-    expect(out.map((o) => o.pcm[0])).toEqual(Array.from({ length: 20 }, (_, i) => i));
-    expect(new DecodePool(slow).concurrency).toBeGreaterThanOrEqual(1);
   });
 });
 

@@ -13,9 +13,10 @@ import {
   rmSync,
   writeSync,
 } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { DecodePool, ffmpegDecoder, type Segment, SileroVad, segmentAtPauses } from '@eaglet/audio';
+import { type AudioDecoder, ffmpegDecoder, type Segment, SileroVad, segmentAtPauses } from '@eaglet/audio';
 import {
   type AudioPart,
   audioParts,
@@ -255,9 +256,12 @@ export async function prepareData(
   if (resumedAt > 0) log(`resuming ${out} after ${resumedAt} of ${totalRecords} records`);
 
   // --- workers ----------------------------------------------------------------------------------
-  const pool = new DecodePool(ffmpegDecoder(), config.concurrency);
+  const processes = config.concurrency > 0 ? config.concurrency : availableParallelism();
+  const batchSize = 16;
+  const pool = ffmpegDecoder({ processes, batchSize });
   const spec = target.audio;
   let vad: Promise<SileroVad> | undefined;
+  const warn = (message: string) => ctx.events?.({ type: 'log', level: 'warn', message });
   const work = new RecordWorker({
     config,
     target,
@@ -265,8 +269,10 @@ export async function prepareData(
     pool,
     vad: () => (vad ??= SileroVad.load()),
     log,
+    warn,
   });
-  const maxInFlight = pool.concurrency * 4;
+  // Enough records in flight to fill every ffmpeg batch, and no more (memory stays bounded).
+  const maxInFlight = processes * batchSize * 2;
   const emit = throttledProgress(ctx.events, 'prepare', 'record', 200);
   let shard: ShardWriter | undefined;
 
@@ -389,9 +395,10 @@ interface WorkerDeps {
   config: PrepareConfig;
   target: TargetModel;
   session: ChatTemplateSession;
-  pool: DecodePool;
+  pool: AudioDecoder;
   vad: () => Promise<SileroVad>;
   log: (message: string) => void;
+  warn: (message: string) => void;
 }
 
 /** Turns one input line into a shard row or a reject. Never throws for a bad record. */
@@ -520,6 +527,11 @@ class RecordWorker {
         segments: segments.map((s) => [s.start / rate, s.end / rate]),
         hardCuts,
       });
+      if (hardCuts > 0) {
+        this.d.warn(
+          `${conv.source.file}:${conv.source.line}: audio part ${k + 1} has no pause in ${hardCuts} window(s); cut at ${maxSamples / rate} s there`,
+        );
+      }
     }
     // A segmented part becomes consecutive audio parts of the same message.
     let k = 0;

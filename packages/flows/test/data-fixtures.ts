@@ -48,7 +48,8 @@ export function prepareDataset(
       id: 'string-content-unicode',
       conversations: [
         { role: 'user', content: 'Wie sagt man „schneller“ auf Chinesisch? 🙂' },
-        { role: 'assistant', content: '\n更快 (gèng kuài) — «faster»; naïve café.' },
+        // NFC matters: 'cafe\u0301' is decomposed and the tokenizer composes it.
+        { role: 'assistant', content: '\n更快 (gèng kuài) — «faster»; naïve café, cafe\u0301.' },
       ],
     },
   ];

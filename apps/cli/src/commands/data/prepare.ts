@@ -63,7 +63,7 @@ Every record is either written or listed in rejects.jsonl with its reason. Inter
       const m = result.manifest;
       this.log(
         `${result.alreadyDone ? 'already prepared' : 'prepared'}: ${m.counts.written} of ${m.counts.records} records written, ` +
-          `${m.counts.rejected} rejected ${m.counts.rejected ? '(reasons in rejects.jsonl)' : ''}, ` +
+          `${m.counts.rejected} rejected${m.counts.rejected ? ' (reasons in rejects.jsonl)' : ''}, ` +
           `${m.counts.truncated} truncated; ${m.shards.length} shards, ${m.stats.tokens} tokens ` +
           `(${m.stats.lossTokens} trained), ${m.stats.audioSeconds.toFixed(1)} s audio in ${m.stats.audioClips} clips`,
       );
