@@ -2,13 +2,13 @@ import { hostname } from 'node:os';
 import type { BenchConfig } from './schemas/config/bench.js';
 import {
   type BenchReport,
+  BenchReport as BenchReportSchema,
   type BenchRequest,
   type BenchRun,
   type LatencyStats,
   type OutputComparison,
   type SpecDecodeCounters,
   type SpecDecodeStats,
-  BenchReport as BenchReportSchema,
 } from './schemas/report.js';
 
 /**
@@ -17,7 +17,8 @@ import {
  */
 export const BENCH_DEFINITIONS: Record<string, string> = {
   throughput: 'output tokens of all measured requests / wall seconds of the run',
-  latency: 'seconds from submitting a request to its last token; p50/p90 interpolate linearly (numpy default)',
+  latency:
+    'seconds from submitting a request to its last token; p50/p90 interpolate linearly (numpy default)',
   speedup: 'eagle3 throughput / baseline throughput on the same prompts',
   latencySpeedup: 'baseline mean latency / eagle3 mean latency',
   meanAcceptanceLength:

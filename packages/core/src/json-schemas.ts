@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { BenchConfig } from './schemas/config/bench.js';
-import { TrainConfig } from './schemas/config/train.js';
+import { ExportConfig, TrainConfig } from './schemas/config/train.js';
 import { EagletEvent } from './schemas/events.js';
 import { GenerationEngineConfig } from './schemas/generation.js';
 import { BenchReport } from './schemas/report.js';
@@ -12,6 +12,7 @@ import { BenchReport } from './schemas/report.js';
  */
 export const ENGINE_SCHEMAS: Record<string, z.ZodType> = {
   train: TrainConfig,
+  export: ExportConfig,
   bench: BenchConfig,
   event: EagletEvent,
   generation: GenerationEngineConfig,

@@ -22,7 +22,10 @@ const DATA_URI = /^data:audio\/([\w.+-]+);base64,(.*)$/s;
  * from the extension); `audio_url` sends local files as file:// URLs (the server must be allowed
  * to read them). http(s) references always go as `audio_url`; data: URIs as the mode asks.
  */
-export async function toOpenAIMessages(messages: readonly Message[], audioMode: AudioMode): Promise<OpenAIMessage[]> {
+export async function toOpenAIMessages(
+  messages: readonly Message[],
+  audioMode: AudioMode,
+): Promise<OpenAIMessage[]> {
   return Promise.all(
     messages.map(async (m) => {
       const parts: OpenAIContentPart[] = [];
@@ -114,7 +117,8 @@ async function request(url: string, init: RequestInit, options: OpenAIRequestOpt
     let message = text.slice(0, 500);
     try {
       const body = JSON.parse(text) as { error?: { message?: string } | string; message?: string };
-      message = typeof body.error === 'string' ? body.error : (body.error?.message ?? body.message ?? message);
+      message =
+        typeof body.error === 'string' ? body.error : (body.error?.message ?? body.message ?? message);
     } catch {
       // not JSON: keep the text
     }
@@ -134,7 +138,11 @@ export async function chatCompletion(
   options: OpenAIRequestOptions = {},
 ): Promise<OpenAIChatResponse> {
   const url = `${baseUrl.replace(/\/$/, '')}/chat/completions`;
-  const json = await request(url, { method: 'POST', body: JSON.stringify({ ...body, stream: false }) }, options);
+  const json = await request(
+    url,
+    { method: 'POST', body: JSON.stringify({ ...body, stream: false }) },
+    options,
+  );
   const parsed = OpenAIChatResponseSchema.safeParse(json);
   if (!parsed.success)
     throw new OpenAIRequestError(url, 200, `not a chat completion: ${parsed.error.issues[0]?.message}`);

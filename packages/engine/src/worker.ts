@@ -6,14 +6,14 @@ import { createInterface } from 'node:readline';
 import {
   EagletError,
   EagletEvent,
-  GenerationEngineConfig,
-  type GenerationEngineConfigInput,
   type GenerateRequestInput,
   type GenerateResult,
+  GenerationEngineConfig,
+  type GenerationEngineConfigInput,
   WorkerMessage,
 } from '@eaglet/core';
-import { engineArgv } from './run.js';
 import { pythonPath, resolvePython } from './python.js';
+import { engineArgv } from './run.js';
 
 export interface WorkerReadyInfo {
   device: string;
@@ -109,9 +109,13 @@ export class EngineWorker {
     });
     const failStart = (message: string) =>
       readyReject(
-        new EagletError('EAGLET_WORKER_START', `${message}\n--- stderr (last lines) ---\n${tail.join('\n')}`, {
-          hint: `full log: ${logFile}`,
-        }),
+        new EagletError(
+          'EAGLET_WORKER_START',
+          `${message}\n--- stderr (last lines) ---\n${tail.join('\n')}`,
+          {
+            hint: `full log: ${logFile}`,
+          },
+        ),
       );
     createInterface({ input: child.stdout! }).on('line', (line) => {
       let json: unknown;
@@ -149,10 +153,13 @@ export class EngineWorker {
       }
       worker.onClose(code, signal, options.onExit);
     });
-    const timeout = setTimeout(() => {
-      failStart(`the worker was not ready after ${options.readyTimeoutSeconds ?? 600} s`);
-      killTree(child, 'SIGKILL');
-    }, (options.readyTimeoutSeconds ?? 600) * 1000);
+    const timeout = setTimeout(
+      () => {
+        failStart(`the worker was not ready after ${options.readyTimeoutSeconds ?? 600} s`);
+        killTree(child, 'SIGKILL');
+      },
+      (options.readyTimeoutSeconds ?? 600) * 1000,
+    );
     try {
       return await ready;
     } finally {
@@ -186,7 +193,11 @@ export class EngineWorker {
     }
   }
 
-  private onClose(code: number | null, signal: NodeJS.Signals | null, onExit: StartWorkerOptions['onExit']): void {
+  private onClose(
+    code: number | null,
+    signal: NodeJS.Signals | null,
+    onExit: StartWorkerOptions['onExit'],
+  ): void {
     this.exited = true;
     const stderrTail = this.tail.join('\n');
     if (this.pending.size) {

@@ -71,7 +71,11 @@ export async function loadBenchPrompts(
  * `eaglet bench`: baseline and Eagle3 on the same prompts through a backend; writes the report as
  * JSON (`outputFile`), Markdown (same name, .md) and a plot (same name, .png).
  */
-export async function bench(registry: PluginRegistry, input: BenchConfig, ctx: FlowContext = {}): Promise<BenchOutcome> {
+export async function bench(
+  registry: PluginRegistry,
+  input: BenchConfig,
+  ctx: FlowContext = {},
+): Promise<BenchOutcome> {
   const config = BenchConfigSchema.parse(input);
   if (!config.baseline && !config.useEagle)
     throw new EagletError('EAGLET_CONFIG_INVALID', 'nothing to run: baseline and useEagle are both off');
@@ -86,8 +90,10 @@ export async function bench(registry: PluginRegistry, input: BenchConfig, ctx: F
     format: config.format,
     limit: config.numPrompts,
   });
-  for (const s of skipped) ctx.events?.({ type: 'log', level: 'warn', message: `${s.file}:${s.line}: skipped: ${s.reason}` });
-  if (!prompts.length) throw new EagletError('EAGLET_NO_PROMPTS', `no usable prompt in ${config.testDataPath}`);
+  for (const s of skipped)
+    ctx.events?.({ type: 'log', level: 'warn', message: `${s.file}:${s.line}: skipped: ${s.reason}` });
+  if (!prompts.length)
+    throw new EagletError('EAGLET_NO_PROMPTS', `no usable prompt in ${config.testDataPath}`);
   if (prompts.length < config.numPrompts) {
     ctx.events?.({
       type: 'log',
@@ -109,11 +115,16 @@ export async function bench(registry: PluginRegistry, input: BenchConfig, ctx: F
     await runEngine({ command: 'plot-bench', config: { ...report, files: { plot: `${stem}.png` } } });
     files.plot = `${stem}.png`;
   } catch (e) {
-    ctx.events?.({ type: 'log', level: 'warn', message: `the plot could not be drawn: ${(e as Error).message}` });
+    ctx.events?.({
+      type: 'log',
+      level: 'warn',
+      message: `the plot could not be drawn: ${(e as Error).message}`,
+    });
   }
   const final: BenchReport = { ...report, files: { ...files } };
   writeFileSync(json, `${JSON.stringify(final, null, 2)}\n`);
   writeFileSync(files.markdown, benchReportMarkdown(final));
-  for (const [kind, path] of Object.entries(files)) ctx.events?.({ type: 'artifact', kind: `report-${kind}`, path });
+  for (const [kind, path] of Object.entries(files))
+    ctx.events?.({ type: 'artifact', kind: `report-${kind}`, path });
   return { report: final, files, skipped };
 }

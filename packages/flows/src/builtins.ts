@@ -2,6 +2,7 @@ import type { RegisterFunction } from '@eaglet/core';
 import { register as formats } from '@eaglet/formats';
 import { register as qwen2Audio } from '@eaglet/qwen2-audio';
 import { register as torchBackend } from '@eaglet/torch-backend';
+import { register as vllmBackend } from '@eaglet/vllm-backend';
 
 /**
  * What ships with eaglet, in load order. The one explicit registration point: each entry is a
@@ -11,4 +12,5 @@ export const BUILTIN_PLUGINS: ReadonlyArray<{ module: string; register: Register
   { module: '@eaglet/formats', register: formats },
   { module: '@eaglet/qwen2-audio', register: qwen2Audio },
   { module: '@eaglet/torch-backend', register: torchBackend },
+  { module: '@eaglet/vllm-backend', register: vllmBackend },
 ];

@@ -1,14 +1,30 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { EagletError, type EventSink, type PluginRegistry, type ValidationReport } from '@eaglet/core';
-import { makeSpeechDataset, tinyQwen2AudioModel } from '@eaglet/fixtures';
+import {
+  BenchConfig,
+  EagletError,
+  type EventSink,
+  type PluginRegistry,
+  RegenerateConfig,
+  TrainConfig,
+  type ValidationReport,
+} from '@eaglet/core';
+import { runEngine } from '@eaglet/engine';
+import { makeSpeechDataset, sharpenedModel, tinyQwen2AudioModel } from '@eaglet/fixtures';
+import { type BenchOutcome, bench } from './bench.js';
 import { type PrepareResult, prepareData } from './prepare.js';
+import { type RegenerateReport, regenerate } from './regenerate.js';
+import { serveBackend } from './serve-backend.js';
 import { validateData } from './validate.js';
 import { buildVocab, type VocabResult } from './vocab.js';
 
 export interface QuickstartOptions {
   /** Work folder for everything the quickstart makes. */
   dir: string;
+  /** Draft training steps (a few hundred: minutes on CPU). */
+  trainSteps?: number;
+  /** Draft tokens per verification step in the benchmark. */
+  numSpecTokens?: number;
 }
 
 export interface QuickstartResult {
@@ -18,7 +34,14 @@ export interface QuickstartResult {
   /** The tiny random Qwen2-Audio model folder (cached). */
   model: string;
   prepared: PrepareResult;
+  /** The target's own answers to the dataset's user turns, through the embedded OpenAI server. */
+  regenerated: RegenerateReport;
+  preparedRegenerated: PrepareResult;
   vocab: VocabResult;
+  /** The exported Eagle3 draft folder (the layout vLLM loads). */
+  draft: string;
+  train: unknown;
+  bench: BenchOutcome;
 }
 
 /**
@@ -54,9 +77,11 @@ export async function quickstart(
   }
 
   step(
-    '3. a tiny random Qwen2-Audio (real Qwen2 tokenizer and Whisper processor config), built once and cached',
+    '3. a tiny random Qwen2-Audio (real Qwen2 tokenizer and Whisper processor config, sharpened output head), built once and cached',
   );
-  const model = tinyQwen2AudioModel();
+  // Its output head is scaled (as the engine's test targets are): a random model's next-token
+  // distributions are otherwise nearly flat and no draft could learn its greedy answers.
+  const model = sharpenedModel(tinyQwen2AudioModel());
   ctx.events?.({ type: 'artifact', kind: 'model', path: model });
 
   step('4. prepare: decode audio, render the chat template, tokenize, mask, write Arrow shards');
@@ -66,7 +91,140 @@ export async function quickstart(
     ctx,
   );
 
-  step('5. vocab: the draft vocabulary from the trained tokens');
-  const vocab = await buildVocab({ data: [prepared.out], out: join(dir, 'vocab.safetensors') }, ctx);
-  return { dir, dataset: dataset.jsonl, validation, model, prepared, vocab };
+  step(
+    '5. regenerate: the target answers every user turn again through the embedded OpenAI-compatible server',
+  );
+  const server = await serveBackend(
+    registry,
+    {
+      backend: 'torch',
+      target: 'qwen2-audio',
+      targetModel: model,
+      host: '127.0.0.1',
+      port: 0,
+      device: 'cpu',
+      maxModelLen: 4096,
+      cpuThreads: 1,
+    },
+    ctx,
+  );
+  let regenerated: RegenerateReport;
+  try {
+    ctx.events?.({
+      type: 'log',
+      level: 'info',
+      message: `  serving ${server.model} at ${server.urls.join(', ')}`,
+    });
+    regenerated = await regenerate(
+      registry,
+      RegenerateConfig.parse({
+        data: [dataset.jsonl],
+        outputDir: join(dir, 'regenerated'),
+        endpoints: [...server.urls],
+        model: server.model,
+        concurrency: 2,
+        maxTokens: 48,
+        temperature: 0,
+        shardSize: 1000,
+      }),
+      ctx,
+    );
+  } finally {
+    await server.stop();
+  }
+  if (regenerated.rejected) {
+    ctx.events?.({
+      type: 'log',
+      level: 'info',
+      message: `  ${regenerated.rejected} record(s) in ${regenerated.rejectsFile} (the 45 s recording: the server hears 30 s at most; prepare segments it)`,
+    });
+  }
+
+  step('6. prepare the regenerated answers too');
+  const preparedRegenerated = await prepareData(
+    registry,
+    {
+      target: 'qwen2-audio',
+      model,
+      data: regenerated.shards,
+      out: join(dir, 'prepared-regenerated'),
+      shardSize: 4,
+    },
+    ctx,
+  );
+
+  step('7. vocab: the draft vocabulary from the trained tokens');
+  const vocab = await buildVocab(
+    {
+      data: [prepared.out, preparedRegenerated.out],
+      out: join(dir, 'vocab.safetensors'),
+      draftVocabSize: 4096,
+    },
+    ctx,
+  );
+
+  const steps = options.trainSteps ?? 300;
+  step(`8. train an Eagle3 draft for ${steps} steps on CPU (online: the frozen target runs inside the job)`);
+  const target = registry.target('qwen2-audio');
+  const trainOut = join(dir, 'train');
+  const train = await runEngine({
+    command: 'train',
+    config: TrainConfig.parse({
+      target: target.id,
+      targetAdapter: target.engineAdapter,
+      targetModel: model,
+      trainData: [preparedRegenerated.out, prepared.out],
+      vocab: vocab.out,
+      outputDir: trainOut,
+      maxSteps: steps,
+      epochs: 1000,
+      logEvery: 25,
+      precision: 'fp32',
+      device: 'cpu',
+      optimizer: { lr: 3e-3 },
+      ttt: { steps: 3 },
+      seed: 0,
+    }),
+    ...(target.enginePath ? { pythonPath: [target.enginePath] } : {}),
+    logFile: join(trainOut, 'engine.log'),
+    // A tiny model on a small CPU: one thread avoids oversubscription (several times faster).
+    env: { OMP_NUM_THREADS: '1' },
+    ...(ctx.events ? { onEvent: ctx.events } : {}),
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+  });
+  const draft = join(trainOut, 'draft');
+
+  const n = options.numSpecTokens ?? 3;
+  step(`9. bench: baseline vs Eagle3 (${n} draft tokens) on the embedded backend, temperature 0`);
+  const benchOutcome = await bench(
+    registry,
+    BenchConfig.parse({
+      backend: 'torch',
+      targetModel: model,
+      draftModel: draft,
+      testDataPath: regenerated.shards[0],
+      outputFile: join(dir, 'bench', 'report.json'),
+      numPrompts: 6,
+      outputLen: 32,
+      numSpecTokens: n,
+      temperature: 0,
+      maxModelLen: 4096,
+      device: 'cpu',
+      cpuThreads: 1,
+    }),
+    ctx,
+  );
+  return {
+    dir,
+    dataset: dataset.jsonl,
+    validation,
+    model,
+    prepared,
+    regenerated,
+    preparedRegenerated,
+    vocab,
+    draft,
+    train: train.done.result,
+    bench: benchOutcome,
+  };
 }

@@ -1,20 +1,27 @@
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import {
-  chatCompletion,
   type Conversation,
+  chatCompletion,
   type DataFormat,
   EagletError,
-  type Message,
   listModels,
+  type Message,
   OpenAIRequestError,
   type PluginRegistry,
-  readJsonl,
   type RegenerateConfig,
+  RegenerateConfig as RegenerateConfigSchema,
+  readJsonl,
   type TemperaturePolicy,
   toOpenAIMessages,
-
-  RegenerateConfig as RegenerateConfigSchema,
 } from '@eaglet/core';
 import { Limiter } from './limit.js';
 import { throttledProgress } from './progress.js';
@@ -128,7 +135,10 @@ export async function regenerate(
   mkdirSync(outputDir, { recursive: true });
   const endpoints = config.endpoints.length
     ? config.endpoints.map((u) => u.replace(/\/$/, ''))
-    : Array.from({ length: config.numEndpoints }, (_, i) => `http://${config.host}:${config.basePort + i}/v1`);
+    : Array.from(
+        { length: config.numEndpoints },
+        (_, i) => `http://${config.host}:${config.basePort + i}/v1`,
+      );
   const files = config.data.map((f) => resolve(f));
   const fixed = config.format !== 'auto' ? registry.format(config.format) : undefined;
   const auth = config.apiKey ? { apiKey: config.apiKey } : {};
@@ -153,7 +163,8 @@ export async function regenerate(
         { hint: 'use a new output folder, or the same data and shardSize as that run' },
       );
     }
-    if (!config.resume) throw new EagletError('EAGLET_OUTPUT_EXISTS', `${outputDir} holds an earlier run and resume is off`);
+    if (!config.resume)
+      throw new EagletError('EAGLET_OUTPUT_EXISTS', `${outputDir} holds an earlier run and resume is off`);
   }
   const rejectsFile = join(outputDir, REJECTS);
   const shardFiles = readdirSync(outputDir).filter((f) => /^data_\d+-\d+\.jsonl$/.test(f));
@@ -161,7 +172,10 @@ export async function regenerate(
   const rejectedBefore = completeLines(rejectsFile).length;
   const committedBefore = written + rejectedBefore;
   if (committedBefore > total)
-    throw new EagletError('EAGLET_RESUME_MISMATCH', `${outputDir} holds ${committedBefore} records for ${total} inputs`);
+    throw new EagletError(
+      'EAGLET_RESUME_MISMATCH',
+      `${outputDir} holds ${committedBefore} records for ${total} inputs`,
+    );
   writeFileSync(manifestPath, `${JSON.stringify({ identity, config, endpoints }, null, 2)}\n`);
   if (committedBefore) log('info', `resuming: ${committedBefore} of ${total} records already done`);
 
@@ -228,7 +242,8 @@ export async function regenerate(
         if (!rec.ok) item.problem = rec.error;
         else {
           format ??= detectFormat(registry, rec.value);
-          if (!format) item.problem = `no known format recognises this record (known: ${registry.ids('format').join(', ')})`;
+          if (!format)
+            item.problem = `no known format recognises this record (known: ${registry.ids('format').join(', ')})`;
           else {
             const parsed = format.parse(rec.value, { file, line: rec.line, baseDir: dirname(file) });
             item.format = format;
@@ -250,7 +265,11 @@ export async function regenerate(
           })
           .catch((e) => {
             // Not committed: the next run retries this record.
-            if (!abort.signal.aborted) fatal ??= e instanceof EagletError ? e : new EagletError('EAGLET_REGENERATE', (e as Error).message, { cause: e });
+            if (!abort.signal.aborted)
+              fatal ??=
+                e instanceof EagletError
+                  ? e
+                  : new EagletError('EAGLET_REGENERATE', (e as Error).message, { cause: e });
             abort.abort();
           })
           .finally(() => {
@@ -279,7 +298,13 @@ export async function regenerate(
       .sort((a, b) => Number(a.split(/[_-]/)[1]) - Number(b.split(/[_-]/)[1]))
       .map((f) => join(outputDir, f));
     report.seconds = (performance.now() - started) / 1000;
-    ctx.events?.({ type: 'progress', task: 'regenerate', done: report.resumed + report.written + report.rejected, total, unit: 'record' });
+    ctx.events?.({
+      type: 'progress',
+      task: 'regenerate',
+      done: report.resumed + report.written + report.rejected,
+      total,
+      unit: 'record',
+    });
     for (const s of report.shards) ctx.events?.({ type: 'artifact', kind: 'shard', path: s });
     if (existsSync(rejectsFile)) ctx.events?.({ type: 'artifact', kind: 'rejects', path: rejectsFile });
     return report;
@@ -298,9 +323,13 @@ export async function regenerate(
       }
       await sleep(backoff(attempt));
     }
-    throw new EagletError('EAGLET_ENDPOINTS_DOWN', `no endpoint answered /v1/models (${endpoints.join(', ')}): ${(last as Error)?.message}`, {
-      hint: 'start the servers first (`eaglet backend serve ...` or `vllm serve ... --port BASE_PORT+i`), or pass --model',
-    });
+    throw new EagletError(
+      'EAGLET_ENDPOINTS_DOWN',
+      `no endpoint answered /v1/models (${endpoints.join(', ')}): ${(last as Error)?.message}`,
+      {
+        hint: 'start the servers first (`eaglet backend serve ...` or `vllm serve ... --port BASE_PORT+i`), or pass --model',
+      },
+    );
   }
 
   function backoff(attempt: number): number {
@@ -310,12 +339,19 @@ export async function regenerate(
   function reject(item: InputRecord, reason: string): Outcome {
     return {
       kind: 'reject',
-      reject: { index: item.index, file: item.file, line: item.line, ...(item.id ? { id: item.id } : {}), reason },
+      reject: {
+        index: item.index,
+        file: item.file,
+        line: item.line,
+        ...(item.id ? { id: item.id } : {}),
+        reason,
+      },
     };
   }
 
   async function processRecord(item: InputRecord): Promise<Outcome> {
-    if (item.problem || !item.conversation || !item.format) return reject(item, item.problem ?? 'unreadable record');
+    if (item.problem || !item.conversation || !item.format)
+      return reject(item, item.problem ?? 'unreadable record');
     const conv = item.conversation;
     const messages = conv.messages.filter((m) => config.keepSystem || m.role !== 'system');
     if (!messages.some((m) => m.role === 'user')) return reject(item, 'no user turn to answer');
@@ -357,10 +393,16 @@ export async function regenerate(
           if (!(e instanceof OpenAIRequestError)) throw e;
           if (!e.retryable) return reject(item, e.message);
           if (attempt >= config.retries) {
-            throw new EagletError('EAGLET_ENDPOINTS_DOWN', `record ${item.index} (${item.file}:${item.line}) failed ${attempt + 1} times: ${e.message}`);
+            throw new EagletError(
+              'EAGLET_ENDPOINTS_DOWN',
+              `record ${item.index} (${item.file}:${item.line}) failed ${attempt + 1} times: ${e.message}`,
+            );
           }
           report.retries++;
-          log('warn', `${e.message}; retrying record ${item.index} (attempt ${attempt + 2} of ${config.retries + 1})`);
+          log(
+            'warn',
+            `${e.message}; retrying record ${item.index} (attempt ${attempt + 2} of ${config.retries + 1})`,
+          );
           await sleep(backoff(attempt), abort.signal);
         }
       }
@@ -371,7 +413,8 @@ export async function regenerate(
         out.push(m);
         continue;
       }
-      if (out.at(-1)?.role !== 'user') return reject(item, `messages[${i}]: an assistant turn that follows no user turn`);
+      if (out.at(-1)?.role !== 'user')
+        return reject(item, `messages[${i}]: an assistant turn that follows no user turn`);
       const failed = await answer();
       if (failed) return failed;
     }
@@ -397,4 +440,3 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     );
   });
 }
-

@@ -18,7 +18,11 @@ export async function serveBackend(
   const backend = registry.backend(options.backend);
   const status = await backend.available();
   if (!status.ok)
-    throw new EagletError('EAGLET_BACKEND_UNAVAILABLE', `backend ${backend.id} cannot run here: ${status.reason}`, { hint: status.hint });
+    throw new EagletError(
+      'EAGLET_BACKEND_UNAVAILABLE',
+      `backend ${backend.id} cannot run here: ${status.reason}`,
+      { hint: status.hint },
+    );
   const target = registry.target(options.target);
   const { backend: _b, ...serveOptions } = options;
   return backend.serve(serveOptions, {

@@ -117,10 +117,16 @@ export class EmbeddedReplica {
         if (p.type !== 'audio') continue;
         if (!this.target.audio)
           throw new EagletError('EAGLET_BAD_REQUEST', `target ${this.target.id} takes no audio`);
-        const decoded = await this.decoder.decode(p.audio, { sampleRate: rate, ...(signal ? { signal } : {}) });
+        const decoded = await this.decoder.decode(p.audio, {
+          sampleRate: rate,
+          ...(signal ? { signal } : {}),
+        });
         let pcm = decoded.pcm;
         if (p.start !== undefined || p.end !== undefined) {
-          pcm = pcm.subarray(Math.round((p.start ?? 0) * rate), p.end === undefined ? undefined : Math.round(p.end * rate));
+          pcm = pcm.subarray(
+            Math.round((p.start ?? 0) * rate),
+            p.end === undefined ? undefined : Math.round(p.end * rate),
+          );
         }
         const max = Math.round(this.target.audio.maxSeconds * rate);
         if (pcm.length > max) {
@@ -139,7 +145,9 @@ export class EmbeddedReplica {
     );
     return {
       inputIds: Array.from(rendered.inputIds),
-      audio: clips.map((c) => ({ pcm: Buffer.from(c.buffer, c.byteOffset, c.byteLength).toString('base64') })),
+      audio: clips.map((c) => ({
+        pcm: Buffer.from(c.buffer, c.byteOffset, c.byteLength).toString('base64'),
+      })),
     };
   }
 

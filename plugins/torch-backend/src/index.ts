@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import {
+  addCounters,
   type Backend,
   type BackendContext,
   type BenchConfig,
@@ -14,10 +15,9 @@ import {
   type ChatResult,
   chatCompletion,
   definePlugin,
-  type EagletPlugin,
   EagletError,
+  type EagletPlugin,
   emptyCounters,
-  addCounters,
   type PluginRegistry,
   packageVersion,
   type ReplicaStatus,
@@ -34,11 +34,18 @@ export { OpenAIServer, type OpenAIServerOptions } from './openai-server.js';
 
 const now = () => performance.now() / 1000;
 
-async function startReplicas(options: ServeOptions, ctx: BackendContext): Promise<{ replicas: EmbeddedReplica[]; servers: OpenAIServer[] }> {
+async function startReplicas(
+  options: ServeOptions,
+  ctx: BackendContext,
+): Promise<{ replicas: EmbeddedReplica[]; servers: OpenAIServer[] }> {
   if ((options.tp ?? 1) > 1) {
-    throw new EagletError('EAGLET_BACKEND_UNSUPPORTED', 'the embedded torch backend runs on one device: tensor parallelism needs the vllm backend', {
-      hint: 'use --backend vllm, or replicas instead of tp',
-    });
+    throw new EagletError(
+      'EAGLET_BACKEND_UNSUPPORTED',
+      'the embedded torch backend runs on one device: tensor parallelism needs the vllm backend',
+      {
+        hint: 'use --backend vllm, or replicas instead of tp',
+      },
+    );
   }
   const session = await ctx.template.load(options.targetModel);
   const info = await ctx.target.inspect(options.targetModel);
@@ -59,11 +66,13 @@ async function startReplicas(options: ServeOptions, ctx: BackendContext): Promis
           device: options.device ?? 'auto',
           dtype: options.dtype ?? 'auto',
           maxModelLen: options.maxModelLen ?? 16384,
+          cpuThreads: options.cpuThreads ?? 0,
         },
         {
           logFile: join(logDir, `replica-${i}.log`),
           restartOnCrash: options.restartOnCrash ?? true,
-          onEvent: (message) => ctx.events({ type: 'log', level: 'warn', message: `replica ${i}: ${message}` }),
+          onEvent: (message) =>
+            ctx.events({ type: 'log', level: 'warn', message: `replica ${i}: ${message}` }),
         },
       );
       replicas.push(replica);
@@ -78,7 +87,11 @@ async function startReplicas(options: ServeOptions, ctx: BackendContext): Promis
       });
       servers.push(server);
       const url = await server.listen();
-      ctx.events({ type: 'log', level: 'info', message: `replica ${i}: ${url} (${replica.info?.device}, log ${replica.logFile})` });
+      ctx.events({
+        type: 'log',
+        level: 'info',
+        message: `replica ${i}: ${url} (${replica.info?.device}, log ${replica.logFile})`,
+      });
     }
   } catch (e) {
     await Promise.all(servers.map((s) => s.close()));
@@ -125,7 +138,13 @@ async function measure(
     });
     outputs.push({ id: p.id, ids: r.outputIds });
     if (r.spec) counters = addCounters(counters, r.spec);
-    ctx.events({ type: 'progress', task: `bench ${mode}`, done: i + 1, total: prompts.length, unit: 'prompt' });
+    ctx.events({
+      type: 'progress',
+      task: `bench ${mode}`,
+      done: i + 1,
+      total: prompts.length,
+      unit: 'prompt',
+    });
   }
   // Latency and TTFT are the engine's own measurements; wall time also counts the IPC around them.
   const wall = now() - start;
@@ -134,14 +153,18 @@ async function measure(
 
 export const torchBackend = (): Backend => ({
   id: 'torch',
-  description: 'embedded PyTorch engine (CPU or one GPU): target alone or Eagle3 speculative decoding, OpenAI-compatible server',
+  description:
+    'embedded PyTorch engine (CPU or one GPU): target alone or Eagle3 speculative decoding, OpenAI-compatible server',
   capabilities: { speculative: true, audio: true, multiGpu: false },
 
   async available() {
     try {
       resolvePython();
       const env = await engineEnv();
-      return { ok: true, version: `torch ${env.packages.torch ?? '?'}, transformers ${env.packages.transformers ?? '?'}` };
+      return {
+        ok: true,
+        version: `torch ${env.packages.torch ?? '?'}, transformers ${env.packages.transformers ?? '?'}`,
+      };
     } catch (e) {
       return {
         ok: false,
@@ -166,7 +189,9 @@ export const torchBackend = (): Backend => ({
             let healthy = false;
             let reason: string | undefined;
             try {
-              const res = await fetch(`${urls[i]!.replace(/\/v1$/, '')}/health`, { signal: AbortSignal.timeout(5000) });
+              const res = await fetch(`${urls[i]!.replace(/\/v1$/, '')}/health`, {
+                signal: AbortSignal.timeout(5000),
+              });
               healthy = res.ok;
               if (!healthy) reason = `HTTP ${res.status}`;
             } catch (e) {
@@ -195,7 +220,10 @@ export const torchBackend = (): Backend => ({
             ...(request.topP === undefined ? {} : { top_p: request.topP }),
             ...(request.seed === undefined ? {} : { seed: request.seed }),
           },
-          { ...(options.apiKey ? { apiKey: options.apiKey } : {}), ...(opts.signal ? { signal: opts.signal } : {}) },
+          {
+            ...(options.apiKey ? { apiKey: options.apiKey } : {}),
+            ...(opts.signal ? { signal: opts.signal } : {}),
+          },
         );
         const choice = res.choices[0]!;
         return {
@@ -223,7 +251,9 @@ export const torchBackend = (): Backend => ({
       });
     }
     if (config.useEagle && !config.draftModel)
-      throw new EagletError('EAGLET_CONFIG_INVALID', 'bench with useEagle needs draftModel', { hint: 'pass --draft-model DIR or --no-use-eagle' });
+      throw new EagletError('EAGLET_CONFIG_INVALID', 'bench with useEagle needs draftModel', {
+        hint: 'pass --draft-model DIR or --no-use-eagle',
+      });
     const session = await ctx.template.load(config.targetModel);
     const info = await ctx.target.inspect(config.targetModel);
     const replica = new EmbeddedReplica(
@@ -238,6 +268,7 @@ export const torchBackend = (): Backend => ({
         dtype: config.dtype,
         maxModelLen: config.maxModelLen,
         seed: config.seed,
+        cpuThreads: config.cpuThreads,
       },
       { restartOnCrash: false },
     );
@@ -245,7 +276,8 @@ export const torchBackend = (): Backend => ({
     const ready = await replica.start();
     try {
       const prepared: Array<{ id: string; prepared: PreparedPrompt }> = [];
-      for (const p of prompts) prepared.push({ id: p.id, prepared: await replica.prepare(p.messages, ctx.signal) });
+      for (const p of prompts)
+        prepared.push({ id: p.id, prepared: await replica.prepare(p.messages, ctx.signal) });
       const baseline = config.baseline ? await measure(replica, prepared, config, false, ctx) : undefined;
       const eagle3 = config.useEagle ? await measure(replica, prepared, config, true, ctx) : undefined;
       return buildBenchReport({

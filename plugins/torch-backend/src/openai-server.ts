@@ -82,9 +82,16 @@ export class OpenAIServer {
     await new Promise<void>((resolve, reject) => {
       server.once('error', (e: NodeJS.ErrnoException) =>
         reject(
-          new EagletError('EAGLET_PORT_IN_USE', `cannot listen on ${this.options.host}:${this.options.port}: ${e.message}`, {
-            hint: e.code === 'EADDRINUSE' ? 'another server holds the port: stop it or pass another --port' : undefined,
-          }),
+          new EagletError(
+            'EAGLET_PORT_IN_USE',
+            `cannot listen on ${this.options.host}:${this.options.port}: ${e.message}`,
+            {
+              hint:
+                e.code === 'EADDRINUSE'
+                  ? 'another server holds the port: stop it or pass another --port'
+                  : undefined,
+            },
+          ),
         ),
       );
       server.listen(this.options.port, this.options.host, () => resolve());
@@ -110,7 +117,11 @@ export class OpenAIServer {
       return this.json(res, ok ? 200 : 503, ok ? { status: 'ok' } : { status: 'worker down' });
     }
     if (this.options.apiKey && req.headers.authorization !== `Bearer ${this.options.apiKey}`) {
-      throw new HttpError(401, 'missing or wrong API key (send Authorization: Bearer KEY)', 'authentication_error');
+      throw new HttpError(
+        401,
+        'missing or wrong API key (send Authorization: Bearer KEY)',
+        'authentication_error',
+      );
     }
     if (path === '/v1/models' && req.method === 'GET') {
       return this.json(res, 200, {
@@ -150,10 +161,24 @@ export class OpenAIServer {
     }
     const body = parsed.data;
     if (body.model && body.model !== this.options.model) {
-      throw new HttpError(404, `The model \`${body.model}\` does not exist (served: ${this.options.model})`, 'not_found_error', 'model');
+      throw new HttpError(
+        404,
+        `The model \`${body.model}\` does not exist (served: ${this.options.model})`,
+        'not_found_error',
+        'model',
+      );
     }
-    if (body.stop !== undefined && body.stop !== null && (typeof body.stop === 'string' ? body.stop : body.stop.length)) {
-      throw new HttpError(400, 'stop strings are not supported by the embedded backend', 'invalid_request_error', 'stop');
+    if (
+      body.stop !== undefined &&
+      body.stop !== null &&
+      (typeof body.stop === 'string' ? body.stop : body.stop.length)
+    ) {
+      throw new HttpError(
+        400,
+        'stop strings are not supported by the embedded backend',
+        'invalid_request_error',
+        'stop',
+      );
     }
     const abort = new AbortController();
     res.on('close', () => {
@@ -163,7 +188,9 @@ export class OpenAIServer {
     const replica = this.options.replica;
     const prompt = await replica.prepare(messages, abort.signal);
     const params = {
-      ...(body.max_completion_tokens ?? body.max_tokens ? { maxTokens: (body.max_completion_tokens ?? body.max_tokens)! } : {}),
+      ...((body.max_completion_tokens ?? body.max_tokens)
+        ? { maxTokens: (body.max_completion_tokens ?? body.max_tokens)! }
+        : {}),
       temperature: body.temperature ?? 1,
       topP: body.top_p ?? 1,
       ...(body.seed === undefined || body.seed === null ? {} : { seed: body.seed >>> 0 }),
@@ -178,12 +205,21 @@ export class OpenAIServer {
         created,
         model: this.options.model,
         choices: [
-          { index: 0, message: { role: 'assistant', content: out.text }, finish_reason: out.finishReason, logprobs: null },
+          {
+            index: 0,
+            message: { role: 'assistant', content: out.text },
+            finish_reason: out.finishReason,
+            logprobs: null,
+          },
         ],
         usage: usage(out.promptTokens, out.outputIds.length),
       });
     }
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+    });
     const send = (data: unknown) => res.write(`data: ${JSON.stringify(data)}\n\n`);
     const chunk = (delta: Record<string, unknown>, finish: string | null) => ({
       id,
@@ -221,25 +257,48 @@ export class OpenAIServer {
           if (p.type === 'text') content.push({ type: 'text', text: p.text });
           else if (p.type === 'input_audio') {
             if (!/^[\w.+-]+$/.test(p.input_audio.format))
-              throw new HttpError(400, `${where}.input_audio.format is not a format name`, 'invalid_request_error', where);
-            content.push({ type: 'audio', audio: `data:audio/${p.input_audio.format};base64,${p.input_audio.data}` });
+              throw new HttpError(
+                400,
+                `${where}.input_audio.format is not a format name`,
+                'invalid_request_error',
+                where,
+              );
+            content.push({
+              type: 'audio',
+              audio: `data:audio/${p.input_audio.format};base64,${p.input_audio.data}`,
+            });
           } else content.push({ type: 'audio', audio: await this.audioUrl(p.audio_url.url, where, signal) });
         }
       }
       if (role !== 'user' && content.some((p) => p.type === 'audio'))
-        throw new HttpError(400, `messages[${i}]: audio is accepted in user turns only`, 'invalid_request_error', `messages[${i}]`);
+        throw new HttpError(
+          400,
+          `messages[${i}]: audio is accepted in user turns only`,
+          'invalid_request_error',
+          `messages[${i}]`,
+        );
       out.push({ role, content });
     }
     const last = out.at(-1);
     if (!last || last.role === 'assistant')
-      throw new HttpError(400, 'the last message must be a user (or system) turn to answer', 'invalid_request_error', 'messages');
+      throw new HttpError(
+        400,
+        'the last message must be a user (or system) turn to answer',
+        'invalid_request_error',
+        'messages',
+      );
     return out;
   }
 
   private async audioUrl(url: string, where: string, signal: AbortSignal): Promise<string> {
     if (url.startsWith('data:')) {
       if (!/^data:audio\/[\w.+-]+;base64,/.test(url))
-        throw new HttpError(400, `${where}.audio_url.url: only base64 data:audio/... URIs are accepted`, 'invalid_request_error', where);
+        throw new HttpError(
+          400,
+          `${where}.audio_url.url: only base64 data:audio/... URIs are accepted`,
+          'invalid_request_error',
+          where,
+        );
       return url;
     }
     if (url.startsWith('file:')) {
@@ -258,7 +317,12 @@ export class OpenAIServer {
         throw new HttpError(400, `${where}: audio file not found: ${url}`, 'invalid_request_error', where);
       }
       if (real !== this.mediaRoot && !real.startsWith(this.mediaRoot + sep))
-        throw new HttpError(403, `${where}: ${url} is outside the allowed local media path`, 'permission_error', where);
+        throw new HttpError(
+          403,
+          `${where}: ${url} is outside the allowed local media path`,
+          'permission_error',
+          where,
+        );
       return real;
     }
     if (/^https?:/i.test(url)) {
@@ -267,16 +331,33 @@ export class OpenAIServer {
       try {
         res = await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(60_000)]) });
       } catch (e) {
-        throw new HttpError(400, `${where}: fetching ${url} failed: ${(e as Error).message}`, 'invalid_request_error', where);
+        throw new HttpError(
+          400,
+          `${where}: fetching ${url} failed: ${(e as Error).message}`,
+          'invalid_request_error',
+          where,
+        );
       }
-      if (!res.ok) throw new HttpError(400, `${where}: fetching ${url} gave HTTP ${res.status}`, 'invalid_request_error', where);
+      if (!res.ok)
+        throw new HttpError(
+          400,
+          `${where}: fetching ${url} gave HTTP ${res.status}`,
+          'invalid_request_error',
+          where,
+        );
       const bytes = Buffer.from(await res.arrayBuffer());
       if (bytes.length > limit) throw new HttpError(413, `${where}: ${url} exceeds ${limit} bytes`);
       const type = res.headers.get('content-type') ?? '';
-      const format = /^audio\/([\w.+-]+)/.exec(type)?.[1] ?? (extname(new URL(url).pathname).slice(1) || 'wav');
+      const format =
+        /^audio\/([\w.+-]+)/.exec(type)?.[1] ?? (extname(new URL(url).pathname).slice(1) || 'wav');
       return `data:audio/${format};base64,${bytes.toString('base64')}`;
     }
-    throw new HttpError(400, `${where}.audio_url.url: expected http(s)://, file:// or data:audio/...`, 'invalid_request_error', where);
+    throw new HttpError(
+      400,
+      `${where}.audio_url.url: expected http(s)://, file:// or data:audio/...`,
+      'invalid_request_error',
+      where,
+    );
   }
 
   private json(res: ServerResponse, status: number, body: unknown): void {

@@ -66,6 +66,7 @@ The seed script's flags are accepted with underscores too (--target_model, --num
     device: Flags.string({ description: 'embedded backend device', options: ['auto', 'cpu', 'cuda'] }),
     dtype: Flags.string({ description: 'embedded backend dtype', options: ['auto', 'bf16', 'fp16', 'fp32'] }),
     'warmup-prompts': Flags.integer({ description: 'unmeasured warm-up prompts (default 1)' }),
+    'cpu-threads': Flags.integer({ description: 'CPU threads of the embedded engine (0: torch default)' }),
   };
 
   async run(): Promise<BenchOutcome> {
@@ -95,6 +96,7 @@ The seed script's flags are accepted with underscores too (--target_model, --num
         device: flags.device,
         dtype: flags.dtype,
         warmupPrompts: flags['warmup-prompts'],
+        cpuThreads: flags['cpu-threads'],
       },
     });
     const outcome = await bench(registry, config, { events: this.events(), signal: this.stopSignal() });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { type QuickstartResult, quickstart } from '@eaglet/flows';
 import { Flags } from '@oclif/core';
 import { EagletCommand } from '../base-command.js';
@@ -14,6 +15,11 @@ export default class Quickstart extends EagletCommand {
       description: 'work folder for everything the quickstart makes',
       default: 'eaglet-quickstart',
     }),
+    'train-steps': Flags.integer({ description: 'draft training steps', default: 300 }),
+    'num-spec-tokens': Flags.integer({
+      description: 'draft tokens per verification step in the benchmark',
+      default: 3,
+    }),
   };
 
   async run(): Promise<QuickstartResult> {
@@ -21,7 +27,7 @@ export default class Quickstart extends EagletCommand {
     const { registry } = await this.eaglet(flags.config);
     const result = await quickstart(
       registry,
-      { dir: flags.dir },
+      { dir: flags.dir, trainSteps: flags['train-steps'], numSpecTokens: flags['num-spec-tokens'] },
       { events: this.events(), signal: this.stopSignal() },
     );
     if (!this.jsonEnabled()) {
@@ -33,7 +39,22 @@ export default class Quickstart extends EagletCommand {
         `  prepared: ${result.prepared.out} (${m.counts.written} records, ${m.stats.tokens} tokens, ` +
           `${m.audioActions.length} long recording(s), policy ${m.longAudioPolicy})`,
       );
+      this.log(
+        `  regenerated: ${result.regenerated.shards.join(', ')} (${result.regenerated.written} answered by the target, ` +
+          `${result.regenerated.rejected} rejected: ${result.regenerated.rejectsFile})`,
+      );
+      this.log(`  prepared (regenerated): ${result.preparedRegenerated.out}`);
       this.log(`  vocab: ${result.vocab.out} (hash ${result.vocab.hash.slice(0, 16)}...)`);
+      this.log(`  draft: ${result.draft} (training log, checkpoints and curves beside it)`);
+      this.log(`\n${readFileSync(result.bench.files.markdown, 'utf8')}`);
+      this.log(
+        'On this tiny CPU model a draft step costs about as much as a target step, so Eagle3 cannot be faster here;\n' +
+          'the quickstart shows the pipeline, acceptance and token-for-token equal outputs. The speedup bound on the\n' +
+          '7B architecture is measured on a GPU by tools/bench/embedded_speedup_bound.py (docs/perf/).',
+      );
+      this.log(`report: ${result.bench.files.json}`);
+      this.log(`        ${result.bench.files.markdown}`);
+      if (result.bench.files.plot) this.log(`        ${result.bench.files.plot}`);
     }
     return result;
   }

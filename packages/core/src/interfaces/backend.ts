@@ -38,6 +38,8 @@ export interface ServeOptions {
   dtype?: 'auto' | 'bf16' | 'fp16' | 'fp32';
   /** Longest prompt + output in tokens. */
   maxModelLen?: number;
+  /** CPU threads of an embedded engine (0: the library's default). */
+  cpuThreads?: number;
   /** Folder whose files `audio_url` parts may name as file:// URLs (vLLM's --allowed-local-media-path). */
   allowedLocalMediaPath?: string;
   /** Bearer token clients must send (none: open, which is why the default host is 127.0.0.1). */

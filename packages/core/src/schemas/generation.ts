@@ -25,6 +25,8 @@ export const GenerationEngineConfig = z.strictObject({
   /** Longest prompt + output, in tokens. */
   maxModelLen: z.number().int().positive().default(16384),
   seed: z.number().int().nonnegative().default(0),
+  /** CPU threads for torch (0: torch's default). Tiny models decode faster on one thread. */
+  cpuThreads: z.number().int().nonnegative().default(0),
   /** Decode the first request once after loading (kernels, allocator), before `ready`. */
   warmup: z.boolean().default(false),
 });

@@ -497,7 +497,8 @@ class Eagle3Draft(nn.Module):
         return self.midlayer(embeds.to(hidden.dtype), hidden, position_ids, cache)
 
     def logits(self, hidden: Tensor) -> Tensor:
-        return self.lm_head(self.norm(hidden)).float()
+        logits = self.lm_head(self.norm(hidden))
+        return logits.to(torch.promote_types(logits.dtype, torch.float32))  # fp32 (fp64 stays)
 
     # -- helpers ------------------------------------------------------------------------------
 

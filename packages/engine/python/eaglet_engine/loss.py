@@ -25,7 +25,7 @@ DEFAULT_CHUNK_ROWS = 2048
 
 def soft_cross_entropy_reference(logits: Tensor, target_logits: Tensor) -> tuple[Tensor, Tensor]:
     """logits [N, V] (fp32, with grad), target_logits [N, V] -> (sum of CE over rows, correct [N])."""
-    target_p = torch.softmax(target_logits.float(), dim=-1)
+    target_p = torch.softmax(target_logits.to(logits.dtype), dim=-1)
     loss = -(target_p * torch.log_softmax(logits, dim=-1)).sum()
     correct = logits.detach().argmax(-1) == target_logits.argmax(-1)
     return loss, correct

@@ -51,7 +51,7 @@ def run(report: dict, stop) -> dict:
         ax.set_ylim(0, 1)
         ax.set_xticks(range(len(rates)))
         ax.set_xlabel("draft position")
-        ax.set_title(f"acceptance per position\nmean acceptance length {spec['meanAcceptanceLength']:.2f} (1 + accepted/drafts)")
+        ax.set_title(f"acceptance per draft position\nmean acceptance length {spec['meanAcceptanceLength']:.2f}\n(= 1 + accepted / drafts)", fontsize=10)
 
     cfg = report["config"]
     fig.suptitle(

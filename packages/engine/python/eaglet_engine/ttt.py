@@ -101,7 +101,8 @@ class TTTObjective(nn.Module):
         positions = torch.arange(t, device=batch.input_ids.device).expand(b, t)
         cache = TTTCache(self.kernel)
         hidden = draft.project(batch.taps)
-        total = hidden.new_zeros((), dtype=torch.float32)
+        acc = torch.promote_types(hidden.dtype, torch.float32)  # fp32 (fp64 in tests)
+        total = hidden.new_zeros((), dtype=acc)
         stats = []
         for i in range(self.steps):
             # Inputs shift left by one more token each step: position t embeds token t+1+i.
@@ -120,8 +121,8 @@ class TTTObjective(nn.Module):
             if self.fused:
                 loss_sum, correct = fused_soft_cross_entropy(x, draft.lm_head.weight, target, self.chunk_rows)
             else:
-                loss_sum, correct = soft_cross_entropy_reference(draft.lm_head(x).float(), target)
-            total = total + (self.decay**i) * loss_sum.float() / normalisers[i]
+                loss_sum, correct = soft_cross_entropy_reference(draft.lm_head(x).to(acc), target)
+            total = total + (self.decay**i) * loss_sum.to(acc) / normalisers[i]
             stats.append(
                 torch.stack([loss_sum.detach().float(), correct.sum().float(), torch.tensor(float(bi.numel()), device=hidden.device)])
             )

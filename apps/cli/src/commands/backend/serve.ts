@@ -40,6 +40,10 @@ Runs until Ctrl-C / SIGTERM. (\`eaglet serve\` is the HTTP app; this is the mode
       default: 'auto',
     }),
     'max-model-len': Flags.integer({ description: 'longest prompt + output', default: 16384 }),
+    'cpu-threads': Flags.integer({
+      description: 'CPU threads of the embedded engine (0: torch default)',
+      default: 0,
+    }),
     'allowed-local-media-path': Flags.string({ description: 'folder file:// audio_url parts may read' }),
     'api-key': Flags.string({ description: 'bearer token clients must send', env: 'EAGLET_API_KEY' }),
     'log-dir': Flags.string({ description: 'folder for replica logs' }),
@@ -78,6 +82,7 @@ Runs until Ctrl-C / SIGTERM. (\`eaglet serve\` is the HTTP app; this is the mode
         device: flags.device as 'auto' | 'cpu' | 'cuda',
         dtype: flags.dtype as 'auto' | 'bf16' | 'fp16' | 'fp32',
         maxModelLen: flags['max-model-len'],
+        cpuThreads: flags['cpu-threads'],
         ...(flags['allowed-local-media-path']
           ? { allowedLocalMediaPath: flags['allowed-local-media-path'] }
           : {}),

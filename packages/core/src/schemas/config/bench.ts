@@ -53,6 +53,8 @@ export const BenchConfig = z.strictObject({
   warmupPrompts: z.number().int().nonnegative().default(1),
   /** eaglet: where the embedded backend runs. */
   device: Device.default('auto'),
+  /** eaglet: CPU threads of the embedded backend (0: torch's default; tiny models run faster on 1). */
+  cpuThreads: z.number().int().nonnegative().default(0),
   /** eaglet: weights and activations of the embedded backend (`auto`: bf16 on CUDA, fp32 on CPU). */
   dtype: z.enum(['auto', 'bf16', 'fp16', 'fp32']).default('auto'),
   /** eaglet (vLLM): fraction of GPU memory vLLM may use. */

@@ -12,7 +12,8 @@ export const LrSchedule = z.strictObject({
 export const Optimizer = z.strictObject({
   lr: z.number().positive().default(1e-4),
   weightDecay: z.number().nonnegative().default(0),
-  betas: z.tuple([z.number(), z.number()]).default([0.9, 0.95]),
+  /** The reference trains with Hugging Face Trainer's AdamW defaults (0.9, 0.999). */
+  betas: z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]).default([0.9, 0.999]),
   eps: z.number().positive().default(1e-8),
   /** Gradient-norm clip; 0 disables. */
   gradClip: z.number().nonnegative().default(1.0),
@@ -31,6 +32,20 @@ export const Ttt = z.strictObject({
   steps: z.number().int().positive().default(7),
   /** Loss weight of step i is decay^i. */
   lossDecay: z.number().positive().max(1).default(0.8),
+  /**
+   * Attention kernel of the unrolled steps: `flash` (flash attention + per-position terms merged by
+   * log-sum-exp, O(length) memory) or `eager` (the reference: materialised scores, for checking).
+   */
+  attention: z.enum(['flash', 'eager']).default('flash'),
+});
+
+/** Where the trained draft goes at the end of training (and what `eaglet export` writes). */
+export const ExportFormat = z.enum(['vllm', 'speculators']);
+export const ExportSpec = z.strictObject({
+  /** `vllm`: config.json + model.safetensors as vLLM's Eagle3 loader reads; `speculators`: vLLM's auto-detected speculators layout. */
+  formats: z.array(ExportFormat).min(1).default(['vllm']),
+  /** Draft tokens per step written into the speculators config (vLLM's default num_speculative_tokens). */
+  speculativeTokens: z.number().int().positive().default(3),
 });
 
 /**
@@ -40,6 +55,11 @@ export const Ttt = z.strictObject({
 export const TrainConfig = z.strictObject({
   /** Target plugin id. */
   target: z.string().min(1).default('qwen2-audio'),
+  /**
+   * Python module of the engine-side target adapter (`load_target(...)`). Filled from the target
+   * plugin's `engineAdapter` by `eaglet train`; set it only to use another adapter.
+   */
+  targetAdapter: z.string().min(1).optional(),
   /** seed: TARGET_MODEL_NAME_OR_PATH (a local folder; hubs are not reached). */
   targetModel: PathString,
   /** seed: DRAFT_MODEL_CONFIG_PATH. A config.json path, or fields that override the target's draft defaults. */
@@ -76,7 +96,24 @@ export const TrainConfig = z.strictObject({
   resume: z.union([z.boolean(), PathString]).default(false),
   /** Initialise the draft from an exported draft folder (its vocab mapping must match). */
   warmStart: PathString.optional(),
+  export: ExportSpec.prefault({}),
+  /** Write `curves.png` (loss and acc_i per step) beside metrics.jsonl. */
+  plot: z.boolean().default(true),
   seed: Seed,
 });
 export type TrainConfig = z.infer<typeof TrainConfig>;
 export type TrainConfigInput = z.input<typeof TrainConfig>;
+
+/** `eaglet export`: a training checkpoint -> exported draft folder(s). */
+export const ExportConfig = z.strictObject({
+  /** A checkpoint folder, or a training output folder (its newest checkpoint is used). */
+  checkpoint: PathString,
+  /** Where the draft goes (one folder per format when several are asked for). */
+  outputDir: PathString,
+  formats: z.array(ExportFormat).min(1).default(['vllm']),
+  speculativeTokens: z.number().int().positive().default(3),
+  /** The verifier named in a speculators config (default: the training run's targetModel). */
+  targetModel: PathString.optional(),
+});
+export type ExportConfig = z.infer<typeof ExportConfig>;
+export type ExportConfigInput = z.input<typeof ExportConfig>;

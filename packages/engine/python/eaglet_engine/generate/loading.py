@@ -29,10 +29,13 @@ def tap_layers_for(cfg: dict, num_layers: int) -> list[int]:
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"cpu ({platform.processor() or platform.machine()}, {n} thread{'' if n == 1 else 's'})"
 
 
 def build_generator(cfg: dict) -> tuple[Generator, dict]:
+    if cfg.get("cpuThreads"):
+        torch.set_num_threads(int(cfg["cpuThreads"]))
     device = resolve_device(cfg.get("device", "auto"))
     dtype = resolve_dtype(cfg.get("dtype", "auto"), device)
     torch.manual_seed(cfg.get("seed", 0))

@@ -1,0 +1,60 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeSpeechDataset, randomEagle3Draft, tinyQwen2AudioModel } from '@eaglet/fixtures';
+import { describe, expect, it } from 'vitest';
+import { eaglet } from './helpers.js';
+
+describe('eaglet bench on the embedded backend (tiny Qwen2-Audio, real speech)', () => {
+  it('runs baseline and Eagle3 on the same prompts; greedy Eagle3 output equals the baseline; JSON, Markdown and plot', async () => {
+    const model = tinyQwen2AudioModel();
+    const draft = randomEagle3Draft(model);
+    const dir = mkdtempSync(join(tmpdir(), 'eaglet-bench-'));
+    const data = makeSpeechDataset(join(dir, 'speech'));
+    const out = join(dir, 'out', 'report.json');
+    // The seed script's own flag spellings.
+    const r = await eaglet(
+      [
+        'bench',
+        '--target_model',
+        model,
+        '--draft_model',
+        draft,
+        '--use_eagle',
+        '--test_data_path',
+        data.jsonl,
+        '--output_file',
+        out,
+        '--num_prompts',
+        '3',
+        '--output_len',
+        '12',
+        '--num_spec_tokens',
+        '3',
+        '--temp',
+        '0',
+        '--device',
+        'cpu',
+        '--cpu-threads',
+        '1',
+        '--json',
+      ],
+      { timeoutMs: 400_000 },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    expect(report.baseline.numPrompts).toBe(3);
+    expect(report.eagle3.numPrompts).toBe(3);
+    expect(report.outputsMatch).toEqual({ compared: 3, identical: 3 });
+    const spec = report.eagle3.spec;
+    expect(spec.numDraftTokens).toBe(3 * spec.numDrafts);
+    expect(spec.acceptedPerPosition).toHaveLength(3);
+    expect(spec.meanAcceptanceLength).toBeCloseTo(1 + spec.numAcceptedTokens / spec.numDrafts);
+    expect(report.speedup).toBeGreaterThan(0);
+    expect(report.config.numSpecTokens).toBe(3);
+    for (const f of ['report.md', 'report.png']) expect(existsSync(join(dir, 'out', f))).toBe(true);
+    expect(readFileSync(join(dir, 'out', 'report.md'), 'utf8')).toMatch(
+      /3 of 3 Eagle3 outputs equal the baseline's token for token/,
+    );
+  }, 420_000);
+});

@@ -1,0 +1,143 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeSpeechDataset, tinyQwen2AudioModel } from '@eaglet/fixtures';
+import { findVllmPython, replicaDevices, SupervisedReplica, vllmServeArgs } from '@eaglet/vllm-backend';
+import { describe, expect, it } from 'vitest';
+import { BIN, eaglet } from './helpers.js';
+
+const ROOT = join(import.meta.dirname, '..', '..', '..');
+
+describe('vllm backend: the parts that run without vLLM', () => {
+  it('builds the `vllm serve` command line of each replica', () => {
+    const args = vllmServeArgs(
+      {
+        target: 'qwen2-audio',
+        targetModel: '/models/Qwen2-Audio-7B-Instruct',
+        draftModel: '/drafts/eagle3',
+        numSpecTokens: 4,
+        host: '127.0.0.1',
+        port: 6000,
+        tp: 2,
+        maxModelLen: 16384,
+        allowedLocalMediaPath: '/data',
+      },
+      3,
+    );
+    expect(args.slice(0, 4)).toEqual([
+      '-m',
+      'vllm.entrypoints.cli.main',
+      'serve',
+      '/models/Qwen2-Audio-7B-Instruct',
+    ]);
+    const flag = (name: string) => args[args.indexOf(name) + 1];
+    expect(flag('--port')).toBe('6003');
+    expect(flag('--tensor-parallel-size')).toBe('2');
+    expect(flag('--served-model-name')).toBe('Qwen2-Audio-7B-Instruct');
+    expect(JSON.parse(flag('--speculative-config')!)).toEqual({
+      method: 'eagle3',
+      model: '/drafts/eagle3',
+      num_speculative_tokens: 4,
+    });
+    expect(replicaDevices(3, 2)).toBe('6,7');
+  });
+
+  it('supervises a real OpenAI server process: healthy, restarted after a crash, stopped cleanly', async () => {
+    // The closest real thing to a `vllm serve` replica here: eaglet's own OpenAI server process.
+    const model = tinyQwen2AudioModel();
+    const port = 7100 + Math.floor(Math.random() * 400);
+    const events: string[] = [];
+    const replica = new SupervisedReplica(
+      {
+        index: 0,
+        command: process.execPath,
+        args: [
+          BIN,
+          'backend',
+          'serve',
+          '--target-model',
+          model,
+          '--port',
+          String(port),
+          '--device',
+          'cpu',
+          '--cpu-threads',
+          '1',
+        ],
+        env: { ...process.env },
+        url: `http://127.0.0.1:${port}/v1`,
+        logFile: join(mkdtempSync(join(tmpdir(), 'eaglet-sup-')), 'replica-0.log'),
+      },
+      { restartOnCrash: true, onEvent: (m) => events.push(m) },
+    );
+    replica.start();
+    await replica.waitHealthy(240);
+    const firstPid = replica.pid;
+    replica.crash();
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await replica.healthy()).toBe(false);
+    await replica.waitHealthy(240);
+    expect(replica.restarts).toBe(1);
+    expect(replica.pid).not.toBe(firstPid);
+    expect(events[0]).toMatch(/replica 0 exited \(SIGKILL\)/);
+    await replica.stop();
+    expect(replica.running).toBe(false);
+    expect(await replica.healthy()).toBe(false);
+    expect(readFileSync(replica.spec.logFile, 'utf8')).toMatch(/replica 0: http:\/\/127\.0\.0\.1/);
+  }, 600_000);
+});
+
+const vllmPython = findVllmPython();
+
+describe.skipIf(!vllmPython)(
+  `vllm backend on a real vLLM (${vllmPython ?? 'no vLLM found: set EAGLET_VLLM_PYTHON or put vllm on PATH'})`,
+  () => {
+    it('benchmarks baseline vs Eagle3 through vLLM on CPU with the Qwen2-Audio Eagle3 plugin', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'eaglet-vllm-'));
+      // vLLM's CPU attention needs head_dim 64: a tiny model and draft of that shape.
+      execFileSync(process.execPath, [
+        join(ROOT, 'tools', 'python.mjs'),
+        join(ROOT, 'plugins', 'vllm-backend', 'test', 'fixtures', 'make_vllm_cpu_model.py'),
+        tinyQwen2AudioModel(),
+        join(dir, 'fixture'),
+      ]);
+      const data = makeSpeechDataset(join(dir, 'speech'));
+      const out = join(dir, 'out', 'report.json');
+      const r = await eaglet(
+        [
+          'bench',
+          '--backend',
+          'vllm',
+          '--target-model',
+          join(dir, 'fixture', 'model'),
+          '--draft-model',
+          join(dir, 'fixture', 'draft'),
+          '--test-data-path',
+          data.jsonl,
+          '--output-file',
+          out,
+          '--num-prompts',
+          '2',
+          '--output-len',
+          '12',
+          '--num-spec-tokens',
+          '2',
+          '--set',
+          'enforceEager=true',
+          '--set',
+          'engineArgs.dtype="float32"',
+          '--json',
+        ],
+        { timeoutMs: 1_500_000, env: { EAGLET_VLLM_PYTHON: vllmPython!, VLLM_CPU_KVCACHE_SPACE: '1' } },
+      );
+      expect(r.code, r.stderr.slice(-3000)).toBe(0);
+      const report = JSON.parse(readFileSync(out, 'utf8'));
+      expect(report.backend).toBe('vllm');
+      expect(report.eagle3.spec.numDrafts).toBeGreaterThan(0);
+      expect(report.eagle3.spec.numDraftTokens).toBe(2 * report.eagle3.spec.numDrafts);
+      expect(report.outputsMatch.compared).toBe(2);
+      expect(existsSync(out.replace('.json', '.md'))).toBe(true);
+    }, 1_600_000);
+  },
+);

@@ -1,0 +1,659 @@
+"""The online Eagle3 trainer: the frozen target runs inside the training job, the draft learns
+from it with the training-time test.
+
+``Trainer`` holds everything a run needs and has one method per stage, so a subclass can replace a
+stage (``target_step`` for another target signal, ``train_step`` for another update rule) without
+copying the loop. ``state_dict``/``load_state_dict`` cover what a checkpoint must restore for an
+exact resume. Rank 0 alone emits events and writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from . import checkpoint as ckpt
+from . import distributed as dist_env
+from . import events
+from .data import BatchPlanner, DataPosition, PreparedDataset, collate, plan_epoch, prefetch
+from .draft import DraftConfig, Eagle3Draft, build_draft
+from .errors import ConfigError, EngineError
+from .export import load_draft, save_draft
+from .signals import StopRequested
+from .targets import TargetAdapter, TargetBatch, load_adapter, rows_needed, target_signals
+from .ttt import TTTBatch, TTTObjective, step_token_counts
+from .vocab import VocabMapping, load_vocab
+
+log = logging.getLogger(__name__)
+
+
+class Schedule:
+    """Learning-rate multiplier: linear warmup, then constant or cosine down to min_ratio.
+    A class (not a lambda) so the scheduler state pickles."""
+
+    def __init__(self, kind: str, warmup: int, total: int, min_ratio: float) -> None:
+        self.kind, self.warmup, self.total, self.min_ratio = kind, warmup, max(1, total), min_ratio
+
+    def __call__(self, step: int) -> float:
+        if self.warmup and step < self.warmup:
+            return (step + 1) / self.warmup
+        if self.kind == "constant":
+            return 1.0
+        progress = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
+        return self.min_ratio + (1.0 - self.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+@dataclass
+class StepStats:
+    """Sums over micro-batches (and, once reduced, ranks) of one or more optimizer steps."""
+
+    steps: int
+    loss_sum: Tensor  # [steps_ttt]
+    correct: Tensor  # [steps_ttt]
+    counts: Tensor  # [steps_ttt]
+    objective: float = 0.0
+    grad_norm: float = 0.0
+    tokens: int = 0
+    seconds: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def zeros(cls, ttt_steps: int) -> StepStats:
+        z = torch.zeros(ttt_steps, dtype=torch.float64)
+        return cls(0, z.clone(), z.clone(), z.clone())
+
+    def add(self, other: StepStats) -> None:
+        self.steps += other.steps
+        self.loss_sum += other.loss_sum
+        self.correct += other.correct
+        self.counts += other.counts
+        self.objective += other.objective
+        self.grad_norm += other.grad_norm
+        self.tokens += other.tokens
+        self.seconds += other.seconds
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "steps": self.steps,
+            "loss_sum": self.loss_sum.tolist(),
+            "correct": self.correct.tolist(),
+            "counts": self.counts.tolist(),
+            "objective": self.objective,
+            "grad_norm": self.grad_norm,
+            "tokens": self.tokens,
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> StepStats:
+        t = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+        return cls(state["steps"], t(state["loss_sum"]), t(state["correct"]), t(state["counts"]), state["objective"], state["grad_norm"], state["tokens"], state["seconds"])
+
+    def values(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if self.steps:
+            out["loss"] = self.objective / self.steps
+        counts = self.counts.clamp(min=1)
+        for i in range(len(self.counts)):
+            out[f"ploss_{i}"] = float(self.loss_sum[i] / counts[i])
+        for i in range(len(self.counts)):
+            out[f"acc_{i}"] = float(self.correct[i] / counts[i])
+        return out
+
+
+def _dtype(precision: str, device: torch.device) -> torch.dtype:
+    return torch.bfloat16 if precision == "bf16" else torch.float32
+
+
+class Trainer:
+    def __init__(self, cfg: dict[str, Any], stop: StopRequested | None = None, env: dist_env.DistEnv | None = None) -> None:
+        self.cfg = cfg
+        self.stop = stop or StopRequested()
+        self.env = env or dist_env.init(cfg.get("device", "auto"))
+        self.output = Path(cfg["outputDir"])
+        self.step = 0
+        self.position = DataPosition()
+        self.history: list[dict[str, Any]] = []
+        self.window: StepStats | None = None  # train metrics since the last log line
+        self._last_progress = 0.0
+
+    # ------------------------------------------------------------------------------------------
+    # build
+    # ------------------------------------------------------------------------------------------
+
+    def build(self) -> Trainer:
+        cfg, env = self.cfg, self.env
+        torch.manual_seed(cfg["seed"])
+        self.amp_dtype = _dtype(cfg["precision"], env.device)
+        self.vocab = load_vocab(cfg["vocab"])
+        self.target = self.build_target()
+        self.draft_config = self.resolve_draft_config()
+        self.draft = self.build_draft()
+        ttt = cfg["ttt"]
+        self.objective = TTTObjective(self.draft, steps=ttt["steps"], decay=ttt["lossDecay"], kernel=ttt.get("attention", "flash"))
+        self.model = dist_env.wrap(self.objective, env, cfg["parallel"])
+        self.optimizer = self.build_optimizer()
+        self.train_data = self.build_dataset(cfg["trainData"])
+        self.eval_data = self.build_dataset(cfg["evalData"]) if cfg["evalData"] else None
+        b = cfg["batching"]
+        self.planner = BatchPlanner(self.train_data, max_tokens=b["maxTokens"], max_records=b["maxRecords"], grad_accumulation=b["gradAccumulation"], world_size=env.world_size, rank=env.rank, seed=cfg["seed"])
+        steps_per_epoch = self.planner.steps_in_epoch(0)
+        if steps_per_epoch == 0:
+            raise ConfigError(
+                f"the training data makes {len(self.planner.plan(0))} micro-batches, fewer than one optimizer step needs "
+                f"({self.planner.micro_batches_per_step} = {env.world_size} ranks x {b['gradAccumulation']} accumulation)"
+            )
+        self.total_steps = steps_per_epoch * cfg["epochs"]
+        if cfg.get("maxSteps"):
+            self.total_steps = min(self.total_steps, cfg["maxSteps"])
+        s = cfg["schedule"]
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, Schedule(s["kind"], s["warmupSteps"], self.total_steps, s["minLrRatio"]))
+        resume_from = ckpt.find_checkpoint(self.output, cfg["resume"])
+        if resume_from is not None:
+            self.restore(resume_from)
+        elif cfg["resume"] is not False and cfg["resume"] is not True:
+            raise EngineError(f"no checkpoint at {cfg['resume']}", code="EAGLET_CHECKPOINT_INVALID")
+        self._log_setup(steps_per_epoch, resume_from)
+        return self
+
+    def build_target(self) -> TargetAdapter:
+        cfg = self.cfg
+        events.progress("load-target", 0, 1, "model", cfg["targetModel"])
+        taps = self._configured_taps()
+        adapter = load_adapter(cfg.get("targetAdapter") or "eaglet_engine.targets.causal_lm", cfg["targetModel"], device=self.env.device, dtype=self.amp_dtype, tap_layers=taps)
+        events.progress("load-target", 1, 1, "model")
+        if adapter.info.vocab_size != self.vocab.vocab_size:
+            raise EngineError(
+                f"the vocab mapping {cfg['vocab']} covers {self.vocab.vocab_size} target ids, the target's vocabulary has {adapter.info.vocab_size}",
+                code="EAGLET_VOCAB_INVALID",
+                hint="build the mapping for this target with `eaglet data vocab`",
+            )
+        return adapter
+
+    def _configured_taps(self) -> tuple[int, int, int] | None:
+        draft_cfg = self.cfg.get("draftConfig")
+        if isinstance(draft_cfg, str):
+            draft_cfg = json.loads(Path(draft_cfg).read_text())
+        ids = (draft_cfg or {}).get("eagle_aux_hidden_state_layer_ids")
+        return None if ids is None else tuple(int(i) - 1 for i in ids)  # type: ignore[return-value]
+
+    def resolve_draft_config(self) -> DraftConfig:
+        """Target-implied defaults, then the config's draftConfig (file or fields), then the sizes
+        the vocabulary mapping fixes."""
+        body = dict(self.target.draft_defaults())
+        given = self.cfg.get("draftConfig")
+        if isinstance(given, str):
+            path = Path(given)
+            if not path.is_file():
+                raise ConfigError(f"draftConfig: {path} does not exist")
+            given = json.loads(path.read_text())
+        body.update(given or {})
+        for key, value in (("draft_vocab_size", self.vocab.draft_vocab_size), ("vocab_size", self.vocab.vocab_size)):
+            if (given or {}).get(key) not in (None, value):
+                events.log("warn", f"draftConfig.{key}={given[key]} replaced by the vocab mapping's {value} ({self.cfg['vocab']})")
+            body[key] = value
+        target_hidden = self.target.info.hidden_size
+        if body.get("target_hidden_size") in (None, body["hidden_size"]) and target_hidden != body["hidden_size"]:
+            body["target_hidden_size"] = target_hidden
+        body["eagle_aux_hidden_state_layer_ids"] = [t + 1 for t in self.target.info.tap_layers]
+        try:
+            return DraftConfig.from_dict(body)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"draftConfig: {e}") from e
+
+    def build_draft(self) -> Eagle3Draft:
+        cfg, env = self.cfg, self.env
+        if cfg.get("warmStart"):
+            draft = load_draft(cfg["warmStart"], device=env.device, dtype=torch.float32)
+            if not self.vocab.same_as(draft.d2t, draft.t2d):
+                raise EngineError(
+                    f"warmStart {cfg['warmStart']} was trained with another draft vocabulary mapping than {cfg['vocab']}",
+                    code="EAGLET_VOCAB_MISMATCH",
+                    hint="a warm start must keep its mapping: pass the vocab file it was trained with",
+                )
+            if draft.config != self.draft_config:
+                raise EngineError(f"warmStart {cfg['warmStart']} has another architecture than the configured draft: {draft.config} vs {self.draft_config}", code="EAGLET_DRAFT_INVALID")
+        else:
+            draft = build_draft(self.draft_config, seed=cfg["seed"], device=env.device)
+            draft.set_vocab(self.vocab.d2t, self.vocab.t2d)
+        draft.set_embedding(self.target.embedding_weight())
+        return draft
+
+    def build_optimizer(self) -> torch.optim.Optimizer:
+        o = self.cfg["optimizer"]
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        fused = self.env.device.type == "cuda"
+        return torch.optim.AdamW(params, lr=o["lr"], betas=tuple(o["betas"]), eps=o["eps"], weight_decay=o["weightDecay"], fused=fused)
+
+    def build_dataset(self, folders: list[str]) -> PreparedDataset:
+        cfg = self.cfg
+        data = PreparedDataset(folders, max_length=cfg["maxLength"], target=cfg.get("target"), chat_template=cfg.get("chatTemplate"), audio_token_id=self.target.info.audio_token_id)
+        r = data.report
+        if r.truncated or r.skipped_too_long or r.skipped_no_loss:
+            events.log(
+                "warn",
+                f"{', '.join(folders)}: {r.kept} of {r.records} records used; {r.truncated} cut at maxLength {cfg['maxLength']}, "
+                f"{len(r.skipped_too_long)} skipped (longer than maxLength with audio after the cut), "
+                f"{len(r.skipped_no_loss)} skipped (no assistant tokens)",
+            )
+        return data
+
+    def _log_setup(self, steps_per_epoch: int, resume_from: Path | None) -> None:
+        n_params = sum(p.numel() for p in self.draft.parameters())
+        info = self.target.info
+        events.log(
+            "info",
+            f"target {info.architecture}: {info.num_layers} layers, hidden {info.hidden_size}, taps {list(info.tap_layers)}; "
+            f"draft {_count(n_params)} trainable parameters, draft vocab {self.draft_config.draft_vocab_size}; "
+            f"{len(self.train_data)} training records, {steps_per_epoch} steps/epoch, {self.total_steps} steps; "
+            f"{self.env.world_size} rank(s) on {self.env.device.type} ({self.cfg['parallel'] if self.env.distributed else 'single process'})",
+        )
+        if resume_from is not None:
+            events.log("info", f"resumed from {resume_from} at step {self.step} (epoch {self.position.epoch}, step {self.position.step_in_epoch} of it)")
+
+    # ------------------------------------------------------------------------------------------
+    # steps
+    # ------------------------------------------------------------------------------------------
+
+    def to_device(self, batch: TargetBatch) -> TargetBatch:
+        d = self.env.device
+        batch.input_ids = batch.input_ids.to(d, non_blocking=True)
+        batch.loss_mask = batch.loss_mask.to(d, non_blocking=True)
+        batch.lengths = batch.lengths.to(d, non_blocking=True)
+        return batch
+
+    @torch.no_grad()
+    def target_step(self, batch: TargetBatch) -> TTTBatch:
+        """Runs the frozen target and turns its outputs into what the objective reads."""
+        out = self.target.forward(batch)
+        valid = batch.valid
+        logits, target_row, in_draft = target_signals(
+            out.final_hidden,
+            self.target.lm_head_weight(),
+            self._draft_to_target(),
+            self.draft.t2d,
+            rows_needed(batch.loss_mask, valid),
+        )
+        return TTTBatch(batch.input_ids, batch.loss_mask, out.taps, logits, target_row, in_draft & valid, valid)
+
+    def _draft_to_target(self) -> Tensor:
+        if not hasattr(self, "_d2t_index"):
+            self._d2t_index = self.vocab.draft_to_target.to(self.env.device)
+        return self._d2t_index
+
+    def micro_step(self, batch: TargetBatch, normalisers: Tensor, backward: bool = True) -> tuple[Tensor, Tensor]:
+        ttt_batch = self.target_step(self.to_device(batch))
+        with torch.autocast(self.env.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype != torch.float32):
+            total, stats = self.model(ttt_batch, normalisers)
+        if backward:
+            total.backward()
+        return total.detach(), stats.detach()
+
+    def train_step(self, micro_batches: list[TargetBatch], all_counts: Tensor) -> StepStats:
+        """One optimizer step over this rank's micro-batches. ``all_counts``: assistant tokens per
+        TTT step over every rank's micro-batches of this step (the loss normalisers)."""
+        start = time.perf_counter()
+        self.model.train()
+        ttt_steps = self.objective.steps
+        # Each rank divides by the global count times 1/world: DDP/FSDP average over ranks.
+        normalisers = (all_counts.clamp(min=1).double() / self.env.world_size).to(self.env.device)
+        stats = torch.zeros(ttt_steps, 3, dtype=torch.float64, device=self.env.device)
+        objective = torch.zeros((), dtype=torch.float64, device=self.env.device)
+        tokens = 0
+        for i, batch in enumerate(micro_batches):
+            sync = i == len(micro_batches) - 1
+            with _no_sync(self.model, not sync):
+                total, s = self.micro_step(batch, normalisers)
+            objective += total.double()
+            stats += s.double()
+            tokens += batch.num_tokens
+        clip = self.cfg["optimizer"]["gradClip"]
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        return StepStats(
+            steps=1,
+            loss_sum=stats[:, 0].cpu(),
+            correct=stats[:, 1].cpu(),
+            counts=torch.zeros(ttt_steps, dtype=torch.float64),  # filled by the caller (global counts)
+            objective=float(objective),  # this rank's share x world size (see normalisers)
+            grad_norm=float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm),
+            tokens=tokens,
+            seconds=time.perf_counter() - start,
+        )
+
+    # ------------------------------------------------------------------------------------------
+    # loop
+    # ------------------------------------------------------------------------------------------
+
+    def _step_inputs(self):
+        """Yields (epoch, step in epoch, this rank's CPU micro-batches, global counts) from the data
+        position on, prefetched in a background thread."""
+        cfg = self.cfg
+        ttt_steps = self.objective.steps
+        epoch, step_in_epoch = self.position.epoch, self.position.step_in_epoch
+
+        def gen():
+            e, s = epoch, step_in_epoch
+            while e < cfg["epochs"]:
+                n = self.planner.steps_in_epoch(e)
+                while s < n:
+                    mine, every = self.planner.step_batches(e, s)
+                    batches = [collate(self.train_data, idx) for idx in mine]
+                    counts = torch.zeros(ttt_steps, dtype=torch.int64)
+                    for idx in every:
+                        lengths = self.train_data.lengths[idx]
+                        b = collate_masks(self.train_data, idx, int(lengths.max()))
+                        counts += step_token_counts(b[0], b[1], ttt_steps)
+                    yield e, s, batches, counts
+                    s += 1
+                e, s = e + 1, 0
+
+        return prefetch(gen())
+
+    def train(self) -> dict[str, Any]:
+        cfg, env = self.cfg, self.env
+        log_every, eval_every, save_every = cfg["logEvery"], cfg["evalEvery"], cfg["saveEvery"]
+        if self.window is None:
+            self.window = StepStats.zeros(self.objective.steps)
+        started = time.perf_counter()
+        steps_at_start = self.step
+        stopped = False
+        for epoch, step_in_epoch, batches, counts in self._step_inputs():
+            if self.step >= self.total_steps:
+                break
+            stats = self.train_step(batches, counts)
+            stats.counts = counts.double()
+            self.position = DataPosition(epoch, step_in_epoch + 1)
+            if self.position.step_in_epoch >= self.planner.steps_in_epoch(epoch):
+                self.position = DataPosition(epoch + 1, 0)
+            self.window.add(stats)
+            done = self.step >= self.total_steps
+            elapsed = time.perf_counter() - started
+            self._progress(self.window, elapsed, self.step - steps_at_start, force=done or self.step % log_every == 0)
+            if self.step % log_every == 0 or done:
+                self.log_metrics("train", self.window)
+                self.window = StepStats.zeros(self.objective.steps)
+            if self.eval_data is not None and eval_every and self.step % eval_every == 0 and not done:
+                self.evaluate()
+            stop_now = dist_env.any_rank(bool(self.stop), env)
+            if stop_now or done or (save_every and self.step % save_every == 0):
+                self.save_checkpoint()
+            if stop_now:
+                stopped = True
+                events.log("info", f"stopped at step {self.step} on request; resume with --resume")
+                break
+            if done:
+                break
+        result: dict[str, Any] = {"steps": self.step, "totalSteps": self.total_steps, "outputDir": str(self.output), "stopped": stopped}
+        if not stopped:
+            if self.eval_data is not None:
+                result["eval"] = self.evaluate()
+            result["draft"] = self.export()
+        self.write_plot()
+        return result
+
+    def _progress(self, window: StepStats, elapsed: float, steps_done: int, force: bool) -> None:
+        now = time.perf_counter()
+        if not force and now - self._last_progress < 0.5:
+            return
+        self._last_progress = now
+        per_step = elapsed / max(1, steps_done)
+        eta = per_step * (self.total_steps - self.step)
+        v = window.values()
+        tok_s = window.tokens * self.env.world_size / max(window.seconds, 1e-9)
+        accs = " ".join(f"{v[f'acc_{i}']:.2f}" for i in range(self.objective.steps))
+        message = f"loss {v.get('loss', float('nan')):.3f} acc {accs} | {tok_s:,.0f} tok/s | ETA {_duration(eta)}"
+        events.progress("train", self.step, self.total_steps, "step", message)
+
+    def log_metrics(self, split: str, stats: StepStats) -> dict[str, float]:
+        env = self.env
+        packed = torch.cat([stats.loss_sum, stats.correct, torch.tensor([stats.objective, stats.grad_norm, float(stats.tokens)], dtype=torch.float64)]).to(env.device)
+        if split == "train":
+            # Loss sums and correct counts are per rank; counts are already global.
+            packed = dist_env.all_reduce_sum(packed, env)
+        n = len(stats.counts)
+        stats.loss_sum, stats.correct = packed[:n].cpu(), packed[n : 2 * n].cpu()
+        values = stats.values()
+        if split == "train":
+            values["loss"] = float(packed[2 * n]) / max(1, stats.steps) / env.world_size
+            values["grad_norm"] = float(packed[2 * n + 1]) / max(1, stats.steps) / env.world_size
+            values["tokens_per_s"] = float(packed[2 * n + 2]) / max(stats.seconds, 1e-9)
+            values["lr"] = float(self.scheduler.get_last_lr()[0])
+        epoch = self.position.epoch + self.position.step_in_epoch / max(1, self.planner.steps_in_epoch(self.position.epoch))
+        events.metrics(split, self.step, values, epoch=round(epoch, 4))
+        if env.is_main:
+            row = {"split": split, "step": self.step, "epoch": round(epoch, 4), "time": time.time(), **values}
+            self.history.append(row)
+            self.output.mkdir(parents=True, exist_ok=True)
+            with open(self.output / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+        return values
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        assert self.eval_data is not None
+        env = self.env
+        self.model.eval()
+        b = self.cfg["batching"]
+        plan = plan_epoch(self.eval_data.lengths, max_tokens=b["maxTokens"], max_records=b["maxRecords"], seed=0, epoch=0, shuffle=False)
+        mine = plan[env.rank :: env.world_size]
+        ttt_steps = self.objective.steps
+        stats = torch.zeros(ttt_steps, 3, dtype=torch.float64, device=env.device)
+        counts = torch.zeros(ttt_steps, dtype=torch.float64)
+        ones = torch.ones(ttt_steps, dtype=torch.float64, device=env.device)
+        for batch in prefetch(collate(self.eval_data, idx) for idx in mine):
+            counts += step_token_counts(batch.loss_mask, batch.valid, ttt_steps).double()
+            _, s = self.micro_step(batch, ones, backward=False)
+            stats += s.double()
+        packed = dist_env.all_reduce_sum(torch.cat([stats[:, 0], stats[:, 1], counts.to(env.device)]), env).cpu()
+        result = StepStats(0, packed[:ttt_steps], packed[ttt_steps : 2 * ttt_steps], packed[2 * ttt_steps :])
+        self.model.train()
+        # Already reduced: log without a second reduction.
+        values = result.values()
+        epoch = self.position.epoch + self.position.step_in_epoch / max(1, self.planner.steps_in_epoch(self.position.epoch))
+        events.metrics("eval", self.step, values, epoch=round(epoch, 4))
+        if env.is_main:
+            row = {"split": "eval", "step": self.step, "epoch": round(epoch, 4), "time": time.time(), **values}
+            self.history.append(row)
+            with open(self.output / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+        return values
+
+    # ------------------------------------------------------------------------------------------
+    # state
+    # ------------------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything an exact resume restores: model, optimizer, scheduler, step, data position.
+        (RNG states are per rank and saved beside it.)"""
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_optimizer_state_dict
+
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        model_state = get_model_state_dict(self.model, options=options)
+        return {
+            "model": {_draft_key(k): v for k, v in model_state.items()},
+            "optimizer": get_optimizer_state_dict(self.model, self.optimizer, options=options),
+            "scheduler": self.scheduler.state_dict(),
+            "step": self.step,
+            "position": self.position.state_dict(),
+            # This rank's unlogged metric sums travel too, so a resumed run logs exactly what an
+            # uninterrupted one would.
+            "window": (self.window or StepStats.zeros(self.objective.steps)).state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict, set_optimizer_state_dict
+
+        options = StateDictOptions(full_state_dict=True)
+        prefix = _draft_prefix(self.model)
+        set_model_state_dict(self.model, {prefix + k: v for k, v in state["model"].items()}, options=options)
+        set_optimizer_state_dict(self.model, self.optimizer, state["optimizer"], options=options)
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step = int(state["step"])
+        self.position.load_state_dict(state["position"])
+        if state.get("window") is not None:
+            self.window = StepStats.from_state_dict(state["window"])
+
+    def save_checkpoint(self) -> Path:
+        env = self.env
+        final = ckpt.step_dir(self.output, self.step)
+        tmp = final.with_name(final.name + ".tmp")
+        state = self.state_dict()  # collective under FSDP: every rank takes part
+        if env.is_main:
+            ckpt.write_main_files(
+                tmp,
+                model_state=state["model"],
+                optimizer_state=state["optimizer"],
+                scheduler_state=state["scheduler"],
+                trainer_state={
+                    "step": self.step,
+                    "position": state["position"],
+                    "draftConfig": self.draft_config.to_dict(),
+                    "vocab": {"path": self.vocab.source, "hash": self.vocab.content_hash, "fileHash": self.vocab.metadata.get("hash")},
+                    "worldSize": env.world_size,
+                    "config": self.cfg,
+                },
+            )
+        dist_env.barrier(env)
+        ckpt.write_rank_file(tmp, env.rank, {"window": state["window"]})
+        dist_env.barrier(env)
+        if env.is_main:
+            ckpt.publish(tmp, final, self.cfg["keepCheckpoints"])
+            events.checkpoint(self.step, str(final))
+            self.write_plot()
+        dist_env.barrier(env)
+        return final
+
+    def restore(self, path: Path) -> None:
+        data = ckpt.read(path, self.env.rank)
+        trainer = data["trainer"]
+        if trainer["vocab"]["hash"] != self.vocab.content_hash:
+            raise EngineError(
+                f"checkpoint {path} was trained with another draft vocabulary mapping ({trainer['vocab']['path']}) than {self.cfg['vocab']}",
+                code="EAGLET_VOCAB_MISMATCH",
+                hint="resume with the vocab file the checkpoint was trained with",
+            )
+        if DraftConfig.from_dict(trainer["draftConfig"]) != self.draft_config:
+            raise EngineError(f"checkpoint {path} holds another draft architecture than this config", code="EAGLET_CHECKPOINT_INVALID")
+        if trainer.get("worldSize", 1) != self.env.world_size:
+            events.log("warn", f"checkpoint was written by {trainer['worldSize']} rank(s), resuming on {self.env.world_size}: the data order continues, but runs will not be bit-identical")
+        rank = data["rank"] or {}
+        self.load_state_dict({"model": data["model"], "optimizer": data["optimizer"], "scheduler": data["scheduler"], "step": trainer["step"], "position": trainer["position"], "window": rank.get("window")})
+        if "rng" in rank:
+            ckpt.set_rng_state(rank["rng"])
+        if self.env.is_main:
+            self._truncate_metrics(self.step)
+
+    def _truncate_metrics(self, step: int) -> None:
+        """Drops metrics logged after the checkpoint (they will be logged again)."""
+        path = self.output / "metrics.jsonl"
+        if not path.is_file():
+            return
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        kept = [r for r in rows if r["step"] <= step]
+        path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        self.history = kept
+
+    # ------------------------------------------------------------------------------------------
+    # outputs
+    # ------------------------------------------------------------------------------------------
+
+    def export(self) -> dict[str, str]:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        state = get_model_state_dict(self.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        state = {_draft_key(k): v for k, v in state.items()}
+        out: dict[str, str] = {}
+        if self.env.is_main:
+            spec = self.cfg.get("export") or {}
+            for fmt in spec.get("formats", ["vllm"]):
+                folder = self.output / ("draft" if fmt == "vllm" else f"draft-{fmt}")
+                save_draft(
+                    self.draft,
+                    folder,
+                    fmt=fmt,
+                    tap_layers=self.target.info.tap_layers,
+                    verifier={"name_or_path": self.cfg["targetModel"], "architectures": [self.target.info.architecture]},
+                    speculative_tokens=spec.get("speculativeTokens", 3),
+                    state_dict=state,
+                )
+                out[fmt] = str(folder)
+                events.artifact("draft", str(folder), f"Eagle3 draft ({fmt} format)")
+        dist_env.barrier(self.env)
+        return out
+
+    def write_plot(self) -> Path | None:
+        if not self.env.is_main or not self.history or not self.cfg.get("plot", True):
+            return None
+        from .plot import plot_curves
+
+        path = plot_curves(self.history, self.output / "curves.png", self.objective.steps)
+        if path is not None:
+            events.artifact("plot", str(path), "training curves: loss and acc_i per step")
+        return path
+
+    def close(self) -> None:
+        dist_env.close()
+
+
+def collate_masks(dataset: PreparedDataset, indices, t: int) -> tuple[Tensor, Tensor]:
+    """Loss mask and validity of a micro-batch without its audio (for the loss normalisers)."""
+    masks = torch.zeros(len(indices), t, dtype=torch.bool)
+    valid = torch.zeros(len(indices), t, dtype=torch.bool)
+    for b, i in enumerate(indices):
+        ref = dataset.refs[i]
+        table = dataset._shards[ref.dataset][ref.shard]
+        m = table.column("loss_mask")[ref.row].values.to_numpy()[: ref.length]
+        masks[b, : ref.length] = torch.from_numpy(m.astype(bool))
+        valid[b, : ref.length] = True
+    return masks, valid
+
+
+def _draft_key(name: str) -> str:
+    """Model state dict key of the wrapped objective -> the draft's own key."""
+    for prefix in ("module.draft.", "draft."):
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name
+
+
+def _draft_prefix(model: torch.nn.Module) -> str:
+    return "draft."
+
+
+class _no_sync:
+    """DDP's no_sync for all but the last micro-batch of an accumulation; a no-op otherwise."""
+
+    def __init__(self, model: torch.nn.Module, active: bool) -> None:
+        self.ctx = model.no_sync() if active and hasattr(model, "no_sync") else None
+
+    def __enter__(self):
+        return self.ctx.__enter__() if self.ctx else None
+
+    def __exit__(self, *exc):
+        return self.ctx.__exit__(*exc) if self.ctx else False
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.1f}k"
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"

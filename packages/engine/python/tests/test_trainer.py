@@ -1,0 +1,155 @@
+"""The trainer on a tiny random Qwen2-Audio (built offline from a config) and prepared shards:
+learning, exact resume, stop on request, export, warm start, refusals."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from eaglet_engine.data import collate
+from eaglet_engine.errors import EngineError
+from eaglet_engine.export import load_draft
+from eaglet_engine.targets import rows_needed
+from eaglet_engine.trainer import Trainer
+from eaglet_engine.vocab import load_vocab, save_vocab
+
+from .fixtures import make_records, tiny_qwen2_audio, train_config, write_prepared, write_vocab
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("world")
+    model = tiny_qwen2_audio(root / "model")
+    records = make_records(8, seed=0, audio_every=4)
+    train = write_prepared(root / "train", records)
+    evals = write_prepared(root / "eval", make_records(4, seed=1, audio_every=2))
+    vocab = write_vocab(root / "vocab.safetensors", records)
+    return {"root": root, "model": model, "train": train, "eval": evals, "vocab": vocab, "records": records}
+
+
+def _cfg(world, tmp_path, **over):
+    vocab = over.pop("vocab", world["vocab"])
+    return train_config(tmp_path, world["model"], [world["train"]], vocab, **over)
+
+
+def _other_vocab(tmp_path: Path) -> Path:
+    """A valid mapping of the same sizes that differs from the world's (ids 44..299)."""
+    ids = torch.arange(44, 300)
+    t2d = torch.zeros(300, dtype=torch.bool)
+    t2d[ids] = True
+    save_vocab(tmp_path / "other.safetensors", ids - torch.arange(256), t2d)
+    return tmp_path / "other.safetensors"
+
+
+def _metrics(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_a_few_hundred_steps_drive_acc0_far_above_chance(world, tmp_path):
+    cfg = _cfg(world, tmp_path, epochs=100, maxSteps=240, logEvery=40, evalData=[str(world["train"])], plot=True)
+    trainer = Trainer(cfg).build()
+
+    # Chance: the best constant guess, i.e. the share of the most frequent target argmax among the
+    # counted positions of the training set.
+    argmaxes = []
+    for i in range(len(trainer.train_data)):
+        batch = trainer.to_device(collate(trainer.train_data, [i]))
+        out = trainer.target.forward(batch)
+        full = out.final_hidden @ trainer.target.lm_head_weight().t()
+        need = rows_needed(batch.loss_mask, batch.valid)
+        argmaxes += full.argmax(-1)[need].tolist()
+    chance = np.bincount(argmaxes).max() / len(argmaxes)
+
+    result = trainer.train()
+    rows = _metrics(Path(cfg["outputDir"]))
+    first, last = rows[0], [r for r in rows if r["split"] == "train"][-1]
+    final_eval = result["eval"]
+    assert last["acc_0"] > first["acc_0"] + 0.3
+    assert final_eval["acc_0"] > max(0.5, 5 * chance), (final_eval, chance)
+    assert last["loss"] < first["loss"]
+    assert (Path(cfg["outputDir"]) / "curves.png").stat().st_size > 10_000
+
+
+def test_interrupted_and_resumed_run_ends_bit_identical(world, tmp_path):
+    common = dict(epochs=100, maxSteps=10, logEvery=3, evalData=[], batching={"gradAccumulation": 2})
+
+    whole = Trainer(_cfg(world, tmp_path / "a", **common)).build()
+    whole.train()
+
+    class StopAt(Trainer):
+        def train_step(self, *args, **kwargs):
+            stats = super().train_step(*args, **kwargs)
+            if self.step == 4:
+                self.stop.request()  # as SIGINT would: finish this step, checkpoint, stop
+            return stats
+
+    first = StopAt(_cfg(world, tmp_path / "b", **common)).build()
+    result = first.train()
+    assert result["stopped"] and result["steps"] == 4 and "draft" not in result
+    second = Trainer(_cfg(world, tmp_path / "b", resume=True, **common)).build()
+    assert second.step == 4 and second.position.state_dict() == first.position.state_dict()
+    second.train()
+
+    a, b = whole.state_dict(), second.state_dict()
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    sa, sb = a["optimizer"]["state"], b["optimizer"]["state"]
+    assert sa.keys() == sb.keys()
+    for name in sa:
+        for field in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(sa[name][field], sb[name][field]), (name, field)
+    assert a["scheduler"] == b["scheduler"] and a["position"] == b["position"]
+    # metrics.jsonl of the resumed run has no duplicated steps and ends like the whole run's.
+    ma, mb = _metrics(tmp_path / "a" / "out"), _metrics(tmp_path / "b" / "out")
+    assert [r["step"] for r in mb] == [r["step"] for r in ma]
+    assert ma[-1]["acc_0"] == mb[-1]["acc_0"] and ma[-1]["loss"] == mb[-1]["loss"]
+
+
+def test_export_at_the_end_holds_the_vocab_mapping_used_and_reloads(world, tmp_path):
+    cfg = _cfg(world, tmp_path, maxSteps=2, export={"formats": ["vllm", "speculators"]})
+    trainer = Trainer(cfg).build()
+    result = trainer.train()
+    folder = Path(result["draft"]["vllm"])
+    tensors = load_file(str(folder / "model.safetensors"))
+    vocab = load_vocab(world["vocab"])
+    assert torch.equal(tensors["d2t"], vocab.d2t) and torch.equal(tensors["t2d"], vocab.t2d)
+    assert not any("embed" in k for k in tensors)
+    config = json.loads((folder / "config.json").read_text())
+    assert config["eagle_aux_hidden_state_layer_ids"] == [2, 4, 5]  # taps 1, 3, 4 of 8 layers
+    assert config["draft_vocab_size"] == vocab.draft_vocab_size
+    reloaded = load_draft(folder, dtype=torch.float32)
+    for k, v in trainer.draft.state_dict().items():
+        assert torch.equal(reloaded.state_dict()[k], v), k
+    assert Path(result["draft"]["speculators"], "config.json").is_file()
+
+
+def test_warm_start_refuses_another_vocab_mapping(world, tmp_path):
+    trainer = Trainer(_cfg(world, tmp_path / "first", maxSteps=1)).build()
+    draft = trainer.train()["draft"]["vllm"]
+    other = _other_vocab(tmp_path)
+    with pytest.raises(EngineError, match="another draft vocabulary mapping"):
+        Trainer(_cfg(world, tmp_path / "second", vocab=str(other), warmStart=draft)).build()
+    again = Trainer(_cfg(world, tmp_path / "third", warmStart=draft, maxSteps=1)).build()
+    for k, v in load_draft(draft, dtype=torch.float32).state_dict().items():
+        assert torch.equal(again.draft.state_dict()[k], v)
+
+
+def test_resume_refuses_a_checkpoint_trained_with_another_mapping(world, tmp_path):
+    Trainer(_cfg(world, tmp_path, maxSteps=1)).build().train()
+    other = _other_vocab(tmp_path)
+    with pytest.raises(EngineError, match="another draft vocabulary mapping"):
+        Trainer(_cfg(world, tmp_path, vocab=str(other), resume=True)).build()
+
+
+def test_data_that_does_not_match_the_target_is_refused_with_the_record_named(world, tmp_path):
+    records = make_records(2, seed=3, audio_every=1)
+    records[1]["audio_token_counts"] = [records[1]["audio_token_counts"][0] + 1]
+    bad = write_prepared(tmp_path / "bad", records)
+    trainer = Trainer(train_config(tmp_path, world["model"], [bad], world["vocab"], maxSteps=2, batching={"maxRecords": 1})).build()
+    with pytest.raises(EngineError, match="record r1: .*audio"):
+        trainer.train()
+    with pytest.raises(EngineError, match="prepared for target 'other'"):
+        Trainer(train_config(tmp_path, world["model"], [write_prepared(tmp_path / "o", records, target="other")], world["vocab"])).build()

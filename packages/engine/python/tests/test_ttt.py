@@ -1,0 +1,127 @@
+"""The training objective against a naive reference written the way the original code is:
+materialised attention scores, full-vocabulary target logits, every tensor shifted by padding each
+step. Loss, per-step metrics and every gradient must agree."""
+
+import pytest
+import torch
+
+from eaglet_engine.draft import TTTCache
+from eaglet_engine.loss import fused_soft_cross_entropy, soft_cross_entropy_reference
+from eaglet_engine.targets import rows_needed, target_signals
+from eaglet_engine.ttt import TTTBatch, TTTObjective, step_token_counts
+
+from .tiny import tiny_draft, tiny_draft_config
+
+
+def _pad_left_shift(x):
+    """The reference's `padding(x, left=False)`: drop the first position, append zeros."""
+    return torch.cat([x[:, 1:], torch.zeros_like(x[:, :1])], dim=1)
+
+
+def naive_ttt(draft, input_ids, loss_mask, valid, taps, target_full, steps, decay):
+    """Reference implementation (float64): eager attention, full logits, padding shifts.
+
+    Differs from the original in one documented way: a row whose target position lies beyond the
+    record (padding, or past the end) is not counted (the original pads with zero logits there).
+    """
+    t2d = draft.t2d
+    hidden = draft.project(taps)
+    cache = TTTCache("eager")
+    b, t = input_ids.shape
+    pos = torch.arange(t).expand(b, t)
+    ids = _pad_left_shift(input_ids)
+    target = _pad_left_shift(target_full)
+    target_valid = _pad_left_shift(valid)
+    lm = loss_mask.clone()
+    losses, stats = [], []
+    for i in range(steps):
+        hidden = draft.step(draft.embed(ids), hidden, pos + i, cache)
+        logits = draft.logits(hidden)
+        target_p = torch.softmax(target[..., t2d].double(), dim=-1)
+        position_mask = t2d[target.argmax(-1)] & lm & target_valid
+        loss_sum = -(position_mask[..., None] * target_p * torch.log_softmax(logits, -1)).sum()
+        correct = ((logits.argmax(-1) == target_p.argmax(-1)) & position_mask).sum()
+        losses.append(loss_sum)
+        stats.append((loss_sum.item(), int(correct), int((lm & target_valid).sum())))
+        ids, target, lm, target_valid = map(_pad_left_shift, (ids, target, lm, target_valid))
+    return losses, stats
+
+
+def _problem(seed=0, b=3, t=29, steps=5):
+    torch.manual_seed(seed)
+    # A small draft vocabulary, so that a random draft is right often enough to test acc.
+    draft = tiny_draft(tiny_draft_config(draft_vocab_size=6), seed=seed).double()
+    cfg = draft.config
+    lengths = torch.tensor([t, t - 7, t - 15])[:b]
+    valid = torch.arange(t)[None] < lengths[:, None]
+    input_ids = torch.randint(0, cfg.vocab_size, (b, t)) * valid
+    # Assistant tokens: a span in the second half of each record (its last token included).
+    loss_mask = torch.zeros(b, t, dtype=torch.bool)
+    for r, n in enumerate(lengths.tolist()):
+        loss_mask[r, n // 2 : n] = True
+    taps = torch.randn(b, t, cfg.fused_width, dtype=torch.float64)
+    final_hidden = torch.randn(b, t, 16, dtype=torch.float64)
+    lm_head = torch.randn(cfg.vocab_size, 16, dtype=torch.float64)
+    # Push many argmaxes into the draft vocabulary, but not all (both cases must be exercised).
+    lm_head[draft.t2d] *= 2.5
+    return draft, input_ids, loss_mask, valid, taps, final_hidden, lm_head, steps
+
+
+@pytest.mark.parametrize("fused,kernel", [(True, "flash"), (False, "eager"), (True, "eager"), (False, "flash")])
+def test_objective_equals_naive_reference_loss_metrics_and_gradients(fused, kernel):
+    draft, input_ids, loss_mask, valid, taps, final_hidden, lm_head, steps = _problem()
+    decay = 0.8
+    target_full = final_hidden @ lm_head.t()
+
+    ref_losses, ref_stats = naive_ttt(draft, input_ids, loss_mask, valid, taps, target_full, steps, decay)
+    counts = step_token_counts(loss_mask, valid, steps)
+    assert [s[2] for s in ref_stats] == counts.tolist()
+    ref_total = sum(decay**i * ref_losses[i] / counts[i] for i in range(steps))
+    ref_total.backward()
+    ref_grads = {n: p.grad.clone() for n, p in draft.named_parameters()}
+    draft.zero_grad()
+
+    mapping = torch.arange(draft.config.draft_vocab_size) + draft.d2t
+    logits, target_row, in_draft = target_signals(final_hidden, lm_head, mapping, draft.t2d, rows_needed(loss_mask, valid), chunk_rows=7)
+    assert 0 < int(in_draft.sum()) < int(valid.sum())  # both cases occur
+    batch = TTTBatch(input_ids, loss_mask, taps, logits, target_row, in_draft & valid, valid)
+    objective = TTTObjective(draft, steps=steps, decay=decay, kernel=kernel, fused=fused, chunk_rows=5)
+    total, stats = objective(batch, counts.double())
+    total.backward()
+
+    assert torch.allclose(total, ref_total, rtol=1e-12, atol=0)
+    for i in range(steps):
+        assert stats[i, 0].item() == pytest.approx(ref_stats[i][0], rel=1e-6)  # stats are fp32
+        assert int(stats[i, 1]) == ref_stats[i][1]
+    assert sum(int(s[1]) for s in ref_stats) > 0  # accuracy is not trivially zero
+    for name, p in draft.named_parameters():
+        err = ((p.grad - ref_grads[name]).norm() / ref_grads[name].norm()).item()
+        assert err < 1e-10, f"{name}: {err}"
+
+
+def test_fused_loss_equals_reference_in_fp32_and_bf16_and_skips_grads_in_eval():
+    g = torch.Generator().manual_seed(0)
+    for dtype, tol in ((torch.float32, 1e-5), (torch.bfloat16, 2e-2)):
+        x = torch.randn(37, 24, generator=g).to(dtype).requires_grad_()
+        w = (torch.randn(50, 24, generator=g) * 0.3).to(dtype).requires_grad_()
+        target = torch.randn(37, 50, generator=g).to(dtype)
+        loss_a, correct_a = fused_soft_cross_entropy(x, w, target, chunk=8)
+        loss_a.backward(torch.tensor(0.37))
+        ga = (x.grad.clone(), w.grad.clone())
+        x.grad = w.grad = None
+        loss_b, correct_b = soft_cross_entropy_reference(torch.nn.functional.linear(x, w).float(), target)
+        (0.37 * loss_b).backward()
+        assert loss_a.item() == pytest.approx(loss_b.item(), rel=tol)
+        assert torch.equal(correct_a, correct_b)
+        for a, b in zip(ga, (x.grad, w.grad)):
+            assert ((a.double() - b.double()).norm() / b.double().norm()).item() < tol
+    with torch.no_grad():
+        loss, _ = fused_soft_cross_entropy(x, w, target)
+    assert loss.grad_fn is None
+
+
+def test_step_counts_are_the_accuracy_denominators():
+    loss_mask = torch.tensor([[0, 0, 1, 1, 1, 0], [0, 1, 1, 0, 0, 0]], dtype=torch.bool)
+    valid = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], dtype=torch.bool)
+    # step i counts loss_mask[t+i] where t+1+i is a real position
+    assert step_token_counts(loss_mask, valid, 3).tolist() == [3 + 2, 3 + 2, 3 + 1]

@@ -1,0 +1,59 @@
+"""`python -m eaglet_vllm bench --config F`: one mode of the offline benchmark through vLLM's LLM
+class, speaking eaglet's engine protocol (JSON-line events on stdout, `done` with the result).
+
+It runs in the user's vLLM environment (not eaglet's engine environment), so it imports nothing
+from eaglet_engine; the event lines follow @eaglet/core's EagletEvent schema.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+
+
+def _emitter():
+    # vLLM prints, and so do the engine processes it spawns, which inherit file descriptor 1: point
+    # fd 1 at stderr for everyone and keep the events on a private (non-inheritable) duplicate.
+    fd = os.dup(sys.stdout.fileno())
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    out = os.fdopen(fd, "w", buffering=1)
+    sys.stdout = sys.stderr
+
+    def emit(kind: str, **fields) -> None:
+        out.write(json.dumps({"type": kind, **fields}) + "\n")
+        out.flush()
+
+    return emit
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m eaglet_vllm")
+    parser.add_argument("command", choices=["bench", "check"])
+    parser.add_argument("--config")
+    args = parser.parse_args(argv)
+    emit = _emitter()
+    try:
+        if args.command == "check":
+            import vllm
+
+            from . import needs_patch
+
+            emit("done", stopped=False, result={"vllm": vllm.__version__, "qwen2AudioNeedsPatch": needs_patch()})
+            return 0
+        from .bench import run
+
+        with open(args.config) as f:
+            cfg = json.load(f)
+        result = run(cfg, emit)
+        emit("done", stopped=False, result=result)
+        return 0
+    except Exception as e:  # noqa: BLE001 - every failure reaches TS as an event
+        emit("error", code="EAGLET_VLLM_ERROR", message=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""One mode (baseline or Eagle3) of the offline benchmark, as the reference does it with vLLM:
+`LLM(model=target, max_model_len, max_num_seqs, limit_mm_per_prompt={"audio": N},
+speculative_config={"method": "eagle3", "model": draft, "num_speculative_tokens": N})`, prompts
+rendered with the model's own chat template, audio as `multi_modal_data={"audio": [(pcm, 16000)]}`.
+The spec-decode counters come from `llm.get_metrics()` (`disable_log_stats=False`), read before
+and after the measured prompts so warm-up does not count.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import register
+
+COUNTERS = {
+    "vllm:spec_decode_num_drafts": "numDrafts",
+    "vllm:spec_decode_num_draft_tokens": "numDraftTokens",
+    "vllm:spec_decode_num_accepted_tokens": "numAcceptedTokens",
+}
+PER_POS = "vllm:spec_decode_num_accepted_tokens_per_pos"
+
+
+def read_counters(llm, n: int) -> dict:
+    out = {"numDrafts": 0, "numDraftTokens": 0, "numAcceptedTokens": 0, "acceptedPerPosition": [0] * n}
+    for m in llm.get_metrics():
+        if m.name in COUNTERS:
+            out[COUNTERS[m.name]] += int(m.value)
+        elif m.name == PER_POS:
+            for i, v in enumerate(m.values[:n]):
+                out["acceptedPerPosition"][i] += int(v)
+    return out
+
+
+def diff(after: dict, before: dict) -> dict:
+    return {
+        k: ([a - b for a, b in zip(after[k], before[k])] if isinstance(after[k], list) else after[k] - before[k]) for k in after
+    }
+
+
+def build_llm(cfg: dict, mode: str):
+    from vllm import LLM
+
+    bench = cfg["config"]
+    kwargs = dict(
+        model=bench["targetModel"],
+        max_model_len=bench["maxModelLen"],
+        max_num_seqs=bench["maxNumSeqs"],
+        tensor_parallel_size=bench["tp"],
+        seed=bench["seed"],
+        limit_mm_per_prompt={"audio": bench["maxAudiosPerPrompt"]},
+        enforce_eager=bench["enforceEager"],
+        disable_log_stats=False,
+    )
+    if bench.get("device") != "cpu":  # a CPU build sizes its KV cache from VLLM_CPU_KVCACHE_SPACE instead
+        kwargs["gpu_memory_utilization"] = bench["gpuMemoryUtilization"]
+    if mode == "eagle3":
+        kwargs["speculative_config"] = {
+            "method": "eagle3",
+            "model": bench["draftModel"],
+            "num_speculative_tokens": bench["numSpecTokens"],
+            **bench.get("speculativeConfig", {}),
+        }
+    kwargs.update(bench.get("engineArgs", {}))
+    return LLM(**kwargs)
+
+
+def render(tokenizer, messages: list[dict]) -> str:
+    """The model's own chat template; audio parts as the template expects them."""
+    conv = []
+    for m in messages:
+        parts = []
+        for p in m["content"]:
+            parts.append({"type": "text", "text": p["text"]} if p["type"] == "text" else {"type": "audio", "audio_url": "audio"})
+        conv.append({"role": m["role"], "content": parts})
+    return tokenizer.apply_chat_template(conv, add_generation_prompt=True, tokenize=False)
+
+
+def run(cfg: dict, emit) -> dict:
+    register()  # in-process as well: harmless when the entry point already ran
+    from vllm import SamplingParams
+
+    bench, mode = cfg["config"], cfg["mode"]
+    llm = build_llm(cfg, mode)
+    tokenizer = llm.get_tokenizer()
+    inputs = []
+    for p in cfg["prompts"]:
+        audio = [(np.fromfile(a, dtype="<f4"), 16000) for a in p["audio"]]
+        item = {"prompt": render(tokenizer, p["messages"])}
+        if audio:
+            item["multi_modal_data"] = {"audio": audio}
+        inputs.append(item)
+    params = SamplingParams(
+        temperature=bench["temperature"],
+        top_p=bench["topP"],
+        max_tokens=bench["outputLen"],
+        seed=bench["seed"],
+        ignore_eos=not bench["stopAtEos"],
+    )
+    n = bench["numSpecTokens"]
+    for item in inputs[: bench["warmupPrompts"]]:
+        llm.generate([item], SamplingParams(temperature=0, max_tokens=8), use_tqdm=False)
+    before = read_counters(llm, n) if mode == "eagle3" else None
+    requests, outputs = [], []
+    start = time.perf_counter()
+    if bench["maxNumSeqs"] == 1:
+        # One request at a time: its latency is the call's wall time (what max_num_seqs=1 does anyway).
+        for i, item in enumerate(inputs):
+            t0 = time.perf_counter()
+            out = llm.generate([item], params, use_tqdm=False)[0]
+            latency = time.perf_counter() - t0
+            requests.append(_request(cfg["prompts"][i]["id"], out, latency))
+            outputs.append({"id": cfg["prompts"][i]["id"], "ids": list(out.outputs[0].token_ids)})
+            emit("progress", task=f"bench {mode} (vllm)", done=i + 1, total=len(inputs), unit="prompt")
+    else:
+        outs = llm.generate(inputs, params, use_tqdm=False)
+        wall = time.perf_counter() - start
+        for i, out in enumerate(outs):
+            # Batched: per-request latency is the whole batch's wall time unless vLLM reports finer.
+            requests.append(_request(cfg["prompts"][i]["id"], out, wall))
+            outputs.append({"id": cfg["prompts"][i]["id"], "ids": list(out.outputs[0].token_ids)})
+    wall = time.perf_counter() - start
+    result = {"mode": mode, "wallSeconds": wall, "requests": requests, "outputs": outputs}
+    if mode == "eagle3":
+        result["counters"] = diff(read_counters(llm, n), before)
+    import vllm
+
+    result["versions"] = {"vllm": vllm.__version__}
+    return result
+
+
+def _request(rid: str, out, latency: float) -> dict:
+    o = out.outputs[0]
+    return {
+        "id": rid,
+        "promptTokens": len(out.prompt_token_ids or []),
+        "outputTokens": len(o.token_ids),
+        "latency": latency,
+        "finishReason": o.finish_reason or "stop",
+    }

