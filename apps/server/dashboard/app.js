@@ -391,16 +391,25 @@ async function loadArtifacts(job) {
 
 function showResult(job) {
   const r = job.result;
-  const bench = benchReport(r);
+  const bench = find(r, isBenchReport);
   if (bench) showBench(bench);
-  if (r && typeof r === 'object' && 'problems' in r && 'totals' in r) showValidation(r);
+  const validation = find(r, (x) => 'problems' in x && 'totals' in x && 'byKind' in x);
+  if (validation) showValidation(validation);
 }
 
-/** A BenchReport (core's schema) in a job result, directly or under `report`. */
-function benchReport(r) {
-  if (!r || typeof r !== 'object') return undefined;
-  if ('backend' in r && ('baseline' in r || 'eagle3' in r)) return r;
-  return 'report' in r ? benchReport(r.report) : undefined;
+/** A BenchReport (core's schema): a bench job's `report`, or a pipeline's `bench.report`. */
+const isBenchReport = (x) => 'backend' in x && 'config' in x && ('baseline' in x || 'eagle3' in x);
+
+/** The first object in a result (itself, or one or two levels down) that passes `test`. */
+function find(value, test, depth = 0) {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  if (test(value)) return value;
+  if (depth >= 2) return undefined;
+  for (const v of Object.values(value)) {
+    const hit = find(v, test, depth + 1);
+    if (hit) return hit;
+  }
+  return undefined;
 }
 
 function showBench(report) {

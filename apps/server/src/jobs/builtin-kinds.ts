@@ -60,16 +60,20 @@ export const validateKind = defineJobKind({
 export const QuickstartJobConfig = z.strictObject({
   /** Work folder for everything the quickstart makes. */
   dir: PathString,
+  /** Draft training steps (a few hundred: minutes on CPU). */
+  trainSteps: z.number().int().positive().max(100_000).optional(),
+  /** Draft tokens per verification step in the benchmark. */
+  numSpecTokens: z.number().int().positive().max(16).optional(),
 });
 
 export const quickstartKind = defineJobKind({
   kind: 'quickstart',
   title: 'Quickstart',
   description:
-    'The whole pipeline on CPU on real speech and a tiny random model, as `eaglet quickstart` runs it.',
+    'The whole pipeline on CPU in minutes, as `eaglet quickstart` runs it: real speech, a tiny random Qwen2-Audio, prepare, regenerate with the target, vocab, train a draft (live curves), bench baseline vs Eagle3.',
   resource: 'heavy',
   config: QuickstartJobConfig,
-  example: () => ({ dir: 'eaglet-quickstart' }),
+  example: () => ({ dir: 'eaglet-quickstart', trainSteps: 300 }),
   run: ({ registry, config, events, signal }) => quickstart(registry, config, { events, signal }),
 });
 
