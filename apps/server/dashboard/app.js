@@ -322,8 +322,10 @@ function showProgress(p) {
     row.bar.max = p.total;
     row.bar.value = Math.min(p.done, p.total);
   } else row.bar.removeAttribute('value');
+  // Rate and ETA from what this page has seen; none once the task is complete.
+  const complete = p.total !== undefined && p.done >= p.total;
   const dt = (Date.now() - row.first.t) / 1000;
-  const rate = dt > 0.5 ? (p.done - row.first.done) / dt : 0;
+  const rate = !complete && dt > 0.5 ? (p.done - row.first.done) / dt : 0;
   const eta = rate > 0 && p.total ? ` · ETA ${Math.max(0, Math.round((p.total - p.done) / rate))} s` : '';
   const pct = p.total ? ` (${((100 * p.done) / p.total).toFixed(1)}%)` : '';
   row.text.textContent = `${fmtNum(p.done)}${p.total ? `/${fmtNum(p.total)}` : ''} ${p.unit ?? ''}${pct}${rate > 0 ? ` · ${fmtNum(rate)}/s` : ''}${eta}${p.message ? ` · ${p.message}` : ''}`;

@@ -126,9 +126,66 @@ describe('the dashboard in headless Chromium', () => {
     expect(pageErrors).toEqual([]);
   });
 
-  it('keeps the screenshot for the README when asked', () => {
+  it('runs a tiny training from the page, draws its curves live, then opens the benchmark chart', async () => {
+    await open();
+    pageErrors.length = 0;
+    // The quickstart pipeline: real speech, a tiny random Qwen2-Audio, prepare, regenerate, vocab,
+    // then the engine trains a draft (its metrics events are the curves) and benches it.
+    const id = await startJob('quickstart', { dir: 'qs', trainSteps: 60, numSpecTokens: 3 }, 'tiny');
+    const points = () => page.$eval('#chart-loss', (el) => Number((el as HTMLElement).dataset.points));
+    await page.waitForFunction(
+      () => Number(document.querySelector<HTMLElement>('#chart-loss')?.dataset.points) > 0,
+      null,
+      {
+        timeout: 240_000,
+      },
+    );
+    const first = await points();
+    expect(await page.textContent('#d-status')).toBe('running');
+    await page.screenshot({ path: join(OUT, 'dashboard-training.png'), fullPage: true });
+    // More points arrive while the job runs: the curve grows without a reload.
+    await page.waitForFunction(
+      (n) => Number(document.querySelector<HTMLElement>('#chart-loss')?.dataset.points) > n,
+      first,
+      {
+        timeout: 240_000,
+      },
+    );
+    expect(await points()).toBeGreaterThan(first);
+    const accSeries = await page.$$eval('#chart-acc .u-legend th', (ths) =>
+      ths.map((t) => t.textContent?.trim()),
+    );
+    expect(accSeries).toEqual(expect.arrayContaining(['acc_0', 'acc_1', 'acc_2']));
+
+    await page.waitForFunction(() => document.querySelector('#d-status')?.textContent === 'succeeded', null, {
+      timeout: 300_000,
+    });
+    // The benchmark: throughput of both runs, acceptance at each of the 3 draft positions.
+    await page.waitForSelector('#d-bench:not([hidden])');
+    expect(await page.getAttribute('#chart-throughput', 'data-bars')).toBe('2');
+    expect(await page.getAttribute('#chart-acceptance', 'data-bars')).toBe('3');
+    expect(await page.textContent('#bench-summary')).toMatch(/mean acceptance length/);
+    await page.locator('#d-bench').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(OUT, 'dashboard.png'), fullPage: true });
+
+    // The report's own plot is one click away among the artifacts.
+    const plot = page.locator('#d-artifacts a', { hasText: 'report.png' });
+    const [tab] = await Promise.all([browser.waitForEvent('page'), plot.click()]);
+    await tab.waitForLoadState();
+    const img = await tab.evaluate(() => {
+      const i = document.querySelector('img');
+      return i ? { w: i.naturalWidth, h: i.naturalHeight } : undefined;
+    });
+    expect(img!.w).toBeGreaterThan(100);
+    await tab.close();
+    expect(await page.getAttribute(`#job-list li[data-id="${id}"]`, 'data-status')).toBe('succeeded');
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('keeps the screenshots as artifacts (and for the README when asked)', () => {
+    for (const f of ['dashboard-validate.png', 'dashboard-training.png', 'dashboard.png'])
+      expect(existsSync(join(OUT, f)), f).toBe(true);
     if (process.env.EAGLET_UPDATE_DOCS === '1')
-      copyFileSync(join(OUT, 'dashboard-validate.png'), join(DOCS, 'dashboard.png'));
-    expect(existsSync(join(OUT, 'dashboard-validate.png'))).toBe(true);
+      copyFileSync(join(OUT, 'dashboard.png'), join(DOCS, 'dashboard.png'));
   });
 });
