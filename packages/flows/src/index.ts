@@ -21,5 +21,14 @@ export {
 export { type SafetensorsTensor, writeSafetensors } from './safetensors.js';
 export { type ServeBackendOptions, serveBackend } from './serve-backend.js';
 export { describeTarget, type TargetDescription } from './target-info.js';
+export {
+  type ExportResult,
+  exportDraft,
+  readVocabShapes,
+  resolveTrainConfig,
+  type TrainOptions,
+  type TrainResult,
+  train,
+} from './train.js';
 export { detectFormat, type FlowContext, type ValidateOptions, validateData } from './validate.js';
 export { buildVocab, draftVocabulary, type VocabResult, vocabHash } from './vocab.js';

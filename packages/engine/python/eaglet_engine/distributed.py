@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -73,7 +74,10 @@ def wrap(module: nn.Module, env: DistEnv, mode: str) -> nn.Module:
         # broadcast_buffers=False: the (frozen, shared) embedding table is a buffer; every rank
         # already holds the same one, broadcasting it each step would move gigabytes.
         device_ids = [env.device.index] if env.device.type == "cuda" else None
-        return DDP(module, device_ids=device_ids, broadcast_buffers=False)
+        with warnings.catch_warnings():
+            # Newer torch renames the flag; the old one keeps the semantics we need on 2.11..2.15.
+            warnings.filterwarnings("ignore", message=".*broadcast_buffers.*", category=FutureWarning)
+            return DDP(module, device_ids=device_ids, broadcast_buffers=False)
     if mode == "fsdp":
         from torch.distributed.fsdp import fully_shard
 

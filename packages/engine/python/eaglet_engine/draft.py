@@ -200,6 +200,72 @@ def _flash_backward(grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tens
     )
 
 
+_NATIVE_GQA: dict[str, bool] = {}
+
+
+def _native_gqa(device: torch.device) -> bool:
+    """Whether this build's flash kernel takes fewer key/value heads than query heads (flash
+    attention 2 does; probed once per device type with tiny tensors)."""
+    if device.type not in _NATIVE_GQA:
+        q = torch.zeros(1, 2, 8, 64, device=device, dtype=torch.bfloat16 if device.type == "cuda" else torch.float32)
+        try:
+            out, lse, _ = _flash_forward(q, q[:, :1], q[:, :1], 0.125)
+            _NATIVE_GQA[device.type] = out.shape == q.shape
+        except RuntimeError:
+            _NATIVE_GQA[device.type] = False
+    return _NATIVE_GQA[device.type]
+
+
+def _merge_forward(q: Tensor, o0: Tensor, lse0: Tensor, ks: Tensor, vs: Tensor, scale: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Merges the causal block's output ``o0`` (log-sum-exp ``lse0``) with the per-position keys
+    and values of steps 1..n (``ks``/``vs`` stacked: [n, B, Hkv, T, D]) in one softmax.
+    Returns (out in q's dtype and [B, T, H, D] storage, p0 [B, Hkv, G, T], p [n, B, Hkv, G, T])."""
+    b, hq, t, d = q.shape
+    hkv = ks.shape[2]
+    g = hq // hkv
+    acc = torch.promote_types(q.dtype, torch.float32)  # fp32 (fp64 stays fp64 in tests)
+    qg = q.reshape(b, hkv, g, t, d).to(acc)
+    s = (qg[None] * ks[:, :, :, None].to(acc)).sum(-1) * scale  # [n, B, Hkv, G, T]
+    lse = lse0.reshape(b, hkv, g, t).to(acc)
+    m = torch.maximum(lse, s.amax(0))
+    a0 = torch.exp(lse - m)
+    a = torch.exp(s - m)
+    z = a0 + a.sum(0)
+    p0, p = a0 / z, a / z
+    out = p0[..., None] * o0.reshape(b, hkv, g, t, d).to(acc) + (p[..., None] * vs[:, :, :, None].to(acc)).sum(0)
+    out = out.to(q.dtype).reshape(b, hq, t, d)
+    return out.transpose(1, 2).contiguous().transpose(1, 2), p0, p
+
+
+def _merge_backward(dout: Tensor, out: Tensor, q: Tensor, p0: Tensor, p: Tensor, ks: Tensor, vs: Tensor, scale: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Gradients of ``_merge_forward``: (dO for the causal block's flash backward, the extra dq of
+    the per-position scores, dks, dvs)."""
+    b, hq, t, d = q.shape
+    hkv = ks.shape[2]
+    g = hq // hkv
+    acc = torch.promote_types(q.dtype, torch.float32)
+    dout = dout.to(acc).reshape(b, hkv, g, t, d)
+    # D = <dout, out>: the softmax backward's row term, shared by both parts.
+    row = (dout * out.reshape(b, hkv, g, t, d).to(acc)).sum(-1)
+    grad_causal = (p0[..., None] * dout).to(q.dtype).reshape(b, hq, t, d)
+    ds = p * ((dout[None] * vs[:, :, :, None].to(acc)).sum(-1) - row[None])  # [n, B, Hkv, G, T]
+    dq = scale * (ds[..., None] * ks[:, :, :, None].to(acc)).sum(0)
+    dks = (scale * (ds[..., None] * q.reshape(b, hkv, g, t, d).to(acc)[None]).sum(3)).to(ks.dtype)
+    dvs = (p[..., None] * dout[None]).sum(3).to(vs.dtype)
+    return grad_causal.transpose(1, 2).contiguous().transpose(1, 2), dq.reshape(b, hq, t, d), dks, dvs
+
+
+# The merge's elementwise work: eager, or fused by ``compile_kernels``.
+_MERGE = {"forward": _merge_forward, "backward": _merge_backward}
+
+
+def compile_kernels(enabled: bool = True) -> None:
+    """Fuses the TTT attention's merge (forward and backward) with torch.compile, dynamic shapes
+    (the number of merged steps too); ``enabled=False`` goes back to eager."""
+    for name, fn in (("forward", _merge_forward), ("backward", _merge_backward)):
+        _MERGE[name] = torch.compile(fn, dynamic=True) if enabled else fn
+
+
 class _FlashTTTAttention(torch.autograd.Function):
     """Causal flash attention over step 0's keys, merged with the per-position terms of steps 1..i
     through a stable log-sum-exp. Memory is O(T): no [T, T] score matrix is ever formed.
@@ -212,31 +278,14 @@ class _FlashTTTAttention(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, scale: float, q: Tensor, k0: Tensor, v0: Tensor, *rest: Tensor) -> Tensor:
-        ks, vs = rest[0::2], rest[1::2]
         o0, lse0, aux = _flash_forward(q, k0, v0, scale)
-        b, hq, t, d = q.shape
-        hkv = k0.shape[1]
-        g = hq // hkv
-        acc = torch.promote_types(q.dtype, torch.float32)  # merge in fp32 (fp64 stays fp64 in tests)
-        if not ks:
+        ctx.scale, ctx.aux, ctx.n = scale, aux, len(rest) // 2
+        if not rest:
             ctx.save_for_backward(q, k0, v0, o0, lse0)
-            ctx.scale, ctx.aux, ctx.n = scale, aux, 0
             return o0
-        qg = q.reshape(b, hkv, g, t, d)
-        # s_j: score of the query against step j's key at its own position (fp32).
-        s = torch.stack([(qg.to(acc) * k[:, :, None].to(acc)).sum(-1) * scale for k in ks])  # [n, B, Hkv, G, T]
-        lse = lse0.view(b, hkv, g, t)
-        m = torch.maximum(lse, s.amax(0))
-        a0 = torch.exp(lse - m)
-        a = torch.exp(s - m)
-        z = a0 + a.sum(0)
-        p0, p = a0 / z, a / z
-        out = p0[..., None] * o0.reshape(b, hkv, g, t, d).to(acc)
-        for j, v in enumerate(vs):
-            out = out + p[j][..., None] * v[:, :, None].to(acc)
-        out = out.to(q.dtype).view(b, hq, t, d)
-        ctx.save_for_backward(q, k0, v0, out, lse0, p0, p, *rest)
-        ctx.scale, ctx.aux, ctx.n = scale, aux, len(ks)
+        ks, vs = torch.stack(rest[0::2]), torch.stack(rest[1::2])
+        out, p0, p = _MERGE["forward"](q, o0, lse0, ks, vs, scale)
+        ctx.save_for_backward(q, k0, v0, out, lse0, p0, p, ks, vs)
         return out
 
     @staticmethod
@@ -246,27 +295,13 @@ class _FlashTTTAttention(torch.autograd.Function):
             q, k0, v0, o0, lse0 = ctx.saved_tensors
             dq, dk0, dv0 = _flash_backward(_like_layout(dout, q), q, k0, v0, o0, lse0, aux, scale)
             return None, dq, dk0, dv0
-        q, k0, v0, out, lse0, p0, p, *rest = ctx.saved_tensors
-        ks, vs = rest[0::2], rest[1::2]
-        b, hq, t, d = q.shape
-        hkv = k0.shape[1]
-        g = hq // hkv
-        acc = torch.promote_types(q.dtype, torch.float32)
-        dout32 = dout.to(acc).reshape(b, hkv, g, t, d)
-        # D = <dout, out>: the softmax backward's row term, shared by both parts.
-        row = (dout32 * out.reshape(b, hkv, g, t, d).to(acc)).sum(-1)
-        grad_causal = _like_layout((p0[..., None] * dout32).to(q.dtype).reshape(b, hq, t, d), q)
-        dq, dk0, dv0 = _flash_backward(grad_causal, q, k0, v0, out, lse0, aux, scale)
-        dq = dq.to(acc).reshape(b, hkv, g, t, d)
-        qg = q.reshape(b, hkv, g, t, d).to(acc)
+        q, k0, v0, out, lse0, p0, p, ks, vs = ctx.saved_tensors
+        grad_causal, dq_extra, dks, dvs = _MERGE["backward"](dout, out, q, p0, p, ks, vs, scale)
+        dq, dk0, dv0 = _flash_backward(_like_layout(grad_causal, q), q, k0, v0, out, lse0, aux, scale)
         grads: list[Tensor] = []
         for j in range(n):
-            k, v = ks[j], vs[j]
-            ds = p[j] * ((dout32 * v[:, :, None].to(acc)).sum(-1) - row)  # [B, Hkv, G, T]
-            dq = dq + scale * ds[..., None] * k[:, :, None].to(acc)
-            grads.append((scale * (ds[..., None] * qg).sum(2)).to(k.dtype))  # dk_j
-            grads.append((p[j][..., None] * dout32).sum(2).to(v.dtype))  # dv_j
-        return None, dq.to(q.dtype).view(b, hq, t, d), dk0, dv0, *grads
+            grads += [dks[j], dvs[j]]
+        return None, (dq.to(dq_extra.dtype) + dq_extra).to(q.dtype), dk0, dv0, *grads
 
 
 def _like_layout(x: Tensor, ref: Tensor) -> Tensor:
@@ -282,7 +317,11 @@ def flash_ttt_attention(q: Tensor, keys: Sequence[Tensor], values: Sequence[Tens
     rest: list[Tensor] = []
     for k, v in zip(keys[1:], values[1:]):
         rest += [k, v]
-    return _FlashTTTAttention.apply(scale, q, keys[0], values[0], *rest)
+    k0, v0 = keys[0], values[0]
+    if k0.shape[1] != q.shape[1] and not _native_gqa(q.device):
+        group = q.shape[1] // k0.shape[1]
+        k0, v0 = k0.repeat_interleave(group, dim=1), v0.repeat_interleave(group, dim=1)
+    return _FlashTTTAttention.apply(scale, q, k0, v0, *rest)
 
 
 # One lookup, not string switches inside constructors.
@@ -383,16 +422,23 @@ class DraftAttention(nn.Module):
         self.o_proj = nn.Linear(cfg.num_attention_heads * cfg.head_dim, cfg.hidden_size, bias=False)
         self.rotary = RotaryEmbedding(cfg.head_dim, cfg.rope_theta)
 
-    def forward(self, x: Tensor, position_ids: Tensor, cache: TTTCache | KVCache) -> Tensor:
+    def project(self, x: Tensor, position_ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """q, k, v with rope applied, as [B, H, T, D] views of [B, T, H, D] storage (the layout
+        flash kernels read without copies)."""
         b, t, _ = x.shape
-        # [B, T, H*D] viewed as [B, H, T, D]: the layout flash kernels read without copies.
         q = self.q_proj(x).view(b, t, self.num_heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(b, t, self.num_kv_heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(x).view(b, t, self.num_kv_heads, self.head_dim).transpose(1, 2)
         cos, sin = self.rotary(position_ids, q.dtype)
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        out = cache.attend(q, k, v, self.scale)
-        return self.o_proj(out.transpose(1, 2).reshape(b, t, -1))
+        return apply_rotary(q, cos, sin), apply_rotary(k, cos, sin), v
+
+    def output(self, attn: Tensor) -> Tensor:
+        b, _, t, _ = attn.shape
+        return self.o_proj(attn.transpose(1, 2).reshape(b, t, -1))
+
+    def forward(self, x: Tensor, position_ids: Tensor, cache: TTTCache | KVCache) -> Tensor:
+        q, k, v = self.project(x, position_ids)
+        return self.output(cache.attend(q, k, v, self.scale))
 
 
 class DraftMLP(nn.Module):
@@ -418,10 +464,28 @@ class DraftDecoderLayer(nn.Module):
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.mlp = DraftMLP(cfg)
 
-    def forward(self, embeds: Tensor, hidden: Tensor, position_ids: Tensor, cache: TTTCache | KVCache) -> Tensor:
+    def attention_inputs(self, embeds: Tensor, hidden: Tensor, position_ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Everything before the attention kernel: both norms, the concatenation, q/k/v, rope."""
         x = torch.cat([self.input_layernorm(embeds), self.hidden_norm(hidden)], dim=-1)
-        h = hidden + self.self_attn(x, position_ids, cache)
+        return self.self_attn.project(x, position_ids)
+
+    def output(self, hidden: Tensor, attn: Tensor) -> Tensor:
+        """Everything after it: o_proj, residual, post-attention norm, MLP, residual."""
+        h = hidden + self.self_attn.output(attn)
         return h + self.mlp(self.post_attention_layernorm(h))
+
+    def forward(self, embeds: Tensor, hidden: Tensor, position_ids: Tensor, cache: TTTCache | KVCache) -> Tensor:
+        q, k, v = self._attention_inputs(embeds, hidden, position_ids)
+        attn = cache.attend(q, k, v, self.self_attn.scale)
+        return self._output(hidden, attn)
+
+    # The two halves around the attention kernel, replaced by compiled versions by
+    # ``Eagle3Draft.fuse`` (the kernel itself and the caches stay eager).
+    def _attention_inputs(self, embeds: Tensor, hidden: Tensor, position_ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return self.attention_inputs(embeds, hidden, position_ids)
+
+    def _output(self, hidden: Tensor, attn: Tensor) -> Tensor:
+        return self.output(hidden, attn)
 
 
 class Eagle3Draft(nn.Module):
@@ -506,6 +570,17 @@ class Eagle3Draft(nn.Module):
         """What ``lm_head`` reads (the final norm's output); the fused loss uses it with
         ``lm_head.weight`` instead of materialising ``logits``."""
         return self.norm(hidden)
+
+    def fuse(self, **options: Any) -> Eagle3Draft:
+        """Fuses the elementwise work around the attention kernel (norms, concatenation, rope,
+        SiLU, residuals) with torch.compile; the attention kernel and caches stay as they are.
+        Shapes are dynamic, so a new sequence length does not recompile. Same function: a CUDA
+        test compares it with the eager layer."""
+        compile_kernels()
+        layer = self.midlayer
+        layer._attention_inputs = torch.compile(layer.attention_inputs, dynamic=True, **options)  # type: ignore[method-assign]
+        layer._output = torch.compile(layer.output, dynamic=True, **options)  # type: ignore[method-assign]
+        return self
 
     def to_target_ids(self, draft_ids: Tensor) -> Tensor:
         return draft_ids + self.d2t[draft_ids]

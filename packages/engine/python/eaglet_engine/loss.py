@@ -37,11 +37,34 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
     return x.dtype
 
 
+def _chunk_math(z: Tensor, target_logits: Tensor, need_grad: bool, grad_dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor | None]:
+    """One chunk's loss sum, correct rows and d loss / d logits, from the logits ``z``."""
+    acc = torch.promote_types(z.dtype, torch.float32)  # fp32 accumulation, fp64 kept (tests)
+    z = z.to(acc)
+    log_p = torch.log_softmax(z, dim=-1)
+    target_p = torch.softmax(target_logits.to(acc), dim=-1)
+    loss = -(target_p * log_p).sum()
+    correct = z.argmax(-1) == target_logits.argmax(-1)
+    # d/dz of -sum(t * log_softmax(z)) = softmax(z) * sum(t) - t
+    grad = (log_p.exp() * target_p.sum(-1, keepdim=True) - target_p).to(grad_dtype) if need_grad else None
+    return loss, correct, grad
+
+
+# The chunk's elementwise work: eager, or fused into a few kernels by ``compile_kernels``.
+_chunk = _chunk_math
+
+
+def compile_kernels(enabled: bool = True) -> None:
+    """Fuses the loss's per-chunk softmax/gradient passes with torch.compile (dynamic shapes);
+    ``enabled=False`` goes back to eager."""
+    global _chunk
+    _chunk = torch.compile(_chunk_math, dynamic=True) if enabled else _chunk_math
+
+
 class _FusedSoftCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, target_logits: Tensor, chunk: int, need_grad: bool):
         n = x.shape[0]
-        # fp32 accumulation, fp64 kept as fp64 (tests).
         acc = torch.promote_types(x.dtype, torch.float32)
         loss = torch.zeros((), dtype=acc, device=x.device)
         correct = torch.empty(n, dtype=torch.bool, device=x.device)
@@ -49,15 +72,10 @@ class _FusedSoftCrossEntropy(torch.autograd.Function):
         for start in range(0, n, chunk):
             rows = slice(start, min(start + chunk, n))
             # Same precision path as the reference: logits in the compute dtype, then fp32.
-            z = F.linear(x[rows], weight).to(acc)
-            log_p = torch.log_softmax(z, dim=-1)
-            target_p = torch.softmax(target_logits[rows].to(acc), dim=-1)
-            loss += -(target_p * log_p).sum()
-            correct[rows] = z.argmax(-1) == target_logits[rows].argmax(-1)
+            chunk_loss, correct[rows], grad = _chunk(F.linear(x[rows], weight), target_logits[rows], need_grad, x.dtype)
+            loss += chunk_loss
             if need_grad:
-                # d/dz of -sum(t * log_softmax(z)) = softmax(z) * sum(t) - t
-                grad_logits[rows] = (log_p.exp() * target_p.sum(-1, keepdim=True) - target_p).to(x.dtype)
-            del z, log_p, target_p
+                grad_logits[rows] = grad
         if need_grad:
             ctx.save_for_backward(grad_logits @ weight, grad_logits.t() @ x)
         ctx.mark_non_differentiable(correct)

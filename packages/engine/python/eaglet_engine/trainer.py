@@ -116,8 +116,8 @@ def _dtype(precision: str, device: torch.device) -> torch.dtype:
 class Trainer:
     def __init__(self, cfg: dict[str, Any], stop: StopRequested | None = None, env: dist_env.DistEnv | None = None) -> None:
         self.cfg = cfg
-        self.stop = stop or StopRequested()
-        self.env = env or dist_env.init(cfg.get("device", "auto"))
+        self.stop = stop if stop is not None else StopRequested()  # (falsy until a stop is requested)
+        self.env = env if env is not None else dist_env.init(cfg.get("device", "auto"))
         self.output = Path(cfg["outputDir"])
         self.step = 0
         self.position = DataPosition()
@@ -138,6 +138,8 @@ class Trainer:
         self.draft_config = self.resolve_draft_config()
         self.draft = self.build_draft()
         ttt = cfg["ttt"]
+        if self.fusing:
+            self.fuse()
         self.objective = TTTObjective(self.draft, steps=ttt["steps"], decay=ttt["lossDecay"], kernel=ttt.get("attention", "flash"))
         self.model = dist_env.wrap(self.objective, env, cfg["parallel"])
         self.optimizer = self.build_optimizer()
@@ -163,6 +165,23 @@ class Trainer:
             raise EngineError(f"no checkpoint at {cfg['resume']}", code="EAGLET_CHECKPOINT_INVALID")
         self._log_setup(steps_per_epoch, resume_from)
         return self
+
+    @property
+    def fusing(self) -> bool:
+        """torch.compile's fusion of elementwise work: on GPUs unless the config says off."""
+        mode = self.cfg.get("compile", "auto")
+        return mode == "on" or (mode == "auto" and self.env.device.type == "cuda")
+
+    def fuse(self) -> None:
+        """Compiles the target's layers (when its adapter offers ``fuse``), the draft's layer
+        around its attention kernel, and the loss's per-chunk math."""
+        from . import loss
+
+        if hasattr(self.target, "fuse"):
+            self.target.fuse()
+        self.draft.fuse()
+        loss.compile_kernels()
+        events.log("info", "fusing elementwise work with torch.compile (the first steps compile; set compile: 'off' to skip)")
 
     def build_target(self) -> TargetAdapter:
         cfg = self.cfg

@@ -100,6 +100,7 @@ class TTTObjective(nn.Module):
         b, t = batch.input_ids.shape
         positions = torch.arange(t, device=batch.input_ids.device).expand(b, t)
         cache = TTTCache(self.kernel)
+        rows_b, rows_t = self._counted_rows(batch)
         hidden = draft.project(batch.taps)
         acc = torch.promote_types(hidden.dtype, torch.float32)  # fp32 (fp64 in tests)
         total = hidden.new_zeros((), dtype=acc)
@@ -109,12 +110,7 @@ class TTTObjective(nn.Module):
             embeds = draft.embed(shift_left(batch.input_ids, 1 + i))
             # Rope positions advance with the step (the draft's i-th token sits at t+i).
             hidden = draft.step(embeds, hidden, positions + i, cache)
-            n = t - 1 - i  # positions whose target (t+1+i) exists
-            if n <= 0:
-                stats.append(torch.zeros(3, device=hidden.device))
-                continue
-            counted = batch.loss_mask[:, i : i + n] & batch.target_in_draft[:, 1 + i : 1 + i + n]
-            bi, ti = counted.nonzero(as_tuple=True)
+            bi, ti = rows_b[i], rows_t[i]
             rows = batch.target_row[bi, ti + 1 + i]
             x = draft.head_input(hidden[bi, ti])
             target = batch.target_logits[rows]
@@ -123,7 +119,18 @@ class TTTObjective(nn.Module):
             else:
                 loss_sum, correct = soft_cross_entropy_reference(draft.lm_head(x).to(acc), target)
             total = total + (self.decay**i) * loss_sum.to(acc) / normalisers[i]
-            stats.append(
-                torch.stack([loss_sum.detach().float(), correct.sum().float(), torch.tensor(float(bi.numel()), device=hidden.device)])
-            )
+            stats.append(torch.stack([loss_sum.detach().float(), correct.sum().float(), torch.full((), float(bi.numel()), device=hidden.device)]))
         return total, torch.stack(stats)
+
+    def _counted_rows(self, batch: TTTBatch) -> tuple[list[Tensor], list[Tensor]]:
+        """(batch, position) indices of the rows each step counts, found for the whole unroll at
+        once (one device synchronisation instead of one per step)."""
+        b, t = batch.input_ids.shape
+        counted = torch.zeros(self.steps, b, t, dtype=torch.bool, device=batch.input_ids.device)
+        for i in range(self.steps):
+            n = t - 1 - i  # positions whose target (t+1+i) exists
+            if n > 0:
+                counted[i, :, :n] = batch.loss_mask[:, i : i + n] & batch.target_in_draft[:, 1 + i : 1 + i + n]
+        si, bi, ti = counted.nonzero(as_tuple=True)
+        sizes = torch.bincount(si, minlength=self.steps).tolist()
+        return list(bi.split(sizes)), list(ti.split(sizes))

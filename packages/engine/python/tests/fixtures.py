@@ -181,6 +181,7 @@ def train_config(tmp: Path, model: Path, train: list[Path], vocab: Path, **over:
         "saveEvery": 0,
         "keepCheckpoints": 2,
         "precision": "fp32",
+        "compile": "off",
         "device": "cpu",
         "nprocPerNode": 1,
         "parallel": "ddp",

@@ -143,3 +143,14 @@ def test_embedding_is_frozen_and_never_saved():
     assert "embed_tokens" not in model.state_dict()
     assert all("embed" not in n for n, _ in model.named_parameters())
     assert not model.embed(torch.tensor([[1, 2, 3]])).requires_grad
+
+
+def test_flash_kernel_without_native_grouped_query_support_expands_heads(monkeypatch):
+    from eaglet_engine import draft
+
+    monkeypatch.setitem(draft._NATIVE_GQA, "cpu", False)
+    q, keys, values, grad = _inputs(3, torch.float64)
+    ref = _run(eager_ttt_attention, q, keys, values, grad)
+    got = _run(flash_ttt_attention, q, keys, values, grad)
+    for a, b in zip(got, ref):
+        assert ((a - b).norm() / b.norm()).item() < 1e-12

@@ -2,6 +2,19 @@ import { z } from 'zod';
 import { DraftConfig } from '../draft.js';
 import { Device, PathString, Seed } from './common.js';
 
+/**
+ * Draft config fields given by the user: DraftConfig's fields, each optional and without its
+ * default (the target plugin's `draftDefaults` supplies the rest; `eaglet train` merges them).
+ */
+export const DraftConfigOverrides = z.strictObject(
+  Object.fromEntries(
+    Object.entries(DraftConfig.shape).map(([key, schema]) => [
+      key,
+      (schema instanceof z.ZodDefault ? (schema.unwrap() as z.ZodType) : (schema as z.ZodType)).optional(),
+    ]),
+  ) as { [K in keyof typeof DraftConfig.shape]: z.ZodOptional<z.ZodType<z.output<(typeof DraftConfig.shape)[K]>>> },
+);
+
 export const LrSchedule = z.strictObject({
   kind: z.enum(['constant', 'cosine']).default('constant'),
   warmupSteps: z.number().int().nonnegative().default(0),
@@ -63,7 +76,7 @@ export const TrainConfig = z.strictObject({
   /** seed: TARGET_MODEL_NAME_OR_PATH (a local folder; hubs are not reached). */
   targetModel: PathString,
   /** seed: DRAFT_MODEL_CONFIG_PATH. A config.json path, or fields that override the target's draft defaults. */
-  draftConfig: z.union([PathString, DraftConfig.partial()]).optional(),
+  draftConfig: z.union([PathString, DraftConfigOverrides]).optional(),
   /** seed: TRAIN_DATA_PATH. Prepared dataset folders. */
   trainData: z.array(PathString).min(1),
   /** seed: EVAL_DATA_PATH. Prepared dataset folders held out for acc_i / ploss_i. */
@@ -88,6 +101,12 @@ export const TrainConfig = z.strictObject({
   saveEvery: z.number().int().nonnegative().default(0),
   keepCheckpoints: z.number().int().positive().default(2),
   precision: z.enum(['bf16', 'fp32']).default('bf16'),
+  /**
+   * Fuse elementwise work (norms, rope, activations, the loss's softmax) with torch.compile:
+   * `auto` on GPUs, `on` everywhere (CPU needs a C++ compiler), `off` never. The first steps
+   * pay the compilation; shapes are dynamic, so new sequence lengths do not recompile.
+   */
+  compile: z.enum(['auto', 'on', 'off']).default('auto'),
   device: Device.default('auto'),
   /** GPUs on this node; more than 1 launches torchrun. */
   nprocPerNode: z.number().int().positive().default(1),
@@ -117,3 +136,24 @@ export const ExportConfig = z.strictObject({
 });
 export type ExportConfig = z.infer<typeof ExportConfig>;
 export type ExportConfigInput = z.input<typeof ExportConfig>;
+
+/** What the engine's `train` command returns in its `done` event. */
+export const TrainEngineResult = z.object({
+  steps: z.number().int(),
+  totalSteps: z.number().int(),
+  outputDir: z.string(),
+  stopped: z.boolean(),
+  /** Exported draft folders by format (absent when the run stopped early). */
+  draft: z.record(z.string(), z.string()).optional(),
+  /** Final acc_i / ploss_i on the eval split, when there is one. */
+  eval: z.record(z.string(), z.number()).optional(),
+});
+export type TrainEngineResult = z.infer<typeof TrainEngineResult>;
+
+/** What the engine's `export` command returns in its `done` event. */
+export const ExportEngineResult = z.object({
+  checkpoint: z.string(),
+  step: z.number().int(),
+  drafts: z.record(z.string(), z.string()),
+});
+export type ExportEngineResult = z.infer<typeof ExportEngineResult>;

@@ -102,6 +102,11 @@ class TargetAdapter(Protocol):
         """Draft config.json fields implied by this target (overridden by the train config)."""
         ...
 
+    def fuse(self) -> None:
+        """Optional: fuse the forward's elementwise work (e.g. ``compile_layers``); called on GPUs
+        when the config's ``compile`` allows it."""
+        ...
+
 
 def default_tap_layers(num_layers: int) -> tuple[int, int, int]:
     """Eagle3's default taps: outputs of layers 1, L/2-1 and L-4 (0-based), i.e. vLLM's default
@@ -149,6 +154,14 @@ def capture_layer_outputs(layers: nn.ModuleList, indices: Sequence[int]) -> Iter
     finally:
         for h in handles:
             h.remove()
+
+
+def compile_layers(layers: nn.ModuleList) -> None:
+    """Compiles each decoder layer's forward with torch.compile (dynamic shapes: one graph serves
+    every layer and every sequence length). Hooks stay outside the compiled code, so the taps
+    still see each layer's output. Used by adapters' ``fuse``."""
+    for layer in layers:
+        layer.forward = torch.compile(layer.forward, dynamic=True)
 
 
 def rows_needed(loss_mask: Tensor, valid: Tensor) -> Tensor:

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from . import TargetBatch, TargetInfo, TargetOutput, capture_layer_outputs, default_tap_layers
+from . import TargetBatch, TargetInfo, TargetOutput, capture_layer_outputs, compile_layers, default_tap_layers
 
 
 def decoder_layers(module: nn.Module) -> nn.ModuleList:
@@ -71,6 +71,9 @@ class CausalLMTarget:
 
     def draft_defaults(self) -> dict[str, Any]:
         return draft_defaults_for(self.model.config, self.info.vocab_size)
+
+    def fuse(self) -> None:
+        compile_layers(self.layers)
 
     @torch.no_grad()
     def forward(self, batch: TargetBatch) -> TargetOutput:

@@ -1,0 +1,74 @@
+"""Two processes under torchrun on CPU (gloo, DDP): Ctrl-C stops both ranks after the same step
+with one checkpoint, and the run, resumed, ends where a single process with the same global batch
+(two accumulation steps) ends."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from eaglet_engine.trainer import Trainer
+
+from .fixtures import QWEN2_AUDIO_PYTHON, make_records, tiny_qwen2_audio, train_config, write_prepared, write_vocab
+
+ENGINE_DIR = Path(__file__).resolve().parents[1]
+
+
+def test_torchrun_two_ranks_stop_on_sigint_and_match_a_single_process(tmp_path):
+    model = tiny_qwen2_audio(tmp_path / "model")
+    records = make_records(12, seed=0, audio_every=4)
+    data = write_prepared(tmp_path / "train", records)
+    vocab = write_vocab(tmp_path / "vocab.safetensors", records)
+    common = dict(epochs=50, maxSteps=12, logEvery=1)
+
+    cfg = train_config(tmp_path / "ddp", model, [data], vocab, **common, batching={"maxRecords": 1, "maxTokens": 128, "gradAccumulation": 1})
+    (tmp_path / "ddp.json").write_text(json.dumps(cfg))
+    env = {**os.environ, "PYTHONPATH": f"{ENGINE_DIR}:{QWEN2_AUDIO_PYTHON}", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "eaglet_engine", "train", "--config", str(tmp_path / "ddp.json")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,  # as the TS bridge starts it: the signal reaches torchrun, which forwards it
+    )
+    events = []
+    try:
+        for line in proc.stdout:
+            event = json.loads(line)
+            events.append(event)
+            if event["type"] == "progress" and event["task"] == "train" and event["done"] >= 1 and not any(e.get("signalled") for e in events):
+                os.killpg(proc.pid, signal.SIGINT)
+                events.append({"signalled": True})
+        proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    stderr = proc.stderr.read()
+    done = [e for e in events if e.get("type") == "done"]
+    assert len(done) == 1 and done[0]["stopped"] is True, stderr[-3000:]
+    assert not [e for e in events if e.get("type") == "error"], stderr[-3000:]
+    checkpoints = [e for e in events if e.get("type") == "checkpoint"]
+    assert len(checkpoints) == 1
+    stopped_at = checkpoints[0]["step"]
+    assert 1 <= stopped_at < 12
+    ckpt = Path(checkpoints[0]["path"])
+    assert (ckpt / "rank0.pt").is_file() and (ckpt / "rank1.pt").is_file()
+    # Every event line came from rank 0 alone: one log line per logged step.
+    train_metrics = [e for e in events if e.get("type") == "metrics"]
+    assert [m["step"] for m in train_metrics] == list(range(1, stopped_at + 1))
+
+    # Resume the two-rank checkpoint in one process with two accumulation steps: same global batch.
+    single = dict(common, batching={"maxRecords": 1, "maxTokens": 128, "gradAccumulation": 2})
+    resumed = Trainer(train_config(tmp_path / "ddp", model, [data], vocab, resume=True, **single)).build()
+    assert resumed.step == stopped_at
+    resumed.train()
+    reference = Trainer(train_config(tmp_path / "single", model, [data], vocab, **single)).build()
+    reference.train()
+    a, b = resumed.state_dict()["model"], reference.state_dict()["model"]
+    for k in a:
+        assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-6), k

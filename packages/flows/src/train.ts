@@ -1,0 +1,249 @@
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import {
+  DraftConfig,
+  type DraftConfigInput,
+  EagletError,
+  ExportConfig,
+  type ExportConfigInput,
+  ExportEngineResult,
+  loadRunConfig,
+  type PluginRegistry,
+  PREPARED_FILES,
+  TrainConfig,
+  type TrainConfigInput,
+  TrainEngineResult,
+} from '@eaglet/core';
+import { runEngine } from '@eaglet/engine';
+import type { FlowContext } from './validate.js';
+
+export interface TrainOptions {
+  /** Train config file (JSON). Relative paths in it resolve against its folder. */
+  file?: string;
+  /** `key.path=value` overrides, applied after the file. */
+  overrides?: readonly string[];
+  /** Fields set directly (e.g. from command-line flags); relative paths resolve against `cwd`. */
+  fields?: Partial<TrainConfigInput>;
+  /** Continue from the newest checkpoint in the output folder. */
+  resume?: boolean;
+  cwd?: string;
+  /** Engine Python (default: the environment bootstrap made). */
+  python?: string;
+}
+
+export interface TrainResult extends TrainEngineResult {
+  /** The resolved config the engine ran with (also written to `outputDir/train-config.json`). */
+  config: TrainConfig;
+  /** One JSON line per logged step: train and eval metrics (acc_i, ploss_i, loss, tokens/s). */
+  metrics: string;
+  /** Loss and acc_i curves (PNG), when plotting is on. */
+  plot?: string;
+  /** The engine's stderr. */
+  logFile: string;
+}
+
+/**
+ * `eaglet train`: validates the config, resolves what the target plugin supplies (engine adapter,
+ * draft architecture defaults, chat template), checks the inputs, and runs the engine's `train`
+ * command (under torchrun for `nprocPerNode` > 1). Events stream to `ctx.events`; an abort stops
+ * the engine after its current step with a checkpoint (`stopped: true`).
+ */
+export async function train(
+  registry: PluginRegistry,
+  options: TrainOptions,
+  ctx: FlowContext & { signal?: AbortSignal } = {},
+): Promise<TrainResult> {
+  const cwd = options.cwd ?? process.cwd();
+  const fields: Record<string, unknown> = { ...options.fields };
+  if (options.resume) fields.resume = true;
+  const base = loadRunConfig(TrainConfig, {
+    ...(options.file ? { file: options.file } : {}),
+    overrides: options.overrides ?? [],
+    fields,
+    cwd,
+  });
+  const { config, pythonPath } = await resolveTrainConfig(registry, base);
+  const outputDir = resolve(config.outputDir);
+  mkdirSync(outputDir, { recursive: true });
+  writeFileSync(join(outputDir, 'train-config.json'), `${JSON.stringify(config, null, 2)}\n`);
+
+  let done: { stopped: boolean; result?: unknown } | undefined;
+  const onEvent: FlowContext['events'] = (event) => {
+    if (event.type === 'done') done = event;
+    ctx.events?.(event);
+  };
+  let logFile = join(outputDir, 'engine.log');
+  try {
+    const run = await runEngine({
+      command: 'train',
+      config,
+      nprocPerNode: config.nprocPerNode,
+      pythonPath,
+      onEvent,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      ...(options.python ? { python: options.python } : {}),
+      logFile,
+      // A checkpoint of a large draft takes a while to write: give a stop time to finish it.
+      stopGraceSeconds: 900,
+      env: { TORCH_ELASTIC_SHUTDOWN_TIMEOUT: '900' },
+    });
+    logFile = run.logFile;
+    done = run.done;
+  } catch (e) {
+    // Under torchrun, a stop ends the launcher with a signal exit code after the ranks finished
+    // cleanly: the `done {stopped}` event is what counts.
+    if (!(done?.stopped && ctx.signal?.aborted)) throw e;
+  }
+  const parsed = TrainEngineResult.safeParse(done?.result);
+  if (!parsed.success) {
+    throw new EagletError(
+      'EAGLET_ENGINE_PROTOCOL',
+      `engine train returned an unexpected result: ${parsed.error.message}`,
+    );
+  }
+  const plot = join(outputDir, 'curves.png');
+  return {
+    ...parsed.data,
+    config,
+    metrics: join(outputDir, 'metrics.jsonl'),
+    ...(existsSync(plot) ? { plot } : {}),
+    logFile,
+  };
+}
+
+/**
+ * Fills in what the target plugin knows: the engine adapter and its Python path, the chat template
+ * (the data must have been prepared with it), and the full draft architecture (the plugin's
+ * defaults for this model, then the config's `draftConfig` file or fields, then the sizes the
+ * vocabulary mapping fixes). Checks the inputs exist before any Python starts.
+ */
+export async function resolveTrainConfig(
+  registry: PluginRegistry,
+  config: TrainConfig,
+): Promise<{ config: TrainConfig; pythonPath: string[] }> {
+  const target = registry.target(config.target);
+  const info = await target.inspect(config.targetModel);
+  for (const folder of [...config.trainData, ...config.evalData]) {
+    if (!existsSync(join(folder, PREPARED_FILES.manifest)))
+      throw new EagletError('EAGLET_DATA_INVALID', `${folder} is not a prepared dataset (no manifest.json)`, {
+        hint: 'make it with `eaglet data prepare`',
+      });
+  }
+  const vocab = readVocabShapes(config.vocab);
+  if (vocab.vocabSize !== info.vocabSize)
+    throw new EagletError(
+      'EAGLET_VOCAB_INVALID',
+      `${config.vocab} maps a vocabulary of ${vocab.vocabSize} ids, the target ${config.targetModel} has ${info.vocabSize}`,
+      { hint: 'build the mapping from data prepared for this model with `eaglet data vocab`' },
+    );
+
+  const given = readDraftConfig(config.draftConfig);
+  if (given.draft_vocab_size !== undefined && given.draft_vocab_size !== vocab.draftVocabSize)
+    throw new EagletError(
+      'EAGLET_CONFIG_INVALID',
+      `draftConfig.draft_vocab_size is ${given.draft_vocab_size} but ${config.vocab} holds a mapping of ${vocab.draftVocabSize}`,
+      { hint: 'drop draft_vocab_size from draftConfig (the mapping decides it) or rebuild the mapping' },
+    );
+  const merged = DraftConfig.safeParse({
+    ...target.draftDefaults(info),
+    ...given,
+    draft_vocab_size: vocab.draftVocabSize,
+    vocab_size: vocab.vocabSize,
+  });
+  if (!merged.success)
+    throw new EagletError(
+      'EAGLET_CONFIG_INVALID',
+      `invalid draftConfig: ${merged.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  if (config.chatTemplate !== undefined) registry.template(config.chatTemplate);
+  return {
+    config: {
+      ...config,
+      targetAdapter: config.targetAdapter ?? target.engineAdapter,
+      chatTemplate: config.chatTemplate ?? target.chatTemplate,
+      draftConfig: merged.data,
+    },
+    pythonPath: target.enginePath ? [target.enginePath] : [],
+  };
+}
+
+function readDraftConfig(value: TrainConfig['draftConfig']): Partial<DraftConfigInput> {
+  if (value === undefined) return {};
+  if (typeof value !== 'string') return value;
+  if (!existsSync(value))
+    throw new EagletError('EAGLET_CONFIG_INVALID', `draftConfig: ${value} does not exist`);
+  try {
+    const body = JSON.parse(readFileSync(value, 'utf8')) as Record<string, unknown>;
+    // A Hugging Face config.json carries fields eaglet does not model; keep the draft's own.
+    const known = Object.keys(DraftConfig.shape);
+    return Object.fromEntries(
+      Object.entries(body).filter(([k]) => known.includes(k)),
+    ) as Partial<DraftConfigInput>;
+  } catch (e) {
+    throw new EagletError(
+      'EAGLET_CONFIG_INVALID',
+      `draftConfig: ${value} is not valid JSON: ${(e as Error).message}`,
+    );
+  }
+}
+
+/** Sizes of a vocab mapping from its safetensors header (no tensor is read). */
+export function readVocabShapes(path: string): { draftVocabSize: number; vocabSize: number; hash?: string } {
+  if (!existsSync(path))
+    throw new EagletError('EAGLET_VOCAB_INVALID', `vocab file ${path} does not exist`, {
+      hint: 'build it with `eaglet data vocab`',
+    });
+  const fd = openSync(path, 'r');
+  try {
+    const len = Buffer.alloc(8);
+    readSync(fd, len, 0, 8, 0);
+    const n = Number(len.readBigUInt64LE());
+    if (n <= 0 || n > 1 << 24) throw new Error('bad header length');
+    const header = Buffer.alloc(n);
+    readSync(fd, header, 0, n, 8);
+    const body = JSON.parse(header.toString('utf8')) as Record<string, { shape?: number[] }> & {
+      __metadata__?: Record<string, string>;
+    };
+    const d2t = body.d2t?.shape;
+    const t2d = body.t2d?.shape;
+    if (!d2t || !t2d) throw new Error('no d2t/t2d tensors');
+    return {
+      draftVocabSize: d2t[0]!,
+      vocabSize: t2d[0]!,
+      ...(body.__metadata__?.hash ? { hash: body.__metadata__.hash } : {}),
+    };
+  } catch (e) {
+    throw new EagletError(
+      'EAGLET_VOCAB_INVALID',
+      `${path} is not a vocab mapping file: ${(e as Error).message}`,
+    );
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export type ExportResult = ExportEngineResult;
+
+/** `eaglet export`: a training checkpoint (or an output folder's newest) -> exported draft folder(s). */
+export async function exportDraft(
+  input: ExportConfigInput & { cwd?: string; python?: string },
+  ctx: FlowContext = {},
+): Promise<ExportResult> {
+  const { cwd, python, ...fields } = input;
+  const config = loadRunConfig(ExportConfig, { fields, cwd: cwd ?? process.cwd() });
+  if (!existsSync(config.checkpoint))
+    throw new EagletError('EAGLET_CHECKPOINT_INVALID', `${config.checkpoint} does not exist`);
+  const { done } = await runEngine({
+    command: 'export',
+    config,
+    ...(python ? { python } : {}),
+    ...(ctx.events ? { onEvent: ctx.events } : {}),
+  });
+  const parsed = ExportEngineResult.safeParse(done.result);
+  if (!parsed.success)
+    throw new EagletError(
+      'EAGLET_ENGINE_PROTOCOL',
+      `engine export returned an unexpected result: ${parsed.error.message}`,
+    );
+  return parsed.data;
+}

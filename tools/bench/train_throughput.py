@@ -1,0 +1,288 @@
+"""Training throughput of eaglet's online Eagle3 trainer on the full Qwen2-Audio-7B architecture
+with random weights (a benchmark, not a test).
+
+The target is built directly on the GPU from Qwen2-Audio-7B's config (Whisper-large-v3 encoder +
+Qwen2-7B text model, bf16, frozen); the draft is REFERENCE.md's (hidden 4096, 32 heads / 4 kv
+heads, intermediate 11008, draft vocabulary 32000). Each sample is one record of exactly the given
+length: a short prompt, one 30 s clip (750 audio tokens), and an assistant reply filling the rest,
+every reply token counted by the loss (the worst case for the loss head: a random target's argmax
+is put in the draft vocabulary at every position). Batch 1, TTT 7.
+
+A step is the trainer's own ``train_step`` through the real pipeline (Arrow shard -> collate ->
+log-mel features on the GPU -> target forward with hooks -> target signals -> draft TTT forward
+and backward -> gradient clip -> fused AdamW). Reported per length: sequence tokens per second of
+whole steps, the target's and the draft's share, peak GPU memory, or OOM.
+
+    python tools/bench/train_throughput.py --lengths 2048,4096,8192,16384
+    python tools/bench/train_throughput.py --tiny --lengths 256,512   # the same code path on CPU
+
+Needs the engine and the Qwen2-Audio adapter on PYTHONPATH (packages/engine/python,
+plugins/qwen2-audio/python).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT / "packages/engine/python"), str(ROOT / "plugins/qwen2-audio/python"), str(ROOT / "packages/engine/python/tests")]
+
+from eaglet_engine import config as config_mod  # noqa: E402
+from eaglet_engine import events  # noqa: E402
+from eaglet_engine.trainer import Trainer  # noqa: E402
+from eaglet_engine.vocab import save_vocab  # noqa: E402
+from eaglet_qwen2_audio import Qwen2AudioTarget, audio_token_count  # noqa: E402
+from fixtures import write_prepared  # noqa: E402
+
+SAMPLE_RATE = 16000
+CLIP_SECONDS = 30
+
+QWEN2_AUDIO_7B = {
+    "audio_config": {
+        "model_type": "qwen2_audio_encoder",
+        "d_model": 1280,
+        "encoder_layers": 32,
+        "encoder_attention_heads": 20,
+        "encoder_ffn_dim": 5120,
+        "num_mel_bins": 128,
+        "max_source_positions": 1500,
+    },
+    "text_config": {
+        "model_type": "qwen2",
+        "hidden_size": 4096,
+        "intermediate_size": 11008,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 32,
+        "vocab_size": 156032,
+        "rope_theta": 10000.0,
+        "rms_norm_eps": 1e-5,
+        "max_position_embeddings": 32768,
+    },
+    "audio_token_index": 151646,
+}
+DRAFT_7B = {"hidden_size": 4096, "intermediate_size": 11008, "num_attention_heads": 32, "num_key_value_heads": 4, "head_dim": 128, "torch_dtype": "bfloat16"}
+DRAFT_VOCAB_7B = 32000
+
+TINY = {
+    "audio_config": {**QWEN2_AUDIO_7B["audio_config"], "d_model": 16, "encoder_layers": 1, "encoder_attention_heads": 2, "encoder_ffn_dim": 32},
+    "text_config": {**QWEN2_AUDIO_7B["text_config"], "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 8, "num_attention_heads": 4, "num_key_value_heads": 4, "vocab_size": 1024},
+    "audio_token_index": 1000,
+}
+DRAFT_TINY = {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "torch_dtype": "float32"}
+DRAFT_VOCAB_TINY = 512
+
+
+def build_target(spec: dict, device: torch.device, dtype: torch.dtype) -> Qwen2AudioTarget:
+    """Random weights, built where they will run (no CPU copy of 8B parameters)."""
+    from transformers import Qwen2AudioConfig, Qwen2AudioForConditionalGeneration, WhisperFeatureExtractor
+
+    cfg = Qwen2AudioConfig(**spec)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            model = Qwen2AudioForConditionalGeneration._from_config(cfg, attn_implementation="sdpa", dtype=dtype)
+    finally:
+        torch.set_default_dtype(previous)
+    return Qwen2AudioTarget(model, WhisperFeatureExtractor(feature_size=128))
+
+
+class BenchTrainer(Trainer):
+    """The real trainer with a prebuilt target, timing its stages (with device synchronisation)."""
+
+    target_obj: Qwen2AudioTarget
+    all_rows: bool = True
+
+    def build_target(self):
+        return self.target_obj
+
+    def _sync(self) -> None:
+        if self.env.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def target_step(self, batch):
+        self._sync()
+        t0 = time.perf_counter()
+        out = super().target_step(batch)
+        if self.all_rows:
+            out.target_in_draft = out.valid.clone()  # every assistant position counts (worst case)
+        self._sync()
+        self.timings["target"].append(time.perf_counter() - t0)
+        return out
+
+    def train_step(self, micro_batches, all_counts):
+        self._sync()
+        t0 = time.perf_counter()
+        stats = super().train_step(micro_batches, all_counts)
+        self._sync()
+        self.timings["step"].append(time.perf_counter() - t0)
+        return stats
+
+
+def make_record(length: int, audio_id: int, vocab: int, rng: np.random.Generator) -> dict:
+    clip = (0.05 * rng.standard_normal(SAMPLE_RATE * CLIP_SECONDS)).astype(np.float32)
+    n_audio = audio_token_count(-(-clip.size // 160))
+    high = min(vocab, audio_id, 150000)  # ordinary text ids, never the audio placeholder
+    prompt = [int(x) for x in rng.integers(0, high, 12)]
+    ids = prompt[:4] + [audio_id] * n_audio + prompt[4:]
+    reply = [int(x) for x in rng.integers(0, high, length - len(ids))]
+    return {
+        "id": f"len{length}",
+        "input_ids": ids + reply,
+        "loss_mask": [0] * len(ids) + [1] * len(reply),
+        "audio": [clip],
+        "audio_token_counts": [n_audio],
+        "line": 1,
+    }
+
+
+def run_length(target, length: int, args, work: Path, vocab_path: Path, draft_cfg: dict, vocab_size: int, device: torch.device) -> dict:
+    rng = np.random.default_rng(length)
+    data = write_prepared(work / f"data-{length}-{args.variant}", [make_record(length, target.audio_token_id, vocab_size, rng)])
+    steps = args.warmup + args.steps
+    cfg = config_mod.validate(
+        {
+            "target": "qwen2-audio",
+            "targetAdapter": "eaglet_qwen2_audio",
+            "targetModel": "(random weights)",
+            "draftConfig": draft_cfg,
+            "trainData": [str(data)],
+            "evalData": [],
+            "outputDir": str(work / f"out-{length}-{args.variant}"),
+            "maxLength": length,
+            "vocab": str(vocab_path),
+            "ttt": {"steps": args.ttt, "lossDecay": 0.8, "attention": "eager" if args.variant == "eager" else "flash"},
+            "optimizer": {"lr": 1e-4, "weightDecay": 0.0, "betas": [0.9, 0.999], "eps": 1e-8, "gradClip": 1.0},
+            "schedule": {"kind": "constant", "warmupSteps": 0, "minLrRatio": 0.0},
+            "batching": {"maxTokens": length, "maxRecords": 1, "gradAccumulation": 1},
+            "epochs": steps,
+            "maxSteps": steps,
+            "logEvery": 1000,
+            "evalEvery": 0,
+            "saveEvery": 0,
+            "keepCheckpoints": 1,
+            "precision": "bf16" if device.type == "cuda" else "fp32",
+            "compile": "off" if args.no_compile else "auto",
+            "device": device.type,
+            "nprocPerNode": 1,
+            "parallel": "ddp",
+            "resume": False,
+            "export": {"formats": ["vllm"], "speculativeTokens": 3},
+            "plot": False,
+            "seed": 0,
+        },
+        "train",
+    )
+    result: dict = {"length": length, "variant": args.variant}
+    trainer = BenchTrainer.__new__(BenchTrainer)
+    Trainer.__init__(trainer, cfg)
+    trainer.target_obj = target
+    trainer.timings = {"target": [], "step": []}
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    try:
+        trainer.build()
+        if args.variant == "unfused":
+            trainer.objective.fused = False
+        trainer.save_checkpoint = lambda: None  # not part of a step; a 7B-draft checkpoint is minutes of disk
+        trainer.export = lambda: {}
+        trainer.train()
+    except torch.OutOfMemoryError as e:
+        result["oom"] = True
+        result["error"] = str(e).split("\n")[0][:200]
+    finally:
+        timings = trainer.timings
+        del trainer
+        gc.collect()
+    if device.type == "cuda":
+        result["peak_allocated_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        result["peak_reserved_gib"] = round(torch.cuda.max_memory_reserved() / 2**30, 2)
+        torch.cuda.empty_cache()
+    if not result.get("oom"):
+        step = float(np.median(timings["step"][args.warmup :]))
+        tgt = float(np.median(timings["target"][args.warmup :]))
+        result.update(
+            step_s=round(step, 4),
+            target_s=round(tgt, 4),
+            draft_and_optimizer_s=round(step - tgt, 4),
+            target_share=round(tgt / step, 3),
+            tokens_per_s=round(length / step, 1),
+            steps_timed=len(timings["step"]) - args.warmup,
+        )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lengths", default="2048,4096,8192,16384")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per length (median reported)")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--ttt", type=int, default=7)
+    parser.add_argument("--variant", choices=["flash", "eager", "unfused"], default="flash", help="eager: the reference attention (materialised scores); unfused: full logits loss")
+    parser.add_argument("--no-compile", action="store_true", help="eager elementwise work (no torch.compile fusion)")
+    parser.add_argument("--tiny", action="store_true", help="tiny widths on CPU: checks the script, measures nothing")
+    parser.add_argument("--out", help="append JSON lines here")
+    args = parser.parse_args()
+
+    events.redirect_stdout_to_stderr()  # the trainer's events go to stderr; the table to stdout
+    events.emit = lambda *a, **k: None  # quiet
+    device = torch.device("cpu" if args.tiny or not torch.cuda.is_available() else "cuda")
+    spec, draft_cfg, draft_vocab = (TINY, DRAFT_TINY, DRAFT_VOCAB_TINY) if args.tiny else (QWEN2_AUDIO_7B, DRAFT_7B, DRAFT_VOCAB_7B)
+    dtype = torch.float32 if device.type == "cpu" else torch.bfloat16
+    t0 = time.perf_counter()
+    target = build_target(spec, device, dtype)
+    build_s = time.perf_counter() - t0
+    vocab_size = spec["text_config"]["vocab_size"]
+
+    env = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "device": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "cpu",
+        "torch": torch.__version__,
+        "transformers": __import__("transformers").__version__,
+        "python": platform.python_version(),
+        "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "target_build_s": round(build_s, 1),
+        "target_params_b": round(sum(p.numel() for p in target.model.parameters()) / 1e9, 3),
+    }
+    print(json.dumps({"env": env}), flush=True)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        ids = torch.arange(draft_vocab, dtype=torch.int64)  # the 32k lowest ids: any fixed set will do
+        t2d = torch.zeros(vocab_size, dtype=torch.bool)
+        t2d[ids] = True
+        save_vocab(work / "vocab.safetensors", ids - torch.arange(draft_vocab), t2d)
+        for length in [int(x) for x in args.lengths.split(",")]:
+            row = run_length(target, length, args, work, work / "vocab.safetensors", draft_cfg, vocab_size, device)
+            row["device"] = env["device"]
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            if args.out:
+                with open(args.out, "a") as f:
+                    f.write(json.dumps({**row, **{k: env[k] for k in ("date", "torch", "transformers", "command")}}) + "\n")
+    print(f"\n{env['device']} | torch {env['torch']} | transformers {env['transformers']} | {env['date']}")
+    print("| length | tokens/s | step s | target s | draft+opt s | target share | peak GiB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        if r.get("oom"):
+            print(f"| {r['length']} | OOM | | | | | {r.get('peak_allocated_gib', '')} |")
+        else:
+            print(f"| {r['length']} | {r['tokens_per_s']:,.0f} | {r['step_s']:.3f} | {r['target_s']:.3f} | {r['draft_and_optimizer_s']:.3f} | {r['target_share']:.2f} | {r.get('peak_allocated_gib', '')} |")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
+    main()
