@@ -227,7 +227,7 @@ describe('the job API over real HTTP', () => {
     check('GET', '/api/jobs/{id}', 404, gone.json);
   });
 
-  it('runs prepare, vocab and bench on a real model and real speech, and serves their artifacts', async () => {
+  it('runs prepare, vocab, train and bench on a real model and real speech, and serves their artifacts', async () => {
     // The tiny model lives in the fixtures cache: a second root makes it reachable.
     const model = tinyQwen2AudioModel();
     const p = await startTestServer({ roots: [tmp(), dirname(model)] });
@@ -280,18 +280,76 @@ describe('the job API over real HTTP', () => {
       expect(bytes.headers.get('content-disposition')).toMatch(/^attachment/);
       expect(Buffer.from(await bytes.arrayBuffer()).equals(readFileSync(v.path))).toBe(true);
 
-      // The benchmark on the embedded backend (the target alone: a draft needs training).
+      // Train a draft: the engine's metrics events are stored and streamed; the export is a folder artifact.
+      const t = await http(p.url, 'POST', '/api/jobs', {
+        body: {
+          kind: 'train',
+          config: {
+            targetModel: model,
+            trainData: ['prepared'],
+            vocab: 'vocab.safetensors',
+            outputDir: 'train',
+            maxSteps: 20,
+            logEvery: 5,
+            precision: 'fp32',
+            device: 'cpu',
+            compile: 'off',
+            ttt: { steps: 3 },
+          },
+        },
+      });
+      expect(t.status, t.text).toBe(201);
+      const trained = await waitForJob(p.url, t.json.id, undefined, 300_000);
+      expect(trained.status, JSON.stringify(trained.error)).toBe('succeeded');
+      check('GET', '/api/jobs/{id}', 200, (await http(p.url, 'GET', `/api/jobs/${trained.id}`)).json);
+      expect(trained.result).toMatchObject({ steps: 20, stopped: false });
+      const metrics = (await http(p.url, 'GET', `/api/jobs/${trained.id}/events?type=metrics`)).json.events;
+      expect(metrics.map((m: any) => m.event.step)).toEqual([5, 10, 15, 20]);
+      expect(Object.keys(metrics[0].event.values)).toEqual(
+        expect.arrayContaining(['loss', 'acc_0', 'acc_2', 'ploss_0']),
+      );
+      const trainArtifacts = (await http(p.url, 'GET', `/api/jobs/${trained.id}/artifacts`)).json.artifacts;
+      const draft = trainArtifacts.find((a: any) => a.kind === 'draft');
+      expect(draft).toMatchObject({ type: 'directory', exists: true });
+      const listing = (await http(p.url, 'GET', draft.url)).json;
+      expect(listing.entries.map((e: any) => e.name)).toEqual(
+        expect.arrayContaining(['config.json', 'model.safetensors']),
+      );
+      const draftConfig = await http(p.url, 'GET', `${draft.url}?file=config.json`);
+      expect(draftConfig.json.architectures).toEqual(['LlamaForCausalLMEagle3']);
+
+      // Cancel stops a training at a safe point with a checkpoint; a new job resumes from it.
+      const trainConfig = { ...t.json.config, outputDir: join(p.root, 'train-long'), maxSteps: 100_000 };
+      const long = await http(p.url, 'POST', '/api/jobs', { body: { kind: 'train', config: trainConfig } });
+      await waitForJob(p.url, long.json.id, (j) => j.progress.train?.done >= 3, 300_000);
+      expect((await http(p.url, 'POST', `/api/jobs/${long.json.id}/cancel`)).json.status).toBe('cancelling');
+      const stopped = await waitForJob(p.url, long.json.id, undefined, 300_000);
+      expect(stopped.status).toBe('cancelled');
+      expect(stopped.result).toMatchObject({ stopped: true });
+      expect(stopped.artifacts.map((a: any) => a.kind)).toContain('checkpoint');
+      const resumed = await http(p.url, 'POST', '/api/jobs', {
+        body: { kind: 'train', config: { ...trainConfig, resume: true, maxSteps: stopped.result.steps + 5 } },
+      });
+      const finished = await waitForJob(p.url, resumed.json.id, undefined, 300_000);
+      expect(finished.status, JSON.stringify(finished.error)).toBe('succeeded');
+      expect(finished.result.steps).toBe(stopped.result.steps + 5);
+      const logs = (await http(p.url, 'GET', `/api/jobs/${resumed.json.id}/logs`)).text;
+      expect(logs).toMatch(/resumed from .* at step/);
+
+      // The benchmark on the embedded backend: the target alone and with the trained draft.
       const b = await http(p.url, 'POST', '/api/jobs', {
         body: {
           kind: 'bench',
           config: {
             targetModel: model,
-            useEagle: false,
+            draftModel: draft.path,
             testDataPath: 'speech/data.jsonl',
             outputFile: 'bench/report.json',
             numPrompts: 2,
             outputLen: 8,
+            numSpecTokens: 3,
             warmupPrompts: 0,
+            device: 'cpu',
           },
         },
       });
@@ -302,6 +360,8 @@ describe('the job API over real HTTP', () => {
       const report = BenchReport.parse(benched.result.report);
       expect(report.baseline).toMatchObject({ mode: 'baseline', numPrompts: 2 });
       expect(report.baseline!.throughput).toBeGreaterThan(0);
+      expect(report.eagle3!.spec!.acceptanceRatePerPosition).toHaveLength(3);
+      expect(report.outputsMatch).toMatchObject({ compared: 2, identical: 2 }); // greedy: Eagle3 changes speed, not output
       const reports = (await http(p.url, 'GET', `/api/jobs/${benched.id}/artifacts`)).json.artifacts;
       const png = reports.find((a: any) => a.path.endsWith('.png'));
       expect(png).toMatchObject({ exists: true, type: 'file' });

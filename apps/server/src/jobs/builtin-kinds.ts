@@ -7,10 +7,12 @@ import {
   PrepareConfig,
   PreparedManifest,
   RegenerateConfig,
+  TrainConfig,
+  TrainEngineResult,
   ValidationReport,
   VocabConfig,
 } from '@eaglet/core';
-import { bench, buildVocab, prepareData, quickstart, regenerate, validateData } from '@eaglet/flows';
+import { bench, buildVocab, prepareData, quickstart, regenerate, train, validateData } from '@eaglet/flows';
 import { z } from 'zod';
 import { defineJobKind, type JobKind } from './kind.js';
 
@@ -112,6 +114,40 @@ export const vocabKind = defineJobKind({
   run: ({ config, events, signal }) => buildVocab(config, { events, signal }),
 });
 
+export const trainKind = defineJobKind({
+  kind: 'train',
+  title: 'Train an Eagle3 draft',
+  description:
+    'Online training on prepared data with the frozen target: checkpoints, metrics (loss, acc_i, ploss_i) as live curves, an exported draft vLLM loads. Same flow as `eaglet train`; cancel checkpoints and stops, `resume: true` continues.',
+  resource: 'heavy',
+  config: TrainConfig,
+  result: TrainEngineResult.extend({ metrics: z.string(), plot: z.string().optional() }).loose(),
+  example: () => ({
+    target: 'qwen2-audio',
+    targetModel: 'models/Qwen2-Audio-7B-Instruct',
+    trainData: ['prepared/train'],
+    vocab: 'prepared/vocab.safetensors',
+    outputDir: 'train',
+    maxSteps: 300,
+  }),
+  check(config, registry) {
+    const issues = knownIds(registry, {
+      target: config.target,
+      ...(config.chatTemplate ? { chatTemplate: config.chatTemplate } : {}),
+    });
+    // The engine imports this Python module: over HTTP only a registered target's own adapter.
+    const adapters = registry.targets().map((t) => t.engineAdapter);
+    if (config.targetAdapter !== undefined && !adapters.includes(config.targetAdapter))
+      issues.push({
+        path: 'targetAdapter',
+        reason: `not the engine adapter of a registered target (known: ${adapters.join(', ') || 'none'}); leave it out to use the target's own`,
+      });
+    return issues;
+  },
+  run: ({ registry, config, events, signal, dir }) =>
+    train(registry, { fields: config, cwd: dir }, { events, signal }),
+});
+
 export const regenerateKind = defineJobKind({
   kind: 'regenerate',
   title: 'Regenerate answers',
@@ -177,6 +213,7 @@ export const BUILTIN_JOB_KINDS: ReadonlyArray<JobKind> = [
   validateKind,
   prepareKind,
   vocabKind,
+  trainKind,
   regenerateKind,
   benchKind,
   quickstartKind,
