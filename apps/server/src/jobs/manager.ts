@@ -115,8 +115,14 @@ export class JobManager {
     for (const { event } of stored) {
       if (event.type === 'progress') job.progress[event.task] = event;
       else if (event.type === 'artifact' || event.type === 'checkpoint')
-        job.artifacts.push(this.toArtifact(event));
+        this.addArtifact(job, this.toArtifact(event));
     }
+  }
+
+  /** An artifact announced twice (same kind and path) is listed once. */
+  private addArtifact(job: JobRecord, artifact: ArtifactEvent): void {
+    if (!job.artifacts.some((a) => a.kind === artifact.kind && a.path === artifact.path))
+      job.artifacts.push(artifact);
   }
 
   private toArtifact(event: ArtifactEvent | CheckpointEvent): ArtifactEvent {
@@ -391,7 +397,7 @@ export class JobManager {
     }
     this.flushProgress(job);
     if (event.type === 'artifact' || event.type === 'checkpoint') {
-      job.artifacts.push(this.toArtifact(event));
+      this.addArtifact(job, this.toArtifact(event));
       this.emit(job, event);
       this.save(job);
       return;
