@@ -309,6 +309,8 @@ describe('the job API over real HTTP', () => {
         expect.arrayContaining(['loss', 'acc_0', 'acc_2', 'ploss_0']),
       );
       const trainArtifacts = (await http(p.url, 'GET', `/api/jobs/${trained.id}/artifacts`)).json.artifacts;
+      const keys = trainArtifacts.map((a: any) => `${a.kind} ${a.path}`);
+      expect(new Set(keys).size).toBe(keys.length); // announced twice (the plot) is listed once
       const draft = trainArtifacts.find((a: any) => a.kind === 'draft');
       expect(draft).toMatchObject({ type: 'directory', exists: true });
       const listing = (await http(p.url, 'GET', draft.url)).json;
