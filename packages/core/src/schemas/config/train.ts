@@ -12,7 +12,9 @@ export const DraftConfigOverrides = z.strictObject(
       key,
       (schema instanceof z.ZodDefault ? (schema.unwrap() as z.ZodType) : (schema as z.ZodType)).optional(),
     ]),
-  ) as { [K in keyof typeof DraftConfig.shape]: z.ZodOptional<z.ZodType<z.output<(typeof DraftConfig.shape)[K]>>> },
+  ) as {
+    [K in keyof typeof DraftConfig.shape]: z.ZodOptional<z.ZodType<z.output<(typeof DraftConfig.shape)[K]>>>;
+  },
 );
 
 export const LrSchedule = z.strictObject({
