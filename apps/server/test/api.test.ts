@@ -207,7 +207,7 @@ describe('the job API over real HTTP', () => {
     expect(again.status).toBe(409);
     await http(s.url, 'POST', `/api/jobs/${b.json.id}/cancel`);
     expect((await waitForJob(s.url, b.json.id)).status).toBe('cancelled');
-  });
+  }, 300_000);
 
   it('retries a finished job with the same config, and deletes finished jobs only', async () => {
     const first = await http(s.url, 'POST', '/api/jobs', {
@@ -377,7 +377,7 @@ describe('the job API over real HTTP', () => {
     } finally {
       await p.close();
     }
-  });
+  }, 900_000);
 
   it('lists folders inside the roots and refuses the rest', async () => {
     const ok = await http(s.url, 'GET', '/api/files?path=speech');
@@ -481,7 +481,7 @@ describe('regenerate', () => {
       await backend.stop();
       await p.close();
     }
-  });
+  }, 600_000);
 });
 
 describe('artifact serving', () => {
@@ -580,7 +580,7 @@ describe('a full queue', () => {
     } finally {
       await s.close();
     }
-  });
+  }, 300_000);
 });
 
 describe('the server refuses to start unsafely', () => {
