@@ -171,13 +171,13 @@ ${summary.map((s) => `| ${s.pipeline} | ${f(s.recordsPerSecond)} | ${f(s.audioSe
 
 Memory against dataset size (eaglet, all cores; whole-process peak RSS):
 
-| records | audio (s) | wall (s) | CPU (s) | peak RSS (MB) |
-|---:|---:|---:|---:|---:|
+| records | audio (s) | PCM written (MB) | wall (s) | CPU (s) | peak RSS (MB) |
+|---:|---:|---:|---:|---:|---:|
 ${runs
   .filter((r) => r.pipeline === 'eaglet (all cores)')
   .map(
     (r) =>
-      `| ${r.records} | ${f(r.audioSeconds, 0)} | ${f(r.wall_s, 2)} | ${f(r.cpu_s, 2)} | ${f(r.max_rss_mb, 0)} |`,
+      `| ${r.records} | ${f(r.audioSeconds, 0)} | ${f((r.audioSeconds * 16000 * 4) / 2 ** 20, 0)} | ${f(r.wall_s, 2)} | ${f(r.cpu_s, 2)} | ${f(r.max_rss_mb, 0)} |`,
   )
   .join('\n')}
 

@@ -115,6 +115,32 @@ describe('eaglet data prepare / vocab (built binary)', () => {
     expect(folderBytes(out)).toEqual(folderBytes(reference));
   });
 
+  it('Ctrl-C stops at a safe point with a hint; the rerun resumes to the same files', async () => {
+    const reference = tmp();
+    expect((await eaglet([...prepareArgs(reference), '--json'])).code).toBe(0);
+    const out = tmp();
+    const child = spawn(process.execPath, [BIN, ...prepareArgs(out)], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const timer = setInterval(() => {
+      if (existsSync(join(out, 'progress.json'))) {
+        clearInterval(timer);
+        child.kill('SIGINT');
+      }
+    }, 10);
+    const code = await new Promise((r) => child.once('exit', r));
+    clearInterval(timer);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/EAGLET_CANCELLED.*prepare stopped; \d+ of 30 records are committed/);
+    expect(stderr).toMatch(/hint: run the same command again to resume/);
+    expect((await eaglet([...prepareArgs(out), '--json'])).code).toBe(0);
+    expect(folderBytes(out)).toEqual(folderBytes(reference));
+  });
+
   it('quickstart builds the tiny model, prepares real speech (45 s segmented), regenerates, trains and benchmarks', async () => {
     const dir = tmp();
     const r = await eaglet(['quickstart', '--dir', dir, '--json'], { timeoutMs: 900_000 });

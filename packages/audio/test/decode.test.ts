@@ -81,7 +81,7 @@ describe('ffmpegDecoder (real ffmpeg)', () => {
     expect((await decoder.decode(uri)).pcm.length).toBe(wavSamples(clip.path).length);
   });
 
-  it('gives coded errors for missing, empty, folder, non-audio, silent-video and remote inputs', async () => {
+  it('gives coded errors for missing, empty, zero-length, folder, non-audio, silent-video and remote inputs', async () => {
     writeFileSync(join(dir, 'empty.wav'), '');
     writeFileSync(join(dir, 'text.flac'), 'not audio\n'.repeat(100));
     mkdirSync(join(dir, 'folder.wav'));
@@ -96,6 +96,12 @@ describe('ffmpegDecoder (real ffmpeg)', () => {
     ]);
     expect(await code(decoder.decode(join(dir, 'missing.wav')))).toBe('EAGLET_AUDIO_MISSING');
     expect(await code(decoder.decode(join(dir, 'empty.wav')))).toBe('EAGLET_AUDIO_EMPTY');
+    // A valid wav header with no samples: zero-length audio.
+    ffmpeg(['-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=mono', '-t', '0', join(dir, 'zero.wav')]);
+    await expect(decoder.decode(join(dir, 'zero.wav'))).rejects.toMatchObject({
+      code: 'EAGLET_AUDIO_EMPTY',
+      message: expect.stringMatching(/zero length/),
+    });
     expect(await code(decoder.decode(join(dir, 'text.flac')))).toBe('EAGLET_AUDIO_UNREADABLE');
     expect(await code(decoder.decode(join(dir, 'folder.wav')))).toBe('EAGLET_AUDIO_UNREADABLE');
     await expect(decoder.decode(join(dir, 'silent.mp4'))).rejects.toThrow(/no audio stream/);

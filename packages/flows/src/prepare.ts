@@ -39,12 +39,15 @@ import {
   shardFileName,
   type TargetModel,
 } from '@eaglet/core';
+import { lengthHistogramSvg } from './histogram-svg.js';
 import { type PreparedRow, ShardWriter } from './prepared-io.js';
 import { throttledProgress } from './progress.js';
 import type { FlowContext } from './validate.js';
 import { detectFormat } from './validate.js';
 
 const EAGLET_VERSION = packageVersion(import.meta.url);
+/** The record-length histogram as a picture, beside manifest.json. */
+export const PREPARED_PLOT = 'lengths.svg';
 
 /** What `eaglet data prepare` returns. */
 export interface PrepareResult {
@@ -203,7 +206,11 @@ export async function prepareData(
   const rejectsPath = join(out, PREPARED_FILES.rejects);
   if (config.overwrite) {
     for (const f of readdirSync(out))
-      if (/^shard-\d+\.arrow(\.tmp)?$/.test(f) || Object.values(PREPARED_FILES).some((p) => f.startsWith(p)))
+      if (
+        /^shard-\d+\.arrow(\.tmp)?$/.test(f) ||
+        f.startsWith(PREPARED_PLOT) ||
+        Object.values(PREPARED_FILES).some((p) => f.startsWith(p))
+      )
         rmSync(join(out, f), { force: true });
   }
   if (existsSync(manifestPath)) {
@@ -282,6 +289,8 @@ export async function prepareData(
     atomicWrite(progressPath, JSON.stringify(state));
   };
   const consume = async (outcome: Outcome, index: number) => {
+    // A stop request ends the run here; the last commit is the safe point it resumes from.
+    if (ctx.signal?.aborted) throw stopped();
     state.counts.records++;
     if (!outcome.ok) {
       const text = `${JSON.stringify(outcome.reject)}\n`;
@@ -315,6 +324,13 @@ export async function prepareData(
     );
   };
 
+  const stopped = () =>
+    new EagletError(
+      'EAGLET_CANCELLED',
+      `prepare stopped; ${state.nextRecord} of ${totalRecords} records are committed in ${out}`,
+      { hint: 'run the same command again to resume from there' },
+    );
+
   // --- the pipeline: concurrent work, in-order results -------------------------------------------
   const pending: Array<{ index: number; outcome: Promise<Outcome> }> = [];
   let index = 0;
@@ -324,8 +340,7 @@ export async function prepareData(
       for await (const rec of readJsonl(file)) {
         const i = index++;
         if (i < resumedAt) continue;
-        if (ctx.signal?.aborted)
-          throw new EagletError('EAGLET_CANCELLED', 'prepare stopped; rerun to resume');
+        if (ctx.signal?.aborted) throw stopped();
         pending.push({ index: i, outcome: work.run(rec, file, baseDir, formats[k]!, ctx.signal) });
         while (pending.length >= maxInFlight) {
           const next = pending.shift()!;
@@ -347,7 +362,7 @@ export async function prepareData(
   } catch (e) {
     shard?.abort();
     await Promise.allSettled(pending.map((p) => p.outcome));
-    throw e;
+    throw ctx.signal?.aborted ? stopped() : e;
   } finally {
     closeSync(rejectsFd);
     if (vad) await (await vad).release();
@@ -384,10 +399,20 @@ export async function prepareData(
       `accounted for ${manifest.counts.records} of ${totalRecords} records; refusing to write a manifest`,
     );
   }
+  const plot = join(out, PREPARED_PLOT);
+  atomicWrite(
+    plot,
+    lengthHistogramSvg(
+      edges,
+      state.stats.histogram,
+      `${manifest.counts.written} records, ${manifest.stats.tokens} tokens`,
+    ),
+  );
   atomicWrite(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
   rmSync(progressPath, { force: true });
   ctx.events?.({ type: 'artifact', kind: 'manifest', path: manifestPath });
   ctx.events?.({ type: 'artifact', kind: 'rejects', path: rejectsPath });
+  ctx.events?.({ type: 'artifact', kind: 'plot', path: plot, description: 'record-length histogram' });
   return { out, manifest, alreadyDone: false, resumedAt, seconds: (Date.now() - started) / 1000 };
 }
 

@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type EagletEvent, type PluginRegistry, PREPARED_FILES } from '@eaglet/core';
 import { tinyQwen2AudioModel } from '@eaglet/fixtures';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildVocab, createEaglet, prepareData, type RejectLine } from '../src/index.js';
+import { buildVocab, createEaglet, prepareData, type RejectLine, readShardBatches } from '../src/index.js';
 import { prepareDataset } from './data-fixtures.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..', '..');
@@ -61,6 +61,7 @@ describe('prepareData + parity with transformers Qwen2AudioProcessor (real ffmpe
     for (const [s, e] of long.segments!) expect(e - s).toBeLessThanOrEqual(30);
     expect(m.stats.lengthHistogram.counts.reduce((a, b) => a + b, 0)).toBe(12);
     expect(events.some((e) => e.type === 'progress' && e.task === 'prepare')).toBe(true);
+    expect(readFileSync(join(out, 'lengths.svg'), 'utf8')).toMatch(/^<svg[\s\S]*12 records[\s\S]*<\/svg>\n$/);
 
     const parity = python('parity_check.py', [out, model]);
     expect(parity).toMatchObject({ rows: 12, segmented: 1 });
@@ -126,6 +127,39 @@ describe('prepareData + parity with transformers Qwen2AudioProcessor (real ffmpe
     });
     expect(wide.manifest.counts.truncated).toBeGreaterThan(0);
     expect(wide.manifest.stats.lengthHistogram.edges.at(-1)).toBe(190);
+  });
+
+  it('prepares text-only formats too (ultrachat): no audio, replies trained', async () => {
+    const dir = tmp();
+    const file = join(dir, 'chat.jsonl');
+    writeFileSync(
+      file,
+      `${JSON.stringify({
+        prompt_id: 'p1',
+        messages: [
+          { role: 'user', content: 'Hi' },
+          { role: 'assistant', content: 'Hello!' },
+          { role: 'user', content: 'Bye' },
+          { role: 'assistant', content: 'See you.' },
+        ],
+      })}\n`,
+    );
+    const out = tmp();
+    const r = await prepareData(registry, { model, data: [file], out });
+    expect(r.manifest.inputs[0]!.format).toBe('ultrachat');
+    expect(r.manifest.counts.written).toBe(1);
+    expect(r.manifest.stats.audioClips).toBe(0);
+    const session = await registry.template('qwen2-audio').load(model);
+    const batch = await readShardBatches(join(out, 'shard-00000.arrow')).next();
+    const row = batch.value!.get(0)!.toJSON() as {
+      input_ids: { toArray(): Int32Array };
+      loss_mask: { toArray(): Uint8Array };
+    };
+    const ids = Array.from(row.input_ids.toArray());
+    const mask = Array.from(row.loss_mask.toArray());
+    expect(session.tokenizer.decode(ids.filter((_, i) => mask[i] === 1))).toBe(
+      'Hello!<|im_end|>\nSee you.<|im_end|>\n',
+    );
   });
 
   it('is deterministic, and a rerun of a finished folder is a no-op; other settings are refused', async () => {

@@ -71,6 +71,13 @@ Every record is either written or listed in rejects.jsonl with its reason. Inter
         this.log(
           `  ${a.file}:${a.line} [id ${a.id}] audio ${a.part + 1} (${a.seconds.toFixed(1)} s) ${a.action}${a.segments ? ` into ${a.segments.length}` : ''}`,
         );
+      const h = m.stats.lengthHistogram;
+      const most = Math.max(1, ...h.counts);
+      this.log('record lengths (tokens):');
+      h.counts.forEach((c, i) => {
+        const from = i === 0 ? 0 : h.edges[i - 1]! + 1;
+        this.log(`  ${`${from}-${h.edges[i]}`.padStart(11)} ${'█'.repeat(Math.ceil((30 * c) / most))} ${c}`);
+      });
       if (result.resumedAt > 0 && !result.alreadyDone) this.log(`resumed after ${result.resumedAt} records`);
       this.log(`output: ${result.out}`);
     }
