@@ -13,7 +13,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -66,21 +65,48 @@ def main() -> None:
     print(table, file=sys.__stdout__)
     if args.trace:
         prof.export_chrome_trace(args.trace)
-    # Buckets by kernel family, in ms per step.
-    buckets: dict[str, float] = {}
-    for e in prof.key_averages():
-        t = (e.self_device_time_total if device.type == "cuda" else e.self_cpu_time_total) / 1000 / args.steps
-        name = e.key.lower()
-        kind = (
-            "gemm" if any(s in name for s in ("gemm", "cutlass", "sm90_xmma", "nvjet", "matmul", "addmm", "::mm", "bmm"))
-            else "flash-attn" if "flash" in name
-            else "elementwise/reduce"
-        )
-        if e.device_type.name == "CUDA" or device.type == "cpu":
-            buckets[kind] = buckets.get(kind, 0.0) + t
-    print("ms per step by family:", {k: round(v, 2) for k, v in sorted(buckets.items(), key=lambda kv: -kv[1])}, file=sys.__stdout__)
-    _ = np
+    if device.type == "cuda" and args.trace:
+        for line in phases(args.trace):
+            print(line, file=sys.__stdout__)
 
+
+def phases(trace_path: str) -> list[str]:
+    """GPU time of one step by phase, from the kernel order of a Chrome trace: step boundaries at
+    the optimizer's kernels; the target from its first to its last cuDNN/fmha attention kernel;
+    the draft's forward and backward from the first to the last flash forward / backward kernel."""
+    events = json.loads(Path(trace_path).read_text())["traceEvents"]
+    k = sorted((e for e in events if e.get("cat") == "kernel"), key=lambda e: e["ts"])
+    adam = [i for i, e in enumerate(k) if "multi_tensor" in e["name"]]
+    ends = [i for j, i in enumerate(adam) if j + 1 == len(adam) or adam[j + 1] - i > 50]
+    if len(ends) < 2:
+        return ["fewer than two steps in the trace"]
+    step = k[ends[0] + 1 : ends[1] + 1]
+
+    def find(pred, last=False):
+        hits = [i for i, e in enumerate(step) if pred(e["name"])]
+        return (hits[-1] if last else hits[0]) if hits else 0
+
+    marks = {
+        "features/collate": 0,
+        "target": find(lambda n: "cudnn" in n or "fmha" in n),
+        "target signals": find(lambda n: "cudnn" in n or "fmha" in n, True) + 1,
+        "draft forward": find(lambda n: "flash_fwd" in n),
+        "forward->backward": find(lambda n: "flash_fwd" in n, True) + 1,
+        "draft backward": find(lambda n: "flash_bwd" in n),
+        "clip": find(lambda n: "flash_bwd" in n, True) + 1,
+        "optimizer": find(lambda n: "multi_tensor" in n),
+    }
+    names, starts = list(marks), list(marks.values()) + [len(step)]
+    out = [f"one step: {len(step)} kernels, GPU busy {sum(e['dur'] for e in step) / 1000:.1f} ms, span {(step[-1]['ts'] + step[-1]['dur'] - step[0]['ts']) / 1000:.1f} ms"]
+    for name, a, b in zip(names, starts, starts[1:]):
+        if b <= a:
+            continue
+        part = step[a:b]
+        gemm = sum(e["dur"] for e in part if any(s in e["name"].lower() for s in ("nvjet", "gemm", "cutlass", "xmma")))
+        busy = sum(e["dur"] for e in part)
+        span = part[-1]["ts"] + part[-1]["dur"] - part[0]["ts"]
+        out.append(f"  {name:18} span {span / 1000:7.1f} ms  busy {busy / 1000:7.1f} ms  (GEMM {gemm / 1000:6.1f} ms)")
+    return out
 
 if __name__ == "__main__":
     main()

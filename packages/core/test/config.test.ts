@@ -58,7 +58,7 @@ describe('loadRunConfig', () => {
     expect(cfg.targetModel).toBe(join(dir, 'models/tiny'));
     expect(cfg.trainData).toEqual([join(dir, 'data/a')]);
     expect(cfg.outputDir).toBe('/abs/out');
-    expect(cfg.ttt).toMatchObject({ steps: 3, lossDecay: 0.8 });
+    expect(cfg.ttt).toEqual({ steps: 3, lossDecay: 0.8, attention: 'flash' });
     expect(cfg.optimizer.lr).toBe(0.001);
     expect(cfg.optimizer.gradClip).toBe(1.0);
     expect(cfg.schedule.kind).toBe('cosine');

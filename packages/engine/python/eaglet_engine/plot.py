@@ -29,7 +29,7 @@ def plot_curves(rows: Sequence[dict[str, Any]], out: Path, ttt_steps: int) -> Pa
     for i in range(ttt_steps):
         key = f"ploss_{i}"
         if evals and key in evals[0]:
-            ax_loss.plot([r["step"] for r in evals], [r[key] for r in evals], "--", label=f"eval ploss_{i}", alpha=0.7)
+            ax_loss.plot([r["step"] for r in evals], [r[key] for r in evals], "o--", markersize=3, label=f"eval ploss_{i}", alpha=0.7)
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("loss")
     ax_loss.set_title("loss")

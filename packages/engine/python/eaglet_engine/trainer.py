@@ -282,8 +282,15 @@ class Trainer:
     # steps
     # ------------------------------------------------------------------------------------------
 
+    def prepare(self, batch: TargetBatch) -> TargetBatch:
+        """The target's ahead-of-time input work (features), run in the data thread."""
+        if hasattr(self.target, "prepare"):
+            self.target.prepare(batch)
+        return batch
+
     def to_device(self, batch: TargetBatch) -> TargetBatch:
         d = self.env.device
+        batch.inputs = {k: v.to(d, non_blocking=True) for k, v in batch.inputs.items()}
         batch.input_ids = batch.input_ids.to(d, non_blocking=True)
         batch.loss_mask = batch.loss_mask.to(d, non_blocking=True)
         batch.lengths = batch.lengths.to(d, non_blocking=True)
@@ -369,7 +376,7 @@ class Trainer:
                 n = self.planner.steps_in_epoch(e)
                 while s < n:
                     mine, every = self.planner.step_batches(e, s)
-                    batches = [collate(self.train_data, idx) for idx in mine]
+                    batches = [self.prepare(collate(self.train_data, idx)) for idx in mine]
                     counts = torch.zeros(ttt_steps, dtype=torch.int64)
                     for idx in every:
                         lengths = self.train_data.lengths[idx]
@@ -472,7 +479,7 @@ class Trainer:
         stats = torch.zeros(ttt_steps, 3, dtype=torch.float64, device=env.device)
         counts = torch.zeros(ttt_steps, dtype=torch.float64)
         ones = torch.ones(ttt_steps, dtype=torch.float64, device=env.device)
-        for batch in prefetch(collate(self.eval_data, idx) for idx in mine):
+        for batch in prefetch(self.prepare(collate(self.eval_data, idx)) for idx in mine):
             counts += step_token_counts(batch.loss_mask, batch.valid, ttt_steps).double()
             _, s = self.micro_step(batch, ones, backward=False)
             stats += s.double()

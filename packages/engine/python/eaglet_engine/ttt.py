@@ -14,8 +14,13 @@ Alignment (as in the reference implementation; T = sequence length, t = position
   exist (the reference pads them with zero logits; we leave them out).
 
 loss_i = (sum of soft cross-entropy over counted rows) / normaliser_i, total = sum_i decay^i
-loss_i. ``acc_i`` = correct rows / assistant tokens at step i (a row whose target argmax is
-outside the draft vocabulary counts as wrong, as in the reference).
+loss_i. The trainer's normaliser is the number of assistant tokens at step i over the whole
+optimizer step (all micro-batches and ranks), so accumulation and data parallelism give the
+gradient of one big batch, and ploss_i is a mean per assistant token. (The reference divides by
+every position of its single sequence, prompt and audio included, which makes its ploss depend on
+how long the prompt is; the minimiser is the same.) ``acc_i`` = correct rows / assistant tokens
+at step i (a row whose target argmax is outside the draft vocabulary counts as wrong, as in the
+reference).
 """
 
 from __future__ import annotations

@@ -96,7 +96,14 @@ def load_vocab(path: str | Path) -> VocabMapping:
     if t2d.dtype != torch.bool:
         raise EngineError(f"{path}: t2d must be bool, is {t2d.dtype}", code="EAGLET_VOCAB_INVALID")
     check_mapping(d2t, t2d, str(path))
-    return VocabMapping(d2t=d2t, t2d=t2d, freq=freq, metadata=metadata, source=str(path))
+    mapping = VocabMapping(d2t=d2t, t2d=t2d, freq=freq, metadata=metadata, source=str(path))
+    if "hash" in metadata and metadata["hash"] != mapping.content_hash:
+        raise EngineError(
+            f"{path}: the mapping's tensors do not match the hash in its metadata (edited or corrupt)",
+            code="EAGLET_VOCAB_INVALID",
+            hint="rebuild it with `eaglet data vocab`",
+        )
+    return mapping
 
 
 def save_vocab(path: str | Path, d2t: torch.Tensor, t2d: torch.Tensor, freq: torch.Tensor | None = None, metadata: dict[str, str] | None = None) -> None:

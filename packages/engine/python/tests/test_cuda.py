@@ -70,10 +70,10 @@ def test_log_mel_features_on_the_gpu_equal_the_cpu_path(tmp_path):
 
     target = load_adapter("eaglet_qwen2_audio", str(tiny_qwen2_audio(tmp_path / "m")), device=CUDA, dtype=torch.bfloat16)
     clips = [np.random.default_rng(i).standard_normal(n).astype(np.float32) * 0.1 for i, n in enumerate((16000 * 7, 16000 * 30))]
-    gpu, gpu_mask = target.features(clips, CUDA)
+    gpu, gpu_mask = target.features(clips, CUDA)  # the STFT ran on the GPU
     cpu = target.fe(clips, sampling_rate=16000, return_attention_mask=True, padding="max_length", return_tensors="pt")
     assert torch.equal(gpu_mask.cpu(), cpu["attention_mask"])
-    assert (gpu.float().cpu() - cpu["input_features"]).abs().max().item() < 2e-2  # bf16 storage of the features
+    assert (gpu - cpu["input_features"]).abs().max().item() < 1e-4
 
 
 def test_tiny_pipeline_trains_exports_and_resumes_on_cuda(tmp_path):

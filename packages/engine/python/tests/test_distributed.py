@@ -1,6 +1,7 @@
-"""Two processes under torchrun on CPU (gloo, DDP): Ctrl-C stops both ranks after the same step
+"""Two processes under torchrun on CPU (gloo). DDP: Ctrl-C stops both ranks after the same step
 with one checkpoint, and the run, resumed, ends where a single process with the same global batch
-(two accumulation steps) ends."""
+(two accumulation steps) ends. FSDP2: the same equivalence, with the sharded state gathered for the
+checkpoint and the export."""
 
 import json
 import os
@@ -72,3 +73,35 @@ def test_torchrun_two_ranks_stop_on_sigint_and_match_a_single_process(tmp_path):
     a, b = resumed.state_dict()["model"], reference.state_dict()["model"]
     for k in a:
         assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-6), k
+
+
+def test_torchrun_two_ranks_with_fsdp2_match_a_single_process_and_export(tmp_path):
+    model = tiny_qwen2_audio(tmp_path / "model")
+    records = make_records(8, seed=1, audio_every=4)
+    data = write_prepared(tmp_path / "train", records)
+    vocab = write_vocab(tmp_path / "vocab.safetensors", records)
+    common = dict(epochs=50, maxSteps=4, logEvery=2)
+    cfg = train_config(tmp_path / "fsdp", model, [data], vocab, **common, parallel="fsdp", batching={"maxRecords": 1, "maxTokens": 128, "gradAccumulation": 1})
+    (tmp_path / "fsdp.json").write_text(json.dumps(cfg))
+    env = {**os.environ, "PYTHONPATH": f"{ENGINE_DIR}:{QWEN2_AUDIO_PYTHON}", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "eaglet_engine", "train", "--config", str(tmp_path / "fsdp.json")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    done = [e for e in map(json.loads, proc.stdout.splitlines()) if e["type"] == "done"]
+    assert done and done[0]["result"]["steps"] == 4
+    exported = Path(done[0]["result"]["draft"]["vllm"])
+
+    single = dict(common, batching={"maxRecords": 1, "maxTokens": 128, "gradAccumulation": 2})
+    reference = Trainer(train_config(tmp_path / "single", model, [data], vocab, **single)).build()
+    reference.train()
+    from eaglet_engine.export import load_draft
+
+    sharded = load_draft(exported, dtype=torch.float32).state_dict()
+    for k, v in reference.draft.state_dict().items():
+        # the export is bf16 (the config's torch_dtype is float32 here: exact) of the fp32 master weights
+        assert torch.allclose(sharded[k].float(), v.float(), rtol=1e-4, atol=1e-6), k

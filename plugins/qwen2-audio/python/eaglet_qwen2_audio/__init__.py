@@ -89,13 +89,46 @@ class Qwen2AudioTarget:
         return draft_defaults_for(int(text.hidden_size), self.info.vocab_size, text)
 
     def fuse(self) -> None:
-        """Compiles the text decoder layers (the bulk of the target's time); the audio encoder
-        runs once per clip on 1500 positions and stays eager."""
+        """Compiles the text decoder layers (the bulk of the target's time) and the audio encoder
+        (32 small layers on 1500 positions: eager, its kernel launches outlast its GPU work). A
+        compilation failure falls back to eager with a warning."""
         compile_layers(self.layers)
+        tower = self.body.audio_tower
+        eager, compiled = tower.forward, torch.compile(tower.forward)
+
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return compiled(*args, **kwargs)
+            except Exception as e:  # noqa: BLE001 - keep training on the eager encoder
+                import logging
+
+                logging.getLogger(__name__).warning("compiling the audio encoder failed, using it eagerly: %s", e)
+                tower.forward = eager
+                return eager(*args, **kwargs)
+
+        tower.forward = forward
+
+    def prepare(self, batch: TargetBatch) -> None:
+        """Log-mel features for the batch's clips (the STFT on the training device), checked
+        against the placeholders of the CPU-side ids, kept in pinned host memory."""
+        clips = [np.asarray(clip, dtype=np.float32) for record in batch.audio for clip in record]
+        if not clips:
+            self._check_no_audio(batch)
+            return
+        features, frame_mask = self.features(clips, self.device)
+        self._check_audio(batch, frame_mask.sum(-1).tolist())
+        pin = self.device.type == "cuda"
+        batch.inputs["input_features"] = features.pin_memory() if pin else features
+        batch.inputs["feature_attention_mask"] = frame_mask.pin_memory() if pin else frame_mask
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.body.language_model.parameters()).device
 
     def features(self, clips: list[np.ndarray], device: torch.device) -> tuple[Tensor, Tensor]:
         """Log-mel features exactly as Qwen2AudioProcessor makes them (30 s window, max-length
-        padding, frame mask), the STFT running on ``device``."""
+        padding, frame mask), the STFT running on ``device``; returned as the feature extractor
+        returns them (fp32, host memory)."""
         out = self.fe(
             clips,
             sampling_rate=SAMPLE_RATE,
@@ -104,11 +137,14 @@ class Qwen2AudioTarget:
             return_tensors="pt",
             device=str(device),
         )
-        dtype = next(self.body.audio_tower.parameters()).dtype
-        return out["input_features"].to(device, dtype, non_blocking=True), out["attention_mask"].to(device, non_blocking=True)
+        return out["input_features"], out["attention_mask"]
 
     def _check_audio(self, batch: TargetBatch, frame_counts: list[int]) -> None:
-        placeholders = (batch.input_ids == self.audio_token_id).sum(dim=1).tolist()
+        audio = batch.input_ids == self.audio_token_id
+        if not bool((audio[:, :-1] & audio[:, 1:]).any()):
+            # transformers would take its legacy path and expand the placeholders itself.
+            raise EngineError("every clip in this batch maps to a single audio token: clips this short are not supported", code="EAGLET_DATA_INVALID")
+        placeholders = audio.sum(dim=1).tolist()
         k = 0
         for b, counts in enumerate(batch.audio_token_counts):
             rid = batch.ids[b] if b < len(batch.ids) else str(b)
@@ -128,21 +164,24 @@ class Qwen2AudioTarget:
                     )
                 k += 1
 
+    def _check_no_audio(self, batch: TargetBatch) -> None:
+        if bool((batch.input_ids == self.audio_token_id).any()):
+            raise EngineError(f"records {batch.ids} hold <|AUDIO|> tokens but no audio clips", code="EAGLET_DATA_INVALID")
+
     @torch.no_grad()
     def forward(self, batch: TargetBatch) -> TargetOutput:
         device = batch.input_ids.device
-        clips = [np.asarray(clip, dtype=np.float32) for record in batch.audio for clip in record]
+        if batch.audio and any(batch.audio) and "input_features" not in batch.inputs:
+            self.prepare(batch)  # not prepared ahead (e.g. a batch built by hand)
+        elif not any(batch.audio):
+            self._check_no_audio(batch)
         kwargs: dict[str, Tensor] = {}
-        if clips:
-            features, frame_mask = self.features(clips, device)
-            self._check_audio(batch, frame_mask.sum(-1).tolist())
-            kwargs = {"input_features": features, "feature_attention_mask": frame_mask}
-            audio = batch.input_ids == self.audio_token_id
-            if not bool((audio[:, :-1] & audio[:, 1:]).any()):
-                # transformers would take its legacy path and expand the placeholders itself.
-                raise EngineError("every clip in this batch maps to a single audio token: clips this short are not supported", code="EAGLET_DATA_INVALID")
-        elif bool((batch.input_ids == self.audio_token_id).any()):
-            raise EngineError(f"records {batch.ids} hold <|AUDIO|> tokens but no audio clips", code="EAGLET_DATA_INVALID")
+        if "input_features" in batch.inputs:
+            dtype = next(self.body.audio_tower.parameters()).dtype
+            kwargs = {
+                "input_features": batch.inputs["input_features"].to(device, dtype, non_blocking=True),
+                "feature_attention_mask": batch.inputs["feature_attention_mask"].to(device, non_blocking=True),
+            }
         # Right padding + causal attention: real positions never see padding, so no attention
         # mask is passed and the language model stays on the flash path.
         with capture_layer_outputs(self.layers, self.info.tap_layers) as taps:

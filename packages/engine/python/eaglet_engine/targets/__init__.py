@@ -63,6 +63,9 @@ class TargetBatch:
     audio: list[list[Any]] = field(default_factory=list)
     audio_token_counts: list[list[int]] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
+    # Model-specific inputs an adapter's ``prepare`` made ahead of time (e.g. log-mel features);
+    # moved to the training device with the batch.
+    inputs: dict[str, Tensor] = field(default_factory=dict)
 
     @property
     def valid(self) -> Tensor:
@@ -100,6 +103,12 @@ class TargetAdapter(Protocol):
 
     def draft_defaults(self) -> dict[str, Any]:
         """Draft config.json fields implied by this target (overridden by the train config)."""
+        ...
+
+    def prepare(self, batch: TargetBatch) -> None:
+        """Optional: model-specific input work done where batches are built (a background thread,
+        one step ahead of the GPU), stored in ``batch.inputs``; checks that need no GPU belong
+        here too."""
         ...
 
     def fuse(self) -> None:
