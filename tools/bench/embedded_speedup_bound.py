@@ -16,8 +16,9 @@ bound is what a draft with mean acceptance length tau would give:
     speedup(tau, N) = tau * t_decode / (t_verify(N+1) + t_chain(N) + t_catchup(tau))
 
 where t_decode is one baseline target step, t_verify(N+1) one target forward over N+1 tokens,
-t_chain(N) the draft's N proposal steps, t_catchup(tau) the draft re-reading the tau accepted
-positions (vLLM's accounting: tau = 1 + accepted/drafts). Writes embedded_speedup_bound.json and
+t_chain(N) the draft's chain after its first proposal (N-1 draft steps plus picking tokens: the
+first proposal comes out of the catch-up step), t_catchup(tau) the draft re-reading the tau
+positions the target confirmed (vLLM's accounting: tau = 1 + accepted/drafts). Writes embedded_speedup_bound.json and
 .md to --out.
 """
 

