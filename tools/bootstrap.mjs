@@ -39,7 +39,13 @@ if (major < 20 || (major === 20 && minor < 11)) {
 }
 
 // 1. Debian packages
-const DEBIAN = { ffmpeg: 'ffmpeg', ffprobe: 'ffmpeg', sox: 'sox', 'espeak-ng': 'espeak-ng' };
+const DEBIAN = {
+  ffmpeg: 'ffmpeg',
+  ffprobe: 'ffmpeg',
+  sox: 'sox',
+  'espeak-ng': 'espeak-ng',
+  chromium: 'chromium',
+};
 const missing = [
   ...new Set(
     Object.entries(DEBIAN)

@@ -1,0 +1,220 @@
+import {
+  BenchConfig,
+  BenchReport,
+  type FieldIssue,
+  PathString,
+  type PluginRegistry,
+  PrepareConfig,
+  PreparedManifest,
+  RegenerateConfig,
+  TrainConfig,
+  TrainEngineResult,
+  ValidationReport,
+  VocabConfig,
+} from '@eaglet/core';
+import { bench, buildVocab, prepareData, quickstart, regenerate, train, validateData } from '@eaglet/flows';
+import { z } from 'zod';
+import { defineJobKind, type JobKind } from './kind.js';
+
+/**
+ * `validate`: the config of `eaglet data validate` (its flags, as fields). The flow's own options
+ * type is a TS interface; passing the parsed config to `validateData` below is what keeps the two
+ * in step (the compiler refuses a mismatch).
+ */
+export const ValidateJobConfig = z.strictObject({
+  /** jsonl files to check. */
+  files: z.array(PathString).min(1, 'give at least one jsonl file'),
+  /** A format name, or `auto` to detect it per file. */
+  format: z.string().min(1).default('auto'),
+  /** `train`: every record needs an assistant reply; `regenerate`: replies are optional. */
+  purpose: z.enum(['train', 'regenerate']).default('train'),
+  /** Probe every audio file with ffprobe. */
+  checkAudio: z.boolean().default(true),
+});
+
+export const validateKind = defineJobKind({
+  kind: 'validate',
+  title: 'Validate data',
+  description:
+    'Checks jsonl files: every invalid record (file, line, field, reason), missing or unreadable audio, and a summary. Same flow as `eaglet data validate`.',
+  resource: 'light',
+  config: ValidateJobConfig,
+  result: ValidationReport,
+  example: () => ({
+    files: ['data/train.jsonl'],
+    format: 'auto',
+    purpose: 'train' as const,
+    checkAudio: true,
+  }),
+  check(config, registry) {
+    const issues: FieldIssue[] = [];
+    const known = registry.ids('format');
+    if (config.format !== 'auto' && !known.includes(config.format))
+      issues.push({
+        path: 'format',
+        reason: `unknown format "${config.format}" (known: auto, ${known.join(', ')})`,
+      });
+    return issues;
+  },
+  run: ({ registry, config, events, signal }) => validateData(registry, config, { events, signal }),
+});
+
+export const QuickstartJobConfig = z.strictObject({
+  /** Work folder for everything the quickstart makes. */
+  dir: PathString,
+  /** Draft training steps (a few hundred: minutes on CPU). */
+  trainSteps: z.number().int().positive().max(100_000).optional(),
+  /** Draft tokens per verification step in the benchmark. */
+  numSpecTokens: z.number().int().positive().max(16).optional(),
+});
+
+export const quickstartKind = defineJobKind({
+  kind: 'quickstart',
+  title: 'Quickstart',
+  description:
+    'The whole pipeline on CPU in minutes, as `eaglet quickstart` runs it: real speech, a tiny random Qwen2-Audio, prepare, regenerate with the target, vocab, train a draft (live curves), bench baseline vs Eagle3.',
+  resource: 'heavy',
+  config: QuickstartJobConfig,
+  example: () => ({ dir: 'eaglet-quickstart', trainSteps: 300 }),
+  run: ({ registry, config, events, signal }) => quickstart(registry, config, { events, signal }),
+});
+
+export const prepareKind = defineJobKind({
+  kind: 'prepare',
+  title: 'Prepare data',
+  description:
+    'jsonl conversations -> Arrow shards the engine trains on, with manifest.json and rejects.jsonl (every record is written or rejected with its reason). Same flow as `eaglet data prepare`; a rerun resumes.',
+  resource: 'heavy',
+  config: PrepareConfig,
+  // The manifest is the contract with the engine; the rest of the result is the flow's summary.
+  result: z.looseObject({ out: z.string(), manifest: PreparedManifest }),
+  example: () => ({
+    target: 'qwen2-audio',
+    model: 'models/Qwen2-Audio-7B-Instruct',
+    data: ['data/train.jsonl'],
+    out: 'prepared/train',
+  }),
+  check: (config, registry) =>
+    knownIds(registry, {
+      target: config.target,
+      format: config.format,
+      ...(config.chatTemplate ? { chatTemplate: config.chatTemplate } : {}),
+    }),
+  run: ({ registry, config, events, signal }) => prepareData(registry, config, { events, signal }),
+});
+
+export const vocabKind = defineJobKind({
+  kind: 'vocab',
+  title: 'Build the draft vocabulary',
+  description:
+    'Token frequencies over the loss-masked tokens of prepared data -> the d2t/t2d mapping (safetensors). Same flow as `eaglet data vocab`.',
+  resource: 'light',
+  config: VocabConfig,
+  example: () => ({ data: ['prepared/train'], out: 'prepared/vocab.safetensors', draftVocabSize: 32000 }),
+  run: ({ config, events, signal }) => buildVocab(config, { events, signal }),
+});
+
+export const trainKind = defineJobKind({
+  kind: 'train',
+  title: 'Train an Eagle3 draft',
+  description:
+    'Online training on prepared data with the frozen target: checkpoints, metrics (loss, acc_i, ploss_i) as live curves, an exported draft vLLM loads. Same flow as `eaglet train`; cancel checkpoints and stops, `resume: true` continues.',
+  resource: 'heavy',
+  config: TrainConfig,
+  result: TrainEngineResult.extend({ metrics: z.string(), plot: z.string().optional() }).loose(),
+  example: () => ({
+    target: 'qwen2-audio',
+    targetModel: 'models/Qwen2-Audio-7B-Instruct',
+    trainData: ['prepared/train'],
+    vocab: 'prepared/vocab.safetensors',
+    outputDir: 'train',
+    maxSteps: 300,
+  }),
+  check(config, registry) {
+    const issues = knownIds(registry, {
+      target: config.target,
+      ...(config.chatTemplate ? { chatTemplate: config.chatTemplate } : {}),
+    });
+    // The engine imports this Python module: over HTTP only a registered target's own adapter.
+    const adapters = registry.targets().map((t) => t.engineAdapter);
+    if (config.targetAdapter !== undefined && !adapters.includes(config.targetAdapter))
+      issues.push({
+        path: 'targetAdapter',
+        reason: `not the engine adapter of a registered target (known: ${adapters.join(', ') || 'none'}); leave it out to use the target's own`,
+      });
+    return issues;
+  },
+  run: ({ registry, config, events, signal, dir }) =>
+    train(registry, { fields: config, cwd: dir }, { events, signal }),
+});
+
+export const regenerateKind = defineJobKind({
+  kind: 'regenerate',
+  title: 'Regenerate answers',
+  description:
+    'Answers the user turns again with the target through OpenAI-compatible endpoints (vLLM, or `eaglet backend serve`); sharded output, resumable, failures in rejects.jsonl. Same flow as `eaglet data regenerate`.',
+  resource: 'light',
+  config: RegenerateConfig,
+  example: () => ({ data: ['data/train.jsonl'], outputDir: 'regenerated', basePort: 6000, numEndpoints: 1 }),
+  check: (config, registry) => knownIds(registry, { format: config.format }),
+  run: ({ registry, config, events, signal }) => regenerate(registry, config, { events, signal }),
+});
+
+/**
+ * `bench` takes core's BenchConfig with one change: `vllmPython` (a program the job would run) is a
+ * path like the others, so it too must lie inside the roots.
+ */
+export const BenchJobConfig = BenchConfig.extend({ vllmPython: PathString.optional() });
+
+export const benchKind = defineJobKind({
+  kind: 'bench',
+  title: 'Benchmark baseline vs Eagle3',
+  description:
+    'Baseline and Eagle3 decoding on the same prompts: throughput, latency, speedup, acceptance per draft position, and whether outputs match at temperature 0. Same flow as `eaglet bench`; writes JSON, Markdown and a plot.',
+  resource: 'heavy',
+  config: BenchJobConfig,
+  result: z.looseObject({ report: BenchReport }),
+  example: () => ({
+    backend: 'torch',
+    target: 'qwen2-audio',
+    targetModel: 'models/Qwen2-Audio-7B-Instruct',
+    draftModel: 'train/draft',
+    testDataPath: 'data/test.jsonl',
+    outputFile: 'bench/report.json',
+    numPrompts: 10,
+  }),
+  check: (config, registry) =>
+    knownIds(registry, { backend: config.backend, target: config.target, format: config.format }),
+  run: ({ registry, config, events, signal }) => bench(registry, config, { events, signal }),
+});
+
+const KIND_OF = { format: 'format', target: 'target', chatTemplate: 'template', backend: 'backend' } as const;
+
+/** Plugin ids a config names (format, target, template, backend) must be registered; `auto` is a format too. */
+function knownIds(
+  registry: PluginRegistry,
+  ids: Partial<Record<keyof typeof KIND_OF, string>>,
+): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  for (const [field, id] of Object.entries(ids) as Array<[keyof typeof KIND_OF, string]>) {
+    const known = registry.ids(KIND_OF[field]);
+    if (field === 'format' && id === 'auto') continue;
+    if (!known.includes(id))
+      issues.push({
+        path: field,
+        reason: `unknown ${field} "${id}" (known: ${[...(field === 'format' ? ['auto'] : []), ...known].join(', ') || 'none registered'})`,
+      });
+  }
+  return issues;
+}
+
+/** Every job kind the server offers, in the order the dashboard lists them. */
+export const BUILTIN_JOB_KINDS: ReadonlyArray<JobKind> = [
+  validateKind,
+  prepareKind,
+  vocabKind,
+  trainKind,
+  regenerateKind,
+  benchKind,
+  quickstartKind,
+] as JobKind[];
