@@ -341,7 +341,11 @@ export async function prepareData(
         const i = index++;
         if (i < resumedAt) continue;
         if (ctx.signal?.aborted) throw stopped();
-        pending.push({ index: i, outcome: work.run(rec, file, baseDir, formats[k]!, ctx.signal) });
+        const outcome = work.run(rec, file, baseDir, formats[k]!, ctx.signal);
+        // Awaited in order below; a later record may fail (e.g. cancelled) while an earlier one is
+        // awaited, which must not count as an unhandled rejection.
+        outcome.catch(() => {});
+        pending.push({ index: i, outcome });
         while (pending.length >= maxInFlight) {
           const next = pending.shift()!;
           await consume(await next.outcome, next.index);

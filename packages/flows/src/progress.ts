@@ -1,6 +1,9 @@
 import type { EventSink } from '@eaglet/core';
 
-/** A progress emitter that sends at most one event per `intervalMs` (the last call always wins eventually). */
+/**
+ * A progress emitter that sends at most one event per `intervalMs`, except that reaching the
+ * total is always sent (a bar must not stop short of its end).
+ */
 export function throttledProgress(
   events: EventSink | undefined,
   task: string,
@@ -10,7 +13,8 @@ export function throttledProgress(
   let last = 0;
   return (done, total, message) => {
     const now = Date.now();
-    if (!events || now - last < intervalMs) return;
+    const final = total !== undefined && done >= total;
+    if (!events || (now - last < intervalMs && !final)) return;
     last = now;
     events({
       type: 'progress',

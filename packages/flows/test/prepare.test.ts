@@ -162,6 +162,36 @@ describe('prepareData + parity with transformers Qwen2AudioProcessor (real ffmpe
     );
   });
 
+  it('a cancel mid-run gives a coded error with a resume hint, no unhandled rejection, and the rerun completes', async () => {
+    const out = tmp();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const controller = new AbortController();
+      const err = await prepareData(
+        registry,
+        { model, data: [data.jsonl, data.rich], out, shardSize: 2 },
+        {
+          signal: controller.signal,
+          events: (e) => e.type === 'progress' && e.task === 'prepare' && e.done >= 1 && controller.abort(),
+        },
+      ).then(
+        () => undefined,
+        (e: { code?: string; hint?: string }) => e,
+      );
+      expect(err?.code).toBe('EAGLET_CANCELLED');
+      expect(err?.hint).toMatch(/run the same command again to resume/);
+      await new Promise((r) => setTimeout(r, 200)); // let any stray rejection surface
+      expect(unhandled).toEqual([]);
+      // The rerun resumes and finishes with every record accounted for.
+      const r = await prepareData(registry, { model, data: [data.jsonl, data.rich], out, shardSize: 2 });
+      expect(r.manifest.counts.records).toBe(12);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('is deterministic, and a rerun of a finished folder is a no-op; other settings are refused', async () => {
     const a = tmp();
     const b = tmp();
