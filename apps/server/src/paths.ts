@@ -1,7 +1,6 @@
 import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
-import { EagletError, PathString } from '@eaglet/core';
-import { z } from 'zod';
+import { EagletError } from '@eaglet/core';
 
 /** Why a path was refused (the caller names the field). */
 export class PathRefused extends Error {}
@@ -114,56 +113,5 @@ function realOfDeepestExisting(abs: string, depth = 0): string {
     if (parent === head) return abs;
     tail.unshift(head.slice(parent.length).replace(/^[/\\]/, ''));
     head = parent;
-  }
-}
-
-/**
- * Walks a value beside its zod schema and returns every PathString field with its field path
- * (`data[0]`, `draftConfig`), the same fields core's run-config loader resolves.
- */
-export function pathFields(
-  schema: z.ZodType,
-  value: unknown,
-  at: ReadonlyArray<string | number> = [],
-): Array<{ path: ReadonlyArray<string | number>; value: string }> {
-  const def = unwrap(schema);
-  if (def === PathString) return typeof value === 'string' ? [{ path: at, value }] : [];
-  if (def instanceof z.ZodObject && value && typeof value === 'object' && !Array.isArray(value)) {
-    const shape = def.shape as Record<string, z.ZodType>;
-    return Object.entries(shape).flatMap(([k, sub]) =>
-      k in (value as object) ? pathFields(sub, (value as Record<string, unknown>)[k], [...at, k]) : [],
-    );
-  }
-  if (def instanceof z.ZodArray && Array.isArray(value))
-    return value.flatMap((v, i) => pathFields(def.element as z.ZodType, v, [...at, i]));
-  if (def instanceof z.ZodUnion) {
-    for (const option of def.options as z.ZodType[]) {
-      const inner = unwrap(option);
-      if (typeof value === 'string' && inner === PathString) return [{ path: at, value }];
-      if (value && typeof value === 'object' && inner instanceof z.ZodObject)
-        return pathFields(inner, value, at);
-    }
-  }
-  return [];
-}
-
-/** Sets the value at a field path (used to write checked, absolute paths back). */
-export function setAt(target: unknown, path: ReadonlyArray<string | number>, value: unknown): void {
-  let node = target as Record<string | number, unknown>;
-  for (const key of path.slice(0, -1)) node = node[key] as Record<string | number, unknown>;
-  node[path.at(-1)!] = value;
-}
-
-function unwrap(schema: z.ZodType): z.ZodType {
-  let s: z.ZodType = schema;
-  for (;;) {
-    if (
-      s instanceof z.ZodOptional ||
-      s instanceof z.ZodNullable ||
-      s instanceof z.ZodDefault ||
-      s instanceof z.ZodPrefault
-    ) {
-      s = (s as unknown as { unwrap(): z.ZodType }).unwrap();
-    } else return s;
   }
 }

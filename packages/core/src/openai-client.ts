@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EagletError } from './errors.js';
+import type { ChatRequest, ChatResult } from './interfaces/backend.js';
 import type { Message } from './schemas/conversation.js';
 import {
   type OpenAIChatRequest,
@@ -147,6 +148,37 @@ export async function chatCompletion(
   if (!parsed.success)
     throw new OpenAIRequestError(url, 200, `not a chat completion: ${parsed.error.issues[0]?.message}`);
   return parsed.data;
+}
+
+/**
+ * One canonical chat request through an OpenAI-compatible server (what every Backend's
+ * `ServerHandle.chat` does once it has picked a replica URL).
+ */
+export async function chatOverOpenAI(
+  baseUrl: string,
+  model: string,
+  request: ChatRequest,
+  options: OpenAIRequestOptions = {},
+): Promise<ChatResult> {
+  const res = await chatCompletion(
+    baseUrl,
+    {
+      model,
+      messages: await toOpenAIMessages(request.messages, 'input_audio'),
+      max_tokens: request.maxTokens,
+      ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+      ...(request.topP === undefined ? {} : { top_p: request.topP }),
+      ...(request.seed === undefined ? {} : { seed: request.seed }),
+    },
+    options,
+  );
+  const choice = res.choices[0]!;
+  return {
+    text: choice.message.content ?? '',
+    finishReason: choice.finish_reason ?? 'stop',
+    promptTokens: res.usage?.prompt_tokens ?? 0,
+    completionTokens: res.usage?.completion_tokens ?? 0,
+  };
 }
 
 /** GET {baseUrl}/models: the served model names. */

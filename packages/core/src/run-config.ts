@@ -65,33 +65,55 @@ export function applyOverride(target: Record<string, unknown>, override: string)
   node[keys.at(-1)!] = value;
 }
 
-/** Walks a value alongside its schema and makes every PathString field absolute against `base`. */
+/** Makes every PathString field of a value absolute against `base` (a new value; the input is kept). */
 export function resolvePaths(schema: z.ZodType, value: unknown, base: string): unknown {
-  const def = unwrap(schema);
-  if (def === PathString) {
-    return typeof value === 'string' && value !== '' && !isAbsolute(value) && !/^[a-z]+:\/\//i.test(value)
-      ? resolve(base, value)
-      : value;
+  const out = structuredClone(value);
+  for (const field of pathFields(schema, out)) {
+    const v = field.value;
+    if (v === '' || isAbsolute(v) || /^[a-z]+:\/\//i.test(v)) continue;
+    if (field.path.length === 0) return resolve(base, v);
+    setAt(out, field.path, resolve(base, v));
   }
+  return out;
+}
+
+/**
+ * Walks a value beside its zod schema and returns every PathString field with its field path
+ * (`trainData[0]`, `draftConfig`): what the run-config loader resolves and the HTTP app confines.
+ * A union of a path and an object (e.g. draftConfig) counts only when the value is a string.
+ */
+export function pathFields(
+  schema: z.ZodType,
+  value: unknown,
+  at: ReadonlyArray<string | number> = [],
+): Array<{ path: ReadonlyArray<string | number>; value: string }> {
+  const def = unwrap(schema);
+  if (def === PathString) return typeof value === 'string' ? [{ path: at, value }] : [];
   if (def instanceof z.ZodObject && value && typeof value === 'object' && !Array.isArray(value)) {
     const shape = def.shape as Record<string, z.ZodType>;
-    const out: Record<string, unknown> = { ...(value as Record<string, unknown>) };
-    for (const [k, sub] of Object.entries(shape)) if (k in out) out[k] = resolvePaths(sub, out[k], base);
-    return out;
+    return Object.entries(shape).flatMap(([k, sub]) =>
+      k in (value as object) ? pathFields(sub, (value as Record<string, unknown>)[k], [...at, k]) : [],
+    );
   }
   if (def instanceof z.ZodArray && Array.isArray(value)) {
-    return value.map((v) => resolvePaths(def.element as z.ZodType, v, base));
+    return value.flatMap((v, i) => pathFields(def.element as z.ZodType, v, [...at, i]));
   }
   if (def instanceof z.ZodUnion) {
-    // A union of a path and an object (e.g. draftConfig): resolve only when the value is a string.
     for (const option of def.options as z.ZodType[]) {
-      if (typeof value === 'string' && unwrap(option) === PathString)
-        return resolvePaths(option, value, base);
-      if (typeof value === 'object' && unwrap(option) instanceof z.ZodObject)
-        return resolvePaths(option, value, base);
+      const inner = unwrap(option);
+      if (typeof value === 'string' && inner === PathString) return [{ path: at, value }];
+      if (value && typeof value === 'object' && inner instanceof z.ZodObject)
+        return pathFields(inner, value, at);
     }
   }
-  return value;
+  return [];
+}
+
+/** Sets the value at a field path. */
+export function setAt(target: unknown, path: ReadonlyArray<string | number>, value: unknown): void {
+  let node = target as Record<string | number, unknown>;
+  for (const key of path.slice(0, -1)) node = node[key] as Record<string | number, unknown>;
+  node[path.at(-1)!] = value;
 }
 
 function unwrap(schema: z.ZodType): z.ZodType {

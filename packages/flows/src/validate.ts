@@ -87,12 +87,21 @@ export async function validateData(
     const seenIds = new Map<string, number>();
     const fileAudio = new Set<string>();
     const pending = new Set<Promise<void>>();
-    let bytes = 0;
+    // Progress counts the bytes of records whose checks (audio probes included) are finished,
+    // so the bar does not run ahead of the probing.
+    let checkedBytes = 0;
+    const finish = (recordProblems: RecordProblem[], recordBytes: number) => {
+      problems.push(...recordProblems);
+      if (recordProblems.length) summary.invalid++;
+      else summary.valid++;
+      checkedBytes += recordBytes;
+      emitProgress(Math.min(checkedBytes, size), size, file);
+    };
 
     for await (const rec of readJsonl(file)) {
       if (ctx.signal?.aborted) throw new EagletError('EAGLET_CANCELLED', 'validation cancelled');
       summary.records++;
-      bytes += Buffer.byteLength(rec.raw) + 1;
+      const recordBytes = Buffer.byteLength(rec.raw) + 1;
       const recordProblems: RecordProblem[] = [];
       const add = (kind: ProblemKind, path: string, reason: string, id?: string) =>
         recordProblems.push({ kind, file, line: rec.line, ...(id ? { id } : {}), path, reason });
@@ -150,23 +159,17 @@ export async function validateData(
               });
               const release = await inFlight.acquire(); // bounds memory on huge files
               const settled: Promise<void> = Promise.all(audioChecks).then(() => {
-                problems.push(...recordProblems);
-                if (recordProblems.length) summary.invalid++;
-                else summary.valid++;
+                finish(recordProblems, recordBytes);
                 pending.delete(settled);
                 release();
               });
               pending.add(settled);
-              emitProgress(bytes, size, file);
               continue;
             }
           }
         }
       }
-      problems.push(...recordProblems);
-      if (recordProblems.length) summary.invalid++;
-      else summary.valid++;
-      emitProgress(bytes, size, file);
+      finish(recordProblems, recordBytes);
     }
     await Promise.all(pending);
     ctx.events?.({

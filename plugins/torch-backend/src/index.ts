@@ -13,7 +13,7 @@ import {
   buildBenchRun,
   type ChatRequest,
   type ChatResult,
-  chatCompletion,
+  chatOverOpenAI,
   definePlugin,
   EagletError,
   type EagletPlugin,
@@ -23,7 +23,6 @@ import {
   type ReplicaStatus,
   type ServeOptions,
   type ServerHandle,
-  toOpenAIMessages,
 } from '@eaglet/core';
 import { engineEnv, resolvePython } from '@eaglet/engine';
 import { EmbeddedReplica, type PreparedPrompt } from './embedded.js';
@@ -208,30 +207,11 @@ export const torchBackend = (): Backend => ({
           }),
         );
       },
-      async chat(request: ChatRequest, opts = {}): Promise<ChatResult> {
-        const url = urls[next++ % urls.length]!;
-        const res = await chatCompletion(
-          url,
-          {
-            model,
-            messages: await toOpenAIMessages(request.messages, 'input_audio'),
-            max_tokens: request.maxTokens,
-            ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
-            ...(request.topP === undefined ? {} : { top_p: request.topP }),
-            ...(request.seed === undefined ? {} : { seed: request.seed }),
-          },
-          {
-            ...(options.apiKey ? { apiKey: options.apiKey } : {}),
-            ...(opts.signal ? { signal: opts.signal } : {}),
-          },
-        );
-        const choice = res.choices[0]!;
-        return {
-          text: choice.message.content ?? '',
-          finishReason: choice.finish_reason ?? 'stop',
-          promptTokens: res.usage?.prompt_tokens ?? 0,
-          completionTokens: res.usage?.completion_tokens ?? 0,
-        };
+      chat(request: ChatRequest, opts = {}): Promise<ChatResult> {
+        return chatOverOpenAI(urls[next++ % urls.length]!, model, request, {
+          ...(options.apiKey ? { apiKey: options.apiKey } : {}),
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        });
       },
       async stop() {
         if (stopped) return;

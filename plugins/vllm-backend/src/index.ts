@@ -13,7 +13,7 @@ import {
   buildBenchRun,
   type ChatRequest,
   type ChatResult,
-  chatCompletion,
+  chatOverOpenAI,
   definePlugin,
   type EagletPlugin,
   type PluginRegistry,
@@ -22,7 +22,6 @@ import {
   type ServeOptions,
   type ServerHandle,
   type SpecDecodeCounters,
-  toOpenAIMessages,
 } from '@eaglet/core';
 import { runEngine } from '@eaglet/engine';
 import { findVllmPython, pluginPythonPath, requireVllmPython, VLLM_PLUGIN_DIR, vllmCheck } from './python.js';
@@ -186,29 +185,11 @@ export const vllmBackend = (): Backend => ({
           }),
         );
       },
-      async chat(request: ChatRequest, opts = {}): Promise<ChatResult> {
-        const res = await chatCompletion(
-          urls[next++ % urls.length]!,
-          {
-            model,
-            messages: await toOpenAIMessages(request.messages, 'input_audio'),
-            max_tokens: request.maxTokens,
-            ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
-            ...(request.topP === undefined ? {} : { top_p: request.topP }),
-            ...(request.seed === undefined ? {} : { seed: request.seed }),
-          },
-          {
-            ...(options.apiKey ? { apiKey: options.apiKey } : {}),
-            ...(opts.signal ? { signal: opts.signal } : {}),
-          },
-        );
-        const choice = res.choices[0]!;
-        return {
-          text: choice.message.content ?? '',
-          finishReason: choice.finish_reason ?? 'stop',
-          promptTokens: res.usage?.prompt_tokens ?? 0,
-          completionTokens: res.usage?.completion_tokens ?? 0,
-        };
+      chat(request: ChatRequest, opts = {}): Promise<ChatResult> {
+        return chatOverOpenAI(urls[next++ % urls.length]!, model, request, {
+          ...(options.apiKey ? { apiKey: options.apiKey } : {}),
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        });
       },
       async stop() {
         if (stopped) return;

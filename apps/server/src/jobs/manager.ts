@@ -7,10 +7,12 @@ import {
   formatPath,
   type PluginRegistry,
   type ProgressEvent,
+  pathFields,
+  setAt,
   toEagletError,
 } from '@eaglet/core';
 import { HttpError, invalidRequest, notFound } from '../http/errors.js';
-import { type PathGuard, PathRefused, pathFields, setAt } from '../paths.js';
+import { type PathGuard, PathRefused } from '../paths.js';
 import {
   CreateJobBody,
   FINISHED,

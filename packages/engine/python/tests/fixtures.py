@@ -16,6 +16,8 @@ import torch
 from eaglet_engine import config as config_mod
 from eaglet_engine.vocab import save_vocab
 
+from .tiny import qwen2_audio_config
+
 REPO = Path(__file__).resolve().parents[4]
 QWEN2_AUDIO_PYTHON = REPO / "plugins" / "qwen2-audio" / "python"
 
@@ -26,33 +28,12 @@ AUDIO_TOKEN = 290
 def tiny_qwen2_audio(folder: Path, seed: int = 0) -> Path:
     """A Qwen2AudioForConditionalGeneration with the real audio geometry (128 mel bins, 1500
     encoder positions, 30 s window) and tiny widths; 8 text layers so the taps (1, 3, 4) differ."""
-    from transformers import Qwen2AudioConfig, Qwen2AudioForConditionalGeneration, WhisperFeatureExtractor
+    from transformers import Qwen2AudioForConditionalGeneration, WhisperFeatureExtractor
 
     if (folder / "config.json").is_file():
         return folder
     torch.manual_seed(seed)
-    cfg = Qwen2AudioConfig(
-        audio_config={
-            "model_type": "qwen2_audio_encoder",
-            "d_model": 16,
-            "encoder_layers": 1,
-            "encoder_attention_heads": 2,
-            "encoder_ffn_dim": 32,
-            "num_mel_bins": 128,
-            "max_source_positions": 1500,
-        },
-        text_config={
-            "model_type": "qwen2",
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 8,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "vocab_size": TEXT_VOCAB,
-            "max_position_embeddings": 4096,
-        },
-        audio_token_index=AUDIO_TOKEN,
-    )
+    cfg = qwen2_audio_config(vocab=TEXT_VOCAB, audio_token=AUDIO_TOKEN, hidden=32, layers=8, d_model=16, max_positions=4096)
     model = Qwen2AudioForConditionalGeneration(cfg)
     # Sharper logits than the default init: a target whose argmax depends on its input.
     with torch.no_grad():

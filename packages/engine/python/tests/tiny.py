@@ -46,3 +46,37 @@ def tiny_draft(cfg: DraftConfig | None = None, seed: int = 0, dtype: torch.dtype
             if name.endswith("norm.weight"):
                 p.uniform_(0.5, 1.5, generator=g)
     return model.to(dtype)
+
+
+def qwen2_audio_config(*, vocab: int, audio_token: int, hidden: int, layers: int, d_model: int, max_positions: int):
+    """A Qwen2AudioConfig with the real audio geometry (128 mel bins, 1500 encoder positions, so 30 s
+    gives 750 audio tokens) and tiny widths: one encoder layer, 4 heads / 2 kv heads in the text model."""
+    from transformers import Qwen2AudioConfig
+
+    config = Qwen2AudioConfig(
+        audio_config={
+            "model_type": "qwen2_audio_encoder",
+            "d_model": d_model,
+            "encoder_layers": 1,
+            "encoder_attention_heads": 2,
+            "encoder_ffn_dim": 2 * d_model,
+            "num_mel_bins": 128,
+            "max_source_positions": 1500,
+        },
+        text_config={
+            "model_type": "qwen2",
+            "vocab_size": vocab,
+            "hidden_size": hidden,
+            "intermediate_size": 2 * hidden,
+            "num_hidden_layers": layers,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": max_positions,
+            "rope_theta": 10000.0,
+            "rms_norm_eps": 1e-6,
+            "tie_word_embeddings": False,
+        },
+        audio_token_index=audio_token,
+    )
+    config.architectures = ["Qwen2AudioForConditionalGeneration"]
+    return config

@@ -7,40 +7,17 @@ from pathlib import Path
 
 import torch
 
+from .tiny import qwen2_audio_config
+
 AUDIO_TOKEN = 60
 
 
 def tiny_qwen2_audio(vocab: int = 64, layers: int = 4, seed: int = 0):
     """A Qwen2AudioForConditionalGeneration with a tiny Whisper-shaped encoder and Qwen2 decoder."""
-    from transformers import Qwen2AudioConfig, Qwen2AudioForConditionalGeneration
+    from transformers import Qwen2AudioForConditionalGeneration
 
     torch.manual_seed(seed)
-    config = Qwen2AudioConfig(
-        audio_config={
-            "model_type": "qwen2_audio_encoder",
-            "d_model": 32,
-            "encoder_layers": 1,
-            "encoder_attention_heads": 2,
-            "encoder_ffn_dim": 64,
-            "num_mel_bins": 128,
-            "max_source_positions": 1500,
-        },
-        text_config={
-            "model_type": "qwen2",
-            "vocab_size": vocab,
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": layers,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 2048,
-            "rope_theta": 10000.0,
-            "rms_norm_eps": 1e-6,
-            "tie_word_embeddings": False,
-        },
-        audio_token_index=AUDIO_TOKEN,
-    )
-    config.architectures = ["Qwen2AudioForConditionalGeneration"]
+    config = qwen2_audio_config(vocab=vocab, audio_token=AUDIO_TOKEN, hidden=64, layers=layers, d_model=32, max_positions=2048)
     model = Qwen2AudioForConditionalGeneration(config).eval()
     # Sharper random logits: a tiny random model is otherwise near-uniform, and greedy ties or
     # near-ties would make token-for-token comparisons depend on summation order.
