@@ -27,14 +27,16 @@ def main() -> None:
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--rows", type=int, default=45)
     parser.add_argument("--trace", help="write a Chrome trace here")
+    parser.add_argument("--sort", choices=["cuda", "cpu"], default="cuda", help="rank ops by GPU time or by host (CPU) time")
     args = parser.parse_args()
     tt.events.redirect_stdout_to_stderr()
     tt.events.emit = lambda *a, **k: None
-    device = torch.device("cpu" if args.tiny or not torch.cuda.is_available() else "cuda")
+    denv = tt.dist_env.init("cpu" if args.tiny or not torch.cuda.is_available() else "cuda")
+    device = denv.device
     spec, draft_cfg, draft_vocab = (tt.TINY, tt.DRAFT_TINY, tt.DRAFT_VOCAB_TINY) if args.tiny else (tt.QWEN2_AUDIO_7B, tt.DRAFT_7B, tt.DRAFT_VOCAB_7B)
     target = tt.build_target(spec, device, torch.float32 if device.type == "cpu" else torch.bfloat16)
     vocab_size = spec["text_config"]["vocab_size"]
-    ns = argparse.Namespace(warmup=3, steps=args.steps, ttt=7, variant="flash", no_compile=args.no_compile)
+    ns = argparse.Namespace(warmup=3, steps=args.steps, ttt=7, variant="flash", no_compile=args.no_compile, parallel="ddp")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         ids = torch.arange(draft_vocab, dtype=torch.int64)
@@ -57,10 +59,10 @@ def main() -> None:
         tt.BenchTrainer.train_step = stepped
         prof.start()
         t0 = time.perf_counter()
-        row = tt.run_length(target, args.length, ns, work, work / "vocab.safetensors", draft_cfg, vocab_size, device)
+        row = tt.run_length(target, args.length, ns, work, work / "vocab.safetensors", draft_cfg, vocab_size, denv)
         prof.stop()
         print(json.dumps(row), f"{time.perf_counter() - t0:.1f}s", flush=True)
-    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    key = "self_cuda_time_total" if device.type == "cuda" and args.sort == "cuda" else "self_cpu_time_total"
     table = prof.key_averages().table(sort_by=key, row_limit=args.rows, max_name_column_width=70)
     print(table, file=sys.__stdout__)
     if args.trace:

@@ -14,7 +14,11 @@ and backward -> gradient clip -> fused AdamW). Reported per length: sequence tok
 whole steps, the target's and the draft's share, peak GPU memory, or OOM.
 
     python tools/bench/train_throughput.py --lengths 2048,4096,8192,16384
-    python tools/bench/train_throughput.py --tiny --lengths 256,512   # the same code path on CPU
+    python tools/bench/train_throughput.py --tiny --lengths 1024,2048   # the same code path on CPU
+    torchrun --standalone --nproc-per-node 2 tools/bench/train_throughput.py --parallel ddp   # per GPU, data parallel
+
+Under torchrun every rank holds the whole target and one record per step (data parallel, the
+draft wrapped in DDP or FSDP2 as the trainer does it); tokens/s is reported per GPU and in total.
 
 Needs the engine and the Qwen2-Audio adapter on PYTHONPATH (packages/engine/python,
 plugins/qwen2-audio/python).
@@ -36,14 +40,15 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "packages/engine/python"), str(ROOT / "plugins/qwen2-audio/python"), str(ROOT / "packages/engine/python/tests")]
+sys.path[:0] = [str(ROOT / "packages/engine/python"), str(ROOT / "plugins/qwen2-audio/python")]
 
 from eaglet_engine import config as config_mod  # noqa: E402
+from eaglet_engine import distributed as dist_env  # noqa: E402
 from eaglet_engine import events  # noqa: E402
 from eaglet_engine.trainer import Trainer  # noqa: E402
 from eaglet_engine.vocab import save_vocab  # noqa: E402
 from eaglet_qwen2_audio import Qwen2AudioTarget, audio_token_count  # noqa: E402
-from fixtures import write_prepared  # noqa: E402
+from tests.fixtures import write_prepared  # noqa: E402  (the engine tests' shard writer)
 
 SAMPLE_RATE = 16000
 CLIP_SECONDS = 30
@@ -131,7 +136,7 @@ class BenchTrainer(Trainer):
         return stats
 
 
-def make_record(length: int, audio_id: int, vocab: int, rng: np.random.Generator) -> dict:
+def make_record(length: int, audio_id: int, vocab: int, rng: np.random.Generator, index: int = 0) -> dict:
     clip = (0.05 * rng.standard_normal(SAMPLE_RATE * CLIP_SECONDS)).astype(np.float32)
     n_audio = audio_token_count(-(-clip.size // 160))
     high = min(vocab, audio_id, 150000)  # ordinary text ids, never the audio placeholder
@@ -139,7 +144,7 @@ def make_record(length: int, audio_id: int, vocab: int, rng: np.random.Generator
     ids = prompt[:4] + [audio_id] * n_audio + prompt[4:]
     reply = [int(x) for x in rng.integers(0, high, length - len(ids))]
     return {
-        "id": f"len{length}",
+        "id": f"len{length}-{index}",
         "input_ids": ids + reply,
         "loss_mask": [0] * len(ids) + [1] * len(reply),
         "audio": [clip],
@@ -148,9 +153,12 @@ def make_record(length: int, audio_id: int, vocab: int, rng: np.random.Generator
     }
 
 
-def run_length(target, length: int, args, work: Path, vocab_path: Path, draft_cfg: dict, vocab_size: int, device: torch.device) -> dict:
+def run_length(target, length: int, args, work: Path, vocab_path: Path, draft_cfg: dict, vocab_size: int, denv: dist_env.DistEnv) -> dict:
+    device = denv.device
     rng = np.random.default_rng(length)
-    data = write_prepared(work / f"data-{length}-{args.variant}", [make_record(length, target.audio_token_id, vocab_size, rng)])
+    # one record per rank and step: every rank builds the same shard, the planner deals it out
+    records = [make_record(length, target.audio_token_id, vocab_size, rng, i) for i in range(denv.world_size)]
+    data = write_prepared(work / f"data-{length}-{args.variant}", records)
     steps = args.warmup + args.steps
     cfg = config_mod.validate(
         {
@@ -176,8 +184,8 @@ def run_length(target, length: int, args, work: Path, vocab_path: Path, draft_cf
             "precision": "bf16" if device.type == "cuda" else "fp32",
             "compile": "off" if args.no_compile else "auto",
             "device": device.type,
-            "nprocPerNode": 1,
-            "parallel": "ddp",
+            "nprocPerNode": denv.world_size,
+            "parallel": args.parallel,
             "resume": False,
             "export": {"formats": ["vllm"], "speculativeTokens": 3},
             "plot": False,
@@ -185,9 +193,9 @@ def run_length(target, length: int, args, work: Path, vocab_path: Path, draft_cf
         },
         "train",
     )
-    result: dict = {"length": length, "variant": args.variant}
+    result: dict = {"length": length, "variant": args.variant, "gpus": denv.world_size, "parallel": args.parallel if denv.distributed else "single"}
     trainer = BenchTrainer.__new__(BenchTrainer)
-    Trainer.__init__(trainer, cfg)
+    Trainer.__init__(trainer, cfg, env=denv)
     trainer.target_obj = target
     trainer.timings = {"target": [], "step": []}
     if device.type == "cuda":
@@ -219,7 +227,8 @@ def run_length(target, length: int, args, work: Path, vocab_path: Path, draft_cf
             target_s=round(tgt, 4),
             draft_and_optimizer_s=round(step - tgt, 4),
             target_share=round(tgt / step, 3),
-            tokens_per_s=round(length / step, 1),
+            tokens_per_s=round(length / step, 1),  # per GPU: each rank runs one record per step
+            tokens_per_s_total=round(denv.world_size * length / step, 1),
             steps_timed=len(timings["step"]) - args.warmup,
         )
     return result
@@ -234,12 +243,14 @@ def main() -> None:
     parser.add_argument("--variant", choices=["flash", "eager", "unfused"], default="flash", help="eager: the reference attention (materialised scores); unfused: full logits loss")
     parser.add_argument("--no-compile", action="store_true", help="eager elementwise work (no torch.compile fusion)")
     parser.add_argument("--tiny", action="store_true", help="tiny widths on CPU: checks the script, measures nothing")
+    parser.add_argument("--parallel", choices=["ddp", "fsdp"], default="ddp", help="under torchrun: how the draft is wrapped")
     parser.add_argument("--out", help="append JSON lines here")
     args = parser.parse_args()
 
     events.redirect_stdout_to_stderr()  # the trainer's events go to stderr; the table to stdout
     events.emit = lambda *a, **k: None  # quiet
-    device = torch.device("cpu" if args.tiny or not torch.cuda.is_available() else "cuda")
+    denv = dist_env.init("cpu" if args.tiny or not torch.cuda.is_available() else "cuda")  # torchrun: one GPU per rank
+    device = denv.device
     spec, draft_cfg, draft_vocab = (TINY, DRAFT_TINY, DRAFT_VOCAB_TINY) if args.tiny else (QWEN2_AUDIO_7B, DRAFT_7B, DRAFT_VOCAB_7B)
     dtype = torch.float32 if device.type == "cpu" else torch.bfloat16
     t0 = time.perf_counter()
@@ -249,7 +260,8 @@ def main() -> None:
 
     env = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "device": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "cpu",
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "gpus": denv.world_size,
         "torch": torch.__version__,
         "transformers": __import__("transformers").__version__,
         "python": platform.python_version(),
@@ -257,7 +269,8 @@ def main() -> None:
         "target_build_s": round(build_s, 1),
         "target_params_b": round(sum(p.numel() for p in target.model.parameters()) / 1e9, 3),
     }
-    print(json.dumps({"env": env}), flush=True)
+    say = print if denv.is_main else (lambda *a, **k: None)
+    say(json.dumps({"env": env}), flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -266,15 +279,19 @@ def main() -> None:
         t2d[ids] = True
         save_vocab(work / "vocab.safetensors", ids - torch.arange(draft_vocab), t2d)
         for length in [int(x) for x in args.lengths.split(",")]:
-            row = run_length(target, length, args, work, work / "vocab.safetensors", draft_cfg, vocab_size, device)
+            row = run_length(target, length, args, work, work / "vocab.safetensors", draft_cfg, vocab_size, denv)
             row["device"] = env["device"]
             rows.append(row)
-            print(json.dumps(row), flush=True)
-            if args.out:
+            say(json.dumps(row), flush=True)
+            if args.out and denv.is_main:
                 with open(args.out, "a") as f:
                     f.write(json.dumps({**row, **{k: env[k] for k in ("date", "torch", "transformers", "command")}}) + "\n")
-    print(f"\n{env['device']} | torch {env['torch']} | transformers {env['transformers']} | {env['date']}")
-    print("| length | tokens/s | step s | target s | draft+opt s | target share | peak GiB |")
+    dist_env.close()
+    if not denv.is_main:
+        return
+    gpus = f"{denv.world_size} x {env['device']} ({args.parallel})" if denv.distributed else env["device"]
+    print(f"\n{gpus} | torch {env['torch']} | transformers {env['transformers']} | {env['date']}")
+    print("| length | tokens/s per GPU | step s | target s | draft+opt s | target share | peak GiB |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         if r.get("oom"):

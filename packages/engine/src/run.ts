@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import {
@@ -67,6 +67,20 @@ export function engineArgv(
 }
 
 /**
+ * The engine process's environment. Under torchrun each rank gets an equal share of the host's
+ * cores as OMP_NUM_THREADS unless the caller chose one: torchrun's own default, 1 thread per rank,
+ * starves the CPU-side work (training on CPU, the data thread's decode and collate).
+ */
+export function rankThreadsEnv(
+  base: NodeJS.ProcessEnv,
+  nproc: number,
+  cpus: number = availableParallelism(),
+): NodeJS.ProcessEnv {
+  if (nproc <= 1 || base.OMP_NUM_THREADS) return base;
+  return { ...base, OMP_NUM_THREADS: String(Math.max(1, Math.floor(cpus / nproc))) };
+}
+
+/**
  * Runs one engine command to completion. Resolves with the `done` event after exit code 0;
  * rejects with an EagletError for an `error` event, an invalid event line (the process is
  * killed), a crash (non-zero exit or exit without `done`), each with the stderr tail.
@@ -90,8 +104,7 @@ export async function runEngine(options: EngineRunOptions): Promise<EngineRunRes
   const child = spawn(python, argv, {
     cwd: options.cwd,
     env: {
-      ...process.env,
-      ...options.env,
+      ...rankThreadsEnv({ ...process.env, ...options.env }, options.nprocPerNode ?? 1),
       PYTHONPATH: pythonPath(options.pythonPath),
       PYTHONUNBUFFERED: '1',
     },

@@ -79,11 +79,15 @@ def wrap(module: nn.Module, env: DistEnv, mode: str) -> nn.Module:
             warnings.filterwarnings("ignore", message=".*broadcast_buffers.*", category=FutureWarning)
             return DDP(module, device_ids=device_ids, broadcast_buffers=False)
     if mode == "fsdp":
+        from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import fully_shard
 
+        # An explicit mesh on the run's device: fully_shard's default picks CUDA whenever the
+        # machine has a GPU, which breaks a CPU (gloo) run there.
+        mesh = init_device_mesh(env.device.type, (env.world_size,))
         draft = module.draft  # type: ignore[attr-defined]
-        fully_shard(draft.midlayer)
-        fully_shard(module)
+        fully_shard(draft.midlayer, mesh=mesh)
+        fully_shard(module, mesh=mesh)
         return module
     raise ConfigError(f"unknown parallel mode {mode!r} (ddp or fsdp)")
 

@@ -87,6 +87,12 @@ def error(message: str, code: str = "EAGLET_ENGINE_ERROR", hint: str | None = No
         fields["hint"] = hint
     if traceback:
         fields["traceback"] = traceback
+    if not is_rank_zero():
+        # Only rank 0 owns stdout; another rank's failure still has to reach the user, through
+        # the stderr log whose tail the TS bridge shows when torchrun reports the failed rank.
+        detail = f"\n{traceback}" if traceback else (f" ({hint})" if hint else "")
+        print(f"[rank {os.environ.get('RANK')}] {code}: {message}{detail}", file=sys.stderr, flush=True)
+        return
     emit("error", **fields)
 
 

@@ -1,7 +1,8 @@
-"""Two processes under torchrun on CPU (gloo). DDP: Ctrl-C stops both ranks after the same step
-with one checkpoint, and the run, resumed, ends where a single process with the same global batch
-(two accumulation steps) ends. FSDP2: the same equivalence, with the sharded state gathered for the
-checkpoint and the export."""
+"""Two processes under torchrun: on CPU (gloo, fp32: exact equivalence) everywhere, and on two GPUs
+(NCCL, bf16, torch.compile: the production path) where torch sees at least two CUDA devices.
+DDP: Ctrl-C stops both ranks after the same step with one checkpoint, and the run, resumed, ends
+where a single process with the same global batch (two accumulation steps) ends. FSDP2: the same
+equivalence, with the sharded state gathered for the checkpoint and the export."""
 
 import json
 import os
@@ -10,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from eaglet_engine.trainer import Trainer
@@ -18,17 +20,41 @@ from .fixtures import QWEN2_AUDIO_PYTHON, make_records, tiny_qwen2_audio, train_
 
 ENGINE_DIR = Path(__file__).resolve().parents[1]
 
+# Per device: the config overrides and how close the two-rank run must land to the single process.
+# On GPUs bf16 kernels (flash attention's backward, NCCL's reduction order) are not bit-reproducible:
+# the bound is the one the single-GPU resume test uses.
+SETUPS = {
+    "cpu": (dict(device="cpu", precision="fp32", compile="off"), dict(rtol=1e-4, atol=1e-6)),
+    "cuda": (
+        dict(device="cuda", precision="bf16", compile="auto", draftConfig={"hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8, "torch_dtype": "bfloat16"}),
+        dict(rtol=1e-2, atol=5e-3),  # + bf16 rounding of the export
+    ),
+}
 
-def test_torchrun_two_ranks_stop_on_sigint_and_match_a_single_process(tmp_path):
+
+def _pythonpath() -> str:
+    """The engine and the adapter first, then whatever the caller's environment adds."""
+    return os.pathsep.join(p for p in (str(ENGINE_DIR), str(QWEN2_AUDIO_PYTHON), os.environ.get("PYTHONPATH", "")) if p)
+
+
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices (the multi-GPU device machine runs it)")),
+]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_torchrun_two_ranks_stop_on_sigint_and_match_a_single_process(tmp_path, device):
+    overrides, close = SETUPS[device]
     model = tiny_qwen2_audio(tmp_path / "model")
     records = make_records(12, seed=0, audio_every=4)
     data = write_prepared(tmp_path / "train", records)
     vocab = write_vocab(tmp_path / "vocab.safetensors", records)
-    common = dict(epochs=50, maxSteps=12, logEvery=1)
+    common = dict(epochs=50, maxSteps=12, logEvery=1, **overrides)
 
     cfg = train_config(tmp_path / "ddp", model, [data], vocab, **common, batching={"maxRecords": 1, "maxTokens": 128, "gradAccumulation": 1})
     (tmp_path / "ddp.json").write_text(json.dumps(cfg))
-    env = {**os.environ, "PYTHONPATH": f"{ENGINE_DIR}:{QWEN2_AUDIO_PYTHON}", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONPATH": _pythonpath(), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "eaglet_engine", "train", "--config", str(tmp_path / "ddp.json")],
         stdout=subprocess.PIPE,
@@ -45,7 +71,7 @@ def test_torchrun_two_ranks_stop_on_sigint_and_match_a_single_process(tmp_path):
             if event["type"] == "progress" and event["task"] == "train" and event["done"] >= 1 and not any(e.get("signalled") for e in events):
                 os.killpg(proc.pid, signal.SIGINT)
                 events.append({"signalled": True})
-        proc.wait(timeout=300)
+        proc.wait(timeout=600)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -72,26 +98,29 @@ def test_torchrun_two_ranks_stop_on_sigint_and_match_a_single_process(tmp_path):
     reference.train()
     a, b = resumed.state_dict()["model"], reference.state_dict()["model"]
     for k in a:
-        assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-6), k
+        assert torch.allclose(a[k].float(), b[k].float(), **close), (k, (a[k].float() - b[k].float()).abs().max().item())
 
 
-def test_torchrun_two_ranks_with_fsdp2_match_a_single_process_and_export(tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_torchrun_two_ranks_with_fsdp2_match_a_single_process_and_export(tmp_path, device):
+    overrides, close = SETUPS[device]
     model = tiny_qwen2_audio(tmp_path / "model")
     records = make_records(8, seed=1, audio_every=4)
     data = write_prepared(tmp_path / "train", records)
     vocab = write_vocab(tmp_path / "vocab.safetensors", records)
-    common = dict(epochs=50, maxSteps=4, logEvery=2)
+    common = dict(epochs=50, maxSteps=4, logEvery=2, **overrides)
     cfg = train_config(tmp_path / "fsdp", model, [data], vocab, **common, parallel="fsdp", batching={"maxRecords": 1, "maxTokens": 128, "gradAccumulation": 1})
     (tmp_path / "fsdp.json").write_text(json.dumps(cfg))
-    env = {**os.environ, "PYTHONPATH": f"{ENGINE_DIR}:{QWEN2_AUDIO_PYTHON}", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": _pythonpath(), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "eaglet_engine", "train", "--config", str(tmp_path / "fsdp.json")],
         capture_output=True,
         text=True,
         env=env,
-        timeout=300,
+        timeout=600,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    errors = [line for line in proc.stdout.splitlines() if '"error"' in line]
+    assert proc.returncode == 0, "\n".join(errors) + proc.stderr[-3000:]
     done = [e for e in map(json.loads, proc.stdout.splitlines()) if e["type"] == "done"]
     assert done and done[0]["result"]["steps"] == 4
     exported = Path(done[0]["result"]["draft"]["vllm"])
@@ -103,5 +132,6 @@ def test_torchrun_two_ranks_with_fsdp2_match_a_single_process_and_export(tmp_pat
 
     sharded = load_draft(exported, dtype=torch.float32).state_dict()
     for k, v in reference.draft.state_dict().items():
-        # the export is bf16 (the config's torch_dtype is float32 here: exact) of the fp32 master weights
-        assert torch.allclose(sharded[k].float(), v.float(), rtol=1e-4, atol=1e-6), k
+        # the export is in the config's torch_dtype (float32 on CPU: exact) of the fp32 master weights
+        a, b = sharded[k].float().cpu(), v.float().cpu()
+        assert torch.allclose(a, b, **close), (k, (a - b).abs().max().item())

@@ -48,6 +48,14 @@ def test_only_rank_zero_emits(monkeypatch, capsys):
     assert capsys.readouterr().out == ""
 
 
+def test_another_ranks_error_goes_to_stderr_with_its_rank(monkeypatch, capsys):
+    monkeypatch.setenv("RANK", "1")
+    events.error("ValueError: broken shard", code="EAGLET_ENGINE_CRASH", traceback="Traceback ...\nValueError: broken shard")
+    captured = capsys.readouterr()
+    assert captured.out == ""  # stdout stays rank 0's
+    assert "[rank 1] EAGLET_ENGINE_CRASH: ValueError: broken shard" in captured.err and "Traceback ..." in captured.err
+
+
 def test_config_validation_names_every_bad_field_and_refuses_unknown_keys():
     bad = {"targetModel": "/m", "trainData": [], "outputDir": "/o", "vocab": "/v", "nonsense": 1}
     with pytest.raises(ConfigError) as info:
