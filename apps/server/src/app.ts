@@ -71,11 +71,18 @@ export async function createServer(
 
   try {
     const kinds = new JobKindRegistry(context.kinds ?? BUILTIN_JOB_KINDS);
-    const manager = new JobManager(new JobStore(stateDir), kinds, context.registry, guard, {
-      heavyJobs: options.heavyJobs,
-      lightJobs: options.lightJobs,
-      queuedJobs: options.queuedJobs,
-    });
+    const manager = new JobManager(
+      new JobStore(stateDir),
+      kinds,
+      context.registry,
+      guard,
+      {
+        heavyJobs: options.heavyJobs,
+        lightJobs: options.lightJobs,
+        queuedJobs: options.queuedJobs,
+      },
+      { remoteAudio: options.remoteAudio },
+    );
     const interrupted = manager.init((id, reason) =>
       process.emitWarning(`job ${id} in ${stateDir} cannot be read: ${reason}`),
     );

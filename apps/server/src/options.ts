@@ -10,6 +10,11 @@ export const ServerOptions = z.strictObject({
   token: z.string().optional(),
   /** Folders requests may name (job config paths, file listings, artifacts); relative paths resolve against the first. */
   roots: z.array(z.string().min(1)).min(1),
+  /**
+   * Whether jobs may read audio from http(s) URLs named inside their data (the server fetches
+   * them). Local audio files named inside the data are always confined to `roots`.
+   */
+  remoteAudio: z.boolean().default(false),
   /** Where job records and events live (default `<first root>/.eaglet/server`); jobs may not name paths in it. */
   stateDir: z.string().min(1).optional(),
   /** Largest request body in bytes (413 beyond). */

@@ -1,5 +1,5 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: response bodies are JSON whose shape each test asserts
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { BenchReport, PreparedManifest, ValidationReport } from '@eaglet/core';
@@ -148,6 +148,54 @@ describe('the job API over real HTTP', () => {
     const logs = await http(s.url, 'GET', `/api/jobs/${job.id}/logs`);
     expect(logs.headers.get('content-type')).toMatch(/^text\/plain/);
     expect(logs.text).toMatch(/# .* succeeded\n$/);
+  });
+
+  it("confines the audio files named inside a job's data to the roots, as it does config paths", async () => {
+    // A dataset inside the root whose records name audio outside it: by absolute path, by a
+    // relative path that climbs out, through a symlink, and by URL. Each is a reported problem
+    // (never opened); the record naming a clip inside the root is valid.
+    const dir = join(s.root, 'escape');
+    mkdirSync(dir, { recursive: true });
+    const clip = readdirSync(join(s.root, 'speech', 'audios')).find((f) => f.endsWith('.flac'))!;
+    const outside = join(tmp(), 'secret.flac');
+    writeFileSync(outside, readFileSync(join(s.root, 'speech', 'audios', clip)));
+    symlinkSync(outside, join(dir, 'link.flac'));
+    const refs = [
+      outside,
+      `../../${outside.split('/').slice(-2).join('/')}`,
+      './link.flac',
+      'https://example.com/a.wav',
+      `../speech/audios/${clip}`,
+    ];
+    const record = (id: string, audio: string) =>
+      JSON.stringify({
+        id,
+        conversations: [
+          {
+            role: 'user',
+            content: [
+              { type: 'audio', audio },
+              { type: 'text', text: 'What is said?' },
+            ],
+          },
+          { role: 'assistant', content: [{ type: 'text', text: 'Hello.' }] },
+        ],
+      });
+    writeFileSync(join(dir, 'data.jsonl'), `${refs.map((r, i) => record(`r${i}`, r)).join('\n')}\n`);
+    const created = await http(s.url, 'POST', '/api/jobs', {
+      body: { kind: 'validate', config: { files: ['escape/data.jsonl'] } },
+    });
+    expect(created.status).toBe(201);
+    const job = await waitForJob(s.url, created.json.id);
+    const report = ValidationReport.parse(job.result);
+    expect(report.totals).toMatchObject({ records: 5, valid: 1, invalid: 4 });
+    const reasons = Object.fromEntries(report.problems.map((p) => [p.id, p]));
+    expect(reasons.r0).toMatchObject({ kind: 'audio', line: 1, path: 'conversations[0].content[0]' });
+    expect(reasons.r0!.reason).toMatch(/is outside the allowed roots/);
+    expect(reasons.r1!.reason).toMatch(/is outside the allowed roots/);
+    expect(reasons.r2!.reason).toMatch(/leads outside the allowed roots through a symlink/);
+    expect(reasons.r3!.reason).toMatch(/does not fetch remote audio/);
+    expect(reasons.r4).toBeUndefined();
   });
 
   it('resumes a stream after Last-Event-ID without repeating events', async () => {

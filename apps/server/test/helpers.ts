@@ -1,5 +1,5 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: response bodies are JSON whose shape each test asserts
-import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,7 +86,10 @@ export async function waitForJob(
  */
 export function slowDataset(dir: string, n: number): string {
   mkdirSync(join(dir, 'audios'), { recursive: true });
-  const clip = librivoxClips()[0]!.path;
+  // One copy inside the folder, n links to it: each is probed on its own (slow), and all stay
+  // inside the server's roots, to which the server confines audio named in the data.
+  const clip = join(dir, 'clip.wav');
+  copyFileSync(librivoxClips()[0]!.path, clip);
   const lines: string[] = [];
   for (let i = 0; i < n; i++) {
     symlinkSync(clip, join(dir, 'audios', `${i}.wav`));

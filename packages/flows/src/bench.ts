@@ -11,6 +11,7 @@ import {
   readJsonl,
 } from '@eaglet/core';
 import { runEngine } from '@eaglet/engine';
+import { type AudioAccess, refusedAudio } from './audio-access.js';
 import { detectFormat, type FlowContext } from './validate.js';
 
 export interface BenchFiles {
@@ -33,7 +34,7 @@ export interface BenchOutcome {
 export async function loadBenchPrompts(
   registry: PluginRegistry,
   file: string,
-  options: { format?: string; limit: number },
+  options: { format?: string; limit: number; audioAccess?: AudioAccess },
 ): Promise<{ prompts: BenchPrompt[]; skipped: BenchOutcome['skipped'] }> {
   const path = resolve(file);
   const prompts: BenchPrompt[] = [];
@@ -54,6 +55,11 @@ export async function loadBenchPrompts(
     const parsed = format.parse(rec.value, { file: path, line: rec.line, baseDir: dirname(path) });
     if (!parsed.ok) {
       skip(parsed.issues.map((i) => `${i.path}: ${i.reason}`).join('; '));
+      continue;
+    }
+    const refused = refusedAudio(parsed.conversation, format.messagesField, options.audioAccess);
+    if (refused.length) {
+      skip(refused.map((i) => `${i.path}: ${i.reason}`).join('; '));
       continue;
     }
     const messages = parsed.conversation.messages;
@@ -89,6 +95,7 @@ export async function bench(
   const { prompts, skipped } = await loadBenchPrompts(registry, config.testDataPath, {
     format: config.format,
     limit: config.numPrompts,
+    ...(ctx.audioAccess ? { audioAccess: ctx.audioAccess } : {}),
   });
   for (const s of skipped)
     ctx.events?.({ type: 'log', level: 'warn', message: `${s.file}:${s.line}: skipped: ${s.reason}` });

@@ -2,6 +2,8 @@
  * @eaglet/flows: eaglet's flows composed from the registered plugins. The CLI and the HTTP app
  * are thin layers over these functions; another program can call them the same way.
  */
+
+export { type AudioAccess, refusedAudio } from './audio-access.js';
 export { type BenchFiles, type BenchOutcome, bench, loadBenchPrompts } from './bench.js';
 export { BUILTIN_PLUGINS } from './builtins.js';
 export { type CheckStatus, type DoctorCheck, type DoctorReport, doctor } from './doctor.js';

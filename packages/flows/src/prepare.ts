@@ -39,6 +39,7 @@ import {
   shardFileName,
   type TargetModel,
 } from '@eaglet/core';
+import { type AudioAccess, refusedAudio } from './audio-access.js';
 import { lengthHistogramSvg } from './histogram-svg.js';
 import { type PreparedRow, ShardWriter } from './prepared-io.js';
 import { throttledProgress } from './progress.js';
@@ -277,6 +278,7 @@ export async function prepareData(
     vad: () => (vad ??= SileroVad.load()),
     log,
     warn,
+    ...(ctx.audioAccess ? { audioAccess: ctx.audioAccess } : {}),
   });
   // Enough records in flight to fill every ffmpeg batch, and no more (memory stays bounded).
   const maxInFlight = processes * batchSize * 2;
@@ -428,6 +430,7 @@ interface WorkerDeps {
   vad: () => Promise<SileroVad>;
   log: (message: string) => void;
   warn: (message: string) => void;
+  audioAccess?: AudioAccess;
 }
 
 /** Turns one input line into a shard row or a reject. Never throws for a bad record. */
@@ -467,6 +470,9 @@ class RecordWorker {
         parsed.id ? { id: parsed.id } : {},
       );
     const conv = parsed.conversation;
+    const refused = refusedAudio(conv, format.messagesField, this.d.audioAccess);
+    if (refused.length)
+      return reject('audio', refused.map((i) => `${i.path}: ${i.reason}`).join('; '), { id: conv.id });
     const issues = conversationIssues(conv, { requireAssistant: true });
     if (issues.length)
       return reject(

@@ -23,6 +23,7 @@ import {
   type TemperaturePolicy,
   toOpenAIMessages,
 } from '@eaglet/core';
+import { refusedAudio } from './audio-access.js';
 import { Limiter } from './limit.js';
 import { throttledProgress } from './progress.js';
 import { detectFormat, type FlowContext } from './validate.js';
@@ -247,7 +248,13 @@ export async function regenerate(
           else {
             const parsed = format.parse(rec.value, { file, line: rec.line, baseDir: dirname(file) });
             item.format = format;
-            if (parsed.ok) {
+            const refused = parsed.ok
+              ? refusedAudio(parsed.conversation, format.messagesField, ctx.audioAccess)
+              : [];
+            if (parsed.ok && refused.length) {
+              item.problem = refused.map((i) => `${i.path}: ${i.reason}`).join('; ');
+              item.id = parsed.conversation.id;
+            } else if (parsed.ok) {
               item.conversation = parsed.conversation;
               item.id = parsed.conversation.id;
             } else {

@@ -14,6 +14,7 @@ import {
   readJsonl,
   type ValidationReport,
 } from '@eaglet/core';
+import { type AudioAccess, audioPath, refusedAudio } from './audio-access.js';
 import { Limiter } from './limit.js';
 import { throttledProgress } from './progress.js';
 
@@ -30,6 +31,8 @@ export interface ValidateOptions {
 export interface FlowContext {
   events?: EventSink;
   signal?: AbortSignal;
+  /** Refuses audio the caller may not read (the HTTP app: files outside its roots); default: any. */
+  audioAccess?: AudioAccess;
 }
 
 /** Picks the format of a parsed record: the first registered format that recognises it. */
@@ -136,9 +139,13 @@ export async function validateData(
             if (first !== undefined)
               add('duplicate', 'id', `duplicate id "${conv.id}" (first at line ${first})`, conv.id);
             else seenIds.set(conv.id, rec.line);
+            const refused = refusedAudio(conv, messagesField, ctx.audioAccess);
+            for (const issue of refused) add('audio', issue.path, issue.reason, conv.id);
             if (checkAudio) {
+              const refusedPaths = new Set(refused.map((i) => i.path));
               const audioChecks = audioParts(conv).map(async (part, k) => {
                 if (/^https?:/i.test(part.audio)) return; // remote audio is checked where it is fetched
+                if (refusedPaths.has(audioPath(conv, part.audio, messagesField))) return; // never opened
                 const key = part.audio.startsWith('data:') ? `${rec.line}#${k}` : part.audio;
                 let probe = probes.get(key);
                 if (!probe) {
@@ -192,17 +199,4 @@ export async function validateData(
     problems: problems.length,
   };
   return { ok: problems.length === 0, files, totals, byKind, problems };
-}
-
-/** The field path of an audio part, in the input's own field names (`conversations[0].content[1]`). */
-function audioPath(
-  conv: { messages: { content: { type: string; audio?: string }[] }[] },
-  ref: string,
-  field: string,
-): string {
-  for (const [i, m] of conv.messages.entries()) {
-    const j = m.content.findIndex((p) => p.type === 'audio' && p.audio === ref);
-    if (j >= 0) return `${field}[${i}].content[${j}]`;
-  }
-  return field;
 }

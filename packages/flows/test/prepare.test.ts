@@ -104,6 +104,23 @@ describe('prepareData + parity with transformers Qwen2AudioProcessor (real ffmpe
     for (const x of rejects(out)) expect(x.raw).toBe(raw[x.line - 1]);
   });
 
+  it('an audio policy (the HTTP app confines audio to its roots) rejects the records it refuses, with the reason', async () => {
+    const out = tmp();
+    const refused: string[] = [];
+    const audioAccess = (ref: string) => {
+      refused.push(ref);
+      throw new Error(`${ref} is not allowed here`);
+    };
+    const r = await prepareData(registry, { model, data: [data.bad], out }, { audioAccess });
+    expect(r.manifest.counts).toEqual({ records: 5, written: 0, rejected: 5, truncated: 0 });
+    const good = rejects(out).find((x) => x.line === 3)!;
+    expect(good).toMatchObject({
+      kind: 'audio',
+      reason: expect.stringMatching(/content\[\d+\]: .* is not allowed here/),
+    });
+    expect(refused).toHaveLength(4); // every record naming audio; asked before any file is opened
+  });
+
   it('max-length policy: reject or truncate (never through audio placeholders)', async () => {
     const rejected = await prepareData(registry, { model, data: [data.rich], out: tmp(), maxLength: 64 });
     expect(rejected.manifest.counts).toMatchObject({ written: 1, rejected: 2 });

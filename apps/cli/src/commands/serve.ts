@@ -27,6 +27,11 @@ Listens on 127.0.0.1 unless told otherwise; any other address needs --token. Job
       multiple: true,
     }),
     'state-dir': Flags.string({ description: 'where job records live (default: FIRST_ROOT/.eaglet/server)' }),
+    'remote-audio': Flags.boolean({
+      description:
+        'let jobs fetch http(s) audio named in their data (local audio files are always confined to the roots)',
+      default: false,
+    }),
     'heavy-jobs': Flags.integer({
       description: 'heavy jobs (train, prepare, bench: engine, GPUs) running at once',
       default: 1,
@@ -56,6 +61,7 @@ Listens on 127.0.0.1 unless told otherwise; any other address needs --token. Job
         roots: flags.root ?? [process.cwd()],
         heavyJobs: flags['heavy-jobs'],
         lightJobs: flags['light-jobs'],
+        remoteAudio: flags['remote-audio'],
         ...(flags.token ? { token: flags.token } : {}),
         ...(flags['state-dir'] ? { stateDir: flags['state-dir'] } : {}),
       },

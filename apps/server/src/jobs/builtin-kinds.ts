@@ -56,7 +56,8 @@ export const validateKind = defineJobKind({
       });
     return issues;
   },
-  run: ({ registry, config, events, signal }) => validateData(registry, config, { events, signal }),
+  run: ({ registry, config, events, signal, audioAccess }) =>
+    validateData(registry, config, { events, signal, audioAccess }),
 });
 
 export const QuickstartJobConfig = z.strictObject({
@@ -100,7 +101,8 @@ export const prepareKind = defineJobKind({
       format: config.format,
       ...(config.chatTemplate ? { chatTemplate: config.chatTemplate } : {}),
     }),
-  run: ({ registry, config, events, signal }) => prepareData(registry, config, { events, signal }),
+  run: ({ registry, config, events, signal, audioAccess }) =>
+    prepareData(registry, config, { events, signal, audioAccess }),
 });
 
 export const vocabKind = defineJobKind({
@@ -157,7 +159,8 @@ export const regenerateKind = defineJobKind({
   config: RegenerateConfig,
   example: () => ({ data: ['data/train.jsonl'], outputDir: 'regenerated', basePort: 6000, numEndpoints: 1 }),
   check: (config, registry) => knownIds(registry, { format: config.format }),
-  run: ({ registry, config, events, signal }) => regenerate(registry, config, { events, signal }),
+  run: ({ registry, config, events, signal, audioAccess }) =>
+    regenerate(registry, config, { events, signal, audioAccess }),
 });
 
 /**
@@ -185,7 +188,8 @@ export const benchKind = defineJobKind({
   }),
   check: (config, registry) =>
     knownIds(registry, { backend: config.backend, target: config.target, format: config.format }),
-  run: ({ registry, config, events, signal }) => bench(registry, config, { events, signal }),
+  run: ({ registry, config, events, signal, audioAccess }) =>
+    bench(registry, config, { events, signal, audioAccess }),
 });
 
 const KIND_OF = { format: 'format', target: 'target', chatTemplate: 'template', backend: 'backend' } as const;

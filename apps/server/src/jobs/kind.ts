@@ -1,4 +1,5 @@
 import { EagletError, type EventSink, type FieldIssue, type PluginRegistry } from '@eaglet/core';
+import type { AudioAccess } from '@eaglet/flows';
 import type { z } from 'zod';
 
 /** What a job kind's `run` receives: the same inputs a CLI command hands its flow. */
@@ -12,6 +13,8 @@ export interface JobContext<C> {
   signal: AbortSignal;
   /** The job's own folder (logs and files the flow needs a home for; never a config path). */
   dir: string;
+  /** The server's audio policy for files named inside the job's data (roots, remote URLs): pass it to the flow. */
+  audioAccess: AudioAccess;
 }
 
 /**

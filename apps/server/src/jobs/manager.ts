@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import {
   type ArtifactEvent,
   type CheckpointEvent,
@@ -78,7 +79,20 @@ export class JobManager {
     private readonly registry: PluginRegistry,
     private readonly guard: PathGuard,
     readonly limits: JobLimits,
+    private readonly policy: { remoteAudio: boolean } = { remoteAudio: false },
   ) {}
+
+  /** Audio named inside a job's data: local files must lie in the roots, like config paths. */
+  private readonly audioAccess = (ref: string): void => {
+    if (/^https?:/i.test(ref)) {
+      if (!this.policy.remoteAudio)
+        throw new PathRefused(
+          `${ref}: this server does not fetch remote audio (start it with --remote-audio)`,
+        );
+      return;
+    }
+    this.guard.check(ref.startsWith('file:') ? fileURLToPath(ref) : ref);
+  };
 
   /** Loads the jobs on disk; marks those left queued or running as interrupted. Returns their ids. */
   init(onProblem: (id: string, reason: string) => void = () => {}): string[] {
@@ -341,6 +355,7 @@ export class JobManager {
           events: sink,
           signal: controller.signal,
           dir: this.store.jobDir(job.id),
+          audioAccess: this.audioAccess,
         });
         const json = result === undefined ? undefined : (JSON.parse(JSON.stringify(result)) as unknown);
         const status: JobStatus =
