@@ -10,19 +10,23 @@ export type AudioAccess = (ref: string) => void;
 
 /**
  * The audio parts of a parsed conversation that `access` refuses, as issues whose paths use the
- * input's own field names (`conversations[0].content[1]`). Empty when every part is allowed or no
- * policy is given.
+ * input's own field names (`conversations[0].content[1]`), each with the refused reference. Empty
+ * when every part is allowed or no policy is given.
  */
-export function refusedAudio(conv: Conversation, messagesField: string, access?: AudioAccess): FieldIssue[] {
+export function refusedAudio(
+  conv: Conversation,
+  messagesField: string,
+  access?: AudioAccess,
+): Array<FieldIssue & { ref: string }> {
   if (!access) return [];
-  const issues: FieldIssue[] = [];
+  const issues: Array<FieldIssue & { ref: string }> = [];
   for (const [i, m] of conv.messages.entries()) {
     for (const [j, p] of m.content.entries()) {
       if (p.type !== 'audio' || p.audio.startsWith('data:')) continue;
       try {
         access(p.audio);
       } catch (e) {
-        issues.push({ path: audioPartPath(messagesField, i, j), reason: (e as Error).message });
+        issues.push({ path: audioPartPath(messagesField, i, j), reason: (e as Error).message, ref: p.audio });
       }
     }
   }

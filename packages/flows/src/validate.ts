@@ -142,10 +142,10 @@ export async function validateData(
             const refused = refusedAudio(conv, messagesField, ctx.audioAccess);
             for (const issue of refused) add('audio', issue.path, issue.reason, conv.id);
             if (checkAudio) {
-              const refusedPaths = new Set(refused.map((i) => i.path));
+              const refusedRefs = new Set(refused.map((i) => i.ref));
               const audioChecks = audioParts(conv).map(async (part, k) => {
                 if (/^https?:/i.test(part.audio)) return; // remote audio is checked where it is fetched
-                if (refusedPaths.has(audioPath(conv, part.audio, messagesField))) return; // never opened
+                if (refusedRefs.has(part.audio)) return; // refused above: never opened
                 const key = part.audio.startsWith('data:') ? `${rec.line}#${k}` : part.audio;
                 let probe = probes.get(key);
                 if (!probe) {
