@@ -39,40 +39,29 @@ from eaglet_engine.draft import DraftConfig, build_draft
 from eaglet_engine.generate.draft import DraftRunner
 from eaglet_engine.generate.speculative import GenerationParams, Generator
 from eaglet_engine.generate.target import TargetRunner
+from qwen2_audio_7b import DRAFT_7B, DRAFT_VOCAB_7B, QWEN2_AUDIO_7B
 
-AUDIO_TOKEN = 151646
+VOCAB = QWEN2_AUDIO_7B["text_config"]["vocab_size"]
+AUDIO_TOKEN = QWEN2_AUDIO_7B["audio_token_index"]
 
 
 def qwen2_audio_config(tiny: bool):
     from transformers import Qwen2AudioConfig
 
-    if tiny:
+    spec = QWEN2_AUDIO_7B
+    if tiny:  # the same geometry with tiny widths
         audio = dict(d_model=32, encoder_layers=1, encoder_attention_heads=2, encoder_ffn_dim=64)
         text = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=8, num_attention_heads=4, num_key_value_heads=4)
-    else:  # REFERENCE.md: Whisper-large-v3 encoder, Qwen2-7B text model
-        audio = dict(d_model=1280, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120)
-        text = dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32)
-    config = Qwen2AudioConfig(
-        audio_config={"model_type": "qwen2_audio_encoder", "num_mel_bins": 128, "max_source_positions": 1500, **audio},
-        text_config={
-            "model_type": "qwen2",
-            "vocab_size": 156032,
-            "max_position_embeddings": 32768,
-            "rope_theta": 10000.0,
-            "rms_norm_eps": 1e-5,
-            "tie_word_embeddings": False,
-            **text,
-        },
-        audio_token_index=AUDIO_TOKEN,
-    )
+        spec = {**spec, "audio_config": {**spec["audio_config"], **audio}, "text_config": {**spec["text_config"], **text}}
+    config = Qwen2AudioConfig(**spec)
     config.architectures = ["Qwen2AudioForConditionalGeneration"]
     return config
 
 
 def draft_config(tiny: bool, hidden: int) -> DraftConfig:
     if tiny:
-        return DraftConfig(hidden_size=hidden, intermediate_size=2 * hidden, num_attention_heads=4, num_key_value_heads=2, head_dim=16, vocab_size=156032, draft_vocab_size=32000)
-    return DraftConfig(hidden_size=4096, intermediate_size=11008, num_attention_heads=32, num_key_value_heads=4, head_dim=128, vocab_size=156032, draft_vocab_size=32000, rms_norm_eps=1e-6)
+        return DraftConfig(hidden_size=hidden, intermediate_size=2 * hidden, num_attention_heads=4, num_key_value_heads=2, head_dim=16, vocab_size=VOCAB, draft_vocab_size=DRAFT_VOCAB_7B)
+    return DraftConfig(**DRAFT_7B, vocab_size=VOCAB, draft_vocab_size=DRAFT_VOCAB_7B)
 
 
 def sync(device: torch.device) -> None:
@@ -120,8 +109,8 @@ def main() -> int:
     target = TargetRunner(model)
     draft_model = build_draft(draft_config(args.tiny, target.hidden_size), seed=0, device=device).to(dtype)
     draft_model.set_embedding(target.embed_tokens.weight)
-    ids = torch.randperm(156032, device=device)[:32000].sort().values
-    draft_model.set_vocab(ids - torch.arange(32000, device=device), torch.zeros(156032, dtype=torch.bool, device=device).index_fill(0, ids, True))
+    ids = torch.randperm(VOCAB, device=device)[:DRAFT_VOCAB_7B].sort().values
+    draft_model.set_vocab(ids - torch.arange(DRAFT_VOCAB_7B, device=device), torch.zeros(VOCAB, dtype=torch.bool, device=device).index_fill(0, ids, True))
     draft = DraftRunner(draft_model)
     build_seconds = time.perf_counter() - t0
     print(f"built target + draft in {build_seconds:.1f} s on {device}", file=sys.stderr)
@@ -164,7 +153,7 @@ def main() -> int:
 
             t_verify = timed(verify, device, args.repeats)
             g = torch.zeros(1, draft.model.config.hidden_size, device=device, dtype=dtype)
-            logits = torch.zeros(32000, device=device)
+            logits = torch.zeros(DRAFT_VOCAB_7B, device=device)
 
             def chain():
                 gen._chain(g, logits, L, True, GenerationParams(max_tokens=1), None)

@@ -48,37 +48,14 @@ from eaglet_engine import events  # noqa: E402
 from eaglet_engine.trainer import Trainer  # noqa: E402
 from eaglet_engine.vocab import save_vocab  # noqa: E402
 from eaglet_qwen2_audio import Qwen2AudioTarget, audio_token_count  # noqa: E402
+from qwen2_audio_7b import DRAFT_VOCAB_7B, QWEN2_AUDIO_7B  # noqa: E402
+from qwen2_audio_7b import DRAFT_7B as REFERENCE_DRAFT  # noqa: E402
 from tests.fixtures import write_prepared  # noqa: E402  (the engine tests' shard writer)
 
 SAMPLE_RATE = 16000
 CLIP_SECONDS = 30
 
-QWEN2_AUDIO_7B = {
-    "audio_config": {
-        "model_type": "qwen2_audio_encoder",
-        "d_model": 1280,
-        "encoder_layers": 32,
-        "encoder_attention_heads": 20,
-        "encoder_ffn_dim": 5120,
-        "num_mel_bins": 128,
-        "max_source_positions": 1500,
-    },
-    "text_config": {
-        "model_type": "qwen2",
-        "hidden_size": 4096,
-        "intermediate_size": 11008,
-        "num_hidden_layers": 32,
-        "num_attention_heads": 32,
-        "num_key_value_heads": 32,
-        "vocab_size": 156032,
-        "rope_theta": 10000.0,
-        "rms_norm_eps": 1e-5,
-        "max_position_embeddings": 32768,
-    },
-    "audio_token_index": 151646,
-}
-DRAFT_7B = {"hidden_size": 4096, "intermediate_size": 11008, "num_attention_heads": 32, "num_key_value_heads": 4, "head_dim": 128, "torch_dtype": "bfloat16"}
-DRAFT_VOCAB_7B = 32000
+DRAFT_7B = {**REFERENCE_DRAFT, "torch_dtype": "bfloat16"}  # the trainer's draftConfig
 
 TINY = {
     "audio_config": {**QWEN2_AUDIO_7B["audio_config"], "d_model": 16, "encoder_layers": 1, "encoder_attention_heads": 2, "encoder_ffn_dim": 32},
