@@ -32,9 +32,13 @@ SETUPS = {
 }
 
 
-def _pythonpath() -> str:
-    """The engine and the adapter first, then whatever the caller's environment adds."""
-    return os.pathsep.join(p for p in (str(ENGINE_DIR), str(QWEN2_AUDIO_PYTHON), os.environ.get("PYTHONPATH", "")) if p)
+def _torchrun(config: dict, path: Path) -> tuple[list[str], dict[str, str]]:
+    """Writes the train config and returns the argv and environment that run it on two ranks, as
+    the TS bridge does: the engine and the adapter first on PYTHONPATH, then the caller's."""
+    path.write_text(json.dumps(config))
+    pythonpath = os.pathsep.join(p for p in (str(ENGINE_DIR), str(QWEN2_AUDIO_PYTHON), os.environ.get("PYTHONPATH", "")) if p)
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "eaglet_engine", "train", "--config", str(path)]
+    return argv, {**os.environ, "PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
 DEVICES = [
@@ -53,10 +57,9 @@ def test_torchrun_two_ranks_stop_on_sigint_and_match_a_single_process(tmp_path, 
     common = dict(epochs=50, maxSteps=12, logEvery=1, **overrides)
 
     cfg = train_config(tmp_path / "ddp", model, [data], vocab, **common, batching={"maxRecords": 1, "maxTokens": 128, "gradAccumulation": 1})
-    (tmp_path / "ddp.json").write_text(json.dumps(cfg))
-    env = {**os.environ, "PYTHONPATH": _pythonpath(), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    argv, env = _torchrun(cfg, tmp_path / "ddp.json")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "eaglet_engine", "train", "--config", str(tmp_path / "ddp.json")],
+        argv,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -110,15 +113,8 @@ def test_torchrun_two_ranks_with_fsdp2_match_a_single_process_and_export(tmp_pat
     vocab = write_vocab(tmp_path / "vocab.safetensors", records)
     common = dict(epochs=50, maxSteps=4, logEvery=2, **overrides)
     cfg = train_config(tmp_path / "fsdp", model, [data], vocab, **common, parallel="fsdp", batching={"maxRecords": 1, "maxTokens": 128, "gradAccumulation": 1})
-    (tmp_path / "fsdp.json").write_text(json.dumps(cfg))
-    env = {**os.environ, "PYTHONPATH": _pythonpath(), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "eaglet_engine", "train", "--config", str(tmp_path / "fsdp.json")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
+    argv, env = _torchrun(cfg, tmp_path / "fsdp.json")
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
     errors = [line for line in proc.stdout.splitlines() if '"error"' in line]
     assert proc.returncode == 0, "\n".join(errors) + proc.stderr[-3000:]
     done = [e for e in map(json.loads, proc.stdout.splitlines()) if e["type"] == "done"]
