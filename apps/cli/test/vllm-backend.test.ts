@@ -60,19 +60,24 @@ describe('vllm backend: the parts that run without vLLM', () => {
 
 const vllmPython = findVllmPython();
 
+/** A work folder with a tiny model and draft vLLM's CPU attention accepts (head_dim 64) and real speech. */
+function vllmCpuFixture(prefix: string) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  execFileSync(process.execPath, [
+    join(ROOT, 'tools', 'python.mjs'),
+    join(ROOT, 'plugins', 'vllm-backend', 'test', 'fixtures', 'make_vllm_cpu_model.py'),
+    tinyQwen2AudioModel(),
+    join(dir, 'fixture'),
+  ]);
+  const data = makeSpeechDataset(join(dir, 'speech'));
+  return { dir, model: join(dir, 'fixture', 'model'), draft: join(dir, 'fixture', 'draft'), data };
+}
+
 describe.skipIf(!vllmPython)(
   `vllm backend on a real vLLM (${vllmPython ?? 'no vLLM found: set EAGLET_VLLM_PYTHON or put vllm on PATH'})`,
   () => {
     it('benchmarks baseline vs Eagle3 through vLLM on CPU with the Qwen2-Audio Eagle3 plugin', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'eaglet-vllm-'));
-      // vLLM's CPU attention needs head_dim 64: a tiny model and draft of that shape.
-      execFileSync(process.execPath, [
-        join(ROOT, 'tools', 'python.mjs'),
-        join(ROOT, 'plugins', 'vllm-backend', 'test', 'fixtures', 'make_vllm_cpu_model.py'),
-        tinyQwen2AudioModel(),
-        join(dir, 'fixture'),
-      ]);
-      const data = makeSpeechDataset(join(dir, 'speech'));
+      const { dir, model, draft, data } = vllmCpuFixture('eaglet-vllm-');
       const out = join(dir, 'out', 'report.json');
       const r = await eaglet(
         [
@@ -80,9 +85,9 @@ describe.skipIf(!vllmPython)(
           '--backend',
           'vllm',
           '--target-model',
-          join(dir, 'fixture', 'model'),
+          model,
           '--draft-model',
-          join(dir, 'fixture', 'draft'),
+          draft,
           '--test-data-path',
           data.jsonl,
           '--output-file',
@@ -113,14 +118,7 @@ describe.skipIf(!vllmPython)(
     }, 1_600_000);
 
     it('serves through `vllm serve` (eaglet backend serve --backend vllm) and regenerates real speech through it', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'eaglet-vllm-serve-'));
-      execFileSync(process.execPath, [
-        join(ROOT, 'tools', 'python.mjs'),
-        join(ROOT, 'plugins', 'vllm-backend', 'test', 'fixtures', 'make_vllm_cpu_model.py'),
-        tinyQwen2AudioModel(),
-        join(dir, 'fixture'),
-      ]);
-      const data = makeSpeechDataset(join(dir, 'speech'));
+      const { dir, model, draft, data } = vllmCpuFixture('eaglet-vllm-serve-');
       process.env.EAGLET_VLLM_PYTHON = vllmPython!;
       process.env.VLLM_CPU_KVCACHE_SPACE = '1';
       const port = 7600 + Math.floor(Math.random() * 300);
@@ -129,9 +127,9 @@ describe.skipIf(!vllmPython)(
           '--backend',
           'vllm',
           '--target-model',
-          join(dir, 'fixture', 'model'),
+          model,
           '--draft-model',
-          join(dir, 'fixture', 'draft'),
+          draft,
           '--port',
           String(port),
           '--max-model-len',
