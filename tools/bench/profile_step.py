@@ -31,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     tt.events.redirect_stdout_to_stderr()
     tt.events.emit = lambda *a, **k: None
-    denv = tt.dist_env.init("cpu" if args.tiny or not torch.cuda.is_available() else "cuda")
+    denv = tt.dist_env.init("cpu" if args.tiny or not torch.cuda.is_available() else "cuda", timeout_seconds=1800)
     device = denv.device
     spec, draft_cfg, draft_vocab = (tt.TINY, tt.DRAFT_TINY, tt.DRAFT_VOCAB_TINY) if args.tiny else (tt.QWEN2_AUDIO_7B, tt.DRAFT_7B, tt.DRAFT_VOCAB_7B)
     target = tt.build_target(spec, device, torch.float32 if device.type == "cpu" else torch.bfloat16)

@@ -226,7 +226,7 @@ def main() -> None:
 
     events.redirect_stdout_to_stderr()  # the trainer's events go to stderr; the table to stdout
     events.emit = lambda *a, **k: None  # quiet
-    denv = dist_env.init("cpu" if args.tiny or not torch.cuda.is_available() else "cuda")  # torchrun: one GPU per rank
+    denv = dist_env.init("cpu" if args.tiny or not torch.cuda.is_available() else "cuda", timeout_seconds=1800)  # torchrun: one GPU per rank
     device = denv.device
     spec, draft_cfg, draft_vocab = (TINY, DRAFT_TINY, DRAFT_VOCAB_TINY) if args.tiny else (QWEN2_AUDIO_7B, DRAFT_7B, DRAFT_VOCAB_7B)
     dtype = torch.float32 if device.type == "cpu" else torch.bfloat16

@@ -8,6 +8,7 @@ import {
   type ExportConfigInput,
   ExportEngineResult,
   loadRunConfig,
+  nodeLaunch,
   type PluginRegistry,
   PREPARED_FILES,
   TrainConfig,
@@ -63,6 +64,7 @@ export async function train(
     cwd,
   });
   const { config, pythonPath } = await resolveTrainConfig(registry, base);
+  const nodes = nodeLaunch(config);
   const outputDir = resolve(config.outputDir);
   mkdirSync(outputDir, { recursive: true });
   writeFileSync(join(outputDir, 'train-config.json'), `${JSON.stringify(config, null, 2)}\n`);
@@ -78,6 +80,7 @@ export async function train(
       command: 'train',
       config,
       nprocPerNode: config.nprocPerNode,
+      ...(nodes ? { nodes } : {}),
       pythonPath,
       onEvent,
       ...(ctx.signal ? { signal: ctx.signal } : {}),

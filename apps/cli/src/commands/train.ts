@@ -14,6 +14,7 @@ to outputDir. Ctrl-C stops after the current step with a checkpoint; --resume co
     '<%= config.bin %> train --config train.json optimizer.lr=5e-5 maxSteps=1000 ttt.steps=7',
     '<%= config.bin %> train --config train.json --nproc 8',
     '<%= config.bin %> train --config train.json --resume',
+    '<%= config.bin %> train --config train.json --nproc 8 --nnodes 4 --node-rank $SLURM_NODEID --rdzv-endpoint node0:29500',
   ];
   static override strict = false;
   static override args = {
@@ -32,6 +33,16 @@ to outputDir. Ctrl-C stops after the current step with a checkpoint; --resume co
       description: 'GPUs on this node (more than 1 runs torchrun; default: the config)',
     }),
     output: Flags.string({ description: 'outputDir (overrides the config)' }),
+    nnodes: Flags.integer({
+      description: 'machines in the run; every node runs the same command (docs/multi-node.md)',
+    }),
+    'node-rank': Flags.integer({
+      description: "this machine's index, 0..nnodes-1 (node 0 is at --rdzv-endpoint)",
+    }),
+    'rdzv-endpoint': Flags.string({
+      description: "HOST:PORT of the rendezvous: node 0's address and a free port",
+    }),
+    'rdzv-id': Flags.string({ description: 'id shared by the nodes of one run' }),
   };
 
   async run(): Promise<TrainResult> {
@@ -46,6 +57,10 @@ to outputDir. Ctrl-C stops after the current step with a checkpoint; --resume co
         fields: {
           ...(flags.nproc ? { nprocPerNode: flags.nproc } : {}),
           ...(flags.output ? { outputDir: flags.output } : {}),
+          ...(flags.nnodes ? { nnodes: flags.nnodes } : {}),
+          ...(flags['node-rank'] !== undefined ? { nodeRank: flags['node-rank'] } : {}),
+          ...(flags['rdzv-endpoint'] ? { rdzvEndpoint: flags['rdzv-endpoint'] } : {}),
+          ...(flags['rdzv-id'] ? { rdzvId: flags['rdzv-id'] } : {}),
         },
         resume: flags.resume,
       },

@@ -4,7 +4,7 @@ from it with the training-time test.
 ``Trainer`` holds everything a run needs and has one method per stage, so a subclass can replace a
 stage (``target_step`` for another target signal, ``train_step`` for another update rule) without
 copying the loop. ``state_dict``/``load_state_dict`` cover what a checkpoint must restore for an
-exact resume. Rank 0 alone emits events and writes files.
+exact resume. Rank 0 alone writes files; the first process of each node emits events.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ class Trainer:
     def __init__(self, cfg: dict[str, Any], stop: StopRequested | None = None, env: dist_env.DistEnv | None = None) -> None:
         self.cfg = cfg
         self.stop = stop if stop is not None else StopRequested()  # (falsy until a stop is requested)
-        self.env = env if env is not None else dist_env.init(cfg.get("device", "auto"))
+        self.env = env if env is not None else dist_env.init(cfg.get("device", "auto"), cfg["distTimeoutSeconds"])
         self.output = Path(cfg["outputDir"])
         self.step = 0
         self.position = DataPosition()
