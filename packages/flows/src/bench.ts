@@ -9,6 +9,7 @@ import {
   EagletError,
   type PluginRegistry,
   readJsonl,
+  resolveTarget,
 } from '@eaglet/core';
 import { runEngine } from '@eaglet/engine';
 import { type AudioAccess, refusedAudio } from './audio-access.js';
@@ -90,7 +91,7 @@ export async function bench(
       hint: 'pass --draft-model DIR, or --no-use-eagle for the baseline alone',
     });
   const backend = registry.backend(config.backend);
-  const target = registry.target(config.target);
+  const target = resolveTarget(registry, config.target, config.targetModel);
   const template = registry.template(target.chatTemplate);
   const { prompts, skipped } = await loadBenchPrompts(registry, config.testDataPath, {
     format: config.format,
