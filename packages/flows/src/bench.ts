@@ -109,7 +109,8 @@ export async function bench(
       message: `${config.testDataPath} has ${prompts.length} usable prompts (num_prompts ${config.numPrompts})`,
     });
   }
-  const report = await backend.bench(config, prompts, {
+  // The report names the target that ran (the one the checkpoint's architecture chose, when unnamed).
+  const report = await backend.bench({ ...config, target: target.id }, prompts, {
     events: ctx.events ?? (() => {}),
     signal: ctx.signal ?? new AbortController().signal,
     target,
