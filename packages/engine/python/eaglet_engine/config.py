@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import re
 import types
 import typing
 from dataclasses import dataclass
@@ -233,10 +232,6 @@ def camel(name: str) -> str:
     """``num_spec_tokens`` -> ``numSpecTokens`` (the zod schemas' spelling)."""
     head, *rest = name.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def snake(name: str) -> str:
-    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
 
 
 def field_types(cls: type) -> dict[str, Any]:

@@ -37,8 +37,9 @@ class Qwen2AudioTarget(CausalLMTarget):
         self.body = model.model  # Qwen2AudioModel: audio tower, projector, language model
         super().__init__(model, target, decoder=self.body.language_model)
         self.fe = feature_extractor
-        cfg = model.config
-        self.audio_token_id = int(target.audio_token_id if target.audio_token_id is not None else (getattr(cfg, "audio_token_id", None) or cfg.audio_token_index))
+        if target.audio_token_id is None:
+            raise EngineError("the target block names no audioTokenId (the plugin's inspect reads it from config.json)", code="EAGLET_CONFIG_INVALID")
+        self.audio_token_id = target.audio_token_id
 
     @property
     def tower(self) -> nn.Module:
