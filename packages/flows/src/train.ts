@@ -50,9 +50,9 @@ export interface TrainResult extends TrainEngineResult {
 
 /**
  * `eaglet train`: validates the config, resolves what the target plugin supplies (the engine's
- * target block, the full draft architecture, the chat template), checks the inputs, and runs the engine's `train`
- * command (under torchrun for `nprocPerNode` > 1). Events stream to `ctx.events`; an abort stops
- * the engine after its current step with a checkpoint (`stopped: true`).
+ * target block, the full draft architecture, the chat template), checks the inputs, and runs the
+ * engine's `train` command (under torchrun for `nprocPerNode` > 1). Events stream to `ctx.events`;
+ * an abort stops the engine after its current step with a checkpoint (`stopped: true`).
  */
 export async function train(
   registry: PluginRegistry,

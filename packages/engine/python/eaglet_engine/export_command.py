@@ -30,7 +30,9 @@ def run(cfg: ExportConfig, _stop: StopRequested) -> dict[str, Any]:
     out = Path(cfg.output_dir)
     written: dict[str, str] = {}
     # The training run's target (its config is saved in the checkpoint) is the verifier.
-    target = trainer["config"]["target"]
+    target = trainer["config"].get("target")
+    if not isinstance(target, dict):
+        raise EngineError(f"checkpoint {path} was written by an older eaglet (its config has no target block)", code="EAGLET_CHECKPOINT_INVALID", hint="export it with the eaglet version that trained it")
     verifier = {"name_or_path": cfg.target_model or target["model"], "architectures": [target["architecture"]]}
     for fmt in cfg.formats:
         folder = out if len(cfg.formats) == 1 else out / fmt
