@@ -59,7 +59,7 @@ def main() -> None:
         tt.BenchTrainer.train_step = stepped
         prof.start()
         t0 = time.perf_counter()
-        row = tt.run_length(target, args.length, ns, work, work / "vocab.safetensors", draft_cfg, vocab_size, denv)
+        row = tt.run_length(target, args.length, ns, work, work / "vocab.safetensors", spec, tt.resolved_draft_config(draft_cfg, spec, draft_vocab), denv)
         prof.stop()
         print(json.dumps(row), f"{time.perf_counter() - t0:.1f}s", flush=True)
     key = "self_cuda_time_total" if device.type == "cuda" and args.sort == "cuda" else "self_cpu_time_total"

@@ -104,6 +104,10 @@ describe('an external plugin through the CLI', () => {
         eos_token_id: 2,
       }),
     );
+    writeFileSync(
+      join(cwd, 'tiny-llama', 'model.safetensors.index.json'),
+      JSON.stringify({ weight_map: { 'model.embed_tokens.weight': 'model.safetensors' } }),
+    );
     return cwd;
   };
 
@@ -122,8 +126,13 @@ describe('an external plugin through the CLI', () => {
     );
     expect(r.code).toBe(0);
     const d = JSON.parse(r.stdout);
-    expect(d.info).toMatchObject({ numLayers: 8, tapLayers: [1, 3, 4], hiddenSize: 64 });
-    expect(d.draft).toMatchObject({ hidden_size: 64, draft_vocab_size: 512, num_key_value_heads: 2 });
+    expect(d.info).toMatchObject({ numLayers: 8, auxLayerIds: [2, 4, 5], hiddenSize: 64 });
+    expect(d.draft).toMatchObject({
+      hidden_size: 64,
+      draft_vocab_size: 512,
+      num_key_value_heads: 2,
+      eagle_aux_hidden_state_layer_ids: [2, 4, 5],
+    });
   });
 
   it('its data format is used by `eaglet data validate`', async () => {

@@ -48,6 +48,7 @@ describe('benchmark figures', () => {
 
   it('builds a validated report with speedup, definitions and Markdown', () => {
     const config = BenchConfig.parse({
+      target: 'qwen2-audio', // the flow fills in the resolved target before a backend reports
       targetModel: '/m',
       draftModel: '/d',
       outputFile: '/o.json',

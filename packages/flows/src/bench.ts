@@ -9,6 +9,7 @@ import {
   EagletError,
   type PluginRegistry,
   readJsonl,
+  resolveTarget,
 } from '@eaglet/core';
 import { runEngine } from '@eaglet/engine';
 import { type AudioAccess, refusedAudio } from './audio-access.js';
@@ -90,7 +91,7 @@ export async function bench(
       hint: 'pass --draft-model DIR, or --no-use-eagle for the baseline alone',
     });
   const backend = registry.backend(config.backend);
-  const target = registry.target(config.target);
+  const target = resolveTarget(registry, config.target, config.targetModel);
   const template = registry.template(target.chatTemplate);
   const { prompts, skipped } = await loadBenchPrompts(registry, config.testDataPath, {
     format: config.format,
@@ -108,7 +109,8 @@ export async function bench(
       message: `${config.testDataPath} has ${prompts.length} usable prompts (num_prompts ${config.numPrompts})`,
     });
   }
-  const report = await backend.bench(config, prompts, {
+  // The report names the target that ran (the one the checkpoint's architecture chose, when unnamed).
+  const report = await backend.bench({ ...config, target: target.id }, prompts, {
     events: ctx.events ?? (() => {}),
     signal: ctx.signal ?? new AbortController().signal,
     target,

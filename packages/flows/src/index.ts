@@ -27,6 +27,7 @@ export {
   type ExportResult,
   exportDraft,
   readVocabShapes,
+  resolveDraftConfig,
   resolveTrainConfig,
   type TrainOptions,
   type TrainResult,

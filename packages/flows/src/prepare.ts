@@ -36,6 +36,7 @@ import {
   PreparedManifest,
   packageVersion,
   readJsonl,
+  resolveTarget,
   shardFileName,
   type TargetModel,
 } from '@eaglet/core';
@@ -153,7 +154,7 @@ export async function prepareData(
   const out = resolve(config.out);
   const model = resolve(config.model);
   const files = config.data.map((f) => resolve(f));
-  const target = registry.target(config.target);
+  const target = resolveTarget(registry, config.target, model);
   const templateId = config.chatTemplate ?? target.chatTemplate;
   const info = await target.inspect(model);
   const session = await registry.template(templateId).load(model);
@@ -644,6 +645,6 @@ class RecordWorker {
   }
 
   private audioTokenId(): number | undefined {
-    return this.d.session.tokenizer.tokenId('<|AUDIO|>');
+    return this.d.target.audio && this.d.session.tokenizer.tokenId(this.d.target.audio.placeholder);
   }
 }

@@ -1,4 +1,10 @@
-import { EagletError, type PluginRegistry, type ServeOptions, type ServerHandle } from '@eaglet/core';
+import {
+  EagletError,
+  type PluginRegistry,
+  resolveTarget,
+  type ServeOptions,
+  type ServerHandle,
+} from '@eaglet/core';
 import type { FlowContext } from './validate.js';
 
 export interface ServeBackendOptions extends ServeOptions {
@@ -23,7 +29,7 @@ export async function serveBackend(
       `backend ${backend.id} cannot run here: ${status.reason}`,
       { hint: status.hint },
     );
-  const target = registry.target(options.target);
+  const target = resolveTarget(registry, options.target, options.targetModel);
   const { backend: _b, ...serveOptions } = options;
   return backend.serve(serveOptions, {
     events: ctx.events ?? (() => {}),

@@ -3,6 +3,7 @@ import {
   type ChatTemplateSession,
   EagletError,
   type GenerateResult,
+  GenerationEngineConfig,
   type GenerationEngineConfigInput,
   type Message,
   type TargetModel,
@@ -46,17 +47,21 @@ export class EmbeddedReplica {
   restarts = 0;
   private closed = false;
   private readonly decoder: AudioDecoder = ffmpegDecoder();
+  /** The worker's config with the schema's defaults applied (the one place they live). */
+  private readonly engineConfig: GenerationEngineConfig;
 
   constructor(
     readonly target: TargetModel,
     readonly session: ChatTemplateSession,
-    private readonly engineConfig: GenerationEngineConfigInput,
+    engineConfig: GenerationEngineConfigInput,
     private readonly options: {
       logFile?: string;
       restartOnCrash?: boolean;
       onEvent?: (message: string) => void;
     } = {},
-  ) {}
+  ) {
+    this.engineConfig = GenerationEngineConfig.parse(engineConfig);
+  }
 
   get info(): WorkerReadyInfo | undefined {
     return this.worker?.info;
@@ -75,7 +80,7 @@ export class EmbeddedReplica {
   }
 
   get maxModelLen(): number {
-    return this.engineConfig.maxModelLen ?? 16384;
+    return this.engineConfig.maxModelLen;
   }
 
   /** Starts the worker (loads the model). A crashed worker is restarted when `restartOnCrash`. */

@@ -12,7 +12,9 @@ const target = {
   audio: { sampleRate: 16000, channels: 1, maxSeconds: 30 },
 } as unknown as TargetModel;
 const session = {} as ChatTemplateSession;
-const replica = new EmbeddedReplica(target, session, { targetModel: '/nowhere' });
+const replica = new EmbeddedReplica(target, session, {
+  target: { id: 't', adapter: 'nowhere', model: '/nowhere', architecture: 'None', auxLayerIds: [2, 4, 5] },
+});
 const server = new OpenAIServer({ replica, model: 'tiny', host: '127.0.0.1', port: 0, apiKey: 'sekret' });
 let url: string;
 

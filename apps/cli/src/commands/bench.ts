@@ -17,7 +17,9 @@ The seed script's flags are accepted with underscores too (--target_model, --num
     'run-config': Flags.string({ description: 'JSON file with BenchConfig fields (flags override it)' }),
     set: Flags.string({ description: 'override a field: key.path=value', multiple: true }),
     backend: Flags.string({ description: 'backend plugin (torch: embedded; vllm)' }),
-    target: Flags.string({ description: 'target plugin id (default qwen2-audio)' }),
+    target: Flags.string({
+      description: "target plugin id (default: the one that claims the model's architecture)",
+    }),
     'target-model': Flags.string({
       aliases: ['target_model'],
       description: 'target model folder (seed: --target_model)',

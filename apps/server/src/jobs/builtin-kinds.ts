@@ -90,7 +90,6 @@ export const prepareKind = defineJobKind({
   // The manifest is the contract with the engine; the rest of the result is the flow's summary.
   result: z.looseObject({ out: z.string(), manifest: PreparedManifest }),
   example: () => ({
-    target: 'qwen2-audio',
     model: 'models/Qwen2-Audio-7B-Instruct',
     data: ['data/train.jsonl'],
     out: 'prepared/train',
@@ -125,27 +124,18 @@ export const trainKind = defineJobKind({
   config: TrainConfig,
   result: TrainEngineResult.extend({ metrics: z.string(), plot: z.string().optional() }).loose(),
   example: () => ({
-    target: 'qwen2-audio',
     targetModel: 'models/Qwen2-Audio-7B-Instruct',
     trainData: ['prepared/train'],
     vocab: 'prepared/vocab.safetensors',
     outputDir: 'train',
     maxSteps: 300,
   }),
-  check(config, registry) {
-    const issues = knownIds(registry, {
+  // The engine imports only the adapter a registered target declares: a config cannot name another.
+  check: (config, registry) =>
+    knownIds(registry, {
       target: config.target,
       ...(config.chatTemplate ? { chatTemplate: config.chatTemplate } : {}),
-    });
-    // The engine imports this Python module: over HTTP only a registered target's own adapter.
-    const adapters = registry.targets().map((t) => t.engineAdapter);
-    if (config.targetAdapter !== undefined && !adapters.includes(config.targetAdapter))
-      issues.push({
-        path: 'targetAdapter',
-        reason: `not the engine adapter of a registered target (known: ${adapters.join(', ') || 'none'}); leave it out to use the target's own`,
-      });
-    return issues;
-  },
+    }),
   run: ({ registry, config, events, signal, dir }) =>
     train(registry, { fields: config, cwd: dir }, { events, signal }),
 });
@@ -179,7 +169,6 @@ export const benchKind = defineJobKind({
   result: z.looseObject({ report: BenchReport }),
   example: () => ({
     backend: 'torch',
-    target: 'qwen2-audio',
     targetModel: 'models/Qwen2-Audio-7B-Instruct',
     draftModel: 'train/draft',
     testDataPath: 'data/test.jsonl',
@@ -197,12 +186,13 @@ const KIND_OF = { format: 'format', target: 'target', chatTemplate: 'template', 
 /** Plugin ids a config names (format, target, template, backend) must be registered; `auto` is a format too. */
 function knownIds(
   registry: PluginRegistry,
-  ids: Partial<Record<keyof typeof KIND_OF, string>>,
+  ids: Partial<Record<keyof typeof KIND_OF, string | undefined>>,
 ): FieldIssue[] {
   const issues: FieldIssue[] = [];
-  for (const [field, id] of Object.entries(ids) as Array<[keyof typeof KIND_OF, string]>) {
+  for (const [field, id] of Object.entries(ids) as Array<[keyof typeof KIND_OF, string | undefined]>) {
     const known = registry.ids(KIND_OF[field]);
-    if (field === 'format' && id === 'auto') continue;
+    // An absent target is found by the checkpoint's architecture when the job runs.
+    if (id === undefined || (field === 'format' && id === 'auto')) continue;
     if (!known.includes(id))
       issues.push({
         path: field,

@@ -17,8 +17,8 @@ export interface BackendCapabilities {
 
 /** Where a backend's OpenAI-compatible server should run and what it serves. */
 export interface ServeOptions {
-  /** Target plugin id. */
-  target: string;
+  /** Target plugin id; absent: the plugin whose architectures claim the model's config.json. */
+  target?: string;
   /** Local folder of the target model. */
   targetModel: string;
   /** Eagle3 draft folder; absent serves the target alone. */

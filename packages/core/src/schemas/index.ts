@@ -6,6 +6,7 @@ export * from './config/train.js';
 export * from './config/vocab.js';
 export * from './conversation.js';
 export * from './draft.js';
+export * from './engine-target.js';
 export * from './events.js';
 export * from './generation.js';
 export * from './issues.js';

@@ -1,4 +1,4 @@
-"""`train`: online Eagle3 training from a validated train config (see @eaglet/core TrainConfig).
+"""`train`: online Eagle3 training from a validated train config (see @eaglet/core TrainEngineConfig).
 
     python -m eaglet_engine train --config train.json
     torchrun --nproc-per-node 8 -m eaglet_engine train --config train.json
@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from . import distributed
+from .config import TrainConfig
 from .errors import EngineError
 from .signals import StopRequested
 from .trainer import Trainer
 
 
-def run(cfg: dict[str, Any], stop: StopRequested) -> dict[str, Any]:
+def run(cfg: TrainConfig, stop: StopRequested) -> dict[str, Any]:
     trainer = Trainer(cfg, stop)
     try:
         return trainer.build().train()

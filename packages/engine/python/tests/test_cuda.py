@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from eaglet_engine.draft import eager_ttt_attention, flash_ttt_attention
-from eaglet_engine.targets import rows_needed, target_signals
+from eaglet_engine.config import EngineTarget, from_dict
+from eaglet_engine.draft import eager_ttt_attention
+from eaglet_engine.kernels import flash_ttt_attention
+from eaglet_engine.targets import load_adapter, rows_needed, run_target, target_signals
 from eaglet_engine.trainer import Trainer
 from eaglet_engine.ttt import TTTBatch, TTTObjective, step_token_counts
 
-from .fixtures import make_records, tiny_qwen2_audio, train_config, write_prepared, write_vocab
+from .fixtures import TINY_AUX_LAYER_IDS, engine_target, make_records, tiny_qwen2_audio, train_config, write_prepared, write_vocab
 from .test_ttt import _problem, naive_ttt
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (the GPU machine runs these)")
@@ -65,15 +67,17 @@ def test_objective_in_bf16_on_cuda_matches_the_fp64_reference():
         assert _rel(p.grad, ref_grads[name]) < 6e-2, name
 
 
-def test_log_mel_features_on_the_gpu_equal_the_cpu_path(tmp_path):
-    from eaglet_engine.targets import load_adapter
+def _qwen2_audio(folder):
+    return load_adapter(from_dict(EngineTarget, engine_target(folder)), device=CUDA, dtype=torch.bfloat16)
 
-    target = load_adapter("eaglet_qwen2_audio", str(tiny_qwen2_audio(tmp_path / "m")), device=CUDA, dtype=torch.bfloat16)
+
+def test_log_mel_features_on_the_gpu_equal_the_cpu_path(tmp_path):
+    target = _qwen2_audio(tiny_qwen2_audio(tmp_path / "m"))
     clips = [np.random.default_rng(i).standard_normal(n).astype(np.float32) * 0.1 for i, n in enumerate((16000 * 7, 16000 * 30))]
-    gpu, gpu_mask = target.features(clips, CUDA)  # the STFT ran on the GPU
-    cpu = target.fe(clips, sampling_rate=16000, return_attention_mask=True, padding="max_length", return_tensors="pt")
-    assert torch.equal(gpu_mask.cpu(), cpu["attention_mask"])
-    assert (gpu - cpu["input_features"]).abs().max().item() < 1e-4
+    gpu = target.media_inputs(clips, CUDA)  # the STFT ran on the GPU
+    cpu = target.media_inputs(clips, torch.device("cpu"))
+    assert torch.equal(gpu["feature_attention_mask"].cpu(), cpu["feature_attention_mask"])
+    assert (gpu["input_features"] - cpu["input_features"]).abs().max().item() < 1e-4
 
 
 def test_tiny_pipeline_trains_exports_and_resumes_on_cuda(tmp_path):
@@ -107,10 +111,6 @@ def test_tiny_pipeline_trains_exports_and_resumes_on_cuda(tmp_path):
 
 
 def test_fused_compiled_draft_loss_and_target_equal_their_eager_versions(tmp_path):
-    from eaglet_engine import draft as draft_mod
-    from eaglet_engine import loss
-    from eaglet_engine.targets import load_adapter
-
     draft, input_ids, loss_mask, valid, taps, final_hidden, lm_head, steps = _problem()
     gpu = draft.float().to(CUDA)
     mapping = (torch.arange(gpu.config.draft_vocab_size) + gpu.d2t.cpu()).to(CUDA)
@@ -118,34 +118,30 @@ def test_fused_compiled_draft_loss_and_target_equal_their_eager_versions(tmp_pat
     batch = TTTBatch(input_ids.to(CUDA), loss_mask.to(CUDA), taps.float().to(CUDA), logits, row, in_draft & valid.to(CUDA), valid.to(CUDA))
     counts = step_token_counts(loss_mask, valid, steps).double().to(CUDA)
 
-    def run():
+    def run(compiled: bool):
         gpu.zero_grad()
         with torch.autocast("cuda", dtype=torch.bfloat16):
-            total, stats = TTTObjective(gpu, steps=steps)(batch, counts)
+            total, stats = TTTObjective(gpu, steps=steps, decay=0.8, compiled=compiled)(batch, counts)
         total.backward()
         return total.detach(), stats, {n: p.grad.clone() for n, p in gpu.named_parameters()}
 
-    eager = run()
+    eager = run(compiled=False)
     gpu.fuse()
-    loss.compile_kernels()
-    try:
-        fused = run()
-    finally:
-        loss.compile_kernels(False)
-        draft_mod.compile_kernels(False)
+    fused = run(compiled=True)
     assert abs(fused[0].item() - eager[0].item()) / eager[0].item() < 1e-2
     assert torch.equal(fused[1][:, 2], eager[1][:, 2])  # the same rows counted
     for name in eager[2]:
         assert _rel(fused[2][name], eager[2][name]) < 5e-2, name
 
-    target = load_adapter("eaglet_qwen2_audio", str(tiny_qwen2_audio(tmp_path / "m")), device=CUDA, dtype=torch.bfloat16)
+    target = _qwen2_audio(tiny_qwen2_audio(tmp_path / "m"))
     records = make_records(2, seed=3, audio_every=1)
     from eaglet_engine.data import PreparedDataset, collate
 
     data = PreparedDataset([write_prepared(tmp_path / "d", records)], max_length=4096, audio_token_id=target.audio_token_id)
     b = collate(data, [0, 1])
+    b.inputs = {k: v.to(CUDA) for k, v in target.media_inputs(b.clips, CUDA).items()}
     b.input_ids, b.loss_mask, b.lengths = b.input_ids.to(CUDA), b.loss_mask.to(CUDA), b.lengths.to(CUDA)
-    before = target.forward(b)
+    before = run_target(target, b, TINY_AUX_LAYER_IDS)
     target.fuse()
-    after = target.forward(b)
+    after = run_target(target, b, TINY_AUX_LAYER_IDS)
     assert _rel(after.taps, before.taps) < 2e-2 and _rel(after.final_hidden, before.final_hidden) < 2e-2

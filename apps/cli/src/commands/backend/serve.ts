@@ -14,7 +14,9 @@ Runs until Ctrl-C / SIGTERM. (\`eaglet serve\` is the HTTP app; this is the mode
   ];
   static override flags = {
     backend: Flags.string({ description: 'backend plugin (torch: embedded; vllm)', default: 'torch' }),
-    target: Flags.string({ description: 'target plugin id', default: 'qwen2-audio' }),
+    target: Flags.string({
+      description: "target plugin id (default: the one that claims the model's architecture)",
+    }),
     'target-model': Flags.string({ description: 'target model folder', required: true }),
     'draft-model': Flags.string({ description: 'Eagle3 draft folder (speculative decoding)' }),
     'num-spec-tokens': Flags.integer({ description: 'draft chain length', default: 2 }),

@@ -9,8 +9,8 @@ import { Device, PathString } from './common.js';
 export const BenchConfig = z.strictObject({
   /** Backend plugin id (`torch` is the embedded default, `vllm` where installed). */
   backend: z.string().default('torch'),
-  /** Target plugin id. */
-  target: z.string().default('qwen2-audio'),
+  /** Target plugin id; absent: the plugin whose architectures claim the target model's config.json. */
+  target: z.string().min(1).optional(),
   /** seed: --target_model */
   targetModel: PathString,
   /** seed: --draft_model (required when useEagle). */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { EagletError } from '../../errors.js';
 import { DraftConfig } from '../draft.js';
+import { EngineTarget } from '../engine-target.js';
 import { Device, PathString, Seed } from './common.js';
 
 /**
@@ -65,17 +66,13 @@ export const ExportSpec = z.strictObject({
 });
 
 /**
- * `eaglet train`: the validated config the engine receives. Fields marked `seed:` are the
- * parameters of the user's original training script.
+ * `eaglet train`: the user's config. Fields marked `seed:` are the parameters of the user's
+ * original training script. `eaglet train` resolves it into the `TrainEngineConfig` the engine
+ * receives.
  */
 export const TrainConfig = z.strictObject({
-  /** Target plugin id. */
-  target: z.string().min(1).default('qwen2-audio'),
-  /**
-   * Python module of the engine-side target adapter (`load_target(...)`). Filled from the target
-   * plugin's `engineAdapter` by `eaglet train`; set it only to use another adapter.
-   */
-  targetAdapter: z.string().min(1).optional(),
+  /** Target plugin id; absent: the plugin whose architectures claim the checkpoint's. */
+  target: z.string().min(1).optional(),
   /** seed: TARGET_MODEL_NAME_OR_PATH (a local folder; hubs are not reached). */
   targetModel: PathString,
   /** seed: DRAFT_MODEL_CONFIG_PATH. A config.json path, or fields that override the target's draft defaults. */
@@ -178,6 +175,22 @@ export function nodeLaunch(config: TrainConfig): NodeLaunch | undefined {
     });
   return { nnodes, nodeRank, rdzvEndpoint, rdzvId, rdzvTimeoutSeconds };
 }
+
+/**
+ * What the engine's `train` command receives: the user's config with the target resolved into
+ * the engine's target block and the draft architecture fully resolved (plugin defaults, the
+ * user's draftConfig, the vocabulary mapping's sizes, the aux layer ids, the target's width).
+ * The engine merges nothing.
+ */
+export const TrainEngineConfig = TrainConfig.omit({
+  target: true,
+  targetModel: true,
+  draftConfig: true,
+}).extend({
+  target: EngineTarget,
+  draftConfig: DraftConfig,
+});
+export type TrainEngineConfig = z.infer<typeof TrainEngineConfig>;
 
 /** `eaglet export`: a training checkpoint -> exported draft folder(s). */
 export const ExportConfig = z.strictObject({
