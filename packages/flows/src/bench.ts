@@ -1,17 +1,20 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
 import {
-  type BenchConfig,
-  BenchConfig as BenchConfigSchema,
+  BenchConfig,
+  type BenchConfigInput,
   type BenchPrompt,
   type BenchReport,
   benchReportMarkdown,
   EagletError,
   type PluginRegistry,
+  type ResolvedBenchConfig,
   readJsonl,
 } from '@eaglet/core';
 import { runEngine } from '@eaglet/engine';
 import { type AudioAccess, refusedAudio } from './audio-access.js';
+import { parseBackendOptions, resolveBackend } from './backend-choice.js';
+import { resolveTarget } from './resolve-target.js';
 import { detectFormat, type FlowContext } from './validate.js';
 
 export interface BenchFiles {
@@ -79,18 +82,24 @@ export async function loadBenchPrompts(
  */
 export async function bench(
   registry: PluginRegistry,
-  input: BenchConfig,
+  input: BenchConfigInput,
   ctx: FlowContext = {},
 ): Promise<BenchOutcome> {
-  const config = BenchConfigSchema.parse(input);
-  if (!config.baseline && !config.useEagle)
+  const parsed = BenchConfig.parse(input);
+  if (!parsed.baseline && !parsed.useEagle)
     throw new EagletError('EAGLET_CONFIG_INVALID', 'nothing to run: baseline and useEagle are both off');
-  if (config.useEagle && !config.draftModel)
+  if (parsed.useEagle && !parsed.draftModel)
     throw new EagletError('EAGLET_CONFIG_INVALID', 'useEagle needs draftModel (seed: --draft_model)', {
       hint: 'pass --draft-model DIR, or --no-use-eagle for the baseline alone',
     });
-  const backend = registry.backend(config.backend);
-  const target = registry.target(config.target);
+  const backend = resolveBackend(registry, parsed.backend);
+  const target = resolveTarget(registry, parsed.target, parsed.targetModel);
+  const config: ResolvedBenchConfig = {
+    ...parsed,
+    backend: backend.id,
+    target: target.id,
+    backendOptions: parseBackendOptions(backend, parsed.backendOptions),
+  };
   const template = registry.template(target.chatTemplate);
   const { prompts, skipped } = await loadBenchPrompts(registry, config.testDataPath, {
     format: config.format,

@@ -1,10 +1,13 @@
-import { EagletError, type PluginRegistry, type ServeOptions, type ServerHandle } from '@eaglet/core';
+import {
+  EagletError,
+  type PluginRegistry,
+  ServeConfig,
+  type ServeConfigInput,
+  type ServerHandle,
+} from '@eaglet/core';
+import { parseBackendOptions, resolveBackend } from './backend-choice.js';
+import { resolveTarget } from './resolve-target.js';
 import type { FlowContext } from './validate.js';
-
-export interface ServeBackendOptions extends ServeOptions {
-  /** Backend plugin id (`torch` is the embedded default). */
-  backend: string;
-}
 
 /**
  * `eaglet backend serve`: starts a backend's OpenAI-compatible server(s) and resolves once every
@@ -12,10 +15,12 @@ export interface ServeBackendOptions extends ServeOptions {
  */
 export async function serveBackend(
   registry: PluginRegistry,
-  options: ServeBackendOptions,
+  input: ServeConfigInput,
   ctx: FlowContext = {},
 ): Promise<ServerHandle> {
-  const backend = registry.backend(options.backend);
+  const config = ServeConfig.parse(input);
+  const backend = resolveBackend(registry, config.backend);
+  const backendOptions = parseBackendOptions(backend, config.backendOptions);
   const status = await backend.available();
   if (!status.ok)
     throw new EagletError(
@@ -23,12 +28,14 @@ export async function serveBackend(
       `backend ${backend.id} cannot run here: ${status.reason}`,
       { hint: status.hint },
     );
-  const target = registry.target(options.target);
-  const { backend: _b, ...serveOptions } = options;
-  return backend.serve(serveOptions, {
-    events: ctx.events ?? (() => {}),
-    signal: ctx.signal ?? new AbortController().signal,
-    target,
-    template: registry.template(target.chatTemplate),
-  });
+  const target = resolveTarget(registry, config.target, config.targetModel);
+  return backend.serve(
+    { ...config, backend: backend.id, target: target.id, backendOptions },
+    {
+      events: ctx.events ?? (() => {}),
+      signal: ctx.signal ?? new AbortController().signal,
+      target,
+      template: registry.template(target.chatTemplate),
+    },
+  );
 }
