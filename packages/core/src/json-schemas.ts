@@ -1,9 +1,7 @@
 import { z } from 'zod';
-import { BenchConfig } from './schemas/config/bench.js';
 import { ExportConfig, TrainConfig } from './schemas/config/train.js';
 import { EagletEvent } from './schemas/events.js';
 import { GenerationEngineConfig } from './schemas/generation.js';
-import { BenchReport } from './schemas/report.js';
 
 /**
  * The schemas the Python engine validates against, as JSON Schema generated from the zod
@@ -13,10 +11,8 @@ import { BenchReport } from './schemas/report.js';
 export const ENGINE_SCHEMAS: Record<string, z.ZodType> = {
   train: TrainConfig,
   export: ExportConfig,
-  bench: BenchConfig,
   event: EagletEvent,
   generation: GenerationEngineConfig,
-  'bench-report': BenchReport,
 };
 
 export function engineJsonSchemas(): Record<string, unknown> {

@@ -11,16 +11,16 @@ import {
   type ResolvedBenchConfig,
   readJsonl,
 } from '@eaglet/core';
-import { runEngine } from '@eaglet/engine';
 import { type AudioAccess, refusedAudio } from './audio-access.js';
 import { parseBackendOptions, resolveBackend } from './backend-choice.js';
+import { benchPlotPng } from './bench-plot.js';
 import { resolveTarget } from './resolve-target.js';
 import { detectFormat, type FlowContext } from './validate.js';
 
 export interface BenchFiles {
   json: string;
   markdown: string;
-  plot?: string;
+  plot: string;
 }
 
 export interface BenchOutcome {
@@ -125,18 +125,9 @@ export async function bench(
   });
   const json = resolve(config.outputFile);
   const stem = json.slice(0, json.length - extname(json).length);
-  const files: BenchFiles = { json, markdown: `${stem}.md` };
+  const files: BenchFiles = { json, markdown: `${stem}.md`, plot: `${stem}.png` };
   mkdirSync(dirname(json), { recursive: true });
-  try {
-    await runEngine({ command: 'plot-bench', config: { ...report, files: { plot: `${stem}.png` } } });
-    files.plot = `${stem}.png`;
-  } catch (e) {
-    ctx.events?.({
-      type: 'log',
-      level: 'warn',
-      message: `the plot could not be drawn: ${(e as Error).message}`,
-    });
-  }
+  writeFileSync(files.plot, benchPlotPng(report));
   const final: BenchReport = { ...report, files: { ...files } };
   writeFileSync(json, `${JSON.stringify(final, null, 2)}\n`);
   writeFileSync(files.markdown, benchReportMarkdown(final));

@@ -131,7 +131,7 @@ Settings only one backend understands go in --backend-option key=value (backendO
       const { readFileSync } = await import('node:fs');
       this.log(`\n${readFileSync(outcome.files.markdown, 'utf8')}`);
       this.log(
-        `report: ${outcome.files.json}\n        ${outcome.files.markdown}${outcome.files.plot ? `\n        ${outcome.files.plot}` : ''}`,
+        `report: ${outcome.files.json}\n        ${outcome.files.markdown}\n        ${outcome.files.plot}`,
       );
     }
     return outcome;
