@@ -93,13 +93,9 @@ export async function bench(
       hint: 'pass --draft-model DIR, or --no-use-eagle for the baseline alone',
     });
   const backend = resolveBackend(registry, parsed.backend);
+  const backendOptions = parseBackendOptions(backend, parsed.backendOptions);
   const target = resolveTarget(registry, parsed.target, parsed.targetModel);
-  const config: ResolvedBenchConfig = {
-    ...parsed,
-    backend: backend.id,
-    target: target.id,
-    backendOptions: parseBackendOptions(backend, parsed.backendOptions),
-  };
+  const config: ResolvedBenchConfig = { ...parsed, backend: backend.id, target: target.id, backendOptions };
   const template = registry.template(target.chatTemplate);
   const { prompts, skipped } = await loadBenchPrompts(registry, config.testDataPath, {
     format: config.format,
