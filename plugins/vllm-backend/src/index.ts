@@ -243,7 +243,7 @@ export const vllmBackend = (): Backend<VllmBackendOptions> => ({
       // Audio is decoded here exactly as for training (ffmpeg, the target's rate, mono f32) and
       // handed over as raw files.
       const decoder = ffmpegDecoder();
-      const items: Array<{ id: string; messages: BenchPrompt['messages']; audio: string[] }> = [];
+      const items: BenchRunnerConfig['prompts'] = [];
       for (const [i, p] of prompts.entries()) {
         const audio: string[] = [];
         for (const m of p.messages)
