@@ -9,7 +9,7 @@ interface ObjectSchema {
  * A flag description ending with the schema's default for `field`: flags carry no default of their
  * own (the schema applies it), so the help text reads it from the one place that defines it.
  */
-export function describe(schema: ObjectSchema, field: string, text: string): string {
+export function withDefault(schema: ObjectSchema, field: string, text: string): string {
   const parsed = schema.shape[field]?.safeParse(undefined);
   return parsed?.success && parsed.data !== undefined
     ? `${text} (default ${JSON.stringify(parsed.data)})`

@@ -2,7 +2,7 @@ import { BenchConfig, loadRunConfig } from '@eaglet/core';
 import { type BenchOutcome, bench } from '@eaglet/flows';
 import { Flags } from '@oclif/core';
 import { EagletCommand } from '../base-command.js';
-import { backendOptionFlag, backendOptionOverrides, describe } from '../config-flags.js';
+import { backendOptionFlag, backendOptionOverrides, withDefault } from '../config-flags.js';
 
 export default class Bench extends EagletCommand {
   static override description =
@@ -40,7 +40,7 @@ Settings only one backend understands go in --backend-option key=value (backendO
     }),
     baseline: Flags.boolean({
       allowNo: true,
-      description: describe(BenchConfig, 'baseline', 'run the baseline; --no-baseline runs Eagle3 alone'),
+      description: withDefault(BenchConfig, 'baseline', 'run the baseline; --no-baseline runs Eagle3 alone'),
     }),
     'output-file': Flags.string({
       aliases: ['output_file'],
@@ -52,40 +52,40 @@ Settings only one backend understands go in --backend-option key=value (backendO
     }),
     'num-prompts': Flags.integer({
       aliases: ['num_prompts'],
-      description: describe(BenchConfig, 'numPrompts', 'prompts (seed: --num_prompts)'),
+      description: withDefault(BenchConfig, 'numPrompts', 'prompts (seed: --num_prompts)'),
     }),
     temp: Flags.string({
       aliases: ['temperature'],
-      description: describe(BenchConfig, 'temperature', 'sampling temperature (seed: --temp)'),
+      description: withDefault(BenchConfig, 'temperature', 'sampling temperature (seed: --temp)'),
     }),
     'max-model-len': Flags.integer({
       aliases: ['max_model_len'],
-      description: describe(BenchConfig, 'maxModelLen', 'seed: --max_model_len'),
+      description: withDefault(BenchConfig, 'maxModelLen', 'seed: --max_model_len'),
     }),
     'output-len': Flags.integer({
       aliases: ['output_len'],
-      description: describe(BenchConfig, 'outputLen', 'max new tokens (seed: --output_len)'),
+      description: withDefault(BenchConfig, 'outputLen', 'max new tokens (seed: --output_len)'),
     }),
     'max-num-seqs': Flags.integer({
       aliases: ['max_num_seqs'],
-      description: describe(BenchConfig, 'maxNumSeqs', 'seed: --max_num_seqs'),
+      description: withDefault(BenchConfig, 'maxNumSeqs', 'seed: --max_num_seqs'),
     }),
     'num-spec-tokens': Flags.integer({
       aliases: ['num_spec_tokens'],
-      description: describe(BenchConfig, 'numSpecTokens', 'draft chain length (seed: --num_spec_tokens)'),
+      description: withDefault(BenchConfig, 'numSpecTokens', 'draft chain length (seed: --num_spec_tokens)'),
     }),
-    tp: Flags.integer({ description: describe(BenchConfig, 'tp', 'tensor-parallel size (seed: --tp)') }),
-    seed: Flags.integer({ description: describe(BenchConfig, 'seed', 'seed: --seed') }),
+    tp: Flags.integer({ description: withDefault(BenchConfig, 'tp', 'tensor-parallel size (seed: --tp)') }),
+    seed: Flags.integer({ description: withDefault(BenchConfig, 'seed', 'seed: --seed') }),
     device: Flags.string({
-      description: describe(BenchConfig, 'device', 'where the model runs'),
+      description: withDefault(BenchConfig, 'device', 'where the model runs'),
       options: ['auto', 'cpu', 'cuda'],
     }),
     dtype: Flags.string({
-      description: describe(BenchConfig, 'dtype', 'weights and activations'),
+      description: withDefault(BenchConfig, 'dtype', 'weights and activations'),
       options: ['auto', 'bf16', 'fp16', 'fp32'],
     }),
     'warmup-prompts': Flags.integer({
-      description: describe(BenchConfig, 'warmupPrompts', 'unmeasured warm-up prompts'),
+      description: withDefault(BenchConfig, 'warmupPrompts', 'unmeasured warm-up prompts'),
     }),
     'backend-option': backendOptionFlag,
     'cpu-threads': Flags.integer({

@@ -3,7 +3,7 @@ import { QuickstartConfig } from '@eaglet/core';
 import { type QuickstartResult, quickstart } from '@eaglet/flows';
 import { Flags } from '@oclif/core';
 import { EagletCommand } from '../base-command.js';
-import { describe } from '../config-flags.js';
+import { withDefault } from '../config-flags.js';
 
 export default class Quickstart extends EagletCommand {
   static override description =
@@ -18,10 +18,10 @@ export default class Quickstart extends EagletCommand {
       default: 'eaglet-quickstart',
     }),
     'train-steps': Flags.integer({
-      description: describe(QuickstartConfig, 'trainSteps', 'draft training steps'),
+      description: withDefault(QuickstartConfig, 'trainSteps', 'draft training steps'),
     }),
     'num-spec-tokens': Flags.integer({
-      description: describe(
+      description: withDefault(
         QuickstartConfig,
         'numSpecTokens',
         'draft tokens per verification step in the benchmark',

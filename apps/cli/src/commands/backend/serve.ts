@@ -2,7 +2,7 @@ import { loadRunConfig, ServeConfig } from '@eaglet/core';
 import { serveBackend } from '@eaglet/flows';
 import { Flags } from '@oclif/core';
 import { EagletCommand } from '../../base-command.js';
-import { backendOptionFlag, backendOptionOverrides, describe } from '../../config-flags.js';
+import { backendOptionFlag, backendOptionOverrides, withDefault } from '../../config-flags.js';
 
 export default class BackendServe extends EagletCommand {
   static override description =
@@ -25,39 +25,39 @@ Runs until Ctrl-C / SIGTERM. (\`eaglet serve\` is the HTTP app; this is the mode
     'target-model': Flags.string({ description: 'target model folder', required: true }),
     'draft-model': Flags.string({ description: 'Eagle3 draft folder (speculative decoding)' }),
     'num-spec-tokens': Flags.integer({
-      description: describe(ServeConfig, 'numSpecTokens', 'draft chain length'),
+      description: withDefault(ServeConfig, 'numSpecTokens', 'draft chain length'),
     }),
     host: Flags.string({
-      description: describe(
+      description: withDefault(
         ServeConfig,
         'host',
         'address to bind (anything but loopback should set --api-key)',
       ),
     }),
     port: Flags.integer({
-      description: describe(
+      description: withDefault(
         ServeConfig,
         'port',
         'first port (seed: BASE_PORT); replica i listens on port + i',
       ),
     }),
     replicas: Flags.integer({
-      description: describe(ServeConfig, 'replicas', 'server processes (one per GPU)'),
+      description: withDefault(ServeConfig, 'replicas', 'server processes (one per GPU)'),
     }),
     tp: Flags.integer({
-      description: describe(ServeConfig, 'tp', 'tensor-parallel size per replica (vllm)'),
+      description: withDefault(ServeConfig, 'tp', 'tensor-parallel size per replica (vllm)'),
     }),
     'served-model-name': Flags.string({ description: 'model name clients send (default: the folder name)' }),
     device: Flags.string({
-      description: describe(ServeConfig, 'device', 'where the model runs'),
+      description: withDefault(ServeConfig, 'device', 'where the model runs'),
       options: ['auto', 'cpu', 'cuda'],
     }),
     dtype: Flags.string({
-      description: describe(ServeConfig, 'dtype', 'weights and activations'),
+      description: withDefault(ServeConfig, 'dtype', 'weights and activations'),
       options: ['auto', 'bf16', 'fp16', 'fp32'],
     }),
     'max-model-len': Flags.integer({
-      description: describe(ServeConfig, 'maxModelLen', 'longest prompt + output'),
+      description: withDefault(ServeConfig, 'maxModelLen', 'longest prompt + output'),
     }),
     'allowed-local-media-path': Flags.string({ description: 'folder file:// audio_url parts may read' }),
     'api-key': Flags.string({ description: 'bearer token clients must send', env: 'EAGLET_API_KEY' }),
