@@ -5,8 +5,11 @@ import {
   type FieldIssue,
   formatPath,
   type PluginRegistry,
+  type Resolved,
+  type TargetModel,
   zodIssues,
 } from '@eaglet/core';
+import { resolveTarget } from './resolve-target.js';
 
 /**
  * The backend a config names, or the registry's default when it names none: the first backend
@@ -63,4 +66,28 @@ export function parseBackendOptions(backend: Backend, options: BackendOptions): 
     );
   }
   return (backend.optionsSchema?.parse(options) ?? {}) as BackendOptions;
+}
+
+/**
+ * A bench or serve config as its backend receives it: the backend chosen (`resolveBackend`), its
+ * options parsed by that backend's schema, the target chosen (named, or by the checkpoint's
+ * architecture).
+ */
+export function choosePlugins<C extends PluginChoice>(
+  registry: PluginRegistry,
+  config: C,
+): { backend: Backend; target: TargetModel; config: Resolved<C, BackendOptions> } {
+  const backend = resolveBackend(registry, config.backend);
+  const backendOptions = parseBackendOptions(backend, config.backendOptions);
+  const target = resolveTarget(registry, config.target, config.targetModel);
+  const resolved = { ...config, backend: backend.id, target: target.id, backendOptions };
+  return { backend, target, config: resolved as Resolved<C, BackendOptions> };
+}
+
+/** The fields of a config that name its plugins. */
+interface PluginChoice {
+  backend?: string | undefined;
+  target?: string | undefined;
+  targetModel: string;
+  backendOptions: BackendOptions;
 }

@@ -8,13 +8,11 @@ import {
   benchReportMarkdown,
   EagletError,
   type PluginRegistry,
-  type ResolvedBenchConfig,
   readJsonl,
 } from '@eaglet/core';
 import { type AudioAccess, refusedAudio } from './audio-access.js';
-import { parseBackendOptions, resolveBackend } from './backend-choice.js';
+import { choosePlugins } from './backend-choice.js';
 import { benchPlotPng } from './bench-plot.js';
-import { resolveTarget } from './resolve-target.js';
 import { detectFormat, type FlowContext } from './validate.js';
 
 export interface BenchFiles {
@@ -92,10 +90,7 @@ export async function bench(
     throw new EagletError('EAGLET_CONFIG_INVALID', 'useEagle needs draftModel (seed: --draft_model)', {
       hint: 'pass --draft-model DIR, or --no-use-eagle for the baseline alone',
     });
-  const backend = resolveBackend(registry, parsed.backend);
-  const backendOptions = parseBackendOptions(backend, parsed.backendOptions);
-  const target = resolveTarget(registry, parsed.target, parsed.targetModel);
-  const config: ResolvedBenchConfig = { ...parsed, backend: backend.id, target: target.id, backendOptions };
+  const { backend, target, config } = choosePlugins(registry, parsed);
   const template = registry.template(target.chatTemplate);
   const { prompts, skipped } = await loadBenchPrompts(registry, config.testDataPath, {
     format: config.format,

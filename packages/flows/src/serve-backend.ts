@@ -5,8 +5,7 @@ import {
   type ServeConfigInput,
   type ServerHandle,
 } from '@eaglet/core';
-import { parseBackendOptions, resolveBackend } from './backend-choice.js';
-import { resolveTarget } from './resolve-target.js';
+import { choosePlugins } from './backend-choice.js';
 import type { FlowContext } from './validate.js';
 
 /**
@@ -18,9 +17,7 @@ export async function serveBackend(
   input: ServeConfigInput,
   ctx: FlowContext = {},
 ): Promise<ServerHandle> {
-  const config = ServeConfig.parse(input);
-  const backend = resolveBackend(registry, config.backend);
-  const backendOptions = parseBackendOptions(backend, config.backendOptions);
+  const { backend, target, config } = choosePlugins(registry, ServeConfig.parse(input));
   const status = await backend.available();
   if (!status.ok)
     throw new EagletError(
@@ -28,14 +25,10 @@ export async function serveBackend(
       `backend ${backend.id} cannot run here: ${status.reason}`,
       { hint: status.hint },
     );
-  const target = resolveTarget(registry, config.target, config.targetModel);
-  return backend.serve(
-    { ...config, backend: backend.id, target: target.id, backendOptions },
-    {
-      events: ctx.events ?? (() => {}),
-      signal: ctx.signal ?? new AbortController().signal,
-      target,
-      template: registry.template(target.chatTemplate),
-    },
-  );
+  return backend.serve(config, {
+    events: ctx.events ?? (() => {}),
+    signal: ctx.signal ?? new AbortController().signal,
+    target,
+    template: registry.template(target.chatTemplate),
+  });
 }
