@@ -5,7 +5,7 @@ import {
   type FieldIssue,
   formatPath,
   type PluginRegistry,
-  type Resolved,
+  type ResolvedConfig,
   type TargetModel,
   zodIssues,
 } from '@eaglet/core';
@@ -76,12 +76,12 @@ export function parseBackendOptions(backend: Backend, options: BackendOptions): 
 export function choosePlugins<C extends PluginChoice>(
   registry: PluginRegistry,
   config: C,
-): { backend: Backend; target: TargetModel; config: Resolved<C, BackendOptions> } {
+): { backend: Backend; target: TargetModel; config: ResolvedConfig<C, BackendOptions> } {
   const backend = resolveBackend(registry, config.backend);
   const backendOptions = parseBackendOptions(backend, config.backendOptions);
   const target = resolveTarget(registry, config.target, config.targetModel);
   const resolved = { ...config, backend: backend.id, target: target.id, backendOptions };
-  return { backend, target, config: resolved as Resolved<C, BackendOptions> };
+  return { backend, target, config: resolved as ResolvedConfig<C, BackendOptions> };
 }
 
 /** The fields of a config that name its plugins. */

@@ -21,7 +21,7 @@ export interface BackendCapabilities {
  * A config as a backend receives it: `backend` and `target` resolved to the plugins the flow chose,
  * and `backendOptions` parsed by the backend's own `optionsSchema` (its defaults filled in).
  */
-export type Resolved<C extends { backendOptions: unknown }, Options> = Omit<
+export type ResolvedConfig<C extends { backendOptions: unknown }, Options> = Omit<
   C,
   'backend' | 'target' | 'backendOptions'
 > & {
@@ -33,10 +33,10 @@ export type Resolved<C extends { backendOptions: unknown }, Options> = Omit<
 };
 
 /** Where a backend's OpenAI-compatible server should run and what it serves (see ServeConfig). */
-export type ServeOptions<Options = BackendOptions> = Resolved<ServeConfig, Options>;
+export type ServeOptions<Options = BackendOptions> = ResolvedConfig<ServeConfig, Options>;
 
 /** What a backend benchmarks (see BenchConfig). */
-export type ResolvedBenchConfig<Options = BackendOptions> = Resolved<BenchConfig, Options>;
+export type ResolvedBenchConfig<Options = BackendOptions> = ResolvedConfig<BenchConfig, Options>;
 
 /** The state of one replica, as `health()` reports it. */
 export interface ReplicaStatus {
