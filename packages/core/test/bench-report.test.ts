@@ -49,7 +49,12 @@ describe('benchmark figures', () => {
   it('builds a validated report with speedup, definitions and Markdown', () => {
     // A report is built from the config the backend ran: its backend and target resolved.
     const config = {
-      ...BenchConfig.parse({ targetModel: '/m', draftModel: '/d', outputFile: '/o.json', testDataPath: '/t.jsonl' }),
+      ...BenchConfig.parse({
+        targetModel: '/m',
+        draftModel: '/d',
+        outputFile: '/o.json',
+        testDataPath: '/t.jsonl',
+      }),
       backend: 'torch',
       target: 'qwen2-audio',
     };
