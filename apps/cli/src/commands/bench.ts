@@ -36,7 +36,11 @@ Settings only one backend understands go in --backend-option key=value (backendO
     'use-eagle': Flags.boolean({
       aliases: ['use_eagle'],
       allowNo: true,
-      description: 'run Eagle3 (seed: --use_eagle); --no-use-eagle runs the baseline alone',
+      description: withDefault(
+        BenchConfig,
+        'useEagle',
+        'run Eagle3 (seed: --use_eagle); --no-use-eagle runs the baseline alone',
+      ),
     }),
     baseline: Flags.boolean({
       allowNo: true,
