@@ -82,6 +82,53 @@ describe('eaglet (built binary)', () => {
     expect(r.stderr).toContain('error [EAGLET_PLUGIN_NOT_FOUND]');
     expect(r.stderr).toContain('hint: check the path');
   });
+
+  it("takes a backend's own settings as --backend-option and names a bad one with its backend", async () => {
+    const cwd = tmp();
+    const paths = [
+      '--target-model',
+      'm',
+      '--test-data-path',
+      't.jsonl',
+      '--output-file',
+      'o.json',
+      '--no-use-eagle',
+    ];
+    const torch = await eaglet(
+      [
+        'bench',
+        ...paths,
+        '--backend-option',
+        'cpuThreads=-1',
+        '--backend-option',
+        'gpuMemoryUtilization=0.5',
+      ],
+      { cwd },
+    );
+    expect(torch.code).toBe(1);
+    expect(torch.stderr).toContain('error [EAGLET_CONFIG_INVALID]: invalid options for backend torch');
+    expect(torch.stderr).toMatch(/backendOptions\.cpuThreads: .*\(backend torch\)/);
+    expect(torch.stderr).toMatch(
+      /backendOptions\.gpuMemoryUtilization: backend torch has no such option \(it takes: cpuThreads\)/,
+    );
+    // JSON values, and key paths into nested options.
+    const vllm = await eaglet(
+      [
+        'bench',
+        ...paths,
+        '--backend',
+        'vllm',
+        '--backend-option',
+        'engineArgs.swap_space=4',
+        '--backend-option',
+        'enforceEager="yes"',
+      ],
+      { cwd },
+    );
+    expect(vllm.code).toBe(1);
+    expect(vllm.stderr).toMatch(/backendOptions\.enforceEager: .*boolean.*\(backend vllm\)/);
+    expect(vllm.stderr).not.toMatch(/backendOptions\.engineArgs/);
+  });
 });
 
 describe('an external plugin through the CLI', () => {

@@ -105,9 +105,9 @@ describe.skipIf(!vllmPython)(
           '2',
           '--max-model-len', // the tiny model's max_position_embeddings is 8192; vLLM refuses more
           '2048',
-          '--set',
+          '--backend-option',
           'enforceEager=true',
-          '--set',
+          '--backend-option',
           'engineArgs.dtype="float32"',
           '--json',
         ],

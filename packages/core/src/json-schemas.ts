@@ -1,9 +1,7 @@
 import { z } from 'zod';
-import { BenchConfig } from './schemas/config/bench.js';
 import { ExportConfig, TrainEngineConfig } from './schemas/config/train.js';
 import { EagletEvent } from './schemas/events.js';
 import { GenerateRequest, GenerationEngineConfig } from './schemas/generation.js';
-import { BenchReport } from './schemas/report.js';
 
 /**
  * The schemas the Python engine validates against, as JSON Schema generated from the zod
@@ -13,11 +11,9 @@ import { BenchReport } from './schemas/report.js';
 export const ENGINE_SCHEMAS: Record<string, z.ZodType> = {
   train: TrainEngineConfig,
   export: ExportConfig,
-  bench: BenchConfig,
   event: EagletEvent,
   generation: GenerationEngineConfig,
   'generate-request': GenerateRequest,
-  'bench-report': BenchReport,
 };
 
 export function engineJsonSchemas(): Record<string, unknown> {
