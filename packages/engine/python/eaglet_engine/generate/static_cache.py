@@ -1,0 +1,115 @@
+"""Preallocated key/value caches for the fast decode path, and the KV lengths its graphs read.
+
+A CUDA graph replays fixed kernels on fixed buffers, so the fast path keeps every key and value in
+one buffer allocated at start-up (`StaticKVCache`) and addresses it by position tensors that live
+on the GPU: a write goes to explicit positions (`index_copy_`), a read covers the first `bucket`
+positions with a mask that lets each query see the keys at or before its own position. One graph
+then serves every position inside its bucket, and attention reads the bucket, not the whole
+buffer. Rolling back rejected draft tokens needs no work at all: positions past the accepted ones
+are masked until a later step overwrites them.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+SMALLEST_BUCKET = 256
+BUCKET_ALIGN = 64  # the memory-efficient attention kernel wants mask rows in multiples of 16
+
+
+def kv_buckets(max_len: int) -> list[int]:
+    """KV lengths graphs are captured for: 256, 384, 512, 768, 1024, 1536, ... (powers of two and
+    1.5x between them, so a step reads at most 1.5x the keys it needs), up to `max_len` rounded up
+    to a multiple of 64 (the last bucket, which is also the cache's capacity)."""
+    top = -(-max_len // BUCKET_ALIGN) * BUCKET_ALIGN
+    sizes = {top}
+    b = SMALLEST_BUCKET
+    while b < top:
+        sizes.update(s for s in (b, b * 3 // 2) if s < top)
+        b *= 2
+    return sorted(sizes)
+
+
+def bucket_for(buckets: list[int], length: int) -> int:
+    """The smallest bucket holding `length` positions."""
+    i = bisect.bisect_left(buckets, length)
+    if i == len(buckets):
+        raise ValueError(f"{length} positions exceed the largest captured KV length {buckets[-1]}")
+    return buckets[i]
+
+
+def visible_keys(key_index: Tensor, positions: Tensor, bucket: int) -> Tensor:
+    """[T, bucket] bool: key j is visible to the query at positions[t] when j <= positions[t]."""
+    return key_index[:bucket][None, :] <= positions[:, None]
+
+
+def _expand_heads(x: Tensor, heads: int) -> Tensor:
+    """[Hkv, S, D] -> [heads, S, D], each kv head serving heads/Hkv query heads (grouped-query)."""
+    group = heads // x.shape[0]
+    return x if group == 1 else x.repeat_interleave(group, dim=0)
+
+
+def causal_attention(q: Tensor, kv: Tensor, scale: float) -> Tensor:
+    """Attention of a prompt over itself (positions 0..T-1, nothing cached before).
+    q [H, T, D], kv [2, Hkv, T, D] -> [H, T, D]."""
+    k, v = _expand_heads(kv[0], q.shape[0]), _expand_heads(kv[1], q.shape[0])
+    return F.scaled_dot_product_attention(q[None], k[None], v[None], is_causal=True, scale=scale)[0]
+
+
+def cached_attention(q: Tensor, kv_layer: Tensor, bucket: int, visible: Tensor, scale: float) -> Tensor:
+    """Attention over the first `bucket` cached positions. q [H, T, D]; kv_layer [2, Hkv, capacity, D];
+    visible [T, bucket] -> [H, T, D]."""
+    k = _expand_heads(kv_layer[0, :, :bucket], q.shape[0])
+    v = _expand_heads(kv_layer[1, :, :bucket], q.shape[0])
+    return F.scaled_dot_product_attention(q[None], k[None], v[None], attn_mask=visible[None, None], scale=scale)[0]
+
+
+class StaticKVCache:
+    """Keys and values of `layers` attention layers for positions 0..capacity-1, allocated once:
+    `kv[layer]` is [2, kv_heads, capacity, head_dim] (keys, values)."""
+
+    def __init__(self, layers: int, kv_heads: int, head_dim: int, capacity: int, device: torch.device, dtype: torch.dtype) -> None:
+        self.capacity = capacity
+        self.kv = torch.zeros(layers, 2, kv_heads, capacity, head_dim, device=device, dtype=dtype)
+        self.key_index = torch.arange(capacity, device=device)
+
+    @staticmethod
+    def bytes_for(layers: int, kv_heads: int, head_dim: int, capacity: int, dtype: torch.dtype) -> int:
+        return layers * 2 * kv_heads * capacity * head_dim * torch.tensor([], dtype=dtype).element_size()
+
+    def write(self, layer: int, kv: Tensor, positions: Tensor) -> None:
+        """kv [2, Hkv, T, D] goes to `positions` [T]."""
+        self.kv[layer].index_copy_(2, positions, kv)
+
+    def attend(self, layer: int, q: Tensor, kv: Tensor, positions: Tensor, bucket: int | None, visible: Tensor | None, scale: float) -> Tensor:
+        """Writes this step's keys and values, then attends: over the step itself when `bucket` is
+        None (a prompt from position 0), else over the first `bucket` cached positions."""
+        self.write(layer, kv, positions)
+        if bucket is None:
+            return causal_attention(q, kv, scale)
+        return cached_attention(q, self.kv[layer], bucket, visible, scale)
+
+
+class DraftCacheView:
+    """The draft layer's cache interface (`attend(q, k, v, scale)` on [1, H, T, D] tensors, as
+    `eaglet_engine.draft.KVCache`) over a one-layer `StaticKVCache`; `at` sets the positions and
+    bucket of the next step."""
+
+    def __init__(self, cache: StaticKVCache) -> None:
+        self.cache = cache
+        self.positions: Tensor | None = None
+        self.bucket: int | None = None
+        self.visible: Tensor | None = None
+
+    def at(self, positions: Tensor, bucket: int | None) -> DraftCacheView:
+        self.positions, self.bucket = positions, bucket
+        self.visible = None if bucket is None else visible_keys(self.cache.key_index, positions, bucket)
+        return self
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
+        out = self.cache.attend(0, q[0], torch.stack([k[0], v[0]]), self.positions, self.bucket, self.visible, scale)
+        return out[None]
