@@ -24,7 +24,7 @@ import {
   type ServeOptions,
   type ServerHandle,
 } from '@eaglet/core';
-import { engineEnv, resolvePython } from '@eaglet/engine';
+import { engineEnv, resolvePython, type WorkerReadyInfo } from '@eaglet/engine';
 import { EmbeddedReplica, type PreparedPrompt } from './embedded.js';
 import { OpenAIServer } from './openai-server.js';
 
@@ -32,6 +32,13 @@ export { type Completion, EmbeddedReplica, type PreparedPrompt, type SamplingPar
 export { OpenAIServer, type OpenAIServerOptions } from './openai-server.js';
 
 const now = () => performance.now() / 1000;
+
+/** Which decode path the worker runs, for logs and the bench report. */
+export function decodePathText(info: WorkerReadyInfo | undefined): string {
+  if (info?.decodePath === 'graphs')
+    return `CUDA graphs (captured in ${(info.captureSeconds ?? 0).toFixed(1)} s)`;
+  return 'eager';
+}
 
 async function startReplicas(
   options: ServeOptions,
@@ -89,7 +96,7 @@ async function startReplicas(
       ctx.events({
         type: 'log',
         level: 'info',
-        message: `replica ${i}: ${url} (${replica.info?.device}, log ${replica.logFile})`,
+        message: `replica ${i}: ${url} (${replica.info?.device}, ${decodePathText(replica.info)}, log ${replica.logFile})`,
       });
     }
   } catch (e) {
@@ -263,7 +270,7 @@ export const torchBackend = (): Backend => ({
       return buildBenchReport({
         config,
         device: ready.device,
-        engineVersions: { ...ready.versions, dtype: ready.dtype },
+        engineVersions: { ...ready.versions, dtype: ready.dtype, decodePath: decodePathText(ready) },
         ...(baseline ? { baseline: baseline.run } : {}),
         ...(eagle3 ? { eagle3: eagle3.run } : {}),
         ...(baseline && eagle3 ? { outputs: { baseline: baseline.outputs, eagle3: eagle3.outputs } } : {}),

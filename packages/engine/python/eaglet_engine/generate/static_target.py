@@ -201,9 +201,17 @@ class StaticTarget:
         sin = self.sin.index_select(0, positions)
         visible = None if bucket is None else visible_keys(self.cache.key_index, positions, bucket)
         taps = {0: x} if want_taps and 0 in self.aux_layer_ids else {}
+        # One compiled graph serves every token count above 1 (prompts, verification); 1 (decode)
+        # gets its own. Marked here, so the first compilation is already the general one.
+        dynamic = self.compiled and x.shape[0] > 1
         for i, w in enumerate(self.weights):
+            if dynamic:
+                for t, dim in ((x, 0), (cos, 0), (sin, 0)):
+                    torch._dynamo.maybe_mark_dynamic(t, dim)
             q, kv = self._pre(x, w.ln1, w.eps1, w.w_qkv, w.b_qkv, cos, sin, self.heads, self.kv_heads)
             attn = self.cache.attend(i, q, kv, positions, bucket, visible, self.scale)
+            if dynamic:
+                torch._dynamo.maybe_mark_dynamic(attn, 1)
             x = self._post(x, attn, w.w_o, w.ln2, w.eps2, w.w_gate_up, w.w_down)
             if want_taps and i + 1 in self.aux_layer_ids:
                 taps[i + 1] = x
@@ -234,6 +242,8 @@ class StaticTarget:
             self._pre, self._post, self.compiled = pre_attention, post_attention, False
             got = self.forward(embeds[0], positions, None)[0].float()
         err = ((got - expected).norm() / expected.norm()).item()
-        tolerance = 1e-4 if self.dtype == torch.float32 else 3e-2
+        self.check_error = err
+        # Rounding differs (fused products, fp32 inside fused norms); a wrong layout is off by O(1).
+        tolerance = 1e-4 if self.dtype == torch.float32 else 1e-1
         if not err <= tolerance:
             raise FastPathUnsupported(f"the fast forward differs from the decoder's own (relative error {err:.2e})")
