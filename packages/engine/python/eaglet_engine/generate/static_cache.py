@@ -42,30 +42,34 @@ def bucket_for(buckets: list[int], length: int) -> int:
     return buckets[i]
 
 
-def visible_keys(key_index: Tensor, positions: Tensor, bucket: int) -> Tensor:
-    """[T, bucket] bool: key j is visible to the query at positions[t] when j <= positions[t]."""
-    return key_index[:bucket][None, :] <= positions[:, None]
+def attention_bias(key_index: Tensor, positions: Tensor, bucket: int, dtype: torch.dtype) -> Tensor:
+    """[T, bucket] additive mask: 0 where key j is visible to the query at positions[t]
+    (j <= positions[t]), -inf elsewhere. Made once per step and shared by every layer."""
+    visible = key_index[:bucket][None, :] <= positions[:, None]
+    return torch.zeros(visible.shape, dtype=dtype, device=visible.device).masked_fill_(~visible, float("-inf"))
 
 
-def _expand_heads(x: Tensor, heads: int) -> Tensor:
-    """[Hkv, S, D] -> [heads, S, D], each kv head serving heads/Hkv query heads (grouped-query)."""
-    group = heads // x.shape[0]
-    return x if group == 1 else x.repeat_interleave(group, dim=0)
+def _grouped(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """q [H, T, D], k/v [Hkv, S, D] -> [Hkv, H/Hkv, *, D] views: each kv head serves its group of
+    query heads by broadcasting (stride 0), never by copying keys and values."""
+    hkv = k.shape[0]
+    g = q.shape[0] // hkv
+    q = q.view(hkv, g, *q.shape[1:])
+    return q, k[:, None].expand(hkv, g, *k.shape[1:]), v[:, None].expand(hkv, g, *v.shape[1:])
 
 
 def causal_attention(q: Tensor, kv: Tensor, scale: float) -> Tensor:
     """Attention of a prompt over itself (positions 0..T-1, nothing cached before).
     q [H, T, D], kv [2, Hkv, T, D] -> [H, T, D]."""
-    k, v = _expand_heads(kv[0], q.shape[0]), _expand_heads(kv[1], q.shape[0])
-    return F.scaled_dot_product_attention(q[None], k[None], v[None], is_causal=True, scale=scale)[0]
+    qg, k, v = _grouped(q, kv[0], kv[1])
+    return F.scaled_dot_product_attention(qg, k, v, is_causal=True, scale=scale).reshape(q.shape)
 
 
-def cached_attention(q: Tensor, kv_layer: Tensor, bucket: int, visible: Tensor, scale: float) -> Tensor:
+def cached_attention(q: Tensor, kv_layer: Tensor, bucket: int, bias: Tensor, scale: float) -> Tensor:
     """Attention over the first `bucket` cached positions. q [H, T, D]; kv_layer [2, Hkv, capacity, D];
-    visible [T, bucket] -> [H, T, D]."""
-    k = _expand_heads(kv_layer[0, :, :bucket], q.shape[0])
-    v = _expand_heads(kv_layer[1, :, :bucket], q.shape[0])
-    return F.scaled_dot_product_attention(q[None], k[None], v[None], attn_mask=visible[None, None], scale=scale)[0]
+    bias [T, bucket] from `attention_bias` -> [H, T, D]."""
+    qg, k, v = _grouped(q, kv_layer[0, :, :bucket], kv_layer[1, :, :bucket])
+    return F.scaled_dot_product_attention(qg, k, v, attn_mask=bias, scale=scale).reshape(q.shape)
 
 
 class StaticKVCache:
@@ -85,13 +89,13 @@ class StaticKVCache:
         """kv [2, Hkv, T, D] goes to `positions` [T]."""
         self.kv[layer].index_copy_(2, positions, kv)
 
-    def attend(self, layer: int, q: Tensor, kv: Tensor, positions: Tensor, bucket: int | None, visible: Tensor | None, scale: float) -> Tensor:
+    def attend(self, layer: int, q: Tensor, kv: Tensor, positions: Tensor, bucket: int | None, bias: Tensor | None, scale: float) -> Tensor:
         """Writes this step's keys and values, then attends: over the step itself when `bucket` is
         None (a prompt from position 0), else over the first `bucket` cached positions."""
         self.write(layer, kv, positions)
         if bucket is None:
             return causal_attention(q, kv, scale)
-        return cached_attention(q, self.kv[layer], bucket, visible, scale)
+        return cached_attention(q, self.kv[layer], bucket, bias, scale)
 
 
 class DraftCacheView:
@@ -103,13 +107,13 @@ class DraftCacheView:
         self.cache = cache
         self.positions: Tensor | None = None
         self.bucket: int | None = None
-        self.visible: Tensor | None = None
+        self.bias: Tensor | None = None
 
     def at(self, positions: Tensor, bucket: int | None) -> DraftCacheView:
         self.positions, self.bucket = positions, bucket
-        self.visible = None if bucket is None else visible_keys(self.cache.key_index, positions, bucket)
+        self.bias = None if bucket is None else attention_bias(self.cache.key_index, positions, bucket, self.cache.kv.dtype)
         return self
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
-        out = self.cache.attend(0, q[0], torch.stack([k[0], v[0]]), self.positions, self.bucket, self.visible, scale)
+        out = self.cache.attend(0, q[0], torch.stack([k[0], v[0]]), self.positions, self.bucket, self.bias, scale)
         return out[None]

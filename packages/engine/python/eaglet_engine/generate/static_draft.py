@@ -30,8 +30,10 @@ class StaticDraft:
         # The target id of every draft-vocabulary entry (d2t).
         self.draft_ids = model.to_target_ids(torch.arange(cfg.draft_vocab_size, device=self.device))
         self.compiled = compile
+        self._logits = model.logits
         if compile:
             model.fuse()
+            self._logits = torch.compile(model.logits, dynamic=True)  # the final norm fused too
 
     def fuse(self, taps: Tensor) -> Tensor:
         """[T, 3 * target hidden] tapped target states -> [T, H] through `fc`."""
@@ -41,7 +43,7 @@ class StaticDraft:
         """Draft positions `positions` [T] reading tokens ids [T] (the token after each position)
         and hidden [T, H]. Returns (output hidden [T, H], logits [T, draft vocab] fp32)."""
         out = self.model.step(self.model.embed(ids[None]), hidden[None], positions[None], self.view.at(positions, bucket))
-        return out[0], self.model.logits(out)[0]
+        return out[0], self._logits(out)[0]
 
     def propose(self, logits: Tensor, position: Tensor, greedy: bool, temperature: Tensor, top_p: Tensor, u: Tensor) -> tuple[Tensor, Tensor | None]:  # noqa: ARG002 - position: for wrappers that propose by position
         """The chain's token for target position `position` [1] from draft logits [1, draft vocab]:

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .static_cache import StaticKVCache, visible_keys
+from .static_cache import StaticKVCache, attention_bias
 
 log = logging.getLogger("eaglet.generate")
 
@@ -199,7 +199,7 @@ class StaticTarget:
     def forward(self, x: Tensor, positions: Tensor, bucket: int | None, want_taps: bool = False) -> tuple[Tensor, Tensor | None]:
         cos = self.cos.index_select(0, positions)
         sin = self.sin.index_select(0, positions)
-        visible = None if bucket is None else visible_keys(self.cache.key_index, positions, bucket)
+        bias = None if bucket is None else attention_bias(self.cache.key_index, positions, bucket, self.dtype)
         taps = {0: x} if want_taps and 0 in self.aux_layer_ids else {}
         # One compiled graph serves every token count above 1 (prompts, verification); 1 (decode)
         # gets its own. Marked here, so the first compilation is already the general one.
@@ -209,7 +209,7 @@ class StaticTarget:
                 for t, dim in ((x, 0), (cos, 0), (sin, 0)):
                     torch._dynamo.maybe_mark_dynamic(t, dim)
             q, kv = self._pre(x, w.ln1, w.eps1, w.w_qkv, w.b_qkv, cos, sin, self.heads, self.kv_heads)
-            attn = self.cache.attend(i, q, kv, positions, bucket, visible, self.scale)
+            attn = self.cache.attend(i, q, kv, positions, bucket, bias, self.scale)
             if dynamic:
                 torch._dynamo.maybe_mark_dynamic(attn, 1)
             x = self._post(x, attn, w.w_o, w.ln2, w.eps2, w.w_gate_up, w.w_down)
