@@ -2,16 +2,22 @@
 
 After the target refactor (docs: design-12, decision 4) the plugin's TargetAdapter provides all of
 this (`decoder`, `lm_head_weight()`, `media_inputs(clips, device)`, `input_embeddings(input_ids,
-media)`, aux layer ids) and this module goes; `fast.build_fast_generator` takes either.
+media)`, aux layer ids, and `fuse` compiling the media encoder) and this module goes;
+`fast.build_fast_generator` takes either.
 """
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from .target import TargetRunner, _decoder_layers
+
+
+log = logging.getLogger("eaglet.generate")
 
 
 class _Captured(Exception):
@@ -26,6 +32,26 @@ class RunnerAdapter:
         # TargetRunner counts taps as layer outputs (0-based); the fast path takes vLLM's aux ids
         # (the state after k layers), as the refactored adapters will.
         self.aux_layer_ids = [t + 1 for t in runner.tap_layers]
+
+    def fuse_media(self) -> None:
+        """Compiles the media encoders (the base model's parts beside the text decoder: an audio
+        tower and its projector, say), whose eager layers are host-bound at batch 1; as the
+        plugin adapter's `fuse` does for training. A failed compilation falls back to eager."""
+        base = self.runner.base
+        for module in base.children():
+            if module is self.decoder or not any(True for _ in module.parameters()):
+                continue
+            eager, compiled = module.forward, torch.compile(module.forward)
+
+            def forward(*args, _module=module, _eager=eager, _compiled=compiled, **kwargs):
+                try:
+                    return _compiled(*args, **kwargs)
+                except Exception as e:  # noqa: BLE001 - keep serving on the eager encoder
+                    log.warning("compiling %s failed, running it eagerly: %s", type(_module).__name__, e)
+                    _module.forward = _eager
+                    return _eager(*args, **kwargs)
+
+            module.forward = forward
 
     def lm_head_weight(self) -> Tensor:
         return self.runner.lm_head.weight

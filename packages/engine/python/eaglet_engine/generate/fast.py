@@ -258,4 +258,6 @@ def build_fast_generator(adapter, draft_model, num_spec_tokens: int, max_model_l
     capacity = kv_buckets(max_model_len)[-1]
     target = StaticTarget(adapter.decoder, adapter.lm_head_weight(), adapter.aux_layer_ids, capacity, compile=compile)
     draft = StaticDraft(draft_model, capacity, compile=compile) if draft_model is not None else None
+    if compile and hasattr(adapter, "fuse_media"):
+        adapter.fuse_media()  # the prefill's media encoder; compiled on the first request with media
     return FastGenerator(adapter, target, draft, num_spec_tokens, max_model_len, graphs=graphs)

@@ -54,6 +54,8 @@ def _grouped(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     query heads by broadcasting (stride 0), never by copying keys and values."""
     hkv = k.shape[0]
     g = q.shape[0] // hkv
+    if g == 1:  # as one batch of H heads: the layout the flash and cuDNN kernels take as is
+        return q[None], k[None], v[None]
     q = q.view(hkv, g, *q.shape[1:])
     return q, k[:, None].expand(hkv, g, *k.shape[1:]), v[:, None].expand(hkv, g, *v.shape[1:])
 

@@ -55,7 +55,7 @@ def pre_attention(x: Tensor, ln: Tensor, eps: float, w_qkv: Tensor, b_qkv: Tenso
     v = v.view(t, kv_heads, d).transpose(0, 1)
     q = q * cos + _rotate_half(q) * sin
     k = k * cos + _rotate_half(k) * sin
-    return q, torch.stack([k, v])
+    return q.contiguous(), torch.stack([k, v])  # contiguous here, in the fused kernel: the attention kernel would copy it
 
 
 def post_attention(x: Tensor, attn: Tensor, w_o: Tensor, ln: Tensor, eps: float, w_gate_up: Tensor, w_down: Tensor) -> Tensor:
