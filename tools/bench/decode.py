@@ -82,7 +82,6 @@ class Bench:
             "errors": {},
         }
         self.logf = (self.out / "decode.log").open("a")
-        self.started = time.perf_counter()
 
     def log(self, msg: str) -> None:
         line = f"[{time.strftime('%H:%M:%S')}] {msg}"
@@ -426,30 +425,6 @@ class Bench:
                 }
         return out
 
-    def reduce_overhead(self) -> dict:
-        """torch.compile(mode='reduce-overhead') over the whole decode step (the plain functions,
-        every layer in one graph), against our captured graph of the same step."""
-        if time.perf_counter() - self.started > self.args.reduce_overhead_after:
-            raise TimeoutError(f"skipped: the run is past {self.args.reduce_overhead_after} s")
-        fast = self.fast
-        bucket = self.result["pieces"]["bucket"]
-        plain = copy.copy(fast.target)
-        plain._pre, plain._post, plain.compiled = pre_attention, post_attention, False
-
-        def step(ids, pos):
-            return plain.logits(plain.forward(plain.embed(ids), pos, bucket)[0]).argmax(-1)
-
-        compiled = torch.compile(step, mode="reduce-overhead", fullgraph=False)
-        ids, pos = fast.pending.clone(), fast.pos.clone()
-        t0 = time.perf_counter()
-        with torch.inference_mode():
-            for _ in range(3):
-                compiled(ids, pos)
-            self.sync()
-            first = time.perf_counter() - t0
-            t = self.timed(lambda: compiled(ids, pos), 30, warmup=2)
-        return {"compileSeconds": first, "decodeSeconds": t}
-
     # -- report ---------------------------------------------------------------------------------
 
     def markdown(self) -> str:
@@ -498,8 +473,7 @@ def main() -> int:
     p.add_argument("--tokens", type=int, default=128, help="new tokens per measured generation")
     p.add_argument("--max-model-len", type=int, default=16384, help="the fast path's maxModelLen (the server default)")
     p.add_argument("--no-compile", action="store_true")
-    p.add_argument("--reduce-overhead-after", type=float, default=240.0, help="skip the reduce-overhead comparison when the run has taken longer (seconds)")
-    p.add_argument("--skip", default="", help="comma-separated sections to skip (e.g. hf_static,reduce_overhead)")
+    p.add_argument("--skip", default="", help="comma-separated sections to skip (e.g. hf_static,profile)")
     args = p.parse_args()
     b = Bench(args)
     skip = set(filter(None, args.skip.split(",")))
@@ -518,7 +492,6 @@ def main() -> int:
         ("eagle3_random", b.eagle3_random),
         ("controlled", b.controlled),
         ("profile", b.profile),
-        ("reduce_overhead", b.reduce_overhead),
     ]
     for name, fn in plan:
         if name not in skip:

@@ -257,7 +257,7 @@ def test_first_32_bf16_tokens_of_the_7b_architecture_equal_generate_or_tie(tmp_p
 
     from eaglet_engine.generate.adapter_shim import RunnerAdapter
     from eaglet_engine.generate.fast import FastGenerator, build_fast_generator
-    from eaglet_engine.generate.parity import greedy_parity
+    from eaglet_engine.generate.parity import fast_logits_at, greedy_parity
     from eaglet_engine.generate.speculative import GenerationParams
     from eaglet_engine.generate.target import TargetRunner
 
@@ -279,6 +279,6 @@ def test_first_32_bf16_tokens_of_the_7b_architecture_equal_generate_or_tie(tmp_p
     ours = fast.generate(ids, [pcm], GenerationParams(max_tokens=32)).output_ids
     plain = FastGenerator(fast.adapter, fast.target, None, 4, 2048, graphs=False)
     assert plain.generate(ids, [pcm], GenerationParams(max_tokens=32)).output_ids == ours
-    parity = greedy_parity(ours, ref_tokens, ref_logits)
+    parity = greedy_parity(ours, ref_tokens, ref_logits, lambda step: fast_logits_at(plain, ids, [pcm], step))
     print("7B bf16 parity with generate():", parity)
     assert parity["equal"] or parity["divergence"]["tie"], parity

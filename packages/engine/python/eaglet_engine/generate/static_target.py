@@ -242,7 +242,6 @@ class StaticTarget:
             self._pre, self._post, self.compiled = pre_attention, post_attention, False
             got = self.forward(embeds[0], positions, None)[0].float()
         err = ((got - expected).norm() / expected.norm()).item()
-        self.check_error = err
         # Rounding differs (fused products, fp32 inside fused norms); a wrong layout is off by O(1).
         tolerance = 1e-4 if self.dtype == torch.float32 else 1e-1
         if not err <= tolerance:
