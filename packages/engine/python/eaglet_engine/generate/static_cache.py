@@ -50,8 +50,9 @@ def attention_bias(key_index: Tensor, positions: Tensor, bucket: int, dtype: tor
 
 
 def _grouped(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """q [H, T, D], k/v [Hkv, S, D] -> [Hkv, H/Hkv, *, D] views: each kv head serves its group of
-    query heads by broadcasting (stride 0), never by copying keys and values."""
+    """q [H, T, D], k/v [Hkv, S, D] -> 4-d views for attention: [1, H, *, D] when every query head
+    has its own kv head; else [Hkv, H/Hkv, *, D], each kv head serving its group of query heads by
+    broadcasting (stride 0), never by copying keys and values."""
     hkv = k.shape[0]
     g = q.shape[0] // hkv
     if g == 1:  # as one batch of H heads: the layout the flash and cuDNN kernels take as is
@@ -85,7 +86,7 @@ class StaticKVCache:
 
     @staticmethod
     def bytes_for(layers: int, kv_heads: int, head_dim: int, capacity: int, dtype: torch.dtype) -> int:
-        return layers * 2 * kv_heads * capacity * head_dim * torch.tensor([], dtype=dtype).element_size()
+        return layers * 2 * kv_heads * capacity * head_dim * dtype.itemsize
 
     def write(self, layer: int, kv: Tensor, positions: Tensor) -> None:
         """kv [2, Hkv, T, D] goes to `positions` [T]."""
