@@ -25,7 +25,7 @@ import {
   type ServeOptions,
   type ServerHandle,
 } from '@eaglet/core';
-import { engineEnv, resolvePython } from '@eaglet/engine';
+import { engineEnv, resolvePython, type WorkerReadyInfo } from '@eaglet/engine';
 import { EmbeddedReplica, type PreparedPrompt } from './embedded.js';
 import { OpenAIServer } from './openai-server.js';
 import { TorchBackendOptions } from './options.js';
@@ -35,6 +35,13 @@ export { OpenAIServer, type OpenAIServerOptions } from './openai-server.js';
 export { TorchBackendOptions } from './options.js';
 
 const now = () => performance.now() / 1000;
+
+/** Which decode path the worker runs, for logs and the bench report. */
+export function decodePathText(info: WorkerReadyInfo | undefined): string {
+  if (info?.decodePath === 'graphs')
+    return `CUDA graphs (captured in ${(info.captureSeconds ?? 0).toFixed(1)} s)`;
+  return 'eager';
+}
 
 async function startReplicas(
   options: ServeOptions<TorchBackendOptions>,
@@ -91,7 +98,7 @@ async function startReplicas(
       ctx.events({
         type: 'log',
         level: 'info',
-        message: `replica ${i}: ${url} (${replica.info?.device}, log ${replica.logFile})`,
+        message: `replica ${i}: ${url} (${replica.info?.device}, ${decodePathText(replica.info)}, log ${replica.logFile})`,
       });
     }
   } catch (e) {
@@ -269,7 +276,7 @@ export const torchBackend = (): Backend<TorchBackendOptions> => ({
       return buildBenchReport({
         config,
         device: ready.device,
-        engineVersions: { ...ready.versions, dtype: ready.dtype },
+        engineVersions: { ...ready.versions, dtype: ready.dtype, decodePath: decodePathText(ready) },
         ...(baseline ? { baseline: baseline.run } : {}),
         ...(eagle3 ? { eagle3: eagle3.run } : {}),
         ...(baseline && eagle3 ? { outputs: { baseline: baseline.outputs, eagle3: eagle3.outputs } } : {}),

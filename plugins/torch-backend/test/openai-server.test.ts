@@ -85,6 +85,26 @@ describe('OpenAIServer', () => {
     expect((await fetch(`${url}/nothing`, { headers: { authorization: 'Bearer sekret' } })).status).toBe(404);
   });
 
+  it('refuses a prompt longer than maxModelLen with a 400 naming the limit, without a worker', async () => {
+    const longPrompt = {
+      renderPrompt: () => ({ inputIds: new Array(80).fill(1) }),
+    } as unknown as ChatTemplateSession;
+    const small = new EmbeddedReplica(target, longPrompt, { targetModel: '/nowhere', maxModelLen: 64 });
+    const smallServer = new OpenAIServer({ replica: small, model: 'tiny', host: '127.0.0.1', port: 0 });
+    const smallUrl = await smallServer.listen();
+    try {
+      const res = await fetch(`${smallUrl}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      expect(res.status).toBe(400);
+      expect((await res.json()).error.message).toMatch(/80 tokens.*at most 64 .*\(maxModelLen\)/);
+    } finally {
+      await smallServer.close();
+    }
+  });
+
   it('says the worker is gone (503, retryable) for a valid request when no worker runs', async () => {
     const res = await post({ messages: [{ role: 'system', content: 'x' }] });
     expect([500, 503]).toContain(res.status);

@@ -89,6 +89,10 @@ export const WorkerMessage = z.discriminatedUnion('type', [
     numSpecTokens: z.number().int().nonnegative(),
     vocabSize: z.number().int().positive(),
     versions: z.record(z.string(), z.string()),
+    /** How decoding runs: captured CUDA graphs over static caches (CUDA), or eager PyTorch. */
+    decodePath: z.enum(['graphs', 'eager']).optional(),
+    /** Seconds spent capturing the CUDA graphs at start-up. */
+    captureSeconds: z.number().nonnegative().optional(),
   }),
   z.strictObject({ type: z.literal('tokens'), id: z.string(), ids: z.array(z.number().int()) }),
   z.strictObject({ type: z.literal('result'), id: z.string(), result: GenerateResult }),

@@ -48,6 +48,7 @@ def test_worker_answers_requests_in_order_and_survives_bad_ones(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     msgs = [json.loads(line) for line in proc.stdout.splitlines()]
     assert msgs[0]["type"] == "ready" and msgs[0]["speculative"] is True
+    assert msgs[0]["decodePath"] == "eager"  # CUDA graphs are for CUDA devices
     by_id = {}
     for m in msgs[1:]:
         by_id.setdefault(m.get("id"), []).append(m)

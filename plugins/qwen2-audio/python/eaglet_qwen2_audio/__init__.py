@@ -128,10 +128,14 @@ class Qwen2AudioTarget(CausalLMTarget):
                 k += 1
 
     def fuse(self) -> None:
-        """Compiles the text decoder layers (the bulk of the target's time) and the audio encoder
-        (32 small layers on 1500 positions: eager, its kernel launches outlast its GPU work). A
-        compilation failure falls back to eager with a warning."""
+        """Compiles the text decoder layers (the bulk of the target's time) and the audio encoder."""
         super().fuse()
+        self.fuse_media()
+
+    def fuse_media(self) -> None:
+        """Compiles the audio encoder (32 small layers on 1500 positions: eager, its kernel
+        launches outlast its GPU work); the fast decode path's prefill uses it alone. A
+        compilation failure falls back to eager with a warning."""
         tower = self.tower
         eager, compiled = tower.forward, torch.compile(tower.forward)
 

@@ -7,4 +7,10 @@
 - `sampling`: temperature/top-p distributions, greedy verification and the standard rejection rule.
 - `speculative.generate`: the decode loop (baseline or a chain of N draft tokens), counting drafts
   and accepted tokens per position the way vLLM does.
+
+The fast path (CUDA): `fast.FastGenerator`, the same loop as whole steps captured as CUDA graphs
+(`graphs`) over preallocated caches (`static_cache`, `static_target`, `static_draft`), sampling
+and verification on the device (`device_sampling`), fed by the target plugin's adapter (its
+`decoder`, `input_embeddings` and `media_inputs`); `scripted_draft` and `parity` serve its
+benchmark and tests.
 """

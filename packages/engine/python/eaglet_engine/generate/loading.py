@@ -1,10 +1,16 @@
 """Builds a Generator from a generation config: the target through its plugin's adapter (the same
 path training takes), the draft from the folder `eaglet train` exports, and the aux layers the
-draft reads (its own config.json's, else the target block's)."""
+draft reads (its own config.json's, else the target block's).
+
+On CUDA the generator is the fast path (`fast.FastGenerator`: static caches, CUDA graphs captured
+here, at start-up); elsewhere, or for a target whose layers the fast path does not compute, the
+eager `Generator`. The ready message says which (`decodePath`)."""
 
 from __future__ import annotations
 
+import logging
 import platform
+import time
 
 import torch
 
@@ -12,10 +18,14 @@ from ..config import EngineTarget, GenerationConfig
 from ..draft import DraftConfig
 from ..errors import EngineError
 from ..export import aux_layer_ids_of, read_draft_config
-from ..targets import load_adapter
+from ..targets import TargetAdapter, load_adapter
 from .draft import DraftRunner
 from .speculative import Generator
+from .static_cache import StaticKVCache, kv_buckets
+from .static_target import FastPathUnsupported
 from .target import TargetRunner, resolve_device, resolve_dtype
+
+log = logging.getLogger("eaglet.generate")
 
 
 def aux_layer_ids_for(target: EngineTarget, draft: DraftConfig | None) -> tuple[int, ...]:
@@ -50,10 +60,14 @@ def build_generator(cfg: GenerationConfig) -> tuple[Generator, dict]:
                 f"this target has {target.hidden_size} and {target.vocab_size}",
                 hint="pass the draft trained for this target",
             )
-    gen = Generator(target, draft, num_spec_tokens=cfg.num_spec_tokens)
+    gen, path = None, {"decodePath": "eager"}
+    if device.type == "cuda":
+        gen, path = fast_generator(adapter, target.aux_layer_ids, draft, cfg.num_spec_tokens, cfg.max_model_len)
+    gen = gen or Generator(target, draft, num_spec_tokens=cfg.num_spec_tokens)
     import transformers
 
     info = {
+        **path,
         "device": device_name(device),
         "dtype": str(dtype).replace("torch.", ""),
         "speculative": draft is not None,
@@ -62,3 +76,28 @@ def build_generator(cfg: GenerationConfig) -> tuple[Generator, dict]:
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version()},
     }
     return gen, info
+
+
+def fast_generator(adapter: TargetAdapter, aux_layer_ids: tuple[int, ...], draft: DraftRunner | None, num_spec_tokens: int, max_model_len: int):
+    """The CUDA-graph path with its ready-message fields, or (None, eager fields) when the target's
+    layers are not ones it computes. CUDA running out of memory names the setting to lower."""
+    from .fast import build_fast_generator
+
+    t0 = time.perf_counter()
+    try:
+        gen = build_fast_generator(adapter, aux_layer_ids, draft.model if draft else None, num_spec_tokens, max_model_len, graphs=True, compile=True)
+    except FastPathUnsupported as e:
+        log.warning("decoding eagerly (no CUDA graphs): %s", e)
+        return None, {"decodePath": "eager"}
+    except torch.cuda.OutOfMemoryError as e:
+        tc = adapter.decoder.config
+        heads = tc.num_attention_heads
+        head_dim = getattr(tc, "head_dim", None) or tc.hidden_size // heads
+        kv = StaticKVCache.bytes_for(tc.num_hidden_layers, getattr(tc, "num_key_value_heads", None) or heads, head_dim, kv_buckets(max_model_len)[-1], adapter.lm_head_weight().dtype)
+        raise EngineError(
+            f"CUDA ran out of memory preparing the decode path for maxModelLen {max_model_len}: its KV cache alone takes {kv / 2**30:.1f} GiB ({e})",
+            code="EAGLET_OUT_OF_MEMORY",
+            hint="lower maxModelLen (--max-model-len): the KV cache and CUDA graphs are sized for it at start-up",
+        ) from e
+    log.info("decode path: CUDA graphs, %d KV buckets up to %d, captured in %.1f s (set-up %.1f s)", len(gen.buckets), gen.buckets[-1], gen.capture_seconds, time.perf_counter() - t0)
+    return gen, {"decodePath": "graphs", "captureSeconds": round(gen.capture_seconds, 3)}

@@ -91,9 +91,10 @@ class TargetOutput:
 @runtime_checkable
 class TargetAdapter(Protocol):
     """Engine-side glue for one target family (see the module docstring). Optional members:
-    ``check(batch)`` (refuse data that does not fit the model, run where batches are built) and
+    ``check(batch)`` (refuse data that does not fit the model, run where batches are built),
     ``fuse()`` (compile the forward's elementwise work, on GPUs when the config's ``compile``
-    allows it)."""
+    allows it) and ``fuse_media()`` (compile only the media encoder: the CUDA-graph decode path
+    runs the decoder's layers its own way and compiles the prefill's encoder with this)."""
 
     info: TargetInfo
     layers: nn.ModuleList
