@@ -89,7 +89,14 @@ describe('OpenAIServer', () => {
     const longPrompt = {
       renderPrompt: () => ({ inputIds: new Array(80).fill(1) }),
     } as unknown as ChatTemplateSession;
-    const small = new EmbeddedReplica(target, longPrompt, { targetModel: '/nowhere', maxModelLen: 64 });
+    const engineTarget = {
+      id: 'tiny',
+      adapter: 'nowhere',
+      model: '/nowhere',
+      architecture: 'Tiny',
+      auxLayerIds: [1, 2, 3],
+    };
+    const small = new EmbeddedReplica(target, longPrompt, { target: engineTarget, maxModelLen: 64 });
     const smallServer = new OpenAIServer({ replica: small, model: 'tiny', host: '127.0.0.1', port: 0 });
     const smallUrl = await smallServer.listen();
     try {
