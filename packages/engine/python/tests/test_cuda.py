@@ -227,20 +227,21 @@ def test_graph_path_samples_from_the_target_distribution_on_cuda(tmp_path):
 
 
 def test_worker_generator_on_cuda_is_the_compiled_graph_path_and_oom_names_the_setting(tmp_path):
+    from eaglet_engine import config
     from eaglet_engine.errors import EngineError
     from eaglet_engine.generate.loading import build_generator
     from eaglet_engine.generate.speculative import GenerationParams, Generator
+    from eaglet_engine.generate.target import TargetRunner
 
-    folder = str(tiny_qwen2_audio(tmp_path / "m"))
-    cfg = {"targetModel": folder, "device": "cuda", "dtype": "fp32", "maxModelLen": 1024}
-    gen, info = build_generator(cfg)
+    cfg = {"target": engine_target(tiny_qwen2_audio(tmp_path / "m")), "device": "cuda", "dtype": "fp32", "maxModelLen": 1024}
+    gen, info = build_generator(config.parse(cfg, "generation"))
     assert info["decodePath"] == "graphs" and info["captureSeconds"] > 0 and gen.target.compiled
-    eager = Generator(gen.adapter.runner)
+    eager = Generator(TargetRunner(gen.adapter, TINY_AUX_LAYER_IDS), None, num_spec_tokens=2)
     ids = [3, 1, 4, 1, 5, 9, 2, 6]
     assert gen.generate(ids, None, GenerationParams(max_tokens=24)).output_ids == eager.generate(ids, None, GenerationParams(max_tokens=24)).output_ids
     del gen, eager
     with pytest.raises(EngineError) as e:
-        build_generator({**cfg, "maxModelLen": 2**36})
+        build_generator(config.parse({**cfg, "maxModelLen": 2**36}, "generation"))
     assert e.value.code == "EAGLET_OUT_OF_MEMORY" and "maxModelLen" in e.value.hint
 
 
