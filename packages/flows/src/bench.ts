@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
 import {
   type BenchConfig,
@@ -12,6 +12,7 @@ import {
 } from '@eaglet/core';
 import { runEngine } from '@eaglet/engine';
 import { type AudioAccess, refusedAudio } from './audio-access.js';
+import { makeOutputFolder } from './output-folder.js';
 import { detectFormat, type FlowContext } from './validate.js';
 
 export interface BenchFiles {
@@ -117,7 +118,7 @@ export async function bench(
   const json = resolve(config.outputFile);
   const stem = json.slice(0, json.length - extname(json).length);
   const files: BenchFiles = { json, markdown: `${stem}.md` };
-  mkdirSync(dirname(json), { recursive: true });
+  makeOutputFolder(dirname(json));
   try {
     await runEngine({ command: 'plot-bench', config: { ...report, files: { plot: `${stem}.png` } } });
     files.plot = `${stem}.png`;

@@ -1,6 +1,6 @@
-import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DraftConfig, EagletError, type TargetInfo, type TargetModel } from '@eaglet/core';
+import { DraftConfig, EagletError, readJsonFile, type TargetInfo, type TargetModel } from '@eaglet/core';
 import { QWEN2_AUDIO_MAX_SECONDS, QWEN2_AUDIO_SAMPLE_RATE, qwen2AudioTokenCount } from './audio-tokens.js';
 import { QWEN2_AUDIO_TEMPLATE_ID } from './chat-template.js';
 
@@ -35,7 +35,7 @@ function tensorNames(modelDir: string): Set<string> {
   const index = join(modelDir, 'model.safetensors.index.json');
   if (existsSync(index))
     return new Set(
-      Object.keys((JSON.parse(readFileSync(index, 'utf8')) as { weight_map: object }).weight_map),
+      Object.keys((readJsonFile(index, "the model's weight index") as { weight_map: object }).weight_map),
     );
   const file = join(modelDir, 'model.safetensors');
   if (!existsSync(file)) return new Set();
@@ -74,7 +74,7 @@ export const qwen2AudioTarget: TargetModel = {
         hint: 'pass the local folder of a Hugging Face checkpoint (config.json, tokenizer files, safetensors)',
       });
     }
-    const config = JSON.parse(readFileSync(path, 'utf8')) as {
+    const config = readJsonFile(path, "the model's config.json") as {
       architectures?: string[];
       text_config?: TextConfig;
       audio_token_index?: number;

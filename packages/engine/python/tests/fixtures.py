@@ -167,6 +167,7 @@ def train_config(tmp: Path, model: Path, train: list[Path], vocab: Path, **over:
         "nprocPerNode": 1,
         "parallel": "ddp",
         "resume": False,
+        "overwrite": False,
         "export": {"formats": ["vllm"], "speculativeTokens": 3},
         "plot": False,
         "seed": 0,
