@@ -28,7 +28,7 @@ export const ValidateJobConfig = z.strictObject({
   format: z.string().min(1).default('auto'),
   /** `train`: every record needs an assistant reply; `regenerate`: replies are optional. */
   purpose: z.enum(['train', 'regenerate']).default('train'),
-  /** Probe every audio file with ffprobe. */
+  /** Check every audio file: decoded to its end (an allowed container, readable, not truncated). */
   checkAudio: z.boolean().default(true),
 });
 
