@@ -45,14 +45,6 @@ describe('audio inside a job (defect 1: an inline playlist read a file outside t
     const good = readFileSync(speech.jsonl, 'utf8').split('\n')[0]!;
     writeFileSync(join(s.root, 'speech', 'hostile.jsonl'), `${JSON.stringify(hostile)}\n${good}\n`);
 
-    const v = await http(s.url, 'POST', '/api/jobs', {
-      body: { kind: 'validate', config: { files: ['speech/hostile.jsonl'] } },
-    });
-    const report = ValidationReport.parse((await waitForJob(s.url, v.json.id)).result);
-    expect(report.totals).toMatchObject({ records: 2, valid: 1, invalid: 1 });
-    expect(report.problems[0]).toMatchObject({ id: 'hostile', kind: 'audio' });
-    expect(report.problems[0]!.reason).toMatch(/container "hls" is not one eaglet decodes/);
-
     const p = await http(s.url, 'POST', '/api/jobs', {
       body: { kind: 'prepare', config: { model, data: ['speech/hostile.jsonl'], out: 'prepared' } },
     });
@@ -64,6 +56,14 @@ describe('audio inside a job (defect 1: an inline playlist read a file outside t
     expect(prepared.result.manifest.stats.audioSeconds).toBeCloseTo(7.1, 1);
     const reject = JSON.parse(readFileSync(join(s.root, 'prepared', PREPARED_FILES.rejects), 'utf8'));
     expect(reject).toMatchObject({ id: 'hostile', kind: 'audio', code: 'EAGLET_AUDIO_REFUSED' });
+
+    const v = await http(s.url, 'POST', '/api/jobs', {
+      body: { kind: 'validate', config: { files: ['speech/hostile.jsonl'] } },
+    });
+    const report = ValidationReport.parse((await waitForJob(s.url, v.json.id)).result);
+    expect(report.totals).toMatchObject({ records: 2, valid: 1, invalid: 1 });
+    expect(report.problems[0]).toMatchObject({ id: 'hostile', kind: 'audio' });
+    expect(report.problems[0]!.reason).toMatch(/container "hls" is not one eaglet decodes/);
   }, 300_000);
 });
 

@@ -98,14 +98,6 @@ describe('audio eaglet refuses to open (defect 1: a playlist read files outside 
       JSON.parse(readFileSync(speech.jsonl, 'utf8').split('\n')[0]!),
     ]);
 
-    const report = await validateData(registry, { files: [file] }, { audioAccess: insideRoot });
-    expect(report.totals).toMatchObject({ records: 3, valid: 1, invalid: 2 });
-    for (const p of report.problems)
-      expect(p).toMatchObject({
-        kind: 'audio',
-        reason: expect.stringMatching(/container "hls" is not one eaglet decodes/),
-      });
-
     const out = join(root, 'prepared-playlists');
     const prepared = await prepareData(registry, { model, data: [file], out }, { audioAccess: insideRoot });
     expect(prepared.manifest.counts).toMatchObject({ records: 3, written: 1, rejected: 2 });
@@ -114,6 +106,15 @@ describe('audio eaglet refuses to open (defect 1: a playlist read files outside 
       ['inline', 'audio', 'EAGLET_AUDIO_REFUSED'],
       ['on-disk', 'audio', 'EAGLET_AUDIO_REFUSED'],
     ]);
+
+    const report = await validateData(registry, { files: [file] }, { audioAccess: insideRoot });
+    expect(report.totals).toMatchObject({ records: 3, valid: 1, invalid: 2 });
+    for (const p of report.problems)
+      expect(p).toMatchObject({
+        kind: 'audio',
+        reason: expect.stringMatching(/container "hls" is not one eaglet decodes/),
+      });
+
     // The same decision in both flows: prepare's reasons are validate's.
     expect(rejected.map((r) => r.reason.replace(/^.*: container/, 'container'))).toEqual(
       report.problems.map((p) => p.reason.replace(/^.*: container/, 'container')),
