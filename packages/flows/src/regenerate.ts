@@ -282,7 +282,12 @@ async function regenerateInto(
               item.id = parsed.conversation.id;
             } else if (parsed.ok) {
               item.conversation = parsed.conversation;
-              item.relativeAudio = relativeAudioRefs(format, rec.value, item, parsed.conversation);
+              item.relativeAudio = relativeAudioRefs(
+                format,
+                rec.value,
+                { file, line: rec.line },
+                parsed.conversation,
+              );
               item.id = parsed.conversation.id;
             } else {
               item.problem = parsed.issues.map((i) => `${i.path || '(record)'}: ${i.reason}`).join('; ');
@@ -389,7 +394,8 @@ async function regenerateInto(
     for (const part of audioParts(conv)) {
       if (/^https?:/i.test(part.audio)) continue; // the endpoint fetches it
       try {
-        await audio.check(part.audio, { signal: abort.signal });
+        // No signal: a check takes a moment, and hundreds of them must not each listen for a stop.
+        await audio.check(part.audio);
       } catch (e) {
         if (abort.signal.aborted) throw new EagletError('EAGLET_CANCELLED', 'stopped');
         return reject(item, (e as Error).message);
@@ -451,7 +457,7 @@ async function regenerateInto(
             pool.markDown(url);
             await pool.waitForUp(deadline);
             await pool.sleep(Math.random() * 1000);
-          } else await pool.sleep(backoff(attempt)); // 429, 500: the server asks for a pause
+          } else await pool.sleep(backoff(attempt)); // 408, 429, other 5xx: the server asks for a pause
         }
       }
     };
