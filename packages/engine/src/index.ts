@@ -2,4 +2,14 @@
 export { type EngineEnv, EngineEnv as EngineEnvSchema, engineEnv } from './env.js';
 export { defaultVenv, ENGINE_PYTHON_DIR, eagletHome, pythonPath, resolvePython } from './python.js';
 export { type EngineRunOptions, type EngineRunResult, engineArgv, runEngine } from './run.js';
+export {
+  type EngineEnvOptions,
+  type EngineEnvPlan,
+  engineRequirements,
+  hasNvidiaGpu,
+  planEngine,
+  type SetupResult,
+  setupEngine,
+  type TorchChoice,
+} from './setup.js';
 export { EngineWorker, type StartWorkerOptions, type WorkerReadyInfo } from './worker.js';

@@ -35,6 +35,7 @@ import {
   packageVersion,
   readJsonFile,
   readJsonl,
+  resolveTarget,
   shardFileName,
   type TargetModel,
 } from '@eaglet/core';
@@ -167,7 +168,7 @@ async function prepareInto(
   const out = resolve(config.out);
   const model = resolve(config.model);
   const files = config.data.map((f) => resolve(f));
-  const target = registry.target(config.target);
+  const target = resolveTarget(registry, config.target, model);
   const templateId = config.chatTemplate ?? target.chatTemplate;
   const info = await target.inspect(model);
   const session = await registry.template(templateId).load(model);
@@ -657,6 +658,6 @@ class RecordWorker {
   }
 
   private audioTokenId(): number | undefined {
-    return this.d.session.tokenizer.tokenId('<|AUDIO|>');
+    return this.d.target.audio && this.d.session.tokenizer.tokenId(this.d.target.audio.placeholder);
   }
 }

@@ -1,9 +1,10 @@
 import { join, resolve } from 'node:path';
 import {
-  BenchConfig,
   EagletError,
   type EventSink,
   type PluginRegistry,
+  QuickstartConfig,
+  type QuickstartConfigInput,
   RegenerateConfig,
   type ValidationReport,
 } from '@eaglet/core';
@@ -16,15 +17,6 @@ import { serveBackend } from './serve-backend.js';
 import { type TrainResult, train } from './train.js';
 import { validateData } from './validate.js';
 import { buildVocab, type VocabResult } from './vocab.js';
-
-export interface QuickstartOptions {
-  /** Work folder for everything the quickstart makes. */
-  dir: string;
-  /** Draft training steps (a few hundred: minutes on CPU). */
-  trainSteps?: number;
-  /** Draft tokens per verification step in the benchmark. */
-  numSpecTokens?: number;
-}
 
 export interface QuickstartResult {
   dir: string;
@@ -49,9 +41,10 @@ export interface QuickstartResult {
  */
 export async function quickstart(
   registry: PluginRegistry,
-  options: QuickstartOptions,
+  input: QuickstartConfigInput,
   ctx: { events?: EventSink; signal?: AbortSignal } = {},
 ): Promise<QuickstartResult> {
+  const options = QuickstartConfig.parse(input);
   const dir = resolve(options.dir);
   makeOutputFolder(dir);
   const step = (message: string) => ctx.events?.({ type: 'log', level: 'info', message });
@@ -103,7 +96,7 @@ export async function quickstart(
       port: 0,
       device: 'cpu',
       maxModelLen: 4096,
-      cpuThreads: 1,
+      backendOptions: { cpuThreads: 1 },
     },
     ctx,
   );
@@ -162,7 +155,7 @@ export async function quickstart(
     ctx,
   );
 
-  const steps = options.trainSteps ?? 300;
+  const steps = options.trainSteps;
   step(`8. train an Eagle3 draft for ${steps} steps on CPU (online: the frozen target runs inside the job)`);
   const trainOut = join(dir, 'train');
   // A tiny model on a small CPU trains several times faster on one thread (no oversubscription);
@@ -198,15 +191,17 @@ export async function quickstart(
   }
   const draft = join(trainOut, 'draft');
 
-  const n = options.numSpecTokens ?? 3;
+  const n = options.numSpecTokens;
+  const testData = regenerated.shards[0];
+  if (!testData) throw new EagletError('EAGLET_QUICKSTART', 'regenerate wrote no answers to benchmark on');
   step(`9. bench: baseline vs Eagle3 (${n} draft tokens) on the embedded backend, temperature 0`);
   const benchOutcome = await bench(
     registry,
-    BenchConfig.parse({
+    {
       backend: 'torch',
       targetModel: model,
       draftModel: draft,
-      testDataPath: regenerated.shards[0],
+      testDataPath: testData,
       outputFile: join(dir, 'bench', 'report.json'),
       numPrompts: 6,
       outputLen: 32,
@@ -214,8 +209,8 @@ export async function quickstart(
       temperature: 0,
       maxModelLen: 4096,
       device: 'cpu',
-      cpuThreads: 1,
-    }),
+      backendOptions: { cpuThreads: 1 },
+    },
     ctx,
   );
   return {

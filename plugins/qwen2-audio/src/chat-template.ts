@@ -11,7 +11,7 @@ import {
   type RenderedPrompt,
   readJsonFile,
 } from '@eaglet/core';
-import { qwen2AudioTokenCount } from './audio-tokens.js';
+import { QWEN2_AUDIO_PLACEHOLDER, qwen2AudioTokenCount } from './audio-tokens.js';
 import { loadModelTokenizer, type ModelTokenizer } from './tokenizer.js';
 
 export const QWEN2_AUDIO_TEMPLATE_ID = 'qwen2-audio';
@@ -92,7 +92,7 @@ class Qwen2AudioSession implements ChatTemplateSession {
     this.id = {
       imStart: tokenizer.requireId('<|im_start|>'),
       imEnd: tokenizer.requireId('<|im_end|>'),
-      audio: tokenizer.requireId('<|AUDIO|>'),
+      audio: tokenizer.requireId(QWEN2_AUDIO_PLACEHOLDER),
       audioBos: tokenizer.requireId('<|audio_bos|>'),
       audioEos: tokenizer.requireId('<|audio_eos|>'),
     };

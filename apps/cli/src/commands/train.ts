@@ -16,6 +16,7 @@ An outputDir that holds an earlier run is refused unless --resume (continue it) 
     '<%= config.bin %> train --config train.json --nproc 8',
     '<%= config.bin %> train --config train.json --resume',
     '<%= config.bin %> train --config train.json --overwrite',
+    '<%= config.bin %> train --config train.json --nproc 8 --nnodes 4 --node-rank $SLURM_NODEID --rdzv-endpoint node0:29500',
   ];
   static override strict = false;
   static override args = {
@@ -39,6 +40,16 @@ An outputDir that holds an earlier run is refused unless --resume (continue it) 
       description: 'GPUs on this node (more than 1 runs torchrun; default: the config)',
     }),
     output: Flags.string({ description: 'outputDir (overrides the config)' }),
+    nnodes: Flags.integer({
+      description: 'machines in the run; every node runs the same command (docs/multi-node.md)',
+    }),
+    'node-rank': Flags.integer({
+      description: "this machine's index, 0..nnodes-1 (node 0 is at --rdzv-endpoint)",
+    }),
+    'rdzv-endpoint': Flags.string({
+      description: "HOST:PORT of the rendezvous: node 0's address and a free port",
+    }),
+    'rdzv-id': Flags.string({ description: 'id shared by the nodes of one run' }),
   };
 
   async run(): Promise<TrainResult> {
@@ -53,6 +64,10 @@ An outputDir that holds an earlier run is refused unless --resume (continue it) 
         fields: {
           ...(flags.nproc ? { nprocPerNode: flags.nproc } : {}),
           ...(flags.output ? { outputDir: flags.output } : {}),
+          ...(flags.nnodes ? { nnodes: flags.nnodes } : {}),
+          ...(flags['node-rank'] !== undefined ? { nodeRank: flags['node-rank'] } : {}),
+          ...(flags['rdzv-endpoint'] ? { rdzvEndpoint: flags['rdzv-endpoint'] } : {}),
+          ...(flags['rdzv-id'] ? { rdzvId: flags['rdzv-id'] } : {}),
         },
         resume: flags.resume,
         overwrite: flags.overwrite,

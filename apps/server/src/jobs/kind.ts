@@ -39,6 +39,14 @@ export interface JobKind<S extends z.ZodType = z.ZodType> {
   /** A starting config for the dashboard's form; relative paths resolve against `base` (the first root). */
   example?(base: string): NoInfer<z.input<S>>;
   /**
+   * Paths inside the parts of a config whose schema a plugin contributes (a backend's
+   * `backendOptions`), confined to the roots like the PathString fields of `config` itself.
+   */
+  pluginPathFields?(
+    config: NoInfer<z.infer<S>>,
+    registry: PluginRegistry,
+  ): Array<{ path: ReadonlyArray<string | number>; value: string }>;
+  /**
    * The config a retry (POST /api/jobs/{id}/retry) runs with, when it differs from the original's:
    * a training job continues from its last checkpoint rather than starting over.
    */

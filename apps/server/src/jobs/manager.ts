@@ -195,7 +195,11 @@ export class JobManager {
     if (!cfg.success) throw invalidRequest('body', cfg.error, 'config');
     const config = cfg.data as unknown;
     const issues: RequestIssue[] = [];
-    for (const field of pathFields(kind.config, config)) {
+    const paths = [
+      ...pathFields(kind.config, config),
+      ...(kind.pluginPathFields?.(config, this.registry) ?? []),
+    ];
+    for (const field of paths) {
       try {
         setAt(config, field.path, this.guard.check(field.value));
       } catch (e) {

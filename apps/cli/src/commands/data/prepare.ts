@@ -12,7 +12,10 @@ Every record is either written or listed in rejects.jsonl with its reason. Inter
     '<%= config.bin %> data prepare --model ./model --data a.jsonl --data b.jsonl --out prepared/ --long-audio-policy reject --json',
   ];
   static override flags = {
-    target: Flags.string({ description: 'target plugin id (see `eaglet plugins`)', default: 'qwen2-audio' }),
+    target: Flags.string({
+      description:
+        "target plugin id (see `eaglet plugins`; default: the one that claims the model's architecture)",
+    }),
     model: Flags.string({ description: 'local model folder (tokenizer files, config.json)', required: true }),
     data: Flags.string({
       description: 'input jsonl file (repeat for several)',
