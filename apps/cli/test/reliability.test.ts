@@ -77,12 +77,12 @@ describe('errors keep their message (defects 4 and 5)', () => {
   });
 
   it('a usage error under --json is the same kind of error object (exit code 2)', async () => {
-    const r = await eaglet(['target', 'info', '--model', model, '--json']);
+    const r = await eaglet(['data', 'prepare', '--model', model, '--json']);
     expect(r.code).toBe(2);
     expect(jsonError(r.stdout)).toEqual({
       code: 'EAGLET_USAGE',
-      message: expect.stringMatching(/Missing required flag target/),
-      hint: expect.stringMatching(/eaglet target info --help/),
+      message: expect.stringMatching(/Missing required flag/),
+      hint: expect.stringMatching(/eaglet data prepare --help/),
     });
   });
 });
