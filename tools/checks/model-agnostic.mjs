@@ -42,6 +42,7 @@ export const FORBIDDEN = [
   // Llama, except the Eagle3 draft's own architecture names (see the header).
   {
     what: 'model family name',
+    llama: true,
     re: /llama(?!ForCausalLMEagle3|_eagle3)/i,
     except: /Eagle3LlamaForCausalLM|LlamaForCausalLMEagle3|llama_eagle3/,
   },
@@ -54,6 +55,21 @@ export const FORBIDDEN = [
 ];
 
 const MARKER = /model-agnostic: allow \(.+\)/;
+
+/**
+ * Files that may say "Llama": they define the Eagle3 draft, which is one Llama decoder layer by
+ * definition (vLLM loads it as LlamaForCausalLMEagle3, model_type "llama"), or compute decoder
+ * layers of the Llama layout that most targets share (the fast decode path, which checks a
+ * target's layers structurally and refuses other layouts). Other family names stay forbidden there.
+ */
+const LLAMA_LAYOUT_FILES = new Set([
+  'packages/core/src/schemas/draft.ts',
+  'packages/engine/python/eaglet_engine/draft.py',
+  'packages/engine/python/eaglet_engine/export.py',
+  'packages/engine/python/eaglet_engine/schemas/train.schema.json',
+  'packages/engine/python/eaglet_engine/generate/static_target.py',
+  'packages/engine/python/eaglet_engine/generate/static_draft.py',
+]);
 
 function* files(dir) {
   let entries;
@@ -85,6 +101,7 @@ export function findModelNames(base = root) {
       lines.forEach((line, i) => {
         if (MARKER.test(line) || MARKER.test(lines[i - 1] ?? '')) return;
         for (const rule of FORBIDDEN) {
+          if (rule.llama && LLAMA_LAYOUT_FILES.has(relative(base, file))) continue;
           const stripped = rule.except ? line.replace(new RegExp(rule.except, 'g'), '') : line;
           const m = rule.re.exec(stripped);
           if (m) {

@@ -14,7 +14,7 @@ import { zodIssues } from './schemas/issues.js';
 export const EagletConfigFile = z.strictObject({
   /** Plugin modules to load after the built-ins: package names or paths relative to the config file. */
   plugins: z.array(z.string().min(1)).default([]),
-  /** Load eaglet's built-in plugins (formats, qwen2-audio, torch and vllm backends). */
+  /** Load eaglet's built-in plugins (the data formats, the built-in target plugins, the torch and vllm backends). */
   builtins: z.boolean().default(true),
   /** Python interpreter of the engine's environment (default: the one `eaglet setup` made). */
   python: z.string().optional(),

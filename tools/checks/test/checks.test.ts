@@ -49,6 +49,17 @@ describe('model-agnostic check', () => {
       { file: 'packages/core/src/draft.ts', line: 4, what: 'model family name', text: 'llama' },
     ]);
   });
+
+  it('lets the Eagle3 draft and the Llama-layout fast path say Llama, and nothing else', () => {
+    const root = tree({
+      'packages/engine/python/eaglet_engine/draft.py': '# one Llama decoder layer\nx = "Qwen2"\n',
+      'packages/engine/python/eaglet_engine/trainer.py': '# a Llama layer\n',
+    });
+    expect(findModelNames(root).map((h: { file: string; line: number }) => `${h.file}:${h.line}`)).toEqual([
+      'packages/engine/python/eaglet_engine/draft.py:2',
+      'packages/engine/python/eaglet_engine/trainer.py:1',
+    ]);
+  });
 });
 
 describe('boundaries check (dependency-cruiser)', () => {

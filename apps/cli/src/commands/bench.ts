@@ -12,8 +12,8 @@ and at temperature 0 whether Eagle3's outputs equal the baseline's; as JSON (--o
 The seed script's flags are accepted with underscores too (--target_model, --num_spec_tokens, ...).
 Settings only one backend understands go in --backend-option key=value (backendOptions in a run config).`;
   static override examples = [
-    '<%= config.bin %> bench --target-model ./Qwen2-Audio-7B-Instruct --draft-model ./eagle3 --test-data-path test.jsonl --output-file out/bench.json --num-spec-tokens 4 --num-prompts 10',
-    '<%= config.bin %> bench --backend vllm --target_model Qwen2-Audio-7B-Instruct --draft_model eagle3 --use_eagle --num_spec_tokens 4 --output_file out.json --test_data_path test.jsonl --backend-option gpuMemoryUtilization=0.85',
+    '<%= config.bin %> bench --target-model ./my-target-model --draft-model ./eagle3 --test-data-path test.jsonl --output-file out/bench.json --num-spec-tokens 4 --num-prompts 10',
+    '<%= config.bin %> bench --backend vllm --target_model ./my-target-model --draft_model eagle3 --use_eagle --num_spec_tokens 4 --output_file out.json --test_data_path test.jsonl --backend-option gpuMemoryUtilization=0.85',
   ];
   static override flags = {
     'run-config': Flags.string({ description: 'JSON file with BenchConfig fields (flags override it)' }),

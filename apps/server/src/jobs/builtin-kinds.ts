@@ -77,7 +77,7 @@ export const quickstartKind = defineJobKind({
   kind: 'quickstart',
   title: 'Quickstart',
   description:
-    'The whole pipeline on CPU in minutes, as `eaglet quickstart` runs it: real speech, a tiny random Qwen2-Audio, prepare, regenerate with the target, vocab, train a draft (live curves), bench baseline vs Eagle3.',
+    'The whole pipeline on CPU in minutes, as `eaglet quickstart` runs it: real speech, a tiny target model, prepare, regenerate with the target, vocab, train a draft (live curves), bench baseline vs Eagle3.',
   resource: 'heavy',
   config: QuickstartConfig,
   example: () => ({ dir: 'eaglet-quickstart', trainSteps: 300 }),
@@ -94,7 +94,7 @@ export const prepareKind = defineJobKind({
   // The manifest is the contract with the engine; the rest of the result is the flow's summary.
   result: z.looseObject({ out: z.string(), manifest: PreparedManifest }),
   example: () => ({
-    model: 'models/Qwen2-Audio-7B-Instruct',
+    model: 'models/my-target-model',
     data: ['data/train.jsonl'],
     out: 'prepared/train',
   }),
@@ -128,7 +128,7 @@ export const trainKind = defineJobKind({
   config: TrainConfig,
   result: TrainEngineResult.extend({ metrics: z.string(), plot: z.string().optional() }).loose(),
   example: () => ({
-    targetModel: 'models/Qwen2-Audio-7B-Instruct',
+    targetModel: 'models/my-target-model',
     trainData: ['prepared/train'],
     vocab: 'prepared/vocab.safetensors',
     outputDir: 'train',
@@ -168,7 +168,7 @@ export const benchKind = defineJobKind({
   config: BenchConfig,
   result: z.looseObject({ report: BenchReport }),
   example: () => ({
-    targetModel: 'models/Qwen2-Audio-7B-Instruct',
+    targetModel: 'models/my-target-model',
     draftModel: 'train/draft',
     testDataPath: 'data/test.jsonl',
     outputFile: 'bench/report.json',

@@ -43,13 +43,13 @@ export interface TargetInfo {
 }
 
 /**
- * A target model family (e.g. Qwen2-Audio), declared once, in its plugin: every fact eaglet needs
+ * A target model family, declared once, in its plugin: every fact eaglet needs
  * about the family lives here, and the engine receives what it needs through its config (the
  * `EngineTarget` block and the resolved draft config). The flows never name a concrete target;
  * the engine side of a target is the Python adapter module named by `engineAdapter`.
  */
 export interface TargetModel {
-  /** Id used on the command line and in configs (`--target qwen2-audio`). Unique across plugins. */
+  /** Id used on the command line and in configs (`--target ID`). Unique across plugins. */
   readonly id: string;
   /** One line shown by `eaglet plugins`. */
   readonly description: string;
@@ -67,6 +67,6 @@ export interface TargetModel {
   readonly enginePath?: string;
   /** Reads the facts eaglet needs from a local model folder (config.json and friends); refuses what the engine could not use. */
   inspect(modelDir: string): Promise<TargetInfo>;
-  /** The draft architecture for this target (REFERENCE.md's table for Qwen2-Audio); the vocabulary sizes, aux layer ids and target width are filled in by `eaglet train`. */
+  /** The draft architecture for this target (its widths, heads, eps); the vocabulary sizes, aux layer ids and target width are filled in by `eaglet train`. */
   draftDefaults(info: TargetInfo): DraftConfigInput;
 }

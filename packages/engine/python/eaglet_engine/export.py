@@ -217,9 +217,9 @@ def load_draft(
 
 
 def load_target_embedding(model_dir: str | Path, key: str) -> torch.Tensor:
-    """Reads one tensor (the target's embedding table, e.g.
-    ``language_model.model.embed_tokens.weight`` for Qwen2-Audio) from a Hugging Face checkpoint
-    folder without loading the model: single-file or sharded safetensors."""
+    """Reads one tensor (the target's embedding table, under the key its plugin's ``inspect``
+    found) from a Hugging Face checkpoint folder without loading the model: single-file or
+    sharded safetensors."""
     model_dir = Path(model_dir)
     index = model_dir / "model.safetensors.index.json"
     if index.is_file():

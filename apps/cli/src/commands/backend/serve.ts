@@ -10,9 +10,9 @@ export default class BackendServe extends EagletCommand {
 (text, input_audio and audio_url parts; streaming), /health. One replica per --replicas on consecutive ports.
 Runs until Ctrl-C / SIGTERM. (\`eaglet serve\` is the HTTP app; this is the model server.)`;
   static override examples = [
-    '<%= config.bin %> backend serve --target-model ./Qwen2-Audio-7B-Instruct --port 6000',
-    '<%= config.bin %> backend serve --target-model ./Qwen2-Audio-7B-Instruct --draft-model ./eagle3 --num-spec-tokens 4',
-    '<%= config.bin %> backend serve --backend vllm --target-model ./Qwen2-Audio-7B-Instruct --replicas 8 --port 6000',
+    '<%= config.bin %> backend serve --target-model ./my-target-model --port 6000',
+    '<%= config.bin %> backend serve --target-model ./my-target-model --draft-model ./eagle3 --num-spec-tokens 4',
+    '<%= config.bin %> backend serve --backend vllm --target-model ./my-target-model --replicas 8 --port 6000',
   ];
   static override flags = {
     backend: Flags.string({

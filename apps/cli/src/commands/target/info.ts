@@ -6,8 +6,8 @@ export default class TargetInfo extends EagletCommand {
   static override description =
     'Show the one declaration of a target for a model folder, as the engine will use it: aux layers (vLLM numbering), the embedding key the checkpoint holds, every eos id, the resolved draft config.';
   static override examples = [
-    '<%= config.bin %> target info --model ./Qwen2-Audio-7B-Instruct',
-    '<%= config.bin %> target info --target qwen2-audio --model ./Qwen2-Audio-7B-Instruct --json',
+    '<%= config.bin %> target info --model ./my-target-model',
+    '<%= config.bin %> target info --target ID --model ./my-target-model --json',
   ];
   static override flags = {
     target: Flags.string({

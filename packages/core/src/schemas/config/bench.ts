@@ -3,7 +3,7 @@ import { BackendOptions, Device, Dtype, MaxModelLen, NumSpecTokens, PathString }
 
 /**
  * `eaglet bench`: baseline vs Eagle3 on the same prompts. Every flag of the user's benchmark
- * script (`vllm_offline_eagle3_qwen2_audio_bench.py`) has a home here (seed name in each comment)
+ * script (the document's vLLM offline benchmark) has a home here (seed name in each comment)
  * with the script's default; the rest are eaglet's own and say so.
  */
 export const BenchConfig = z.strictObject({

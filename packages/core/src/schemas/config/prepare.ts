@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { PathString } from './common.js';
 
-/** What to do with a recording longer than the target's audio window (30 s for Qwen2-Audio). */
+/** What to do with a recording longer than the target's audio window (its `audio.maxSeconds`). */
 export const LongAudioPolicy = z.enum(['reject', 'truncate', 'segment']);
 export type LongAudioPolicy = z.infer<typeof LongAudioPolicy>;
 

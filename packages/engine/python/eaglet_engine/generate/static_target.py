@@ -33,7 +33,7 @@ class FastPathUnsupported(Exception):
 
 
 def rms_norm(x: Tensor, weight: Tensor, eps: float) -> Tensor:
-    """transformers' Llama/Qwen2 RMSNorm: normalise in fp32, round to the input dtype, scale."""
+    """transformers' RMSNorm of Llama-layout decoders: normalise in fp32, round to the input dtype, scale."""
     dtype = x.dtype
     x32 = x.float()
     x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)

@@ -3,8 +3,8 @@ training and generation share.
 
 A target adapter (``TargetAdapter``) is the only Python that knows a model family: how its
 checkpoint loads, where its text decoder and its layers are, how media (audio) becomes input
-features and how those merge into the token embeddings. It lives with its target plugin (e.g.
-``eaglet_qwen2_audio`` beside ``plugins/qwen2-audio``), which the engine config names in its
+features and how those merge into the token embeddings. It lives with its target plugin (in the
+plugin's Python folder), which the engine config names in its
 target block (``EngineTarget.adapter``). An adapter module exposes
 ``load_target(target: EngineTarget, *, device, dtype) -> TargetAdapter``; text-only families can
 subclass ``targets.causal_lm.CausalLMTarget``.
