@@ -1,6 +1,7 @@
-import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { EagletError } from './errors.js';
+import { readJsonFile } from './json-file.js';
 
 /**
  * Reading a local Hugging Face checkpoint folder without loading it: config.json, the tensor
@@ -14,11 +15,7 @@ export function readModelConfig(modelDir: string): Record<string, unknown> {
     throw new EagletError('EAGLET_TARGET_CONFIG', `no config.json in ${modelDir}`, {
       hint: 'pass the local folder of a Hugging Face checkpoint (config.json, tokenizer files, safetensors)',
     });
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new EagletError('EAGLET_TARGET_CONFIG', `${path}: not valid JSON: ${(e as Error).message}`);
-  }
+  return readJsonFile(path, "the model's config.json") as Record<string, unknown>;
 }
 
 /** The `architectures[0]` of a model folder's config.json (undefined when it names none). */
@@ -32,7 +29,7 @@ export function checkpointTensorNames(modelDir: string): Set<string> {
   const index = join(modelDir, 'model.safetensors.index.json');
   if (existsSync(index))
     return new Set(
-      Object.keys((JSON.parse(readFileSync(index, 'utf8')) as { weight_map: object }).weight_map),
+      Object.keys((readJsonFile(index, "the model's weight index") as { weight_map: object }).weight_map),
     );
   const file = join(modelDir, 'model.safetensors');
   if (!existsSync(file)) return new Set();
@@ -78,7 +75,9 @@ const idList = (value: unknown): number[] | undefined =>
 export function eosTokenIds(modelDir: string, fallback: unknown): number[] {
   const path = join(modelDir, 'generation_config.json');
   const fromGeneration = existsSync(path)
-    ? idList((JSON.parse(readFileSync(path, 'utf8')) as { eos_token_id?: unknown }).eos_token_id)
+    ? idList(
+        (readJsonFile(path, "the model's generation_config.json") as { eos_token_id?: unknown }).eos_token_id,
+      )
     : undefined;
   return [...new Set(fromGeneration ?? idList(fallback) ?? [])];
 }

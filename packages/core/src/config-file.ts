@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { EagletError } from './errors.js';
+import { readJsonFile } from './json-file.js';
 import { zodIssues } from './schemas/issues.js';
 
 /**
@@ -39,7 +40,7 @@ export async function loadConfigFile(cwd: string, explicitPath?: string): Promis
     }
     const pkg = join(dir, 'package.json');
     if (existsSync(pkg)) {
-      const json = JSON.parse(readFileSync(pkg, 'utf8')) as { eaglet?: unknown };
+      const json = readJsonFile(pkg, 'package.json') as { eaglet?: unknown };
       if (json.eaglet !== undefined) return { config: parse(json.eaglet, `${pkg}#eaglet`), path: pkg, dir };
     }
     if (dirname(dir) === dir)

@@ -16,6 +16,7 @@ export * from './interfaces/chat-template.js';
 export * from './interfaces/data-format.js';
 export * from './interfaces/target-model.js';
 export * from './interfaces/tokenizer.js';
+export * from './json-file.js';
 export * from './json-schemas.js';
 export * from './jsonl.js';
 export * from './openai-client.js';

@@ -30,6 +30,11 @@ export interface EngineRunOptions {
   nodes?: NodeLaunch;
   /** Receives every validated event, in order. */
   onEvent?: EventSink;
+  /**
+   * Called with the engine's pid (the leader of its own process group) once it is started: a
+   * caller that locks an output folder names it there, since the engine may outlive its parent.
+   */
+  onSpawn?: (pid: number) => void;
   /** Abort = cooperative stop: SIGINT, the engine finishes its step, checkpoints, emits done{stopped}. */
   signal?: AbortSignal;
   /** Seconds to wait after SIGINT before SIGTERM, and again before SIGKILL. */
@@ -130,6 +135,7 @@ export async function runEngine(options: EngineRunOptions): Promise<EngineRunRes
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true, // own process group: a stop reaches torchrun's workers too
   });
+  if (child.pid !== undefined) options.onSpawn?.(child.pid);
   const log = createWriteStream(logFile, { flags: 'a' });
   const tail: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (line) => {

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
 import {
   BenchConfig,
@@ -13,6 +13,7 @@ import {
 import { type AudioAccess, refusedAudio } from './audio-access.js';
 import { choosePlugins } from './backend-choice.js';
 import { benchPlotPng } from './bench-plot.js';
+import { makeOutputFolder } from './output-folder.js';
 import { detectFormat, type FlowContext } from './validate.js';
 
 export interface BenchFiles {
@@ -118,7 +119,7 @@ export async function bench(
   const json = resolve(config.outputFile);
   const stem = json.slice(0, json.length - extname(json).length);
   const files: BenchFiles = { json, markdown: `${stem}.md`, plot: `${stem}.png` };
-  mkdirSync(dirname(json), { recursive: true });
+  makeOutputFolder(dirname(json));
   writeFileSync(files.plot, benchPlotPng(report));
   const final: BenchReport = { ...report, files: { ...files } };
   writeFileSync(json, `${JSON.stringify(final, null, 2)}\n`);

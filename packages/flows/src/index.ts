@@ -15,17 +15,13 @@ export { BUILTIN_PLUGINS } from './builtins.js';
 export { type CheckStatus, type DoctorCheck, type DoctorReport, doctor } from './doctor.js';
 export { type CreateEagletOptions, createEaglet, type Eaglet } from './eaglet.js';
 export { Limiter } from './limit.js';
+export { claimOutputFolder, LOCK_FILE, makeOutputFolder, type OutputFolder } from './output-folder.js';
 export { type PrepareResult, prepareData, type RejectLine } from './prepare.js';
 export { PREPARED_SCHEMA, type PreparedRow, readShardBatches, ShardWriter } from './prepared-io.js';
 export { throttledProgress } from './progress.js';
 export { type QuickstartResult, quickstart } from './quickstart.js';
-export {
-  type RegenerateReject,
-  type RegenerateReport,
-  regenerate,
-  shardName,
-  temperatureFor,
-} from './regenerate.js';
+export { type RegenerateReject, type RegenerateReport, regenerate, temperatureFor } from './regenerate.js';
+export { shardName } from './regenerate-output.js';
 export { type SafetensorsTensor, writeSafetensors } from './safetensors.js';
 export { serveBackend } from './serve-backend.js';
 export { describeTarget, type TargetDescription } from './target-info.js';

@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   EagletError,
@@ -11,6 +10,7 @@ import {
 } from '@eaglet/core';
 import { makeSpeechDataset, sharpenedModel, tinyQwen2AudioModel } from '@eaglet/fixtures';
 import { type BenchOutcome, bench } from './bench.js';
+import { makeOutputFolder } from './output-folder.js';
 import { type PrepareResult, prepareData } from './prepare.js';
 import { type RegenerateReport, regenerate } from './regenerate.js';
 import { serveBackend } from './serve-backend.js';
@@ -46,7 +46,7 @@ export async function quickstart(
 ): Promise<QuickstartResult> {
   const options = QuickstartConfig.parse(input);
   const dir = resolve(options.dir);
-  mkdirSync(dir, { recursive: true });
+  makeOutputFolder(dir);
   const step = (message: string) => ctx.events?.({ type: 'log', level: 'info', message });
 
   step('1. real speech: LibriVox clips (pocketsphinx-testdata) and espeak-ng sentences, in the seed format');

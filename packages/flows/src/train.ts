@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   checkAuxLayerIds,
@@ -10,6 +10,7 @@ import {
   ExportEngineResult,
   engineTarget,
   loadRunConfig,
+  type NodeLaunch,
   nodeLaunch,
   type PluginRegistry,
   PREPARED_FILES,
@@ -22,6 +23,8 @@ import {
   TrainEngineResult,
 } from '@eaglet/core';
 import { runEngine } from '@eaglet/engine';
+import { makeOutputFolder, type OutputFolder } from './output-folder.js';
+import { claimTrainOutput } from './train-output.js';
 import type { FlowContext } from './validate.js';
 
 export interface TrainOptions {
@@ -33,6 +36,8 @@ export interface TrainOptions {
   fields?: Partial<TrainConfigInput>;
   /** Continue from the newest checkpoint in the output folder. */
   resume?: boolean;
+  /** Delete an earlier run in the output folder first (without it or `resume`, such a folder is refused). */
+  overwrite?: boolean;
   cwd?: string;
   /** Engine Python (default: the environment bootstrap made). */
   python?: string;
@@ -53,7 +58,9 @@ export interface TrainResult extends TrainEngineResult {
  * `eaglet train`: validates the config, resolves what the target plugin supplies (the engine's
  * target block, the full draft architecture, the chat template), checks the inputs, and runs the
  * engine's `train` command (under torchrun for `nprocPerNode` > 1). Events stream to `ctx.events`;
- * an abort stops the engine after its current step with a checkpoint (`stopped: true`).
+ * an abort stops the engine after its current step with a checkpoint (`stopped: true`). The
+ * outputDir is locked for the run, and one holding an earlier run needs `resume` or `overwrite`
+ * (claimTrainOutput).
  */
 export async function train(
   registry: PluginRegistry,
@@ -63,6 +70,7 @@ export async function train(
   const cwd = options.cwd ?? process.cwd();
   const fields: Record<string, unknown> = { ...options.fields };
   if (options.resume) fields.resume = true;
+  if (options.overwrite) fields.overwrite = true;
   const base = loadRunConfig(TrainConfig, {
     ...(options.file ? { file: options.file } : {}),
     overrides: options.overrides ?? [],
@@ -72,7 +80,27 @@ export async function train(
   const { config, pythonPath } = await resolveTrainConfig(registry, base);
   const nodes = nodeLaunch(base);
   const outputDir = resolve(config.outputDir);
-  mkdirSync(outputDir, { recursive: true });
+  // Node 0 holds rank 0, the one that writes outputDir: it alone checks and locks the folder.
+  const output: OutputFolder =
+    nodes && nodes.nodeRank > 0
+      ? { dir: outputDir, created: makeOutputFolder(outputDir), share: () => {}, release: () => {} }
+      : claimTrainOutput(outputDir, config);
+  try {
+    return await trainInto(output, config, pythonPath, nodes, options, ctx);
+  } finally {
+    output.release();
+  }
+}
+
+async function trainInto(
+  output: OutputFolder,
+  config: TrainEngineConfig,
+  pythonPath: string[],
+  nodes: NodeLaunch | undefined,
+  options: TrainOptions,
+  ctx: FlowContext,
+): Promise<TrainResult> {
+  const outputDir = output.dir;
   writeFileSync(join(outputDir, 'train-config.json'), `${JSON.stringify(config, null, 2)}\n`);
 
   let done: { stopped: boolean; result?: unknown } | undefined;
@@ -89,6 +117,7 @@ export async function train(
       ...(nodes ? { nodes } : {}),
       pythonPath,
       onEvent,
+      onSpawn: (pid) => output.share(pid),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
       ...(options.python ? { python: options.python } : {}),
       logFile,

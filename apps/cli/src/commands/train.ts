@@ -8,12 +8,14 @@ export default class Train extends EagletCommand {
 The train config (JSON) holds every parameter of the original training script: targetModel, draftConfig, trainData, evalData,
 outputDir, maxLength, chatTemplate, plus optimizer, schedule, batching and checkpointing. KEY=VALUE arguments override fields.
 Shows step, loss, acc_0..acc_k, tokens/s and ETA; writes metrics.jsonl, curves.png, checkpoints and the exported draft (vLLM format)
-to outputDir. Ctrl-C stops after the current step with a checkpoint; --resume continues from it.`;
+to outputDir. Ctrl-C stops after the current step with a checkpoint; --resume continues from it.
+An outputDir that holds an earlier run is refused unless --resume (continue it) or --overwrite (delete it first) says what to do.`;
   static override examples = [
     '<%= config.bin %> train --config train.json',
     '<%= config.bin %> train --config train.json optimizer.lr=5e-5 maxSteps=1000 ttt.steps=7',
     '<%= config.bin %> train --config train.json --nproc 8',
     '<%= config.bin %> train --config train.json --resume',
+    '<%= config.bin %> train --config train.json --overwrite',
     '<%= config.bin %> train --config train.json --nproc 8 --nnodes 4 --node-rank $SLURM_NODEID --rdzv-endpoint node0:29500',
   ];
   static override strict = false;
@@ -27,6 +29,11 @@ to outputDir. Ctrl-C stops after the current step with a checkpoint; --resume co
     'eaglet-config': Flags.string({ description: 'eaglet config file (plugins); default: searched upwards' }),
     resume: Flags.boolean({
       description: 'continue from the newest checkpoint in outputDir',
+      default: false,
+      exclusive: ['overwrite'],
+    }),
+    overwrite: Flags.boolean({
+      description: 'delete an earlier run in outputDir (checkpoints, metrics, draft) and start again',
       default: false,
     }),
     nproc: Flags.integer({
@@ -63,6 +70,7 @@ to outputDir. Ctrl-C stops after the current step with a checkpoint; --resume co
           ...(flags['rdzv-id'] ? { rdzvId: flags['rdzv-id'] } : {}),
         },
         resume: flags.resume,
+        overwrite: flags.overwrite,
       },
       { events: this.events(), signal: this.stopSignal() },
     );

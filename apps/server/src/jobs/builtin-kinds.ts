@@ -41,7 +41,7 @@ export const ValidateJobConfig = z.strictObject({
   format: z.string().min(1).default('auto'),
   /** `train`: every record needs an assistant reply; `regenerate`: replies are optional. */
   purpose: z.enum(['train', 'regenerate']).default('train'),
-  /** Probe every audio file with ffprobe. */
+  /** Check every audio file: decoded to its end (an allowed container, readable, not truncated). */
   checkAudio: z.boolean().default(true),
 });
 
@@ -123,7 +123,7 @@ export const trainKind = defineJobKind({
   kind: 'train',
   title: 'Train an Eagle3 draft',
   description:
-    'Online training on prepared data with the frozen target: checkpoints, metrics (loss, acc_i, ploss_i) as live curves, an exported draft vLLM loads. Same flow as `eaglet train`; cancel checkpoints and stops, `resume: true` continues.',
+    'Online training on prepared data with the frozen target: checkpoints, metrics (loss, acc_i, ploss_i) as live curves, an exported draft vLLM loads. Same flow as `eaglet train`; cancel checkpoints and stops, `resume: true` (or a retry of the job) continues; an outputDir holding another run needs `resume` or `overwrite`.',
   resource: 'heavy',
   config: TrainConfig,
   result: TrainEngineResult.extend({ metrics: z.string(), plot: z.string().optional() }).loose(),
@@ -140,6 +140,8 @@ export const trainKind = defineJobKind({
       target: config.target,
       ...(config.chatTemplate ? { chatTemplate: config.chatTemplate } : {}),
     }),
+  // A retry continues the interrupted or failed run in outputDir (never deletes it again).
+  retryConfig: (config) => ({ ...config, resume: true, overwrite: false }),
   run: ({ registry, config, events, signal, dir }) =>
     train(registry, { fields: config, cwd: dir }, { events, signal }),
 });

@@ -46,6 +46,11 @@ export interface JobKind<S extends z.ZodType = z.ZodType> {
     config: NoInfer<z.infer<S>>,
     registry: PluginRegistry,
   ): Array<{ path: ReadonlyArray<string | number>; value: string }>;
+  /**
+   * The config a retry (POST /api/jobs/{id}/retry) runs with, when it differs from the original's:
+   * a training job continues from its last checkpoint rather than starting over.
+   */
+  retryConfig?(config: NoInfer<z.infer<S>>): NoInfer<z.infer<S>>;
   /** Checks that need the plugins (format names, target ids); each issue is answered with a 400 naming `config.<path>`. */
   check?(config: NoInfer<z.infer<S>>, registry: PluginRegistry): FieldIssue[];
   /** Runs the flow; resolves with its result (stored with the job), rejects with an EagletError. */

@@ -113,6 +113,7 @@ class TrainConfig:
     rdzv_timeout_seconds: int
     dist_timeout_seconds: int
     resume: bool | str
+    overwrite: bool
     warm_start: str | None
     export: ExportSpec
     plot: bool

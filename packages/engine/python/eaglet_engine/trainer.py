@@ -132,6 +132,13 @@ class Trainer:
 
     def build(self) -> Trainer:
         cfg, env = self.cfg, self.env
+        if cfg.resume is False and ckpt.holds_run(self.output):
+            # The TS side refuses this first (claimTrainOutput); a config written by hand meets it here.
+            raise EngineError(
+                f"outputDir {self.output} holds an earlier run: a new one would mix its metrics and checkpoints with it",
+                code="EAGLET_OUTPUT_EXISTS",
+                hint="continue it with resume: true, or train into an empty folder (eaglet train --overwrite deletes it first)",
+            )
         torch.manual_seed(cfg.seed)
         self.amp_dtype = _dtype(cfg.precision, env.device)
         self.vocab = load_vocab(cfg.vocab)
@@ -163,6 +170,8 @@ class Trainer:
             self.restore(resume_from)
         elif cfg.resume is not False and cfg.resume is not True:
             raise EngineError(f"no checkpoint at {cfg.resume}", code="EAGLET_CHECKPOINT_INVALID")
+        elif cfg.resume is True and env.is_main:
+            self._truncate_metrics(0)  # resume found no checkpoint: a run killed before its first starts over
         self._log_setup(steps_per_epoch, resume_from)
         return self
 

@@ -214,6 +214,7 @@ def train_config(tmp: Path, model: Path, train: list[Path], vocab: Path, **over:
         "rdzvTimeoutSeconds": 900,
         "distTimeoutSeconds": 1800,
         "resume": False,
+        "overwrite": False,
         "export": {"formats": ["vllm"], "speculativeTokens": 3},
         "plot": False,
         "seed": 0,

@@ -144,6 +144,13 @@ def test_resume_refuses_a_checkpoint_trained_with_another_mapping(world, tmp_pat
         Trainer(_cfg(world, tmp_path, vocab=str(other), resume=True)).build()
 
 
+def test_an_output_folder_holding_a_run_is_refused_without_resume(world, tmp_path):
+    Trainer(_cfg(world, tmp_path, maxSteps=1)).build().train()
+    with pytest.raises(EngineError, match="holds an earlier run") as refused:
+        Trainer(_cfg(world, tmp_path, maxSteps=1)).build()
+    assert refused.value.code == "EAGLET_OUTPUT_EXISTS"
+
+
 def test_data_that_does_not_match_the_target_is_refused_with_the_record_named(world, tmp_path):
     records = make_records(2, seed=3, audio_every=1)
     records[1]["audio_token_counts"] = [records[1]["audio_token_counts"][0] + 1]

@@ -129,8 +129,13 @@ export const TrainConfig = z.strictObject({
   rdzvTimeoutSeconds: z.number().int().positive().default(900),
   /** Seconds a collective (the gradient all-reduce) waits for the other ranks before the run fails. */
   distTimeoutSeconds: z.number().int().positive().default(1800),
-  /** `true`: continue from the latest checkpoint in outputDir; a path: that checkpoint. */
+  /**
+   * `true`: continue from the latest checkpoint in outputDir; a path: that checkpoint. An outputDir
+   * that holds an earlier run is refused unless `resume` or `overwrite` is set.
+   */
   resume: z.union([z.boolean(), PathString]).default(false),
+  /** Delete an earlier run in outputDir before training (its checkpoints, metrics and draft). */
+  overwrite: z.boolean().default(false),
   /** Initialise the draft from an exported draft folder (its vocab mapping must match). */
   warmStart: PathString.optional(),
   export: ExportSpec.prefault({}),
