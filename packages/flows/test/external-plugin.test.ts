@@ -164,7 +164,7 @@ describe('the example Llama target trains and generates end to end (tiny random 
         numSpecTokens: 2,
         temperature: 0,
         device: 'cpu',
-        cpuThreads: 1,
+        backendOptions: { cpuThreads: 1 },
       }),
     );
     expect(report.outputsMatch).toEqual({ compared: 3, identical: 3 });
