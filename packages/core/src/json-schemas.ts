@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ExportConfig, TrainEngineConfig } from './schemas/config/train.js';
 import { EagletEvent } from './schemas/events.js';
 import { GenerateRequest, GenerationEngineConfig } from './schemas/generation.js';
+import { HubResolveConfig } from './schemas/hub.js';
 
 /**
  * The schemas the Python engine validates against, as JSON Schema generated from the zod
@@ -14,6 +15,7 @@ export const ENGINE_SCHEMAS: Record<string, z.ZodType> = {
   event: EagletEvent,
   generation: GenerationEngineConfig,
   'generate-request': GenerateRequest,
+  hub: HubResolveConfig,
 };
 
 export function engineJsonSchemas(): Record<string, unknown> {

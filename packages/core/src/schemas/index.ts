@@ -11,6 +11,7 @@ export * from './draft.js';
 export * from './engine-target.js';
 export * from './events.js';
 export * from './generation.js';
+export * from './hub.js';
 export * from './issues.js';
 export * from './manifest.js';
 export * from './openai.js';

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str | None]] = {
     "worker": ("eaglet_engine.worker", "generation"),
     "train": ("eaglet_engine.train", "train"),
     "export": ("eaglet_engine.export_command", "export"),
+    "hub": ("eaglet_engine.hub", "hub"),
 }
 
 

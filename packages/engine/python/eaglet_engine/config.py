@@ -168,8 +168,23 @@ class ExportConfig:
     target_model: str | None
 
 
+@dataclass(frozen=True)
+class HubResolveConfig:
+    """``hub``: @eaglet/core ``HubResolveConfig``."""
+
+    repo: str
+    revision: str | None
+    repo_type: str
+
+
 # Schema name -> the dataclass its validated configs become (schemas without one stay dicts).
-TYPED: dict[str, type] = {"train": TrainConfig, "generation": GenerationConfig, "generate-request": GenerateRequest, "export": ExportConfig}
+TYPED: dict[str, type] = {
+    "train": TrainConfig,
+    "generation": GenerationConfig,
+    "generate-request": GenerateRequest,
+    "export": ExportConfig,
+    "hub": HubResolveConfig,
+}
 
 # --------------------------------------------------------------------------------------------
 # Loading
