@@ -27,7 +27,10 @@ beforeAll(() => {
   process.env.HF_HUB_OFFLINE = '1';
 });
 afterAll(() => {
-  for (const [k, v] of Object.entries(saved)) v === undefined ? delete process.env[k] : (process.env[k] = v);
+  for (const [k, v] of Object.entries(saved)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
 });
 
 describe("Hub ids as model and dataset inputs (offline, the library's own cache layout)", () => {
