@@ -251,12 +251,17 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="tiny widths on CPU: checks the script, measures nothing")
     parser.add_argument("--parallel", choices=["ddp", "fsdp"], default="ddp", help="under torchrun: how the draft is wrapped")
     parser.add_argument("--out", help="append JSON lines here")
+    parser.add_argument("--memory-gib", type=float, help="cap this process's GPU memory (torch.cuda.set_per_process_memory_fraction): 80 emulates an 80 GB card on a larger one")
+    parser.add_argument("--search", action="store_true", help="the longest context that trains: --lengths in ascending order, stopping at the first that runs out of memory")
     args = parser.parse_args()
 
     events.redirect_stdout_to_stderr()  # the trainer's events go to stderr; the table to stdout
     events.emit = lambda *a, **k: None  # quiet
     denv = dist_env.init("cpu" if args.tiny or not torch.cuda.is_available() else "cuda", timeout_seconds=1800)  # torchrun: one GPU per rank
     device = denv.device
+    if args.memory_gib and device.type == "cuda":
+        total = torch.cuda.get_device_properties(device).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, args.memory_gib * 2**30 / total), device)
     spec, draft_cfg, draft_vocab = (TINY, DRAFT_TINY, DRAFT_VOCAB_TINY) if args.tiny else (QWEN2_AUDIO_7B, DRAFT_7B, DRAFT_VOCAB_7B)
     dtype = torch.float32 if device.type == "cpu" else torch.bfloat16
     t0 = time.perf_counter()
@@ -274,6 +279,7 @@ def main() -> None:
         "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
         "target_build_s": round(build_s, 1),
         "target_params_b": round(sum(p.numel() for p in target.model.parameters()) / 1e9, 3),
+        **({"memory_cap_gib": args.memory_gib} if args.memory_gib else {}),
     }
     say = print if denv.is_main else (lambda *a, **k: None)
     say(json.dumps({"env": env}), flush=True)
@@ -284,19 +290,26 @@ def main() -> None:
         t2d = torch.zeros(vocab_size, dtype=torch.bool)
         t2d[ids] = True
         save_vocab(work / "vocab.safetensors", ids - torch.arange(draft_vocab), t2d)
-        for length in [int(x) for x in args.lengths.split(",")]:
+        lengths = [int(x) for x in args.lengths.split(",")]
+        for length in sorted(lengths) if args.search else lengths:
             row = run_length(target, length, args, work, work / "vocab.safetensors", spec, resolved_draft_config(draft_cfg, spec, draft_vocab), denv)
             row["device"] = env["device"]
             rows.append(row)
             say(json.dumps(row), flush=True)
             if args.out and denv.is_main:
                 with open(args.out, "a") as f:
-                    f.write(json.dumps({**row, **{k: env[k] for k in ("date", "torch", "transformers", "command")}}) + "\n")
+                    f.write(json.dumps({**row, **{k: env[k] for k in ("date", "torch", "transformers", "command", "memory_cap_gib") if k in env}}) + "\n")
+            if args.search and row.get("oom"):
+                break
     dist_env.close()
     if not denv.is_main:
         return
     gpus = f"{denv.world_size} x {env['device']} ({args.parallel})" if denv.distributed else env["device"]
-    print(f"\n{gpus} | torch {env['torch']} | transformers {env['transformers']} | {env['date']}")
+    cap = f" | memory capped at {args.memory_gib:g} GiB" if args.memory_gib else ""
+    print(f"\n{gpus} | torch {env['torch']} | transformers {env['transformers']} | {env['date']}{cap}")
+    if args.search:
+        fits = [r["length"] for r in rows if not r.get("oom")]
+        print(f"longest context that trains: {max(fits) if fits else 'none of ' + args.lengths}" + (f" (next tried, {rows[-1]['length']}, ran out of memory)" if rows and rows[-1].get("oom") else " (no length tried ran out of memory)"))
     print("| length | tokens/s per GPU | step s | target s | draft+opt s | target share | peak GiB |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
