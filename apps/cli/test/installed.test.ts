@@ -2,7 +2,7 @@
 // its tarball into a new project outside the repository; the installed `eaglet` binary and the
 // installed library are then used as a user would (nothing resolves into the checkout).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import {
@@ -202,6 +202,26 @@ console.log(JSON.stringify({ targets: eaglet.registry.ids('target'), problems: r
       draft: { vllm: join(dir, 'out', 'draft') },
     });
   });
+
+  it('the installed quickstart runs from any folder: demo model, real speech (45 s segmented), regenerate, train, bench', () => {
+    // The default work folder, in the user's project (the folder it is run from).
+    const r = eaglet(['quickstart', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.dir).toBe(join(project, 'eaglet-quickstart'));
+    expect(result.target).toBe('qwen2-audio');
+    expect(result.prepared.manifest.counts).toMatchObject({ written: 8, rejected: 0 });
+    expect(result.prepared.manifest.audioActions).toEqual([expect.objectContaining({ action: 'segmented' })]);
+    expect(existsSync(result.vocab.out)).toBe(true);
+    // regenerated through the embedded server: 7 answered, the 45 s recording refused with its reason
+    expect(result.regenerated).toMatchObject({ total: 8, written: 7, rejected: 1 });
+    expect(readFileSync(result.regenerated.rejectsFile, 'utf8')).toMatch(/at most 30 s/);
+    expect(existsSync(join(result.draft, 'model.safetensors'))).toBe(true);
+    const report = result.bench.report;
+    expect(report.outputsMatch).toEqual({ compared: 6, identical: 6 });
+    expect(report.eagle3.spec.meanAcceptanceLength).toBeGreaterThan(1);
+    for (const f of Object.values(result.bench.files) as string[]) expect(existsSync(f)).toBe(true);
+  }, 960_000);
 });
 
 function writeConfig(dir: string, config: object): string {

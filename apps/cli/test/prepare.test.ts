@@ -141,24 +141,6 @@ describe('eaglet data prepare / vocab (built binary)', () => {
     expect(folderBytes(out)).toEqual(folderBytes(reference));
   });
 
-  it('quickstart builds the tiny model, prepares real speech (45 s segmented), regenerates, trains and benchmarks', async () => {
-    const dir = tmp();
-    const r = await eaglet(['quickstart', '--dir', dir, '--json'], { timeoutMs: 900_000 });
-    expect(r.code, r.stderr).toBe(0);
-    const result = JSON.parse(r.stdout);
-    expect(result.prepared.manifest.counts).toMatchObject({ written: 8, rejected: 0 });
-    expect(result.prepared.manifest.audioActions).toEqual([expect.objectContaining({ action: 'segmented' })]);
-    expect(existsSync(result.vocab.out)).toBe(true);
-    // regenerated through the embedded server: 7 answered, the 45 s recording refused with its reason
-    expect(result.regenerated).toMatchObject({ total: 8, written: 7, rejected: 1 });
-    expect(readFileSync(result.regenerated.rejectsFile, 'utf8')).toMatch(/at most 30 s/);
-    expect(existsSync(join(result.draft, 'model.safetensors'))).toBe(true);
-    const report = result.bench.report;
-    expect(report.outputsMatch).toEqual({ compared: 6, identical: 6 });
-    expect(report.eagle3.spec.meanAcceptanceLength).toBeGreaterThan(1);
-    for (const f of Object.values(result.bench.files) as string[]) expect(existsSync(f)).toBe(true);
-  }, 960_000);
-
   it('names the problem when the model folder is wrong', async () => {
     const r = await eaglet(['data', 'prepare', '--model', tmp(), '--data', jsonl, '--out', tmp()]);
     expect(r.code).toBe(1);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DemoBuildConfig } from './schemas/config/quickstart.js';
 import { ExportConfig, TrainEngineConfig } from './schemas/config/train.js';
 import { EagletEvent } from './schemas/events.js';
 import { GenerateRequest, GenerationEngineConfig } from './schemas/generation.js';
@@ -16,6 +17,7 @@ export const ENGINE_SCHEMAS: Record<string, z.ZodType> = {
   generation: GenerationEngineConfig,
   'generate-request': GenerateRequest,
   hub: HubResolveConfig,
+  'build-demo': DemoBuildConfig,
 };
 
 export function engineJsonSchemas(): Record<string, unknown> {

@@ -5,24 +5,30 @@ import {
   type PluginRegistry,
   QuickstartConfig,
   type QuickstartConfigInput,
-  RegenerateConfig,
+  type TargetModel,
   type ValidationReport,
 } from '@eaglet/core';
-import { makeSpeechDataset, sharpenedModel, tinyQwen2AudioModel } from '@eaglet/fixtures';
 import { type BenchOutcome, bench } from './bench.js';
 import { makeOutputFolder } from './output-folder.js';
 import { type PrepareResult, prepareData } from './prepare.js';
+import { type DemoDataset, writeDemoDataset } from './quickstart/demo-data.js';
+import { demoModel } from './quickstart/demo-model.js';
 import { type RegenerateReport, regenerate } from './regenerate.js';
 import { serveBackend } from './serve-backend.js';
 import { type TrainResult, train } from './train.js';
 import { validateData } from './validate.js';
 import { buildVocab, type VocabResult } from './vocab.js';
 
+/** The quickstart runs on the embedded PyTorch backend: on a CPU, the one that runs anywhere. */
+const EMBEDDED = 'torch';
+
 export interface QuickstartResult {
   dir: string;
+  /** The target plugin whose demo ran. */
+  target: string;
   dataset: string;
   validation: ValidationReport;
-  /** The tiny random Qwen2-Audio model folder (cached). */
+  /** The target's demo model folder (built once, cached under $EAGLET_HOME/demo). */
   model: string;
   prepared: PrepareResult;
   /** The target's own answers to the dataset's user turns, through the embedded OpenAI server. */
@@ -36,8 +42,36 @@ export interface QuickstartResult {
 }
 
 /**
- * `eaglet quickstart`: the whole pipeline on CPU in minutes, from real speech (LibriVox clips and
- * espeak-ng sentences) through the steps eaglet has. Each step reports what it made.
+ * The target whose demo runs: the one named, else the first registered target that has one
+ * (eaglet's built-ins register theirs first).
+ */
+export function demoTarget(registry: PluginRegistry, id: string | undefined): TargetModel {
+  if (id !== undefined) {
+    const target = registry.target(id);
+    if (!target.demo)
+      throw new EagletError('EAGLET_QUICKSTART', `target ${id} has no quickstart demo`, {
+        hint: `targets with one: ${
+          registry
+            .targets()
+            .filter((t) => t.demo)
+            .map((t) => t.id)
+            .join(', ') || 'none'
+        }`,
+      });
+    return target;
+  }
+  const found = registry.targets().find((t) => t.demo);
+  if (!found)
+    throw new EagletError('EAGLET_QUICKSTART', 'no registered target plugin has a quickstart demo', {
+      hint: "a target plugin declares one as its `demo` (see @eaglet/core's TargetDemo)",
+    });
+  return found;
+}
+
+/**
+ * `eaglet quickstart`: the whole pipeline on CPU in minutes, on a target plugin's demo (its small
+ * model, built offline and cached, and the conversations it ships) through the steps eaglet has.
+ * Each step reports what it made.
  */
 export async function quickstart(
   registry: PluginRegistry,
@@ -48,15 +82,12 @@ export async function quickstart(
   const dir = resolve(options.dir);
   makeOutputFolder(dir);
   const step = (message: string) => ctx.events?.({ type: 'log', level: 'info', message });
+  const target = demoTarget(registry, options.target);
+  const demo = target.demo!;
 
-  step('1. real speech: LibriVox clips (pocketsphinx-testdata) and espeak-ng sentences, in the seed format');
-  const dataset = makeSpeechDataset(join(dir, 'data'), {
-    espeak: [
-      'The quick brown fox jumps over the lazy dog.',
-      'Speculative decoding makes language models faster.',
-    ],
-    longSeconds: 45, // longer than the 30 s audio window: shows the long-audio policy
-  });
+  step(`1. the ${target.id} demo's conversations, in the seed format`);
+  const dataset: DemoDataset = writeDemoDataset(demo, join(dir, 'data'));
+  step(`  ${dataset.about}`);
   ctx.events?.({ type: 'artifact', kind: 'dataset', path: dataset.jsonl });
 
   step('2. validate the dataset');
@@ -68,18 +99,14 @@ export async function quickstart(
     );
   }
 
-  step(
-    '3. a tiny random Qwen2-Audio (real Qwen2 tokenizer and Whisper processor config, sharpened output head), built once and cached',
-  );
-  // Its output head is scaled (as the engine's test targets are): a random model's next-token
-  // distributions are otherwise nearly flat and no draft could learn its greedy answers.
-  const model = sharpenedModel(tinyQwen2AudioModel());
+  step(`3. the demo target: ${demo.description}; built once and cached`);
+  const model = await demoModel(target, ctx);
   ctx.events?.({ type: 'artifact', kind: 'model', path: model });
 
   step('4. prepare: decode audio, render the chat template, tokenize, mask, write Arrow shards');
   const prepared = await prepareData(
     registry,
-    { target: 'qwen2-audio', model, data: [dataset.jsonl], out: join(dir, 'prepared'), shardSize: 4 },
+    { target: target.id, model, data: [dataset.jsonl], out: join(dir, 'prepared'), shardSize: 4 },
     ctx,
   );
 
@@ -89,8 +116,8 @@ export async function quickstart(
   const server = await serveBackend(
     registry,
     {
-      backend: 'torch',
-      target: 'qwen2-audio',
+      backend: EMBEDDED,
+      target: target.id,
       targetModel: model,
       host: '127.0.0.1',
       port: 0,
@@ -109,7 +136,7 @@ export async function quickstart(
     });
     regenerated = await regenerate(
       registry,
-      RegenerateConfig.parse({
+      {
         data: [dataset.jsonl],
         outputDir: join(dir, 'regenerated'),
         endpoints: [...server.urls],
@@ -118,7 +145,7 @@ export async function quickstart(
         maxTokens: 48,
         temperature: 0,
         shardSize: 1000,
-      }),
+      },
       ctx,
     );
   } finally {
@@ -128,7 +155,7 @@ export async function quickstart(
     ctx.events?.({
       type: 'log',
       level: 'info',
-      message: `  ${regenerated.rejected} record(s) in ${regenerated.rejectsFile} (the 45 s recording: the server hears 30 s at most; prepare segments it)`,
+      message: `  ${regenerated.rejected} record(s) in ${regenerated.rejectsFile}${dataset.longSeconds ? ` (the ${dataset.longSeconds.toFixed(0)} s recording: the server hears ${target.audio?.maxSeconds ?? '?'} s at most; prepare segments it)` : ''}`,
     });
   }
 
@@ -136,7 +163,7 @@ export async function quickstart(
   const preparedRegenerated = await prepareData(
     registry,
     {
-      target: 'qwen2-audio',
+      target: target.id,
       model,
       data: regenerated.shards,
       out: join(dir, 'prepared-regenerated'),
@@ -150,7 +177,7 @@ export async function quickstart(
     {
       data: [prepared.out, preparedRegenerated.out],
       out: join(dir, 'vocab.safetensors'),
-      draftVocabSize: 4096,
+      ...(demo.draftVocabSize ? { draftVocabSize: demo.draftVocabSize } : {}),
     },
     ctx,
   );
@@ -168,7 +195,8 @@ export async function quickstart(
       registry,
       {
         fields: {
-          target: 'qwen2-audio',
+          ...demo.train,
+          target: target.id,
           targetModel: model,
           trainData: [preparedRegenerated.out, prepared.out],
           vocab: vocab.out,
@@ -176,10 +204,7 @@ export async function quickstart(
           maxSteps: steps,
           epochs: 1000,
           logEvery: 25,
-          precision: 'fp32',
           device: 'cpu',
-          optimizer: { lr: 3e-3 },
-          ttt: { steps: 3 },
           seed: 0,
         },
       },
@@ -198,7 +223,8 @@ export async function quickstart(
   const benchOutcome = await bench(
     registry,
     {
-      backend: 'torch',
+      backend: EMBEDDED,
+      target: target.id,
       targetModel: model,
       draftModel: draft,
       testDataPath: testData,
@@ -215,6 +241,7 @@ export async function quickstart(
   );
   return {
     dir,
+    target: target.id,
     dataset: dataset.jsonl,
     validation,
     model,

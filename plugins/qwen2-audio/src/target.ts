@@ -19,6 +19,10 @@ import {
 import { QWEN2_AUDIO_TEMPLATE_ID } from './chat-template.js';
 
 export const QWEN2_AUDIO_TARGET_ID = 'qwen2-audio';
+/** The plugin's Python package (the engine adapter, the vLLM shim, the demo builder). */
+const PYTHON_DIR = resolve(import.meta.dirname, '..', 'python');
+/** The quickstart's demo data and the Qwen2 tokenizer its demo model is built with. */
+const DEMO_DIR = resolve(import.meta.dirname, '..', 'demo');
 const ARCHITECTURE = 'Qwen2AudioForConditionalGeneration';
 /** The embedding key of the hub checkpoint, and the one transformers 5 writes when re-saving. */
 const EMBEDDING_KEYS = [
@@ -62,7 +66,7 @@ export const qwen2AudioTarget: TargetModel = {
   // vLLM's default; AngelSlim's [1, L//2-1, L-4] layer outputs are the same layers.
   auxLayers: eagle3DefaultAuxLayers,
   engineAdapter: 'eaglet_qwen2_audio',
-  enginePath: resolve(import.meta.dirname, '..', 'python'),
+  enginePath: PYTHON_DIR,
 
   async inspect(modelDir: string): Promise<TargetInfo> {
     const config = readModelConfig(modelDir) as {
@@ -122,5 +126,21 @@ export const qwen2AudioTarget: TargetModel = {
       ...(info.bosTokenId === undefined ? {} : { bos_token_id: info.bosTokenId }),
       ...(info.eosTokenIds[0] === undefined ? {} : { eos_token_id: info.eosTokenIds[0] }),
     };
+  },
+
+  demo: {
+    description:
+      'a tiny Qwen2-Audio built offline (the real Qwen2 tokenizer and Whisper processor, hidden 64, 8 layers, random weights, a sharpened output head)',
+    builder: 'eaglet_qwen2_audio.demo',
+    builderInputs: [
+      join(PYTHON_DIR, 'eaglet_qwen2_audio', 'demo.py'),
+      join(PYTHON_DIR, 'eaglet_qwen2_audio', 'sharpen.py'),
+      join(DEMO_DIR, 'qwen2-tokenizer.json.gz'),
+    ],
+    data: DEMO_DIR,
+    // A tiny target learns in hundreds of steps at a high learning rate; three TTT steps cover
+    // the three draft tokens the demo's benchmark proposes.
+    train: { optimizer: { lr: 3e-3 }, ttt: { steps: 3 }, precision: 'fp32' },
+    draftVocabSize: 4096,
   },
 };

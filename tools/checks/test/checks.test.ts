@@ -17,6 +17,20 @@ function tree(files: Record<string, string>): string {
   return root;
 }
 
+const REPO = join(import.meta.dirname, '..', '..', '..');
+
+describe('the repository', () => {
+  it('names no target model in its generic code', () => {
+    expect(findModelNames(REPO)).toEqual([]);
+  });
+
+  it('follows the layer rules: no cycles, core at the bottom, plugins apart, no test fixtures in product code', () => {
+    const result = checkBoundaries(REPO);
+    expect(result.output).toMatch(/^boundaries|no dependency violations/);
+    expect(result.ok).toBe(true);
+  });
+});
+
 describe('model-agnostic check', () => {
   it('finds family names, special tokens and sizes in generic code, not in plugins or tests', () => {
     const root = tree({

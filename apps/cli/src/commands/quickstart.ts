@@ -7,15 +7,19 @@ import { withDefault } from '../config-flags.js';
 
 export default class Quickstart extends EagletCommand {
   static override description =
-    'Run the whole pipeline on CPU in minutes on real speech and a tiny random model, and print the report.';
+    "Run the whole pipeline on CPU in minutes on a target plugin's demo (a small model built offline, real speech), and print the report.";
   static override examples = [
     '<%= config.bin %> quickstart',
     '<%= config.bin %> quickstart --dir ./eaglet-quickstart',
+    '<%= config.bin %> quickstart --target ID',
   ];
   static override flags = {
     dir: Flags.string({
       description: 'work folder for everything the quickstart makes',
       default: 'eaglet-quickstart',
+    }),
+    target: Flags.string({
+      description: 'target plugin whose demo runs (default: the first registered target that has one)',
     }),
     'train-steps': Flags.integer({
       description: withDefault(QuickstartConfig, 'trainSteps', 'draft training steps'),
@@ -34,13 +38,18 @@ export default class Quickstart extends EagletCommand {
     const { registry } = await this.eaglet(flags.config);
     const result = await quickstart(
       registry,
-      { dir: flags.dir, trainSteps: flags['train-steps'], numSpecTokens: flags['num-spec-tokens'] },
+      {
+        dir: flags.dir,
+        ...(flags.target ? { target: flags.target } : {}),
+        trainSteps: flags['train-steps'],
+        numSpecTokens: flags['num-spec-tokens'],
+      },
       { events: this.events(), signal: this.stopSignal() },
     );
     if (!this.jsonEnabled()) {
       this.log(`\nquickstart finished in ${result.dir}`);
       this.log(`  dataset: ${result.dataset} (${result.validation.totals.valid} valid records)`);
-      this.log(`  model: ${result.model}`);
+      this.log(`  model: ${result.model} (the ${result.target} demo target)`);
       const m = result.prepared.manifest;
       this.log(
         `  prepared: ${result.prepared.out} (${m.counts.written} records, ${m.stats.tokens} tokens, ` +

@@ -69,4 +69,33 @@ export interface TargetModel {
   inspect(modelDir: string): Promise<TargetInfo>;
   /** The draft architecture for this target (its widths, heads, eps); the vocabulary sizes, aux layer ids and target width are filled in by `eaglet train`. */
   draftDefaults(info: TargetInfo): DraftConfigInput;
+  /** What `eaglet quickstart --target ID` runs with: a small model of this family and demo data. */
+  readonly demo?: TargetDemo;
+}
+
+/**
+ * A target family's quickstart: a model small enough to train and serve on a laptop CPU in
+ * minutes, built offline by the plugin's own Python, and conversations to run the pipeline on.
+ * The quickstart flow does the rest (validate, prepare, regenerate, vocab, train, bench).
+ */
+export interface TargetDemo {
+  /** One line on the demo model (shown by `eaglet quickstart`). */
+  readonly description: string;
+  /**
+   * Python module on the plugin's `enginePath` with `build_demo(out: str, seed: int) -> dict`:
+   * writes a checkpoint folder of this family into `out` (deterministic for a seed). Run once and
+   * cached under $EAGLET_HOME/demo.
+   */
+  readonly builder: string;
+  /** Files that change what the builder writes (hashed into the cache key with the module's source). */
+  readonly builderInputs?: readonly string[];
+  /**
+   * Folder holding `demo.json` (`{records: [{id, prompt, answer, audio?}], longRecording?: {seconds}}`)
+   * and the audio files it names (16 kHz mono 16-bit WAV): the demo's conversations.
+   */
+  readonly data: string;
+  /** Train config fields the demo trains with, over the defaults (steps, learning rate, TTT length...). */
+  readonly train?: Readonly<Record<string, unknown>>;
+  /** Draft vocabulary size of the demo's draft. */
+  readonly draftVocabSize?: number;
 }

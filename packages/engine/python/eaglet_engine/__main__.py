@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str | None]] = {
     "train": ("eaglet_engine.train", "train"),
     "export": ("eaglet_engine.export_command", "export"),
     "hub": ("eaglet_engine.hub", "hub"),
+    "build-demo": ("eaglet_engine.demo", "build-demo"),
 }
 
 

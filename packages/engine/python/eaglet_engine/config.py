@@ -177,6 +177,15 @@ class HubResolveConfig:
     repo_type: str
 
 
+@dataclass(frozen=True)
+class DemoBuildConfig:
+    """``build-demo``: @eaglet/core ``DemoBuildConfig``."""
+
+    module: str
+    out: str
+    seed: int
+
+
 # Schema name -> the dataclass its validated configs become (schemas without one stay dicts).
 TYPED: dict[str, type] = {
     "train": TrainConfig,
@@ -184,6 +193,7 @@ TYPED: dict[str, type] = {
     "generate-request": GenerateRequest,
     "export": ExportConfig,
     "hub": HubResolveConfig,
+    "build-demo": DemoBuildConfig,
 }
 
 # --------------------------------------------------------------------------------------------
