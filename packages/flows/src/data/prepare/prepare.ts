@@ -32,22 +32,21 @@ import {
   PrepareConfig,
   type PrepareConfigInput,
   PreparedManifest,
-  packageVersion,
   readJsonFile,
   readJsonl,
   resolveTarget,
   shardFileName,
   type TargetModel,
 } from '@eaglet/core';
-import { type AudioAccess, refusedAudio } from './audio-access.js';
-import { lengthHistogramSvg } from './histogram-svg.js';
-import { claimOutputFolder } from './output-folder.js';
-import { type PreparedRow, ShardWriter } from './prepared-io.js';
-import { throttledProgress } from './progress.js';
-import type { FlowContext } from './validate.js';
-import { detectFormat } from './validate.js';
+import type { FlowContext } from '../../context.js';
+import { lengthHistogramSvg } from '../../util/histogram-svg.js';
+import { claimOutputFolder } from '../../util/output-folder.js';
+import { throttledProgress } from '../../util/progress.js';
+import { EAGLET_VERSION } from '../../version.js';
+import { type AudioAccess, refusedAudio } from '../audio-access.js';
+import { detectFormat } from '../detect-format.js';
+import { type PreparedRow, ShardWriter } from '../prepared-io.js';
 
-const EAGLET_VERSION = packageVersion(import.meta.url);
 /** The record-length histogram as a picture, beside manifest.json. */
 export const PREPARED_PLOT = 'lengths.svg';
 

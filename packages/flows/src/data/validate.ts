@@ -4,18 +4,18 @@ import { ffmpegDecoder } from '@eaglet/audio';
 import {
   audioParts,
   conversationIssues,
-  type DataFormat,
   EagletError,
-  type EventSink,
   type PluginRegistry,
   type ProblemKind,
   type RecordProblem,
   readJsonl,
   type ValidationReport,
 } from '@eaglet/core';
-import { type AudioAccess, audioPath, refusedAudio } from './audio-access.js';
-import { Limiter } from './limit.js';
-import { throttledProgress } from './progress.js';
+import type { FlowContext } from '../context.js';
+import { Limiter } from '../util/limit.js';
+import { throttledProgress } from '../util/progress.js';
+import { audioPath, refusedAudio } from './audio-access.js';
+import { detectFormat } from './detect-format.js';
 
 export interface ValidateOptions {
   files: string[];
@@ -28,18 +28,6 @@ export interface ValidateOptions {
    * container, an unreadable file or a truncated one is reported here and not only at prepare.
    */
   checkAudio?: boolean;
-}
-
-export interface FlowContext {
-  events?: EventSink;
-  signal?: AbortSignal;
-  /** Refuses audio the caller may not read (the HTTP app: files outside its roots); default: any. */
-  audioAccess?: AudioAccess;
-}
-
-/** Picks the format of a parsed record: the first registered format that recognises it. */
-export function detectFormat(registry: PluginRegistry, value: unknown): DataFormat | undefined {
-  return registry.formats().find((f) => f.detect(value));
 }
 
 /**

@@ -19,11 +19,13 @@ import {
   type TemperaturePolicy,
   toOpenAIMessages,
 } from '@eaglet/core';
-import { refusedAudio } from './audio-access.js';
+import type { FlowContext } from '../../context.js';
+import { Limiter } from '../../util/limit.js';
+import { claimOutputFolder } from '../../util/output-folder.js';
+import { throttledProgress } from '../../util/progress.js';
+import { refusedAudio } from '../audio-access.js';
+import { detectFormat } from '../detect-format.js';
 import { EndpointPool } from './endpoints.js';
-import { Limiter } from './limit.js';
-import { claimOutputFolder } from './output-folder.js';
-import { throttledProgress } from './progress.js';
 import {
   completeLines,
   type OutputSet,
@@ -33,7 +35,6 @@ import {
   shardFiles,
   shardName,
 } from './regenerate-output.js';
-import { detectFormat, type FlowContext } from './validate.js';
 
 /** What `eaglet data regenerate` did. */
 export interface RegenerateReport {
