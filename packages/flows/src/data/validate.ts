@@ -1,6 +1,5 @@
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ffmpegDecoder } from '@eaglet/audio';
 import {
   audioParts,
   conversationIssues,
@@ -43,7 +42,7 @@ export async function validateData(
   const checkAudio = options.checkAudio ?? true;
   const problems: RecordProblem[] = [];
   const files: ValidationReport['files'] = [];
-  const audio = ffmpegDecoder();
+  const audio = registry.service('audioDecoder')();
   const checks = new Map<string, Promise<{ seconds: number }>>();
   const inFlight = new Limiter(256); // records waiting on their audio checks
   const emitProgress = throttledProgress(ctx.events, 'validate', 'byte');

@@ -116,6 +116,7 @@ export async function bench(
     signal: ctx.signal ?? new AbortController().signal,
     target,
     template,
+    audioDecoder: registry.service('audioDecoder'),
   });
   const json = resolve(config.outputFile);
   const stem = json.slice(0, json.length - extname(json).length);

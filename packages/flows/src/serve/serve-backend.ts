@@ -30,5 +30,6 @@ export async function serveBackend(
     signal: ctx.signal ?? new AbortController().signal,
     target,
     template: registry.template(target.chatTemplate),
+    audioDecoder: registry.service('audioDecoder'),
   });
 }

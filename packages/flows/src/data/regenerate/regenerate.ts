@@ -1,6 +1,5 @@
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { ffmpegDecoder } from '@eaglet/audio';
 import {
   audioParts,
   type Conversation,
@@ -255,7 +254,7 @@ async function regenerateInto(
   ctx.signal?.addEventListener('abort', stop, { once: true });
   // Audio is checked here (allowed, readable, complete) before it is sent: an endpoint that
   // decodes it differently must not answer a truncated clip or read what a playlist names.
-  const audio = ffmpegDecoder();
+  const audio = registry.service('audioDecoder')();
   const inFlight = new Set<Promise<void>>();
 
   try {
