@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import {
   EagletError,
@@ -184,8 +184,9 @@ export function readVocabShapes(path: string): { draftVocabSize: number; vocabSi
     throw new EagletError('EAGLET_VOCAB_INVALID', `vocab file ${path} does not exist`, {
       hint: 'build it with `eaglet data vocab`',
     });
+  const fd = openSync(path, 'r');
   try {
-    const header = readSafetensorsHeader(path);
+    const header = readSafetensorsHeader(fd);
     const d2t = header[VOCAB_TENSORS.d2t]?.shape;
     const t2d = header[VOCAB_TENSORS.t2d]?.shape;
     if (!d2t || !t2d) throw new Error('no d2t/t2d tensors');
@@ -199,5 +200,7 @@ export function readVocabShapes(path: string): { draftVocabSize: number; vocabSi
       'EAGLET_VOCAB_INVALID',
       `${path} is not a vocab mapping file: ${(e as Error).message}`,
     );
+  } finally {
+    closeSync(fd);
   }
 }

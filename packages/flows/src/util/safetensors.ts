@@ -50,20 +50,15 @@ export type SafetensorsHeader = Record<string, { dtype?: string; shape?: number[
 };
 
 /**
- * Reads the JSON header of a safetensors file (no tensor is read). Throws an Error saying what is
- * wrong when the file has no valid header.
+ * Reads the JSON header of an open safetensors file (no tensor is read). Throws an Error saying
+ * what is wrong when the file has no valid header.
  */
-export function readSafetensorsHeader(path: string): SafetensorsHeader {
-  const fd = openSync(path, 'r');
-  try {
-    const len = Buffer.alloc(8);
-    readSync(fd, len, 0, 8, 0);
-    const n = Number(len.readBigUInt64LE());
-    if (n <= 0 || n > 1 << 24) throw new Error('bad header length');
-    const header = Buffer.alloc(n);
-    readSync(fd, header, 0, n, 8);
-    return JSON.parse(header.toString('utf8')) as SafetensorsHeader;
-  } finally {
-    closeSync(fd);
-  }
+export function readSafetensorsHeader(fd: number): SafetensorsHeader {
+  const len = Buffer.alloc(8);
+  readSync(fd, len, 0, 8, 0);
+  const n = Number(len.readBigUInt64LE());
+  if (n <= 0 || n > 1 << 24) throw new Error('bad header length');
+  const header = Buffer.alloc(n);
+  readSync(fd, header, 0, n, 8);
+  return JSON.parse(header.toString('utf8')) as SafetensorsHeader;
 }
