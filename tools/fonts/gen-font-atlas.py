@@ -1,4 +1,4 @@
-"""Writes packages/flows/src/raster/font-atlas.ts: printable ASCII of DejaVu Sans (the face matplotlib
+"""Writes packages/flows/src/util/raster/font-atlas.ts: printable ASCII of DejaVu Sans (the face matplotlib
 draws with by default) rasterised once at one pixel size, as anti-aliased coverage bitmaps.
 
 The bench plot is drawn in TypeScript (no Python process, no plotting dependency); its text comes
@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 SIZE = 16  # pixels per em: matplotlib's 10 pt at the 120 dpi the bench figure used
 FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
-OUT = Path(__file__).resolve().parents[2] / "packages" / "flows" / "src" / "raster" / "font-atlas.ts"
+OUT = Path(__file__).resolve().parents[2] / "packages" / "flows" / "src" / "util" / "raster" / "font-atlas.ts"
 
 
 def main() -> None:

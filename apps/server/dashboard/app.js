@@ -1,9 +1,10 @@
 // eaglet's dashboard: jobs, live progress and training curves, benchmark charts, artifacts.
 // Plain ES module over the HTTP API (the same API any client uses); no framework, no build step.
 // Text from the server is always set with textContent, never parsed as HTML.
-import { barChart, CurveChart, MetricsStore } from '/charts.js';
+import { CurveChart, MetricsStore } from '/charts.js';
+import { $, fmtNum, fmtTime } from '/format.js';
+import { showResult } from '/results.js';
 
-const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const FINISHED = new Set(['succeeded', 'failed', 'cancelled', 'interrupted']);
 const LOG_LINES = 500;
 
@@ -59,10 +60,6 @@ $('auth-form').addEventListener('submit', async (e) => {
 });
 
 // ---- job list ----
-
-function fmtTime(iso) {
-  return iso ? new Date(iso).toLocaleTimeString() : '';
-}
 
 function progressSummary(job) {
   const ps = Object.values(job.progress ?? {});
@@ -289,10 +286,6 @@ function onEvent(stored) {
   }
 }
 
-function fmtNum(v) {
-  return Number.isInteger(v) ? String(v) : Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(4);
-}
-
 function addLog(time, text) {
   view.log.push(`${new Date(time).toLocaleTimeString()} ${text}`);
   if (view.log.length > LOG_LINES) view.log.splice(0, view.log.length - LOG_LINES);
@@ -387,126 +380,6 @@ async function loadArtifacts(job) {
       return li;
     }),
   );
-}
-
-// ---- results: a validation report, a benchmark report ----
-
-function showResult(job) {
-  const r = job.result;
-  const bench = find(r, isBenchReport);
-  if (bench) showBench(bench);
-  const validation = find(r, (x) => 'problems' in x && 'totals' in x && 'byKind' in x);
-  if (validation) showValidation(validation);
-}
-
-/** A BenchReport (core's schema): a bench job's `report`, or a pipeline's `bench.report`. */
-const isBenchReport = (x) => 'backend' in x && 'config' in x && ('baseline' in x || 'eagle3' in x);
-
-/** The first object in a result (itself, or one or two levels down) that passes `test`. */
-function find(value, test, depth = 0) {
-  if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
-  if (test(value)) return value;
-  if (depth >= 2) return undefined;
-  for (const v of Object.values(value)) {
-    const hit = find(v, test, depth + 1);
-    if (hit) return hit;
-  }
-  return undefined;
-}
-
-function showBench(report) {
-  $('d-bench').hidden = false;
-  const runs = ['baseline', 'eagle3'].filter((m) => report[m]);
-  const rows = [
-    ['backend', report.backend],
-    ['target', report.target],
-    ['device', report.machine?.device ?? ''],
-    ...runs.map((m) => [
-      `${m} throughput`,
-      `${fmtNum(report[m].throughput)} tokens/s (${report[m].outputTokens} tokens in ${fmtNum(report[m].wallSeconds)} s)`,
-    ]),
-    ...runs.map((m) => [
-      `${m} latency`,
-      `mean ${fmtNum(report[m].latency.mean)} s, p50 ${fmtNum(report[m].latency.p50)} s, p90 ${fmtNum(report[m].latency.p90)} s`,
-    ]),
-  ];
-  if (report.speedup !== undefined) rows.push(['speedup', `${report.speedup.toFixed(2)}x`]);
-  const spec = report.eagle3?.spec;
-  if (spec)
-    rows.push([
-      'mean acceptance length',
-      `${spec.meanAcceptanceLength.toFixed(2)} (1 + accepted/drafts: ${spec.numAcceptedTokens}/${spec.numDrafts})`,
-    ]);
-  if (report.outputsMatch)
-    rows.push(['outputs equal baseline', `${report.outputsMatch.identical}/${report.outputsMatch.compared}`]);
-  $('bench-summary').replaceChildren(table(rows));
-
-  barChart($('chart-throughput'), {
-    title: 'throughput',
-    unit: 'tokens/s',
-    groups: runs.map((m) => ({ label: m, bars: [{ name: m, value: report[m].throughput }] })),
-  });
-  if (spec) {
-    barChart($('chart-acceptance'), {
-      title: 'acceptance rate per draft position',
-      max: 1,
-      format: (v) => v.toFixed(2),
-      groups: spec.acceptanceRatePerPosition.map((v, i) => ({
-        label: `pos ${i + 1}`,
-        bars: [{ name: 'accepted / drafts', value: v }],
-      })),
-    });
-  }
-}
-
-function showValidation(report) {
-  $('d-validation').hidden = false;
-  const t = report.totals;
-  const rows = [
-    ['records', `${t.records} (${t.valid} valid, ${t.invalid} invalid)`],
-    [
-      'problems',
-      `${t.problems}${
-        Object.keys(report.byKind).length
-          ? ` (${Object.entries(report.byKind)
-              .map(([k, n]) => `${k} ${n}`)
-              .join(', ')})`
-          : ''
-      }`,
-    ],
-    ...report.files.map((f) => [
-      f.file,
-      `${f.format ?? 'unknown format'}: ${f.records} records, ${f.audioFiles} audio files, ${f.audioSeconds.toFixed(1)} s`,
-    ]),
-  ];
-  $('validation-summary').replaceChildren(table(rows));
-  const tbody = $('validation-problems').querySelector('tbody');
-  tbody.replaceChildren(
-    ...report.problems.slice(0, 500).map((p) => {
-      const tr = document.createElement('tr');
-      for (const v of [p.file.split('/').pop(), p.line, p.path, p.reason]) {
-        const td = document.createElement('td');
-        td.textContent = String(v);
-        tr.append(td);
-      }
-      return tr;
-    }),
-  );
-}
-
-function table(rows) {
-  const t = document.createElement('table');
-  t.className = 'kv';
-  for (const [k, v] of rows) {
-    const tr = document.createElement('tr');
-    const th = document.createElement('th');
-    th.textContent = k;
-    const td = document.createElement('td');
-    td.textContent = v;
-    tr.append(th, td);
-    t.append(tr);
-  }
-  return t;
 }
 
 $('d-cancel').addEventListener('click', async () => {

@@ -11,6 +11,8 @@ const FILES: Record<string, { file: string; type: string }> = {
   '/': { file: join(DASHBOARD_DIR, 'index.html'), type: 'text/html; charset=utf-8' },
   '/app.js': { file: join(DASHBOARD_DIR, 'app.js'), type: 'text/javascript; charset=utf-8' },
   '/charts.js': { file: join(DASHBOARD_DIR, 'charts.js'), type: 'text/javascript; charset=utf-8' },
+  '/format.js': { file: join(DASHBOARD_DIR, 'format.js'), type: 'text/javascript; charset=utf-8' },
+  '/results.js': { file: join(DASHBOARD_DIR, 'results.js'), type: 'text/javascript; charset=utf-8' },
   '/style.css': { file: join(DASHBOARD_DIR, 'style.css'), type: 'text/css; charset=utf-8' },
   '/vendor/uPlot.esm.js': {
     file: require.resolve('uplot/dist/uPlot.esm.js'),

@@ -775,7 +775,14 @@ describe('browser-borne attacks', () => {
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
     expect(page.headers.get('content-security-policy')).toMatch(/script-src 'self'/);
     expect(page.headers.get('x-frame-options')).toBe('DENY');
-    for (const asset of ['/app.js', '/charts.js', '/style.css', '/vendor/uPlot.esm.js']) {
+    for (const asset of [
+      '/app.js',
+      '/charts.js',
+      '/format.js',
+      '/results.js',
+      '/style.css',
+      '/vendor/uPlot.esm.js',
+    ]) {
       expect((await http(s.url, 'GET', asset)).status, asset).toBe(200);
     }
   });

@@ -1,53 +1,23 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EagletError } from '@eaglet/core';
+import {
+  type AudioDecoder,
+  type AudioDecoderOptions,
+  type DecodedAudio,
+  type DecodeOptions,
+  EagletError,
+} from '@eaglet/core';
 import ffmpeg from 'fluent-ffmpeg';
 import { ffmpegInput, ffmpegInputOptions, refusalInLog } from './allow-list.js';
 import { type InputReport, incompleteDecode, readInputReports } from './completeness.js';
 import { withLocalFile } from './source.js';
 
-/** PCM of one clip: mono float32 samples at `sampleRate`. */
-export interface DecodedAudio {
-  pcm: Float32Array;
-  sampleRate: number;
-  /** pcm.length / sampleRate. */
-  seconds: number;
-}
-
-export interface DecodeOptions {
-  /** Output rate in Hz (default 16000). */
-  sampleRate?: number;
-  signal?: AbortSignal;
-}
-
-/**
- * eaglet's decoder interface: any allowed audio reference in, mono float PCM at the requested rate
- * out. Both methods refuse what the allow-list does not name and a file whose samples stop short
- * of its stated length, so a truncated clip never reaches a shard or a model.
- */
-export interface AudioDecoder {
-  decode(ref: string, options?: DecodeOptions): Promise<DecodedAudio>;
-  /**
-   * Decodes a clip to the end without keeping its samples (at a low rate, cheaply): proves it is
-   * allowed, readable and complete, with the same errors as `decode`. Resolves with its duration.
-   */
-  check(ref: string, options?: { signal?: AbortSignal }): Promise<{ seconds: number }>;
-}
-
 /** The rate `check` decodes at: enough to measure a clip's length to the millisecond. */
 const CHECK_RATE = 1000;
 
-export interface FfmpegDecoderOptions {
-  /** ffmpeg processes running at once (default: one per core). */
-  processes?: number;
-  /**
-   * Files decoded by one ffmpeg process (default 16). Starting ffmpeg costs about 0.1 CPU-s,
-   * more than decoding a typical utterance, so queued files share a process; each still gets its
-   * own input, resampler and output, so the samples equal a one-file decode.
-   */
-  batchSize?: number;
-}
+/** The ffmpeg decoder's settings: core's AudioDecoderOptions (`processes` are ffmpeg processes). */
+export type FfmpegDecoderOptions = AudioDecoderOptions;
 
 const lastLine = (text: string) =>
   text
@@ -86,6 +56,10 @@ interface Request {
  * EAGLET_AUDIO_MISSING, _EMPTY (0 bytes or no samples), _UNREADABLE (not audio, no audio stream),
  * _REFUSED (a container or codec the allow-list does not name), _TRUNCATED and _CORRUPT (decode
  * errors, or fewer samples than the container states), _REMOTE, and EAGLET_CANCELLED.
+ *
+ * Queued files share an ffmpeg process (`batchSize`, default 16): starting ffmpeg costs about
+ * 0.1 CPU-s, more than decoding a typical utterance. Each still gets its own input, resampler and
+ * output, so the samples equal a one-file decode.
  */
 export function ffmpegDecoder(options: FfmpegDecoderOptions = {}): AudioDecoder {
   const processes = options.processes && options.processes > 0 ? options.processes : availableParallelism();

@@ -11,6 +11,7 @@ export * from './checkpoint.js';
 export * from './config-file.js';
 export * from './conversation-rules.js';
 export * from './errors.js';
+export * from './interfaces/audio-decoder.js';
 export * from './interfaces/backend.js';
 export * from './interfaces/chat-template.js';
 export * from './interfaces/data-format.js';

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  type AudioDecoderFactory,
   type DataFormat,
   definePlugin,
   EagletError,
@@ -91,6 +92,26 @@ describe('PluginRegistry', () => {
     scoped.container.register(TOKENS.DataFormat, { useValue: format('swapped') });
     expect(scoped.ids('format')).toEqual(['swapped']);
     expect(registry.ids('format')).toEqual(['x']);
+  });
+
+  it('resolves a provided service; a scope replaces it for code given the scope only', async () => {
+    const registry = new PluginRegistry();
+    expect(() => registry.service('audioDecoder')).toThrow(
+      expect.objectContaining({ code: 'EAGLET_NO_SERVICE', message: 'no audio decoder is registered' }),
+    );
+    const decoder =
+      (seconds: number): AudioDecoderFactory =>
+      () => ({
+        decode: async () => ({ pcm: new Float32Array(16000 * seconds), sampleRate: 16000, seconds }),
+        check: async () => ({ seconds }),
+      });
+    registry.provide('audioDecoder', decoder(1));
+    const scoped = registry.scoped();
+    scoped.provide('audioDecoder', decoder(2));
+    expect(registry.container.resolve(TOKENS.AudioDecoder)).toBe(registry.service('audioDecoder'));
+    expect(await registry.service('audioDecoder')().check('x')).toEqual({ seconds: 1 });
+    expect(await scoped.service('audioDecoder')().check('x')).toEqual({ seconds: 2 });
+    expect(await registry.scoped().service('audioDecoder')().check('x')).toEqual({ seconds: 1 });
   });
 
   it('adds to what the parent has when a plugin is used in a scope', () => {

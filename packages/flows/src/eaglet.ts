@@ -1,3 +1,4 @@
+import { ffmpegDecoder } from '@eaglet/audio';
 import {
   type EagletPlugin,
   type LoadedConfigFile,
@@ -25,8 +26,9 @@ export interface Eaglet {
 }
 
 /**
- * Builds the registry the flows run on: built-ins (unless turned off), then the config file's
- * plugins, then any given here. This is how another repo adds its own target model:
+ * Builds the registry the flows run on: eaglet's services (the ffmpeg audio decoder), then the
+ * built-in plugins (unless turned off), then the config file's plugins, then any given here. This
+ * is how another repo adds its own target model:
  *
  *   const eaglet = await createEaglet({ plugins: [myTargetPlugin()] });
  *   await validateData(eaglet.registry, { files: ['data.jsonl'] });
@@ -35,6 +37,7 @@ export async function createEaglet(options: CreateEagletOptions = {}): Promise<E
   const cwd = options.cwd ?? process.cwd();
   const config = await loadConfigFile(cwd, options.configFile);
   const registry = new PluginRegistry();
+  registry.provide('audioDecoder', ffmpegDecoder);
   if (options.builtins ?? config.config.builtins) {
     for (const builtin of BUILTIN_PLUGINS)
       await registry.loadingFrom(builtin.module, () => builtin.register(registry));

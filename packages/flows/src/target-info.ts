@@ -1,5 +1,5 @@
 import { type DraftConfig, type PluginRegistry, resolveTarget, type TargetInfo } from '@eaglet/core';
-import { resolveDraftConfig } from './train.js';
+import { resolveDraftConfig } from './train/draft-config.js';
 
 export interface TargetDescription {
   target: string;

@@ -1,7 +1,7 @@
 import { inflateSync } from 'node:zlib';
 import { BenchConfig, buildBenchReport, buildBenchRun } from '@eaglet/core';
 import { describe, expect, it } from 'vitest';
-import { benchPlotPng, valueTicks } from '../src/bench-plot.js';
+import { benchPlotPng, valueTicks } from '../src/serve/bench-plot.js';
 
 const BLUE = '2e86de';
 const GREY = '7f8c8d';

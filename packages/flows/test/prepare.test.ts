@@ -1,11 +1,26 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import fs, { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { type EagletEvent, type PluginRegistry, PREPARED_FILES } from '@eaglet/core';
+import { ffmpegDecoder } from '@eaglet/audio';
+import {
+  type AudioDecoderFactory,
+  audioParts,
+  type EagletEvent,
+  type PluginRegistry,
+  PREPARED_FILES,
+  readJsonl,
+} from '@eaglet/core';
 import { tinyQwen2AudioModel } from '@eaglet/fixtures';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildVocab, createEaglet, prepareData, type RejectLine, readShardBatches } from '../src/index.js';
+import {
+  buildVocab,
+  createEaglet,
+  detectFormat,
+  prepareData,
+  type RejectLine,
+  readShardBatches,
+} from '../src/index.js';
 import { prepareDataset } from './data-fixtures.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..', '..');
@@ -230,6 +245,84 @@ describe('prepareData + parity with transformers Qwen2AudioProcessor (real ffmpe
       overwrite: true,
     });
     expect(replaced.manifest.shards).toHaveLength(5);
+  });
+});
+
+/** Counts the opens of `files` through node:fs (streams open through `fs.open`) until `restore`. */
+function countOpens(files: string[]): { counts: Record<string, number>; restore: () => void } {
+  const counts = Object.fromEntries(files.map((f) => [f, 0]));
+  const count = (path: unknown) => {
+    if (typeof path === 'string' && path in counts) counts[path]!++;
+  };
+  const { open, openSync } = fs;
+  const promisesOpen = fs.promises.open;
+  fs.open = ((path: string, ...rest: unknown[]) => {
+    count(path);
+    return (open as (...a: unknown[]) => void)(path, ...rest);
+  }) as typeof fs.open;
+  fs.openSync = ((path: string, ...rest: unknown[]) => {
+    count(path);
+    return (openSync as (...a: unknown[]) => number)(path, ...rest);
+  }) as typeof fs.openSync;
+  fs.promises.open = ((path: string, ...rest: unknown[]) => {
+    count(path);
+    return (promisesOpen as (...a: unknown[]) => Promise<fs.promises.FileHandle>)(path, ...rest);
+  }) as typeof fs.promises.open;
+  return {
+    counts,
+    restore: () => {
+      fs.open = open;
+      fs.openSync = openSync;
+      fs.promises.open = promisesOpen;
+    },
+  };
+}
+
+describe('prepareData resolves its audio decoder from the container', () => {
+  it('decodes each audio part exactly once and reads each input once per pass (scan, then work)', async () => {
+    const decoded: string[] = [];
+    const counting: AudioDecoderFactory = (options) => {
+      const ffmpeg = ffmpegDecoder(options);
+      return {
+        decode: (ref, o) => {
+          decoded.push(ref);
+          return ffmpeg.decode(ref, o);
+        },
+        check: (ref, o) => ffmpeg.check(ref, o),
+      };
+    };
+    const scoped = registry.scoped();
+    scoped.provide('audioDecoder', counting);
+    const inputs = [data.jsonl, data.rich];
+    const out = tmp();
+    const opens = countOpens(inputs);
+    let r: Awaited<ReturnType<typeof prepareData>>;
+    try {
+      r = await prepareData(scoped, { model, data: inputs, out, shardSize: 4 });
+    } finally {
+      opens.restore();
+    }
+    expect(opens.counts).toEqual({ [data.jsonl]: 2, [data.rich]: 2 });
+
+    // Every audio part of every record, as the format parses it: 9 + 4, the 45 s one included
+    // (segmented after one decode, never decoded per segment).
+    const expected: string[] = [];
+    for (const file of inputs)
+      for await (const rec of readJsonl(file)) {
+        if (!rec.ok) continue;
+        const format = detectFormat(registry, rec.value)!;
+        const parsed = format.parse(rec.value, { file, line: rec.line, baseDir: join(file, '..') });
+        if (parsed.ok) expected.push(...audioParts(parsed.conversation).map((p) => p.audio));
+      }
+    expect(expected).toHaveLength(13);
+    expect(decoded.sort()).toEqual(expected.sort());
+    expect(r.manifest.audioActions).toEqual([expect.objectContaining({ id: '5918', action: 'segmented' })]);
+
+    // The swap stays in the scope: the registry's own decoder writes the same bytes.
+    const plain = tmp();
+    await prepareData(registry, { model, data: inputs, out: plain, shardSize: 4 });
+    expect(decoded).toHaveLength(13);
+    expect(folderBytes(plain)).toEqual(folderBytes(out));
   });
 });
 

@@ -1,6 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ffmpegDecoder } from '@eaglet/audio';
+import type { AudioDecoderFactory } from '@eaglet/core';
 import { makeMalformedDataset, makeSpeechDataset } from '@eaglet/fixtures';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createEaglet, validateData } from '../src/index.js';
@@ -29,6 +31,35 @@ describe('validateData', () => {
     // 7.10 + 2.99 + 5.30 + 6.05 + 3.29 seconds (soxi)
     expect(report.files[0]!.audioSeconds).toBeCloseTo(24.73, 1);
     expect(events.at(-1)).toMatchObject({ type: 'progress', task: 'validate' });
+  });
+
+  it('checks each audio file once, with the decoder the container holds (swapped in a scope)', async () => {
+    const ds = makeSpeechDataset(tmp());
+    // Every clip named twice: by the dataset's records and by copies of them with other ids.
+    const lines = readFileSync(ds.jsonl, 'utf8').trim().split('\n');
+    const twice = join(ds.dir, 'twice.jsonl');
+    writeFileSync(
+      twice,
+      `${[...lines, ...lines.map((l) => JSON.stringify({ ...JSON.parse(l), id: `copy-${JSON.parse(l).id}` }))].join('\n')}\n`,
+    );
+    const checked: string[] = [];
+    const counting: AudioDecoderFactory = (options) => {
+      const ffmpeg = ffmpegDecoder(options);
+      return {
+        decode: (ref, o) => ffmpeg.decode(ref, o),
+        check: (ref, o) => {
+          checked.push(ref);
+          return ffmpeg.check(ref, o);
+        },
+      };
+    };
+    const scoped = registry.scoped();
+    scoped.provide('audioDecoder', counting);
+    const report = await validateData(scoped, { files: [twice] });
+    expect(report.problems).toEqual([]);
+    expect(report.files[0]).toMatchObject({ records: 10, valid: 10, audioFiles: 5 });
+    expect(checked).toHaveLength(5);
+    expect(new Set(checked).size).toBe(5);
   });
 
   it('reports every malformed record with line, field path and reason, and does not stop', async () => {

@@ -1,5 +1,5 @@
-import { type AudioDecoder, ffmpegDecoder } from '@eaglet/audio';
 import {
+  type AudioDecoder,
   type ChatTemplateSession,
   EagletError,
   type GenerateResult,
@@ -46,7 +46,6 @@ export class EmbeddedReplica {
   private starting: Promise<EngineWorker> | undefined;
   restarts = 0;
   private closed = false;
-  private readonly decoder: AudioDecoder = ffmpegDecoder();
   /** The worker's config with the schema's defaults applied (the one place they live). */
   private readonly engineConfig: GenerationEngineConfig;
 
@@ -55,10 +54,12 @@ export class EmbeddedReplica {
     readonly session: ChatTemplateSession,
     engineConfig: GenerationEngineConfigInput,
     private readonly options: {
+      /** Decodes the prompts' audio (the flow passes the registered decoder, `ctx.audioDecoder()`). */
+      decoder: AudioDecoder;
       logFile?: string;
       restartOnCrash?: boolean;
       onEvent?: (message: string) => void;
-    } = {},
+    },
   ) {
     this.engineConfig = GenerationEngineConfig.parse(engineConfig);
   }
@@ -122,7 +123,7 @@ export class EmbeddedReplica {
         if (p.type !== 'audio') continue;
         if (!this.target.audio)
           throw new EagletError('EAGLET_BAD_REQUEST', `target ${this.target.id} takes no audio`);
-        const decoded = await this.decoder.decode(p.audio, {
+        const decoded = await this.options.decoder.decode(p.audio, {
           sampleRate: rate,
           ...(signal ? { signal } : {}),
         });

@@ -77,6 +77,7 @@ async function startReplicas(
           cpuThreads: options.backendOptions.cpuThreads,
         },
         {
+          decoder: ctx.audioDecoder(),
           logFile: join(logDir, `replica-${i}.log`),
           restartOnCrash: options.restartOnCrash,
           onEvent: (message) =>
@@ -263,7 +264,7 @@ export const torchBackend = (): Backend<TorchBackendOptions> => ({
         seed: config.seed,
         cpuThreads: config.backendOptions.cpuThreads,
       },
-      { restartOnCrash: false },
+      { decoder: ctx.audioDecoder(), restartOnCrash: false },
     );
     ctx.events({ type: 'log', level: 'info', message: 'loading the target (and draft) in the engine' });
     const ready = await replica.start();

@@ -1,3 +1,4 @@
+import { ffmpegDecoder } from '@eaglet/audio';
 import type { ChatTemplateSession, TargetModel } from '@eaglet/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedReplica, OpenAIServer } from '../src/index.js';
@@ -12,9 +13,14 @@ const target = {
   audio: { sampleRate: 16000, channels: 1, maxSeconds: 30 },
 } as unknown as TargetModel;
 const session = {} as ChatTemplateSession;
-const replica = new EmbeddedReplica(target, session, {
-  target: { id: 't', adapter: 'nowhere', model: '/nowhere', architecture: 'None', auxLayerIds: [2, 4, 5] },
-});
+const replica = new EmbeddedReplica(
+  target,
+  session,
+  {
+    target: { id: 't', adapter: 'nowhere', model: '/nowhere', architecture: 'None', auxLayerIds: [2, 4, 5] },
+  },
+  { decoder: ffmpegDecoder() },
+);
 const server = new OpenAIServer({ replica, model: 'tiny', host: '127.0.0.1', port: 0, apiKey: 'sekret' });
 let url: string;
 
@@ -96,7 +102,12 @@ describe('OpenAIServer', () => {
       architecture: 'Tiny',
       auxLayerIds: [1, 2, 3],
     };
-    const small = new EmbeddedReplica(target, longPrompt, { target: engineTarget, maxModelLen: 64 });
+    const small = new EmbeddedReplica(
+      target,
+      longPrompt,
+      { target: engineTarget, maxModelLen: 64 },
+      { decoder: ffmpegDecoder() },
+    );
     const smallServer = new OpenAIServer({ replica: small, model: 'tiny', host: '127.0.0.1', port: 0 });
     const smallUrl = await smallServer.listen();
     try {

@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { ffmpegDecoder } from '@eaglet/audio';
 import {
   type Backend,
   type BenchPrompt,
@@ -240,9 +239,9 @@ export const vllmBackend = (): Backend<VllmBackendOptions> => ({
     const python = requireVllmPython(options.vllmPython);
     const work = mkdtempSync(join(tmpdir(), 'eaglet-vllm-bench-'));
     try {
-      // Audio is decoded here exactly as for training (ffmpeg, the target's rate, mono f32) and
-      // handed over as raw files.
-      const decoder = ffmpegDecoder();
+      // Audio is decoded here by the registered decoder, the one prepare uses for training (the
+      // target's rate, mono f32), and handed over as raw files.
+      const decoder = ctx.audioDecoder();
       const items: BenchRunnerConfig['prompts'] = [];
       for (const [i, p] of prompts.entries()) {
         const audio: string[] = [];

@@ -5,25 +5,15 @@ import {
   type CheckpointEvent,
   EagletEvent,
   type EventSink,
-  formatPath,
   type PluginRegistry,
   type ProgressEvent,
-  pathFields,
-  setAt,
   toEagletError,
 } from '@eaglet/core';
-import { HttpError, invalidRequest, notFound } from '../http/errors.js';
+import { HttpError, notFound } from '../http/errors.js';
 import { type PathGuard, PathRefused } from '../paths.js';
-import {
-  CreateJobBody,
-  FINISHED,
-  type JobError,
-  type JobRecord,
-  type JobStatus,
-  type RequestIssue,
-  type StoredEvent,
-} from '../schemas.js';
+import { FINISHED, type JobError, type JobRecord, type JobStatus, type StoredEvent } from '../schemas.js';
 import type { JobKindRegistry } from './kind.js';
+import { checkJobRequest } from './request.js';
 import type { JobStore } from './store.js';
 
 export interface JobLimits {
@@ -180,45 +170,7 @@ export class JobManager {
   /** Validates a POST /api/jobs body (kind, config, paths, plugin ids) and queues the job. */
   create(body: unknown): JobRecord {
     if (!this.accepting) throw new HttpError(503, 'EAGLET_SERVER_STOPPING', 'the server is shutting down');
-    const parsed = CreateJobBody.safeParse(body);
-    if (!parsed.success) throw invalidRequest('body', parsed.error);
-    const { kind: kindName, name, config: rawConfig } = parsed.data;
-    const kind = this.kinds.get(kindName);
-    if (!kind) {
-      const reason = `unknown job kind "${kindName}" (known: ${this.kinds.names().join(', ')})`;
-      throw new HttpError(400, 'EAGLET_BAD_REQUEST', `invalid body: kind: ${reason}`, {
-        issues: [{ in: 'body', path: 'kind', reason }],
-        hint: 'GET /api/kinds lists the job kinds and their config schemas',
-      });
-    }
-    const cfg = kind.config.safeParse(rawConfig);
-    if (!cfg.success) throw invalidRequest('body', cfg.error, 'config');
-    const config = cfg.data as unknown;
-    const issues: RequestIssue[] = [];
-    const paths = [
-      ...pathFields(kind.config, config),
-      ...(kind.pluginPathFields?.(config, this.registry) ?? []),
-    ];
-    for (const field of paths) {
-      try {
-        setAt(config, field.path, this.guard.check(field.value));
-      } catch (e) {
-        if (!(e instanceof PathRefused)) throw e;
-        issues.push({ in: 'body', path: formatPath(['config', ...field.path]), reason: e.message });
-      }
-    }
-    if (issues.length === 0 && kind.check) {
-      for (const i of kind.check(config, this.registry))
-        issues.push({ in: 'body', path: i.path ? `config.${i.path}` : 'config', reason: i.reason });
-    }
-    if (issues.length) {
-      throw new HttpError(
-        400,
-        'EAGLET_BAD_REQUEST',
-        `invalid body: ${issues.map((i) => `${i.path}: ${i.reason}`).join('; ')}`,
-        { issues },
-      );
-    }
+    const { kind, name, config } = checkJobRequest(body, this.kinds, this.registry, this.guard);
     if (this.queue.length >= this.limits.queuedJobs) {
       throw new HttpError(429, 'EAGLET_QUEUE_FULL', `${this.queue.length} jobs are already waiting`, {
         hint: 'wait for queued jobs to start, or cancel some',

@@ -5,6 +5,7 @@ import type { ServeConfig } from '../schemas/config/serve.js';
 import type { Message } from '../schemas/conversation.js';
 import type { EventSink } from '../schemas/events.js';
 import type { BenchReport } from '../schemas/report.js';
+import type { AudioDecoderFactory } from './audio-decoder.js';
 import type { ChatTemplate } from './chat-template.js';
 import type { TargetModel } from './target-model.js';
 
@@ -89,7 +90,7 @@ export interface BenchPrompt {
   messages: Message[];
 }
 
-/** What a backend gets from the flow that calls it: resolved plugins, events and a stop signal. */
+/** What a backend gets from the flow that calls it: resolved plugins and services, events and a stop signal. */
 export interface BackendContext {
   events: EventSink;
   signal: AbortSignal;
@@ -97,6 +98,8 @@ export interface BackendContext {
   target: TargetModel;
   /** The target's chat template (backends that template in TS use it; vLLM uses the model's own). */
   template: ChatTemplate;
+  /** Makes the audio decoders a backend that decodes in TS uses (the one the composition root registered). */
+  audioDecoder: AudioDecoderFactory;
 }
 
 /**

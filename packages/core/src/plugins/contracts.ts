@@ -1,3 +1,4 @@
+import type { AudioDecoderFactory } from '../interfaces/audio-decoder.js';
 import type { Backend } from '../interfaces/backend.js';
 import type { ChatTemplate } from '../interfaces/chat-template.js';
 import type { DataFormat } from '../interfaces/data-format.js';
@@ -62,10 +63,38 @@ export type Kind = keyof typeof CONTRACTS;
 /** The implementation type of a kind (`Impl<'target'>` is `TargetModel`). */
 export type Impl<K extends Kind> = (typeof CONTRACTS)[K] extends Contract<infer T> ? T : never;
 
-/** Injection tokens of the contracts, for code that talks to the container directly. */
+/**
+ * A service the flows resolve from the container: one implementation, registered by the
+ * composition root (`createEaglet`). Registering another under the same token in a scoped
+ * registry replaces it there (the container resolves the last registration), which is how a test
+ * swaps one.
+ */
+export interface Service<T> {
+  readonly token: symbol;
+  /** Human name, used in the error when none is registered. */
+  readonly label: string;
+  /** Carries the implementation type; never set. */
+  readonly type?: T;
+}
+
+const service = <T>(token: string, label: string): Service<T> => ({ token: Symbol.for(token), label });
+
+/** Every service, by name. */
+export const SERVICES = {
+  /** Makes the audio decoders prepare, validate, regenerate and the backends decode with. */
+  audioDecoder: service<AudioDecoderFactory>('eaglet.AudioDecoder', 'audio decoder'),
+};
+
+export type ServiceName = keyof typeof SERVICES;
+
+/** The implementation type of a service (`ServiceImpl<'audioDecoder'>` is `AudioDecoderFactory`). */
+export type ServiceImpl<S extends ServiceName> = (typeof SERVICES)[S] extends Service<infer T> ? T : never;
+
+/** Injection tokens of the contracts and services, for code that talks to the container directly. */
 export const TOKENS = {
   TargetModel: CONTRACTS.target.token,
   ChatTemplate: CONTRACTS.template.token,
   DataFormat: CONTRACTS.format.token,
   Backend: CONTRACTS.backend.token,
+  AudioDecoder: SERVICES.audioDecoder.token,
 } as const;

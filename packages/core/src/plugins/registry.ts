@@ -1,10 +1,27 @@
 import 'reflect-metadata';
 import { type DependencyContainer, container as rootContainer } from 'tsyringe';
 import { EagletError } from '../errors.js';
-import { CONTRACTS, type Impl, type Kind } from './contracts.js';
+import {
+  CONTRACTS,
+  type Impl,
+  type Kind,
+  SERVICES,
+  type ServiceImpl,
+  type ServiceName,
+} from './contracts.js';
 import type { EagletPlugin } from './plugin.js';
 
-export { CONTRACTS, type Contract, type Impl, type Kind, TOKENS } from './contracts.js';
+export {
+  CONTRACTS,
+  type Contract,
+  type Impl,
+  type Kind,
+  SERVICES,
+  type Service,
+  type ServiceImpl,
+  type ServiceName,
+  TOKENS,
+} from './contracts.js';
 
 /** The one function a plugin package exports: `register(registry)` calls `registry.use(plugin)`. */
 export type RegisterFunction = (registry: PluginRegistry) => void | Promise<void>;
@@ -26,8 +43,10 @@ const KINDS = Object.keys(CONTRACTS) as Kind[];
 /**
  * The composition root's view of the tsyringe container: plugins register their implementations
  * under each contract's injection token (`use`), and flows and apps resolve them from the container
- * (`list` is `resolveAll`; `get` finds one by id). A test swaps an implementation by registering
- * another under the same token in a child container (`scoped`).
+ * (`list` is `resolveAll`; `get` finds one by id). Services the flows use (the audio decoder) are
+ * registered by the composition root (`provide`) and resolved the same way (`service`). A test
+ * swaps an implementation by registering another under the same token in a child container
+ * (`scoped`).
  *
  * The registry adds only what the container does not know: which plugin contributed what (so a
  * duplicate id is refused with both names) and errors that list the known ids.
@@ -146,6 +165,21 @@ export class PluginRegistry {
         ? `known ${label}s: ${known.join(', ')}`
         : `no ${label} is registered; add a plugin that provides one to eaglet.config.json`,
     });
+  }
+
+  /** Registers the implementation of a service (the composition root does; a test may, in a scope). */
+  provide<S extends ServiceName>(name: S, implementation: ServiceImpl<S>): void {
+    this.container.register(SERVICES[name].token, { useValue: implementation });
+  }
+
+  /** The registered implementation of a service (the last one registered, here or in a parent). */
+  service<S extends ServiceName>(name: S): ServiceImpl<S> {
+    const { token, label } = SERVICES[name];
+    if (!this.container.isRegistered(token, true))
+      throw new EagletError('EAGLET_NO_SERVICE', `no ${label} is registered`, {
+        hint: "build the registry with createEaglet() from @eaglet/flows, which registers eaglet's own",
+      });
+    return this.container.resolve<ServiceImpl<S>>(token);
   }
 
   targets = () => this.list('target');

@@ -3,17 +3,16 @@ from it with the training-time test.
 
 ``Trainer`` holds everything a run needs and has one method per stage, so a subclass can replace a
 stage (``target_step`` for another target signal, ``train_step`` for another update rule) without
-copying the loop. ``state_dict``/``load_state_dict`` cover what a checkpoint must restore for an
-exact resume. Rank 0 alone writes files; the first process of each node emits events.
+copying the loop. ``state_dict``/``load_state_dict`` (trainer_state.py) cover what a checkpoint
+must restore for an exact resume; the metric sums are metrics.py's, the learning-rate schedule
+schedule.py's. Rank 0 alone writes files; the first process of each node emits events.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,98 +22,27 @@ from torch import Tensor
 from . import checkpoint as ckpt
 from . import distributed as dist_env
 from . import events
-from .config import TrainConfig, to_dict
+from .config import TrainConfig
 from .data import BatchPlanner, DataPosition, PreparedDataset, collate, collate_masks, plan_epoch, prefetch
 from .draft import DraftConfig, Eagle3Draft, build_draft
 from .errors import ConfigError, EngineError
 from .export import aux_layer_ids_of, load_draft, save_draft
+from .metrics import MetricsLog, StepStats
+from .schedule import Schedule
 from .signals import StopRequested
 from .targets import TargetAdapter, TargetBatch, TargetOutput, load_adapter, rows_needed, run_target, target_signals
+from .trainer_state import CheckpointState, draft_key
 from .ttt import TTTBatch, TTTObjective, step_token_counts
 from .vocab import load_vocab
 
 log = logging.getLogger(__name__)
 
 
-class Schedule:
-    """Learning-rate multiplier: linear warmup, then constant or cosine down to min_ratio.
-    A class (not a lambda) so the scheduler state pickles."""
-
-    def __init__(self, kind: str, warmup: int, total: int, min_ratio: float) -> None:
-        self.kind, self.warmup, self.total, self.min_ratio = kind, warmup, max(1, total), min_ratio
-
-    def __call__(self, step: int) -> float:
-        if self.warmup and step < self.warmup:
-            return (step + 1) / self.warmup
-        if self.kind == "constant":
-            return 1.0
-        progress = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
-        return self.min_ratio + (1.0 - self.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-@dataclass
-class StepStats:
-    """Sums over micro-batches (and, once reduced, ranks) of one or more optimizer steps."""
-
-    steps: int
-    loss_sum: Tensor  # [steps_ttt]
-    correct: Tensor  # [steps_ttt]
-    counts: Tensor  # [steps_ttt]
-    objective: float = 0.0
-    grad_norm: float = 0.0
-    tokens: int = 0
-    seconds: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)
-
-    @classmethod
-    def zeros(cls, ttt_steps: int) -> StepStats:
-        z = torch.zeros(ttt_steps, dtype=torch.float64)
-        return cls(0, z.clone(), z.clone(), z.clone())
-
-    def add(self, other: StepStats) -> None:
-        self.steps += other.steps
-        self.loss_sum += other.loss_sum
-        self.correct += other.correct
-        self.counts += other.counts
-        self.objective += other.objective
-        self.grad_norm += other.grad_norm
-        self.tokens += other.tokens
-        self.seconds += other.seconds
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "steps": self.steps,
-            "loss_sum": self.loss_sum.tolist(),
-            "correct": self.correct.tolist(),
-            "counts": self.counts.tolist(),
-            "objective": self.objective,
-            "grad_norm": self.grad_norm,
-            "tokens": self.tokens,
-            "seconds": self.seconds,
-        }
-
-    @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> StepStats:
-        t = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
-        return cls(state["steps"], t(state["loss_sum"]), t(state["correct"]), t(state["counts"]), state["objective"], state["grad_norm"], state["tokens"], state["seconds"])
-
-    def values(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        if self.steps:
-            out["loss"] = self.objective / self.steps
-        counts = self.counts.clamp(min=1)
-        for i in range(len(self.counts)):
-            out[f"ploss_{i}"] = float(self.loss_sum[i] / counts[i])
-        for i in range(len(self.counts)):
-            out[f"acc_{i}"] = float(self.correct[i] / counts[i])
-        return out
-
-
 def _dtype(precision: str, device: torch.device) -> torch.dtype:
     return torch.bfloat16 if precision == "bf16" else torch.float32
 
 
-class Trainer:
+class Trainer(CheckpointState):
     def __init__(self, cfg: TrainConfig, stop: StopRequested | None = None, env: dist_env.DistEnv | None = None) -> None:
         self.cfg = cfg
         self.stop = stop if stop is not None else StopRequested()  # (falsy until a stop is requested)
@@ -122,7 +50,7 @@ class Trainer:
         self.output = Path(cfg.output_dir)
         self.step = 0
         self.position = DataPosition()
-        self.history: list[dict[str, Any]] = []
+        self.metrics_log = MetricsLog(self.output / "metrics.jsonl")
         self.window: StepStats | None = None  # train metrics since the last log line
         self._last_progress = 0.0
 
@@ -171,7 +99,7 @@ class Trainer:
         elif cfg.resume is not False and cfg.resume is not True:
             raise EngineError(f"no checkpoint at {cfg.resume}", code="EAGLET_CHECKPOINT_INVALID")
         elif cfg.resume is True and env.is_main:
-            self._truncate_metrics(0)  # resume found no checkpoint: a run killed before its first starts over
+            self.metrics_log.truncate(0)  # resume found no checkpoint: a run killed before its first starts over
         self._log_setup(steps_per_epoch, resume_from)
         return self
 
@@ -460,15 +388,12 @@ class Trainer:
         return self.write_metrics("train", values)
 
     def write_metrics(self, split: str, values: dict[str, float]) -> dict[str, float]:
-        """One metrics row (train or eval): the event, the history the plot reads, metrics.jsonl."""
+        """One metrics row (train or eval): the event, and on rank 0 the row in the metrics log."""
         epoch = round(self.position.epoch + self.position.step_in_epoch / max(1, self.planner.steps_in_epoch(self.position.epoch)), 4)
         events.metrics(split, self.step, values, epoch=epoch)
         if self.env.is_main:
             row = {"split": split, "step": self.step, "epoch": epoch, "time": time.time(), **values}
-            self.history.append(row)
-            self.output.mkdir(parents=True, exist_ok=True)
-            with open(self.output / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(row) + "\n")
+            self.metrics_log.append(row)
         return values
 
     @torch.no_grad()
@@ -493,101 +418,6 @@ class Trainer:
         return self.write_metrics("eval", result.values())  # already reduced
 
     # ------------------------------------------------------------------------------------------
-    # state
-    # ------------------------------------------------------------------------------------------
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything an exact resume restores: model, optimizer, scheduler, step, data position.
-        (RNG states are per rank and saved beside it.)"""
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_optimizer_state_dict
-
-        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
-        model_state = get_model_state_dict(self.model, options=options)
-        return {
-            "model": {_draft_key(k): v for k, v in model_state.items()},
-            "optimizer": get_optimizer_state_dict(self.model, self.optimizer, options=options),
-            "scheduler": self.scheduler.state_dict(),
-            "step": self.step,
-            "position": self.position.state_dict(),
-            # This rank's unlogged metric sums travel too, so a resumed run logs exactly what an
-            # uninterrupted one would.
-            "window": (self.window or StepStats.zeros(self.objective.steps)).state_dict(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict, set_optimizer_state_dict
-
-        options = StateDictOptions(full_state_dict=True)
-        prefix = _draft_prefix(self.model)
-        set_model_state_dict(self.model, {prefix + k: v for k, v in state["model"].items()}, options=options)
-        set_optimizer_state_dict(self.model, self.optimizer, state["optimizer"], options=options)
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.step = int(state["step"])
-        self.position.load_state_dict(state["position"])
-        if state.get("window") is not None:
-            self.window = StepStats.from_state_dict(state["window"])
-
-    def save_checkpoint(self) -> Path:
-        env = self.env
-        final = ckpt.step_dir(self.output, self.step)
-        tmp = final.with_name(final.name + ".tmp")
-        state = self.state_dict()  # collective under FSDP: every rank takes part
-        if env.is_main:
-            ckpt.write_main_files(
-                tmp,
-                model_state=state["model"],
-                optimizer_state=state["optimizer"],
-                scheduler_state=state["scheduler"],
-                trainer_state={
-                    "step": self.step,
-                    "position": state["position"],
-                    "draftConfig": self.draft_config.to_dict(),
-                    "vocab": {"path": self.vocab.source, "hash": self.vocab.content_hash, "fileHash": self.vocab.metadata.get("hash")},
-                    "worldSize": env.world_size,
-                    "config": to_dict(self.cfg),
-                },
-            )
-        dist_env.barrier(env)
-        ckpt.write_rank_file(tmp, env.rank, {"window": state["window"]})
-        dist_env.barrier(env)
-        if env.is_main:
-            ckpt.publish(tmp, final, self.cfg.keep_checkpoints)
-            events.checkpoint(self.step, str(final))
-            self.write_plot()
-        dist_env.barrier(env)
-        return final
-
-    def restore(self, path: Path) -> None:
-        data = ckpt.read(path, self.env.rank)
-        trainer = data["trainer"]
-        if trainer["vocab"]["hash"] != self.vocab.content_hash:
-            raise EngineError(
-                f"checkpoint {path} was trained with another draft vocabulary mapping ({trainer['vocab']['path']}) than {self.cfg.vocab}",
-                code="EAGLET_VOCAB_MISMATCH",
-                hint="resume with the vocab file the checkpoint was trained with",
-            )
-        if DraftConfig.from_dict(trainer["draftConfig"]) != self.draft_config:
-            raise EngineError(f"checkpoint {path} holds another draft architecture than this config", code="EAGLET_CHECKPOINT_INVALID")
-        if trainer.get("worldSize", 1) != self.env.world_size:
-            events.log("warn", f"checkpoint was written by {trainer['worldSize']} rank(s), resuming on {self.env.world_size}: the data order continues, but runs will not be bit-identical")
-        rank = data["rank"] or {}
-        self.load_state_dict({"model": data["model"], "optimizer": data["optimizer"], "scheduler": data["scheduler"], "step": trainer["step"], "position": trainer["position"], "window": rank.get("window")})
-        if "rng" in rank:
-            ckpt.set_rng_state(rank["rng"])
-        if self.env.is_main:
-            self._truncate_metrics(self.step)
-
-    def _truncate_metrics(self, step: int) -> None:
-        """Drops metrics logged after the checkpoint (they will be logged again)."""
-        path = self.output / "metrics.jsonl"
-        if not path.is_file():
-            return
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        kept = [r for r in rows if r["step"] <= step]
-        path.write_text("".join(json.dumps(r) + "\n" for r in kept))
-        self.history = kept
-
-    # ------------------------------------------------------------------------------------------
     # outputs
     # ------------------------------------------------------------------------------------------
 
@@ -595,7 +425,7 @@ class Trainer:
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
         state = get_model_state_dict(self.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-        state = {_draft_key(k): v for k, v in state.items()}
+        state = {draft_key(k): v for k, v in state.items()}
         out: dict[str, str] = {}
         if self.env.is_main:
             spec = self.cfg.export
@@ -615,29 +445,17 @@ class Trainer:
         return out
 
     def write_plot(self) -> Path | None:
-        if not self.env.is_main or not self.history or not self.cfg.plot:
+        if not self.env.is_main or not self.metrics_log.rows or not self.cfg.plot:
             return None
         from .plot import plot_curves
 
-        path = plot_curves(self.history, self.output / "curves.png", self.objective.steps)
+        path = plot_curves(self.metrics_log.rows, self.output / "curves.png", self.objective.steps)
         if path is not None:
             events.artifact("plot", str(path), "training curves: loss and acc_i per step")
         return path
 
     def close(self) -> None:
         dist_env.close()
-
-
-def _draft_key(name: str) -> str:
-    """Model state dict key of the wrapped objective -> the draft's own key."""
-    for prefix in ("module.draft.", "draft."):
-        if name.startswith(prefix):
-            return name[len(prefix) :]
-    return name
-
-
-def _draft_prefix(model: torch.nn.Module) -> str:
-    return "draft."
 
 
 class _no_sync:

@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import save_file
 
 from eaglet_engine.errors import EngineError
-from eaglet_engine.trainer import Schedule
+from eaglet_engine.schedule import Schedule
 from eaglet_engine.vocab import load_vocab, save_vocab
 
 

@@ -1,39 +1,26 @@
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { ffmpegDecoder } from '@eaglet/audio';
+import { join, resolve } from 'node:path';
 import {
-  audioParts,
-  type Conversation,
-  chatCompletion,
-  type DataFormat,
   EagletError,
   listModels,
-  type Message,
-  OpenAIRequestError,
   type PluginRegistry,
   type RegenerateConfig,
   type RegenerateConfigInput,
   RegenerateConfig as RegenerateConfigSchema,
   readJsonFile,
   readJsonl,
-  type TemperaturePolicy,
-  toOpenAIMessages,
 } from '@eaglet/core';
-import { refusedAudio } from './audio-access.js';
+import type { FlowContext } from '../../context.js';
+import { Limiter } from '../../util/limit.js';
+import { claimOutputFolder } from '../../util/output-folder.js';
+import { throttledProgress } from '../../util/progress.js';
+import { type AnswerDeps, answerRecord, backoff, type Outcome } from './answer.js';
 import { EndpointPool } from './endpoints.js';
-import { Limiter } from './limit.js';
-import { claimOutputFolder } from './output-folder.js';
-import { throttledProgress } from './progress.js';
-import {
-  completeLines,
-  type OutputSet,
-  outputSets,
-  relativeAudioRefs,
-  relativeTo,
-  shardFiles,
-  shardName,
-} from './regenerate-output.js';
-import { detectFormat, type FlowContext } from './validate.js';
+import { readInputRecord } from './input-record.js';
+import { completeLines, type OutputSet, outputSets, shardFiles, shardName } from './regenerate-output.js';
+
+export type { RegenerateReject } from './answer.js';
+export { temperatureFor } from './temperature.js';
 
 /** What `eaglet data regenerate` did. */
 export interface RegenerateReport {
@@ -60,55 +47,8 @@ export interface RegenerateReport {
   stopped: boolean;
 }
 
-/** One line of rejects.jsonl. */
-export interface RegenerateReject {
-  index: number;
-  file: string;
-  line: number;
-  id?: string;
-  reason: string;
-}
-
 const MANIFEST = 'regenerate.json';
 const REJECTS = 'rejects.jsonl';
-/** The longest pause between retries after a 429 or 5xx. */
-const MAX_BACKOFF_MS = 30_000;
-
-/** mulberry32 over (seed, index): a per-record number in [0, 1) that a resumed run reproduces. */
-function unitHash(seed: number, index: number): number {
-  let t = (seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
-
-/** The sampling temperature of record `index` under a policy. */
-export function temperatureFor(policy: number | TemperaturePolicy, seed: number, index: number): number {
-  if (typeof policy === 'number') return policy;
-  const u = unitHash(seed, index);
-  switch (policy.kind) {
-    case 'fixed':
-      return policy.value;
-    case 'uniform':
-      return policy.min + (policy.max - policy.min) * u;
-    case 'choice':
-      return policy.values[Math.floor(u * policy.values.length)]!;
-  }
-}
-
-type Outcome = { kind: 'ok'; record: unknown } | { kind: 'reject'; reject: RegenerateReject };
-
-interface InputRecord {
-  index: number;
-  file: string;
-  line: number;
-  format?: DataFormat;
-  conversation?: Conversation;
-  /** Audio the input named by relative path (kept relative in the output). */
-  relativeAudio?: Set<string>;
-  problem?: string;
-  id?: string;
-}
 
 /**
  * `eaglet data regenerate`: answers the user turns of every record again with the target model
@@ -252,9 +192,17 @@ async function regenerateInto(
   let fatal: EagletError | undefined;
   const stop = () => abort.abort();
   ctx.signal?.addEventListener('abort', stop, { once: true });
-  // Audio is checked here (allowed, readable, complete) before it is sent: an endpoint that
-  // decodes it differently must not answer a truncated clip or read what a playlist names.
-  const audio = ffmpegDecoder();
+  const answering: AnswerDeps = {
+    config,
+    pool,
+    signal: abort.signal,
+    // Audio is checked here (allowed, readable, complete) before it is sent: an endpoint that
+    // decodes it differently must not answer a truncated clip or read what a playlist names.
+    audio: registry.service('audioDecoder')(),
+    auth,
+    report,
+    log,
+  };
   const inFlight = new Set<Promise<void>>();
 
   try {
@@ -265,39 +213,11 @@ async function regenerateInto(
         index++;
         if (index < committedBefore) continue;
         if (abort.signal.aborted || fatal) break outer;
-        const item: InputRecord = { index, file, line: rec.line };
-        if (!rec.ok) item.problem = rec.error;
-        else {
-          format ??= detectFormat(registry, rec.value);
-          if (!format)
-            item.problem = `no known format recognises this record (known: ${registry.ids('format').join(', ')})`;
-          else {
-            const parsed = format.parse(rec.value, { file, line: rec.line, baseDir: dirname(file) });
-            item.format = format;
-            const refused = parsed.ok
-              ? refusedAudio(parsed.conversation, format.messagesField, ctx.audioAccess)
-              : [];
-            if (parsed.ok && refused.length) {
-              item.problem = refused.map((i) => `${i.path}: ${i.reason}`).join('; ');
-              item.id = parsed.conversation.id;
-            } else if (parsed.ok) {
-              item.conversation = parsed.conversation;
-              item.relativeAudio = relativeAudioRefs(
-                format,
-                rec.value,
-                { file, line: rec.line },
-                parsed.conversation,
-              );
-              item.id = parsed.conversation.id;
-            } else {
-              item.problem = parsed.issues.map((i) => `${i.path || '(record)'}: ${i.reason}`).join('; ');
-              if (parsed.id) item.id = parsed.id;
-            }
-          }
-        }
+        const item = readInputRecord(registry, rec, { file, index, format }, ctx.audioAccess);
+        format ??= item.format;
         const releaseWindow = await window.acquire();
         const task = limiter
-          .run(() => processRecord(item))
+          .run(() => answerRecord(answering, item, setOf(item.index).dir))
           .then((outcome) => {
             pending.set(item.index, outcome);
             commit();
@@ -359,7 +279,7 @@ async function regenerateInto(
           last = e;
         }
       }
-      await pool.sleep(backoff(attempt));
+      await pool.sleep(backoff(config, attempt));
     }
     throw new EagletError(
       'EAGLET_ENDPOINTS_DOWN',
@@ -368,116 +288,5 @@ async function regenerateInto(
         hint: 'start the servers first (`eaglet backend serve ...` or `vllm serve ... --port BASE_PORT+i`), or pass --model',
       },
     );
-  }
-
-  function backoff(attempt: number): number {
-    return Math.min(MAX_BACKOFF_MS, config.backoffSeconds * 1000 * 2 ** attempt) * (0.5 + Math.random());
-  }
-
-  function reject(item: InputRecord, reason: string): Outcome {
-    return {
-      kind: 'reject',
-      reject: {
-        index: item.index,
-        file: item.file,
-        line: item.line,
-        ...(item.id ? { id: item.id } : {}),
-        reason,
-      },
-    };
-  }
-
-  async function processRecord(item: InputRecord): Promise<Outcome> {
-    if (item.problem || !item.conversation || !item.format)
-      return reject(item, item.problem ?? 'unreadable record');
-    const conv = item.conversation;
-    for (const part of audioParts(conv)) {
-      if (/^https?:/i.test(part.audio)) continue; // the endpoint fetches it
-      try {
-        // No signal: a check takes a moment, and hundreds of them must not each listen for a stop.
-        await audio.check(part.audio);
-      } catch (e) {
-        if (abort.signal.aborted) throw new EagletError('EAGLET_CANCELLED', 'stopped');
-        return reject(item, (e as Error).message);
-      }
-    }
-    const messages = conv.messages.filter((m) => config.keepSystem || m.role !== 'system');
-    if (!messages.some((m) => m.role === 'user')) return reject(item, 'no user turn to answer');
-    const lastAssistant = messages.map((m) => m.role).lastIndexOf('assistant');
-    const out: Message[] = [];
-    const temperature = temperatureFor(config.temperature, config.seed, item.index);
-    const answer = async (): Promise<Outcome | undefined> => {
-      let openai: Awaited<ReturnType<typeof toOpenAIMessages>>;
-      try {
-        openai = await toOpenAIMessages(out, config.audioMode);
-      } catch (e) {
-        return reject(item, (e as Error).message);
-      }
-      const body = {
-        model: report.model,
-        messages: openai,
-        max_tokens: config.maxTokens,
-        temperature,
-        top_p: config.topP,
-        ...(temperature > 0 ? { seed: (config.seed + item.index) % 2 ** 31 } : {}),
-      };
-      let failingSince: number | undefined;
-      for (let attempt = 0; ; attempt++) {
-        if (abort.signal.aborted) throw new EagletError('EAGLET_CANCELLED', 'stopped');
-        const url = pool.next();
-        try {
-          const res = await chatCompletion(url, body, {
-            ...auth,
-            signal: abort.signal,
-            timeoutMs: config.requestTimeoutSeconds * 1000,
-          });
-          const choice = res.choices[0]!;
-          report.promptTokens += res.usage?.prompt_tokens ?? 0;
-          report.completionTokens += res.usage?.completion_tokens ?? 0;
-          if (choice.finish_reason === 'length' && config.rejectTruncated)
-            return reject(item, `answer cut at max_tokens ${config.maxTokens} (finish_reason length)`);
-          out.push({ role: 'assistant', content: [{ type: 'text', text: choice.message.content ?? '' }] });
-          return undefined;
-        } catch (e) {
-          if (!(e instanceof OpenAIRequestError)) throw e;
-          if (!e.retryable) return reject(item, e.message);
-          failingSince ??= Date.now();
-          const deadline = failingSince + config.retryMinutes * 60_000;
-          if (Date.now() >= deadline || (config.retries !== undefined && attempt >= config.retries)) {
-            throw new EagletError(
-              'EAGLET_ENDPOINTS_DOWN',
-              `record ${item.index} (${item.file}:${item.line}) failed ${attempt + 1} times over ${((Date.now() - failingSince) / 1000).toFixed(0)} s: ${e.message}`,
-            );
-          }
-          report.retries++;
-          log('warn', `${e.message}; retrying record ${item.index} (attempt ${attempt + 2})`);
-          if (e.status === 0 || e.status === 502 || e.status === 503 || e.status === 504) {
-            // The server is not answering (restarting?): wait until one answers its /health, then
-            // retry at once, spread over a second so the waiting requests do not all land together.
-            pool.markDown(url);
-            await pool.waitForUp(deadline);
-            await pool.sleep(Math.random() * 1000);
-          } else await pool.sleep(backoff(attempt)); // 408, 429, other 5xx: the server asks for a pause
-        }
-      }
-    };
-    for (const [i, m] of messages.entries()) {
-      const regenerate = m.role === 'assistant' && (config.turns === 'all' || i === lastAssistant);
-      if (!regenerate) {
-        out.push(m);
-        continue;
-      }
-      if (out.at(-1)?.role !== 'user')
-        return reject(item, `messages[${i}]: an assistant turn that follows no user turn`);
-      const failed = await answer();
-      if (failed) return failed;
-    }
-    if (out.at(-1)?.role === 'user') {
-      const failed = await answer();
-      if (failed) return failed;
-    }
-    const dir = setOf(item.index).dir;
-    const regenerated = relativeTo({ ...conv, messages: out }, item.relativeAudio ?? new Set(), dir);
-    return { kind: 'ok', record: item.format.serialize(regenerated, { baseDir: dir }) };
   }
 }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { EagletError } from '@eaglet/core';
-import { claimOutputFolder, folderContents, type OutputFolder } from './output-folder.js';
+import { claimOutputFolder, folderContents, type OutputFolder } from '../util/output-folder.js';
 
 /** Files only a training run writes: a folder holding one of them holds an eaglet run. */
 const RUN_MARKERS = ['train-config.json', 'metrics.jsonl', 'checkpoints'];

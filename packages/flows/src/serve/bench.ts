@@ -10,11 +10,12 @@ import {
   type PluginRegistry,
   readJsonl,
 } from '@eaglet/core';
-import { type AudioAccess, refusedAudio } from './audio-access.js';
+import type { FlowContext } from '../context.js';
+import { type AudioAccess, refusedAudio } from '../data/audio-access.js';
+import { detectFormat } from '../data/detect-format.js';
+import { makeOutputFolder } from '../util/output-folder.js';
 import { choosePlugins } from './backend-choice.js';
 import { benchPlotPng } from './bench-plot.js';
-import { makeOutputFolder } from './output-folder.js';
-import { detectFormat, type FlowContext } from './validate.js';
 
 export interface BenchFiles {
   json: string;
@@ -115,6 +116,7 @@ export async function bench(
     signal: ctx.signal ?? new AbortController().signal,
     target,
     template,
+    audioDecoder: registry.service('audioDecoder'),
   });
   const json = resolve(config.outputFile);
   const stem = json.slice(0, json.length - extname(json).length);

@@ -8,16 +8,16 @@ import {
   type TargetModel,
   type ValidationReport,
 } from '@eaglet/core';
-import { type BenchOutcome, bench } from './bench.js';
-import { makeOutputFolder } from './output-folder.js';
-import { type PrepareResult, prepareData } from './prepare.js';
-import { type DemoDataset, writeDemoDataset } from './quickstart/demo-data.js';
-import { demoModel } from './quickstart/demo-model.js';
-import { type RegenerateReport, regenerate } from './regenerate.js';
-import { serveBackend } from './serve-backend.js';
-import { type TrainResult, train } from './train.js';
-import { validateData } from './validate.js';
-import { buildVocab, type VocabResult } from './vocab.js';
+import { type PrepareResult, prepareData } from '../data/prepare/prepare.js';
+import { type RegenerateReport, regenerate } from '../data/regenerate/regenerate.js';
+import { validateData } from '../data/validate.js';
+import { buildVocab, type VocabResult } from '../data/vocab.js';
+import { type BenchOutcome, bench } from '../serve/bench.js';
+import { serveBackend } from '../serve/serve-backend.js';
+import { type TrainResult, train } from '../train/train.js';
+import { makeOutputFolder } from '../util/output-folder.js';
+import { type DemoDataset, writeDemoDataset } from './demo-data.js';
+import { demoModel } from './demo-model.js';
 
 /** The quickstart runs on the embedded PyTorch backend: on a CPU, the one that runs anywhere. */
 const EMBEDDED = 'torch';

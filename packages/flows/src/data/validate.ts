@@ -1,21 +1,20 @@
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ffmpegDecoder } from '@eaglet/audio';
 import {
   audioParts,
   conversationIssues,
-  type DataFormat,
   EagletError,
-  type EventSink,
   type PluginRegistry,
   type ProblemKind,
   type RecordProblem,
   readJsonl,
   type ValidationReport,
 } from '@eaglet/core';
-import { type AudioAccess, audioPath, refusedAudio } from './audio-access.js';
-import { Limiter } from './limit.js';
-import { throttledProgress } from './progress.js';
+import type { FlowContext } from '../context.js';
+import { Limiter } from '../util/limit.js';
+import { throttledProgress } from '../util/progress.js';
+import { audioPath, refusedAudio } from './audio-access.js';
+import { detectFormat } from './detect-format.js';
 
 export interface ValidateOptions {
   files: string[];
@@ -28,18 +27,6 @@ export interface ValidateOptions {
    * container, an unreadable file or a truncated one is reported here and not only at prepare.
    */
   checkAudio?: boolean;
-}
-
-export interface FlowContext {
-  events?: EventSink;
-  signal?: AbortSignal;
-  /** Refuses audio the caller may not read (the HTTP app: files outside its roots); default: any. */
-  audioAccess?: AudioAccess;
-}
-
-/** Picks the format of a parsed record: the first registered format that recognises it. */
-export function detectFormat(registry: PluginRegistry, value: unknown): DataFormat | undefined {
-  return registry.formats().find((f) => f.detect(value));
 }
 
 /**
@@ -55,7 +42,7 @@ export async function validateData(
   const checkAudio = options.checkAudio ?? true;
   const problems: RecordProblem[] = [];
   const files: ValidationReport['files'] = [];
-  const audio = ffmpegDecoder();
+  const audio = registry.service('audioDecoder')();
   const checks = new Map<string, Promise<{ seconds: number }>>();
   const inFlight = new Limiter(256); // records waiting on their audio checks
   const emitProgress = throttledProgress(ctx.events, 'validate', 'byte');

@@ -5,8 +5,8 @@ import {
   type ServeConfigInput,
   type ServerHandle,
 } from '@eaglet/core';
+import type { FlowContext } from '../context.js';
 import { choosePlugins } from './backend-choice.js';
-import type { FlowContext } from './validate.js';
 
 /**
  * `eaglet backend serve`: starts a backend's OpenAI-compatible server(s) and resolves once every
@@ -30,5 +30,6 @@ export async function serveBackend(
     signal: ctx.signal ?? new AbortController().signal,
     target,
     template: registry.template(target.chatTemplate),
+    audioDecoder: registry.service('audioDecoder'),
   });
 }

@@ -1,13 +1,7 @@
-import { closeSync, existsSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
-  checkAuxLayerIds,
-  DraftConfig,
-  type DraftConfigInput,
   EagletError,
-  ExportConfig,
-  type ExportConfigInput,
-  ExportEngineResult,
   engineTarget,
   loadRunConfig,
   type NodeLaunch,
@@ -15,17 +9,17 @@ import {
   type PluginRegistry,
   PREPARED_FILES,
   resolveTarget,
-  type TargetInfo,
-  type TargetModel,
   TrainConfig,
   type TrainConfigInput,
   TrainEngineConfig,
   TrainEngineResult,
 } from '@eaglet/core';
 import { runEngine } from '@eaglet/engine';
-import { makeOutputFolder, type OutputFolder } from './output-folder.js';
+import type { FlowContext } from '../context.js';
+import { readVocabShapes } from '../data/vocab.js';
+import { makeOutputFolder, type OutputFolder } from '../util/output-folder.js';
+import { readDraftConfig, resolveDraftConfig } from './draft-config.js';
 import { claimTrainOutput } from './train-output.js';
-import type { FlowContext } from './validate.js';
 
 export interface TrainOptions {
   /** Train config file (JSON). Relative paths in it resolve against its folder. */
@@ -65,7 +59,7 @@ export interface TrainResult extends TrainEngineResult {
 export async function train(
   registry: PluginRegistry,
   options: TrainOptions,
-  ctx: FlowContext & { signal?: AbortSignal } = {},
+  ctx: FlowContext = {},
 ): Promise<TrainResult> {
   const cwd = options.cwd ?? process.cwd();
   const fields: Record<string, unknown> = { ...options.fields };
@@ -190,141 +184,4 @@ export async function resolveTrainConfig(
     }),
     pythonPath: target.enginePath ? [target.enginePath] : [],
   };
-}
-
-/**
- * The draft architecture, resolved in this one place: the target plugin's defaults for the
- * checkpoint, then the user's draftConfig fields, then the sizes the vocabulary mapping fixes,
- * then the aux layer ids (the user's, else the target's rule) and the target's width where it
- * differs from the draft's. A user field that contradicts the mapping or the target is refused.
- */
-export function resolveDraftConfig(
-  target: TargetModel,
-  info: TargetInfo,
-  options: {
-    given?: Partial<DraftConfigInput>;
-    vocab?: { draftVocabSize: number; vocabSize: number; source: string };
-  } = {},
-): DraftConfig {
-  const given = options.given ?? {};
-  const vocab = options.vocab;
-  if (vocab) {
-    for (const [key, value] of [
-      ['draft_vocab_size', vocab.draftVocabSize],
-      ['vocab_size', vocab.vocabSize],
-    ] as const) {
-      if (given[key] !== undefined && given[key] !== value)
-        throw new EagletError(
-          'EAGLET_CONFIG_INVALID',
-          `draftConfig.${key} is ${given[key]} but ${vocab.source} holds a mapping of ${value}`,
-          { hint: `drop ${key} from draftConfig (the mapping decides it) or rebuild the mapping` },
-        );
-    }
-  }
-  if (given.target_hidden_size !== undefined && given.target_hidden_size !== info.hiddenSize)
-    throw new EagletError(
-      'EAGLET_CONFIG_INVALID',
-      `draftConfig.target_hidden_size is ${given.target_hidden_size} but the target's hidden size is ${info.hiddenSize}`,
-      { hint: 'drop target_hidden_size from draftConfig (the target decides it)' },
-    );
-  const auxLayerIds = checkAuxLayerIds(
-    given.eagle_aux_hidden_state_layer_ids ?? info.auxLayerIds,
-    info.numLayers,
-    'draftConfig.eagle_aux_hidden_state_layer_ids',
-  );
-  const merged = DraftConfig.safeParse({
-    ...target.draftDefaults(info),
-    ...given,
-    ...(vocab ? { draft_vocab_size: vocab.draftVocabSize, vocab_size: vocab.vocabSize } : {}),
-    eagle_aux_hidden_state_layer_ids: auxLayerIds,
-  });
-  if (!merged.success)
-    throw new EagletError(
-      'EAGLET_CONFIG_INVALID',
-      `invalid draftConfig: ${merged.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-    );
-  const draft = merged.data;
-  const { target_hidden_size: _, ...rest } = draft;
-  return info.hiddenSize === draft.hidden_size ? rest : { ...rest, target_hidden_size: info.hiddenSize };
-}
-
-function readDraftConfig(value: TrainConfig['draftConfig']): Partial<DraftConfigInput> {
-  if (value === undefined) return {};
-  if (typeof value !== 'string') return value;
-  if (!existsSync(value))
-    throw new EagletError('EAGLET_CONFIG_INVALID', `draftConfig: ${value} does not exist`);
-  try {
-    const body = JSON.parse(readFileSync(value, 'utf8')) as Record<string, unknown>;
-    // A Hugging Face config.json carries fields eaglet does not model; keep the draft's own.
-    const known = Object.keys(DraftConfig.shape);
-    return Object.fromEntries(
-      Object.entries(body).filter(([k]) => known.includes(k)),
-    ) as Partial<DraftConfigInput>;
-  } catch (e) {
-    throw new EagletError(
-      'EAGLET_CONFIG_INVALID',
-      `draftConfig: ${value} is not valid JSON: ${(e as Error).message}`,
-    );
-  }
-}
-
-/** Sizes of a vocab mapping from its safetensors header (no tensor is read). */
-export function readVocabShapes(path: string): { draftVocabSize: number; vocabSize: number; hash?: string } {
-  if (!existsSync(path))
-    throw new EagletError('EAGLET_VOCAB_INVALID', `vocab file ${path} does not exist`, {
-      hint: 'build it with `eaglet data vocab`',
-    });
-  const fd = openSync(path, 'r');
-  try {
-    const len = Buffer.alloc(8);
-    readSync(fd, len, 0, 8, 0);
-    const n = Number(len.readBigUInt64LE());
-    if (n <= 0 || n > 1 << 24) throw new Error('bad header length');
-    const header = Buffer.alloc(n);
-    readSync(fd, header, 0, n, 8);
-    const body = JSON.parse(header.toString('utf8')) as Record<string, { shape?: number[] }> & {
-      __metadata__?: Record<string, string>;
-    };
-    const d2t = body.d2t?.shape;
-    const t2d = body.t2d?.shape;
-    if (!d2t || !t2d) throw new Error('no d2t/t2d tensors');
-    return {
-      draftVocabSize: d2t[0]!,
-      vocabSize: t2d[0]!,
-      ...(body.__metadata__?.hash ? { hash: body.__metadata__.hash } : {}),
-    };
-  } catch (e) {
-    throw new EagletError(
-      'EAGLET_VOCAB_INVALID',
-      `${path} is not a vocab mapping file: ${(e as Error).message}`,
-    );
-  } finally {
-    closeSync(fd);
-  }
-}
-
-export type ExportResult = ExportEngineResult;
-
-/** `eaglet export`: a training checkpoint (or an output folder's newest) -> exported draft folder(s). */
-export async function exportDraft(
-  input: ExportConfigInput & { cwd?: string; python?: string },
-  ctx: FlowContext = {},
-): Promise<ExportResult> {
-  const { cwd, python, ...fields } = input;
-  const config = loadRunConfig(ExportConfig, { fields, cwd: cwd ?? process.cwd() });
-  if (!existsSync(config.checkpoint))
-    throw new EagletError('EAGLET_CHECKPOINT_INVALID', `${config.checkpoint} does not exist`);
-  const { done } = await runEngine({
-    command: 'export',
-    config,
-    ...(python ? { python } : {}),
-    ...(ctx.events ? { onEvent: ctx.events } : {}),
-  });
-  const parsed = ExportEngineResult.safeParse(done.result);
-  if (!parsed.success)
-    throw new EagletError(
-      'EAGLET_ENGINE_PROTOCOL',
-      `engine export returned an unexpected result: ${parsed.error.message}`,
-    );
-  return parsed.data;
 }

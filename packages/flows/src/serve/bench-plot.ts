@@ -1,5 +1,5 @@
 import type { BenchReport, BenchRun } from '@eaglet/core';
-import { type Color, Raster } from './raster/raster.js';
+import { type Color, Raster } from '../util/raster/raster.js';
 
 /**
  * The benchmark report as a figure (PNG), drawn here in TS from the report itself, so no backend

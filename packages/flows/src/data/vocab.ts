@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import {
   EagletError,
@@ -11,10 +11,10 @@ import {
   VocabConfig,
   type VocabConfigInput,
 } from '@eaglet/core';
-import { makeOutputFolder } from './output-folder.js';
+import type { FlowContext } from '../context.js';
+import { makeOutputFolder } from '../util/output-folder.js';
+import { readSafetensorsHeader, writeSafetensors } from '../util/safetensors.js';
 import { readShardBatches } from './prepared-io.js';
-import { writeSafetensors } from './safetensors.js';
-import type { FlowContext } from './validate.js';
 
 /** What `eaglet data vocab` returns (also in the file's metadata). */
 export interface VocabResult {
@@ -176,4 +176,31 @@ export async function buildVocab(input: VocabConfigInput, ctx: FlowContext = {})
   );
   ctx.events?.({ type: 'artifact', kind: 'vocab', path: result.out, description: `hash ${hash}` });
   return result;
+}
+
+/** Sizes of a vocab mapping from its safetensors header (no tensor is read). */
+export function readVocabShapes(path: string): { draftVocabSize: number; vocabSize: number; hash?: string } {
+  if (!existsSync(path))
+    throw new EagletError('EAGLET_VOCAB_INVALID', `vocab file ${path} does not exist`, {
+      hint: 'build it with `eaglet data vocab`',
+    });
+  const fd = openSync(path, 'r');
+  try {
+    const header = readSafetensorsHeader(fd);
+    const d2t = header[VOCAB_TENSORS.d2t]?.shape;
+    const t2d = header[VOCAB_TENSORS.t2d]?.shape;
+    if (!d2t || !t2d) throw new Error('no d2t/t2d tensors');
+    return {
+      draftVocabSize: d2t[0]!,
+      vocabSize: t2d[0]!,
+      ...(header.__metadata__?.hash ? { hash: header.__metadata__.hash } : {}),
+    };
+  } catch (e) {
+    throw new EagletError(
+      'EAGLET_VOCAB_INVALID',
+      `${path} is not a vocab mapping file: ${(e as Error).message}`,
+    );
+  } finally {
+    closeSync(fd);
+  }
 }

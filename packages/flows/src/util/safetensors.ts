@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
 
 export interface SafetensorsTensor {
   dtype: 'I64' | 'BOOL' | 'I32' | 'F32' | 'U8';
@@ -42,4 +42,23 @@ export function writeSafetensors(
     closeSync(fd);
   }
   renameSync(`${path}.tmp`, path);
+}
+
+/** A safetensors header: each tensor's dtype, shape and data offsets, and the string metadata. */
+export type SafetensorsHeader = Record<string, { dtype?: string; shape?: number[] } | undefined> & {
+  __metadata__?: Record<string, string>;
+};
+
+/**
+ * Reads the JSON header of an open safetensors file (no tensor is read). Throws an Error saying
+ * what is wrong when the file has no valid header.
+ */
+export function readSafetensorsHeader(fd: number): SafetensorsHeader {
+  const len = Buffer.alloc(8);
+  readSync(fd, len, 0, 8, 0);
+  const n = Number(len.readBigUInt64LE());
+  if (n <= 0 || n > 1 << 24) throw new Error('bad header length');
+  const header = Buffer.alloc(n);
+  readSync(fd, header, 0, n, 8);
+  return JSON.parse(header.toString('utf8')) as SafetensorsHeader;
 }
