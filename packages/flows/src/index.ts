@@ -12,7 +12,12 @@ export { Limiter } from './limit.js';
 export { type PrepareResult, prepareData, type RejectLine } from './prepare.js';
 export { PREPARED_SCHEMA, type PreparedRow, readShardBatches, ShardWriter } from './prepared-io.js';
 export { throttledProgress } from './progress.js';
-export { type QuickstartOptions, type QuickstartResult, quickstart } from './quickstart.js';
+export {
+  QUICKSTART_TRAIN_STEPS,
+  type QuickstartOptions,
+  type QuickstartResult,
+  quickstart,
+} from './quickstart.js';
 export {
   type RegenerateReject,
   type RegenerateReport,

@@ -8,7 +8,7 @@ import {
   RegenerateConfig,
   type ValidationReport,
 } from '@eaglet/core';
-import { makeSpeechDataset, sharpenedModel, tinyQwen2AudioModel } from '@eaglet/fixtures';
+import { corpusSpeechDataset, makeSpeechDataset, trainedQwen2AudioModel } from '@eaglet/fixtures';
 import { type BenchOutcome, bench } from './bench.js';
 import { type PrepareResult, prepareData } from './prepare.js';
 import { type RegenerateReport, regenerate } from './regenerate.js';
@@ -17,10 +17,17 @@ import { type TrainResult, train } from './train.js';
 import { validateData } from './validate.js';
 import { buildVocab, type VocabResult } from './vocab.js';
 
+/** Clips of each corpus sentence in the training data (40 sentences). */
+const CORPUS_CLIPS = 3;
+/** Held-out prompts the benchmark answers. */
+const BENCH_PROMPTS = 20;
+/** Draft training steps of 8 records each. */
+export const QUICKSTART_TRAIN_STEPS = 150;
+
 export interface QuickstartOptions {
   /** Work folder for everything the quickstart makes. */
   dir: string;
-  /** Draft training steps (a few hundred: minutes on CPU). */
+  /** Draft training steps (default QUICKSTART_TRAIN_STEPS: minutes on CPU). */
   trainSteps?: number;
   /** Draft tokens per verification step in the benchmark. */
   numSpecTokens?: number;
@@ -30,7 +37,7 @@ export interface QuickstartResult {
   dir: string;
   dataset: string;
   validation: ValidationReport;
-  /** The tiny random Qwen2-Audio model folder (cached). */
+  /** The small trained Qwen2-Audio model folder (cached). */
   model: string;
   prepared: PrepareResult;
   /** The target's own answers to the dataset's user turns, through the embedded OpenAI server. */
@@ -64,10 +71,18 @@ export async function quickstart(
     ],
     longSeconds: 45, // longer than the 30 s audio window: shows the long-audio policy
   });
+  // The target's sentences in new voices: enough records to train a draft, and a held-out split
+  // (other voices) for eval metrics and the benchmark's prompts.
+  const corpus = corpusSpeechDataset(join(dir, 'corpus'), { split: 'quickstart', perSentence: CORPUS_CLIPS });
+  const heldOut = corpusSpeechDataset(join(dir, 'held-out'), {
+    split: 'quickstart-held-out',
+    perSentence: 1,
+  });
+  const trainFiles = [dataset.jsonl, corpus.jsonl];
   ctx.events?.({ type: 'artifact', kind: 'dataset', path: dataset.jsonl });
 
   step('2. validate the dataset');
-  const validation = await validateData(registry, { files: [dataset.jsonl] }, ctx);
+  const validation = await validateData(registry, { files: [...trainFiles, heldOut.jsonl] }, ctx);
   if (!validation.ok) {
     throw new EagletError(
       'EAGLET_QUICKSTART',
@@ -76,17 +91,17 @@ export async function quickstart(
   }
 
   step(
-    '3. a tiny random Qwen2-Audio (real Qwen2 tokenizer and Whisper processor config, sharpened output head), built once and cached',
+    '3. a small Qwen2-Audio trained to transcribe 40 sentences (real Qwen2 tokenizer and Whisper processor), built once (minutes) and cached',
   );
-  // Its output head is scaled (as the engine's test targets are): a random model's next-token
-  // distributions are otherwise nearly flat and no draft could learn its greedy answers.
-  const model = sharpenedModel(tinyQwen2AudioModel());
+  // A trained target: its answers are fluent sentences chosen by the audio, which a draft can
+  // learn from its hidden states (a random model's answers are arbitrary; docs/perf/quality.md).
+  const model = trainedQwen2AudioModel();
   ctx.events?.({ type: 'artifact', kind: 'model', path: model });
 
   step('4. prepare: decode audio, render the chat template, tokenize, mask, write Arrow shards');
   const prepared = await prepareData(
     registry,
-    { target: 'qwen2-audio', model, data: [dataset.jsonl], out: join(dir, 'prepared'), shardSize: 4 },
+    { target: 'qwen2-audio', model, data: trainFiles, out: join(dir, 'prepared'), shardSize: 64 },
     ctx,
   );
 
@@ -108,26 +123,30 @@ export async function quickstart(
     ctx,
   );
   let regenerated: RegenerateReport;
+  let regeneratedHeldOut: RegenerateReport;
   try {
     ctx.events?.({
       type: 'log',
       level: 'info',
       message: `  serving ${server.model} at ${server.urls.join(', ')}`,
     });
-    regenerated = await regenerate(
-      registry,
-      RegenerateConfig.parse({
-        data: [dataset.jsonl],
-        outputDir: join(dir, 'regenerated'),
-        endpoints: [...server.urls],
-        model: server.model,
-        concurrency: 2,
-        maxTokens: 48,
-        temperature: 0,
-        shardSize: 1000,
-      }),
-      ctx,
-    );
+    const answer = (data: string[], outputDir: string) =>
+      regenerate(
+        registry,
+        RegenerateConfig.parse({
+          data,
+          outputDir,
+          endpoints: [...server.urls],
+          model: server.model,
+          concurrency: 2,
+          maxTokens: 48,
+          temperature: 0,
+          shardSize: 1000,
+        }),
+        ctx,
+      );
+    regenerated = await answer(trainFiles, join(dir, 'regenerated'));
+    regeneratedHeldOut = await answer([heldOut.jsonl], join(dir, 'regenerated-held-out'));
   } finally {
     await server.stop();
   }
@@ -147,7 +166,18 @@ export async function quickstart(
       model,
       data: regenerated.shards,
       out: join(dir, 'prepared-regenerated'),
-      shardSize: 4,
+      shardSize: 64,
+    },
+    ctx,
+  );
+  const preparedHeldOut = await prepareData(
+    registry,
+    {
+      target: 'qwen2-audio',
+      model,
+      data: regeneratedHeldOut.shards,
+      out: join(dir, 'prepared-held-out'),
+      shardSize: 64,
     },
     ctx,
   );
@@ -162,7 +192,7 @@ export async function quickstart(
     ctx,
   );
 
-  const steps = options.trainSteps ?? 300;
+  const steps = options.trainSteps ?? QUICKSTART_TRAIN_STEPS;
   step(`8. train an Eagle3 draft for ${steps} steps on CPU (online: the frozen target runs inside the job)`);
   const trainOut = join(dir, 'train');
   // A tiny model on a small CPU trains several times faster on one thread (no oversubscription);
@@ -178,14 +208,19 @@ export async function quickstart(
           target: 'qwen2-audio',
           targetModel: model,
           trainData: [preparedRegenerated.out, prepared.out],
+          evalData: [preparedHeldOut.out],
           vocab: vocab.out,
           outputDir: trainOut,
           maxSteps: steps,
           epochs: 1000,
           logEvery: 25,
+          evalEvery: 50,
           precision: 'fp32',
           device: 'cpu',
+          // The budget measured in docs/perf/quality.md (a tiny draft learns at a far higher lr
+          // than the 7B reference's 1e-4).
           optimizer: { lr: 3e-3 },
+          batching: { maxRecords: 8 },
           ttt: { steps: 3 },
           seed: 0,
         },
@@ -206,10 +241,10 @@ export async function quickstart(
       backend: 'torch',
       targetModel: model,
       draftModel: draft,
-      testDataPath: regenerated.shards[0],
+      testDataPath: heldOut.jsonl, // prompts the draft never trained on
       outputFile: join(dir, 'bench', 'report.json'),
-      numPrompts: 6,
-      outputLen: 32,
+      numPrompts: BENCH_PROMPTS,
+      outputLen: 48,
       numSpecTokens: n,
       temperature: 0,
       maxModelLen: 4096,
