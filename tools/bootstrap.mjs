@@ -3,18 +3,18 @@
 //   1. Debian packages eaglet runs (ffmpeg; real speech and TTS for fixtures) when missing,
 //   2. npm dependencies (npm ci) when package-lock.json changed,
 //   3. the engine's Python environment under $EAGLET_HOME (default ~/.cache/eaglet), keyed by the
-//      hash of the engine's declared dependencies, so it survives clean clones and is shared,
+//      hash of the engine's declared dependencies, so it survives clean clones and is shared
+//      (packages/engine/setup/python-env.mjs: the code `eaglet setup` runs too),
 //   4. a TypeScript build of every package.
 // Only node built-ins are used here: this runs before node_modules exists.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureEngineEnv, SetupError } from '../packages/engine/setup/python-env.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const home = process.env.EAGLET_HOME ?? join(homedir(), '.cache', 'eaglet');
 const quiet = process.argv.includes('--quiet');
 const say = (msg) => quiet || console.error(`[bootstrap] ${msg}`);
 const sha = (text) => createHash('sha256').update(text).digest('hex').slice(0, 16);
@@ -83,31 +83,14 @@ if (!existsSync(npmStamp) || readFileSync(npmStamp, 'utf8') !== lockHash) {
   writeFileSync(npmStamp, lockHash);
 }
 
-// 3. Python environment for the engine
-const pyproject = readFileSync(join(root, 'packages/engine/python/pyproject.toml'), 'utf8');
-const python = process.env.EAGLET_BOOTSTRAP_PYTHON ?? 'python3';
-const depsJson = execFileSync(python, ['-c', PY_READ_DEPS()], { input: pyproject, encoding: 'utf8' });
-const deps = JSON.parse(depsJson);
-const envHash = sha(
-  JSON.stringify(deps) + execFileSync(python, ['-c', 'import sys;print(sys.version)'], { encoding: 'utf8' }),
-);
-const venv = join(home, `venv-${envHash}`);
-const link = join(home, 'venv');
-if (!process.env.EAGLET_PYTHON && !existsSync(join(venv, '.eaglet-complete'))) {
-  say(`creating the engine's Python environment in ${venv} (torch, transformers, ...; first time only)`);
-  mkdirSync(home, { recursive: true });
-  rmSync(venv, { recursive: true, force: true });
-  run(python, ['-m', 'venv', venv]);
-  const pip = join(venv, 'bin', 'pip');
-  run(pip, ['install', '--disable-pip-version-check', '-q', ...deps]);
-  writeFileSync(join(venv, '.eaglet-complete'), JSON.stringify(deps));
-}
-if (!process.env.EAGLET_PYTHON) {
-  // Point the stable name at the current environment (atomically).
-  const tmpLink = `${link}.tmp-${process.pid}`;
-  rmSync(tmpLink, { force: true });
-  symlinkSync(venv, tmpLink);
-  renameSync(tmpLink, link);
+// 3. Python environment for the engine (the same code `eaglet setup` runs)
+try {
+  const { venv, created } = await ensureEngineEnv({ onLine: (line) => say(`  ${line}`) });
+  if (created) say(`engine environment ready in ${venv}`);
+} catch (e) {
+  if (!(e instanceof SetupError)) throw e;
+  console.error(`[bootstrap] ${e.message}\n  → ${e.hint}`);
+  process.exit(1);
 }
 
 // 4. Build
@@ -116,13 +99,3 @@ run('npx', ['nx', 'run-many', '-t', 'build', '--outputStyle=static', ...(quiet ?
   env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true' },
 });
 say('ready');
-
-// Reads the engine's dependencies plus its test and plot extras from pyproject.toml on stdin.
-function PY_READ_DEPS() {
-  return [
-    'import sys, json, tomllib',
-    'p = tomllib.loads(sys.stdin.read())["project"]',
-    'extras = p.get("optional-dependencies", {})',
-    'print(json.dumps(p["dependencies"] + extras.get("test", []) + extras.get("plot", [])))',
-  ].join('\n');
-}

@@ -4,8 +4,8 @@ device): the cost of a target decode step (batch 1, KV cache) against the cost o
 chain of N tokens and of the target's verification of N+1 tokens, and from them the speedup bound
 at each acceptance length.
 
-    PYTHONPATH=packages/engine/python python tools/bench/embedded_speedup_bound.py --out "$OUT"
-    PYTHONPATH=packages/engine/python python tools/bench/embedded_speedup_bound.py --tiny --out /tmp/b   # CPU check
+    PYTHONPATH=packages/engine/python:plugins/qwen2-audio/python python tools/bench/embedded_speedup_bound.py --out "$OUT"
+    PYTHONPATH=packages/engine/python:plugins/qwen2-audio/python python tools/bench/embedded_speedup_bound.py --tiny --out /tmp/b   # CPU check
 
 Nothing is downloaded and Node is not needed: the models are built from configs (REFERENCE.md's
 Qwen2-Audio-7B text model and Whisper-large-v3-shaped encoder; the draft of the reference's table)
@@ -35,11 +35,13 @@ from pathlib import Path
 
 import torch
 
+from eaglet_engine.config import EngineTarget
 from eaglet_engine.draft import DraftConfig, build_draft
 from eaglet_engine.generate.draft import DraftRunner
 from eaglet_engine.generate.speculative import GenerationParams, Generator
 from eaglet_engine.generate.target import TargetRunner
-from qwen2_audio_7b import DRAFT_7B, DRAFT_VOCAB_7B, QWEN2_AUDIO_7B
+from eaglet_qwen2_audio import Qwen2AudioTarget
+from qwen2_audio_7b import AUX_LAYER_IDS_7B, DRAFT_7B, DRAFT_VOCAB_7B, QWEN2_AUDIO_7B
 
 VOCAB = QWEN2_AUDIO_7B["text_config"]["vocab_size"]
 AUDIO_TOKEN = QWEN2_AUDIO_7B["audio_token_index"]
@@ -100,15 +102,17 @@ def main() -> int:
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     torch.manual_seed(0)
 
-    from transformers import Qwen2AudioForConditionalGeneration
+    from transformers import Qwen2AudioForConditionalGeneration, WhisperFeatureExtractor
 
     t0 = time.perf_counter()
     with torch.device(device):
         model = Qwen2AudioForConditionalGeneration._from_config(qwen2_audio_config(args.tiny), dtype=dtype)
-    model.eval()
-    target = TargetRunner(model)
+    aux = (2, 4, 5) if args.tiny else tuple(AUX_LAYER_IDS_7B)  # vLLM's default for 8 and 32 layers
+    block = EngineTarget("qwen2-audio", "eaglet_qwen2_audio", "(random weights)", "Qwen2AudioForConditionalGeneration", aux, AUDIO_TOKEN)
+    adapter = Qwen2AudioTarget(model, WhisperFeatureExtractor(feature_size=128), block)
+    target = TargetRunner(adapter, aux)
     draft_model = build_draft(draft_config(args.tiny, target.hidden_size), seed=0, device=device).to(dtype)
-    draft_model.set_embedding(target.embed_tokens.weight)
+    draft_model.set_embedding(adapter.embedding_weight())
     ids = torch.randperm(VOCAB, device=device)[:DRAFT_VOCAB_7B].sort().values
     draft_model.set_vocab(ids - torch.arange(DRAFT_VOCAB_7B, device=device), torch.zeros(VOCAB, dtype=torch.bool, device=device).index_fill(0, ids, True))
     draft = DraftRunner(draft_model)
@@ -118,8 +122,7 @@ def main() -> int:
     # A prompt like the benchmark's: one clip's audio tokens plus text.
     sr = 16000
     pcm = (torch.randn(int(args.audio_seconds * sr), generator=torch.Generator().manual_seed(0)) * 0.05).numpy()
-    feats = target.audio_inputs([pcm])
-    n_audio = int(model.model.audio_tower._get_feat_extract_output_lengths(feats["feature_attention_mask"].sum(-1))[1].item())
+    n_audio = int(adapter.audio_tokens(target.media([pcm])["feature_attention_mask"].sum(-1)).item())
     text = torch.randint(0, 150000, (args.text_tokens,), generator=torch.Generator().manual_seed(1)).tolist()
     prompt = text[: args.text_tokens // 2] + [AUDIO_TOKEN] * n_audio + text[args.text_tokens // 2 :]
     L = len(prompt)

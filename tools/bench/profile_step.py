@@ -31,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     tt.events.redirect_stdout_to_stderr()
     tt.events.emit = lambda *a, **k: None
-    denv = tt.dist_env.init("cpu" if args.tiny or not torch.cuda.is_available() else "cuda")
+    denv = tt.dist_env.init("cpu" if args.tiny or not torch.cuda.is_available() else "cuda", timeout_seconds=1800)
     device = denv.device
     spec, draft_cfg, draft_vocab = (tt.TINY, tt.DRAFT_TINY, tt.DRAFT_VOCAB_TINY) if args.tiny else (tt.QWEN2_AUDIO_7B, tt.DRAFT_7B, tt.DRAFT_VOCAB_7B)
     target = tt.build_target(spec, device, torch.float32 if device.type == "cpu" else torch.bfloat16)
@@ -59,7 +59,7 @@ def main() -> None:
         tt.BenchTrainer.train_step = stepped
         prof.start()
         t0 = time.perf_counter()
-        row = tt.run_length(target, args.length, ns, work, work / "vocab.safetensors", draft_cfg, vocab_size, denv)
+        row = tt.run_length(target, args.length, ns, work, work / "vocab.safetensors", spec, tt.resolved_draft_config(draft_cfg, spec, draft_vocab), denv)
         prof.stop()
         print(json.dumps(row), f"{time.perf_counter() - t0:.1f}s", flush=True)
     key = "self_cuda_time_total" if device.type == "cuda" and args.sort == "cuda" else "self_cpu_time_total"

@@ -30,3 +30,5 @@ QWEN2_AUDIO_7B = {
 # DraftConfig fields of the reference's draft (its vocab_size is the target's).
 DRAFT_7B = {"hidden_size": 4096, "intermediate_size": 11008, "num_attention_heads": 32, "num_key_value_heads": 4, "head_dim": 128}
 DRAFT_VOCAB_7B = 32000
+# vLLM's aux layer ids for the 32-layer text model, as the plugin's rule gives them (`eaglet target info`).
+AUX_LAYER_IDS_7B = [2, 16, 29]

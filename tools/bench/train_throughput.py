@@ -45,10 +45,11 @@ sys.path[:0] = [str(ROOT / "packages/engine/python"), str(ROOT / "plugins/qwen2-
 from eaglet_engine import config as config_mod  # noqa: E402
 from eaglet_engine import distributed as dist_env  # noqa: E402
 from eaglet_engine import events  # noqa: E402
+from eaglet_engine.config import EngineTarget  # noqa: E402
 from eaglet_engine.trainer import Trainer  # noqa: E402
 from eaglet_engine.vocab import save_vocab  # noqa: E402
-from eaglet_qwen2_audio import Qwen2AudioTarget, audio_token_count  # noqa: E402
-from qwen2_audio_7b import DRAFT_VOCAB_7B, QWEN2_AUDIO_7B  # noqa: E402
+from eaglet_qwen2_audio import Qwen2AudioTarget  # noqa: E402
+from qwen2_audio_7b import AUX_LAYER_IDS_7B, DRAFT_VOCAB_7B, QWEN2_AUDIO_7B  # noqa: E402
 from qwen2_audio_7b import DRAFT_7B as REFERENCE_DRAFT  # noqa: E402
 from tests.fixtures import write_prepared  # noqa: E402  (the engine tests' shard writer)
 
@@ -64,6 +65,33 @@ TINY = {
 }
 DRAFT_TINY = {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "torch_dtype": "float32"}
 DRAFT_VOCAB_TINY = 512
+AUX_LAYER_IDS_TINY = [2, 4, 5]  # 8 layers
+
+
+def target_block(spec: dict) -> dict:
+    """The engine's target block `eaglet train` would build for this architecture."""
+    layers = spec["text_config"]["num_hidden_layers"]
+    return {
+        "id": "qwen2-audio",
+        "adapter": "eaglet_qwen2_audio",
+        "model": "(random weights)",
+        "architecture": "Qwen2AudioForConditionalGeneration",
+        "auxLayerIds": AUX_LAYER_IDS_7B if layers == 32 else AUX_LAYER_IDS_TINY,
+        "audioTokenId": spec["audio_token_index"],
+    }
+
+
+def resolved_draft_config(draft_cfg: dict, spec: dict, draft_vocab: int) -> dict:
+    """The draft config as `eaglet train` resolves it: sizes, the mapping's vocab sizes, aux ids."""
+    return {
+        **draft_cfg,
+        "vocab_size": spec["text_config"]["vocab_size"],
+        "draft_vocab_size": draft_vocab,
+        "rope_theta": 10000,
+        "max_position_embeddings": 8192,
+        "rms_norm_eps": 1e-6,
+        "eagle_aux_hidden_state_layer_ids": target_block(spec)["auxLayerIds"],
+    }
 
 
 def build_target(spec: dict, device: torch.device, dtype: torch.dtype) -> Qwen2AudioTarget:
@@ -78,7 +106,7 @@ def build_target(spec: dict, device: torch.device, dtype: torch.dtype) -> Qwen2A
             model = Qwen2AudioForConditionalGeneration._from_config(cfg, attn_implementation="sdpa", dtype=dtype)
     finally:
         torch.set_default_dtype(previous)
-    return Qwen2AudioTarget(model, WhisperFeatureExtractor(feature_size=128))
+    return Qwen2AudioTarget(model, WhisperFeatureExtractor(feature_size=128), config_mod.from_dict(EngineTarget, target_block(spec)))
 
 
 class BenchTrainer(Trainer):
@@ -113,9 +141,10 @@ class BenchTrainer(Trainer):
         return stats
 
 
-def make_record(length: int, audio_id: int, vocab: int, rng: np.random.Generator, index: int = 0) -> dict:
+def make_record(target: Qwen2AudioTarget, length: int, vocab: int, rng: np.random.Generator, index: int = 0) -> dict:
     clip = (0.05 * rng.standard_normal(SAMPLE_RATE * CLIP_SECONDS)).astype(np.float32)
-    n_audio = audio_token_count(-(-clip.size // 160))
+    n_audio = int(target.audio_tokens(target.media_inputs([clip], torch.device("cpu"))["feature_attention_mask"].sum(-1))[0])
+    audio_id = target.audio_token_id
     high = min(vocab, audio_id, 150000)  # ordinary text ids, never the audio placeholder
     prompt = [int(x) for x in rng.integers(0, high, 12)]
     ids = prompt[:4] + [audio_id] * n_audio + prompt[4:]
@@ -130,18 +159,18 @@ def make_record(length: int, audio_id: int, vocab: int, rng: np.random.Generator
     }
 
 
-def run_length(target, length: int, args, work: Path, vocab_path: Path, draft_cfg: dict, vocab_size: int, denv: dist_env.DistEnv) -> dict:
+def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: dict, draft_cfg: dict, denv: dist_env.DistEnv) -> dict:
+    """``draft_cfg``: the resolved draft config; ``spec``: the target's architecture."""
     device = denv.device
+    vocab_size = spec["text_config"]["vocab_size"]
     rng = np.random.default_rng(length)
     # one record per rank and step: every rank builds the same shard, the planner deals it out
-    records = [make_record(length, target.audio_token_id, vocab_size, rng, i) for i in range(denv.world_size)]
+    records = [make_record(target, length, vocab_size, rng, i) for i in range(denv.world_size)]
     data = write_prepared(work / f"data-{length}-{args.variant}", records)
     steps = args.warmup + args.steps
-    cfg = config_mod.validate(
+    cfg = config_mod.parse(
         {
-            "target": "qwen2-audio",
-            "targetAdapter": "eaglet_qwen2_audio",
-            "targetModel": "(random weights)",
+            "target": target_block(spec),
             "draftConfig": draft_cfg,
             "trainData": [str(data)],
             "evalData": [],
@@ -222,12 +251,17 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="tiny widths on CPU: checks the script, measures nothing")
     parser.add_argument("--parallel", choices=["ddp", "fsdp"], default="ddp", help="under torchrun: how the draft is wrapped")
     parser.add_argument("--out", help="append JSON lines here")
+    parser.add_argument("--memory-gib", type=float, help="cap this process's GPU memory (torch.cuda.set_per_process_memory_fraction): 80 emulates an 80 GB card on a larger one")
+    parser.add_argument("--search", action="store_true", help="the longest context that trains: --lengths in ascending order, stopping at the first that runs out of memory")
     args = parser.parse_args()
 
     events.redirect_stdout_to_stderr()  # the trainer's events go to stderr; the table to stdout
     events.emit = lambda *a, **k: None  # quiet
-    denv = dist_env.init("cpu" if args.tiny or not torch.cuda.is_available() else "cuda")  # torchrun: one GPU per rank
+    denv = dist_env.init("cpu" if args.tiny or not torch.cuda.is_available() else "cuda", timeout_seconds=1800)  # torchrun: one GPU per rank
     device = denv.device
+    if args.memory_gib and device.type == "cuda":
+        total = torch.cuda.get_device_properties(device).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, args.memory_gib * 2**30 / total), device)
     spec, draft_cfg, draft_vocab = (TINY, DRAFT_TINY, DRAFT_VOCAB_TINY) if args.tiny else (QWEN2_AUDIO_7B, DRAFT_7B, DRAFT_VOCAB_7B)
     dtype = torch.float32 if device.type == "cpu" else torch.bfloat16
     t0 = time.perf_counter()
@@ -245,6 +279,7 @@ def main() -> None:
         "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
         "target_build_s": round(build_s, 1),
         "target_params_b": round(sum(p.numel() for p in target.model.parameters()) / 1e9, 3),
+        **({"memory_cap_gib": args.memory_gib} if args.memory_gib else {}),
     }
     say = print if denv.is_main else (lambda *a, **k: None)
     say(json.dumps({"env": env}), flush=True)
@@ -255,19 +290,26 @@ def main() -> None:
         t2d = torch.zeros(vocab_size, dtype=torch.bool)
         t2d[ids] = True
         save_vocab(work / "vocab.safetensors", ids - torch.arange(draft_vocab), t2d)
-        for length in [int(x) for x in args.lengths.split(",")]:
-            row = run_length(target, length, args, work, work / "vocab.safetensors", draft_cfg, vocab_size, denv)
+        lengths = [int(x) for x in args.lengths.split(",")]
+        for length in sorted(lengths) if args.search else lengths:
+            row = run_length(target, length, args, work, work / "vocab.safetensors", spec, resolved_draft_config(draft_cfg, spec, draft_vocab), denv)
             row["device"] = env["device"]
             rows.append(row)
             say(json.dumps(row), flush=True)
             if args.out and denv.is_main:
                 with open(args.out, "a") as f:
-                    f.write(json.dumps({**row, **{k: env[k] for k in ("date", "torch", "transformers", "command")}}) + "\n")
+                    f.write(json.dumps({**row, **{k: env[k] for k in ("date", "torch", "transformers", "command", "memory_cap_gib") if k in env}}) + "\n")
+            if args.search and row.get("oom"):
+                break
     dist_env.close()
     if not denv.is_main:
         return
     gpus = f"{denv.world_size} x {env['device']} ({args.parallel})" if denv.distributed else env["device"]
-    print(f"\n{gpus} | torch {env['torch']} | transformers {env['transformers']} | {env['date']}")
+    cap = f" | memory capped at {args.memory_gib:g} GiB" if args.memory_gib else ""
+    print(f"\n{gpus} | torch {env['torch']} | transformers {env['transformers']} | {env['date']}{cap}")
+    if args.search:
+        fits = [r["length"] for r in rows if not r.get("oom")]
+        print(f"longest context that trains: {max(fits) if fits else 'none of ' + args.lengths}" + (f" (next tried, {rows[-1]['length']}, ran out of memory)" if rows and rows[-1].get("oom") else " (no length tried ran out of memory)"))
     print("| length | tokens/s per GPU | step s | target s | draft+opt s | target share | peak GiB |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:

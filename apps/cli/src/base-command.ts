@@ -1,6 +1,6 @@
-import { type EventSink, isEagletError } from '@eaglet/core';
+import { EagletError, type EventSink, toEagletError } from '@eaglet/core';
 import { createEaglet, type Eaglet } from '@eaglet/flows';
-import { Command, Flags, type Interfaces } from '@oclif/core';
+import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
 import { terminalRenderer } from './render.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
@@ -54,14 +54,26 @@ export abstract class EagletCommand extends Command {
     return super.finally(err);
   }
 
+  /**
+   * Every failure ends as one coded error: `error [CODE]: message` and its hint on stderr, or
+   * `{"error": {"code", "message", "hint"}}` under --json. Errors that are not eaglet's own (a file
+   * system errno, a bug) are described by toEagletError, so none loses its message. oclif's own
+   * (a bad flag, --help) keep oclif's rendering on a terminal and exit code 2.
+   */
   protected override async catch(err: Error & { exitCode?: number }): Promise<unknown> {
     this.renderer?.close();
-    if (isEagletError(err)) {
-      if (this.jsonEnabled()) this.logJson({ error: err.toJSON() });
-      else this.logToStderr(`error [${err.code}]: ${err.format()}`);
-      process.exitCode = 1;
+    if (err instanceof Errors.CLIError) {
+      if (err instanceof Errors.ExitError || !this.jsonEnabled()) return super.catch(err);
+      const usage = new EagletError('EAGLET_USAGE', err.message, {
+        hint: `\`eaglet ${this.id?.replaceAll(':', ' ') ?? ''} --help\` lists the arguments and flags`,
+      });
+      this.logJson({ error: usage.toJSON() });
+      process.exitCode = err.oclif.exit ?? 2;
       return;
     }
-    return super.catch(err);
+    const error = toEagletError(err);
+    if (this.jsonEnabled()) this.logJson({ error: error.toJSON() });
+    else this.logToStderr(`error [${error.code}]: ${error.format()}`);
+    process.exitCode = 1;
   }
 }

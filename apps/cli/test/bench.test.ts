@@ -2,13 +2,17 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeSpeechDataset, randomEagle3Draft, tinyQwen2AudioModel } from '@eaglet/fixtures';
+import { createEaglet, describeTarget } from '@eaglet/flows';
 import { describe, expect, it } from 'vitest';
 import { eaglet } from './helpers.js';
 
 describe('eaglet bench on the embedded backend (tiny Qwen2-Audio, real speech)', () => {
   it('runs baseline and Eagle3 on the same prompts; greedy Eagle3 output equals the baseline; JSON, Markdown and plot', async () => {
     const model = tinyQwen2AudioModel();
-    const draft = randomEagle3Draft(model);
+    // The draft reads the layers the target's plugin declares.
+    const { registry } = await createEaglet({ cwd: tmpdir() });
+    const { info } = await describeTarget(registry, { model });
+    const draft = randomEagle3Draft(model, { auxLayerIds: info.auxLayerIds });
     const dir = mkdtempSync(join(tmpdir(), 'eaglet-bench-'));
     const data = makeSpeechDataset(join(dir, 'speech'));
     const out = join(dir, 'out', 'report.json');
@@ -35,8 +39,8 @@ describe('eaglet bench on the embedded backend (tiny Qwen2-Audio, real speech)',
         '0',
         '--device',
         'cpu',
-        '--cpu-threads',
-        '1',
+        '--backend-option', // the embedded backend's own setting
+        'cpuThreads=1',
         '--json',
       ],
       { timeoutMs: 400_000 },

@@ -82,6 +82,53 @@ describe('eaglet (built binary)', () => {
     expect(r.stderr).toContain('error [EAGLET_PLUGIN_NOT_FOUND]');
     expect(r.stderr).toContain('hint: check the path');
   });
+
+  it("takes a backend's own settings as --backend-option and names a bad one with its backend", async () => {
+    const cwd = tmp();
+    const paths = [
+      '--target-model',
+      'm',
+      '--test-data-path',
+      't.jsonl',
+      '--output-file',
+      'o.json',
+      '--no-use-eagle',
+    ];
+    const torch = await eaglet(
+      [
+        'bench',
+        ...paths,
+        '--backend-option',
+        'cpuThreads=-1',
+        '--backend-option',
+        'gpuMemoryUtilization=0.5',
+      ],
+      { cwd },
+    );
+    expect(torch.code).toBe(1);
+    expect(torch.stderr).toContain('error [EAGLET_CONFIG_INVALID]: invalid options for backend torch');
+    expect(torch.stderr).toMatch(/backendOptions\.cpuThreads: .*\(backend torch\)/);
+    expect(torch.stderr).toMatch(
+      /backendOptions\.gpuMemoryUtilization: backend torch has no such option \(it takes: cpuThreads\)/,
+    );
+    // JSON values, and key paths into nested options.
+    const vllm = await eaglet(
+      [
+        'bench',
+        ...paths,
+        '--backend',
+        'vllm',
+        '--backend-option',
+        'engineArgs.swap_space=4',
+        '--backend-option',
+        'enforceEager="yes"',
+      ],
+      { cwd },
+    );
+    expect(vllm.code).toBe(1);
+    expect(vllm.stderr).toMatch(/backendOptions\.enforceEager: .*boolean.*\(backend vllm\)/);
+    expect(vllm.stderr).not.toMatch(/backendOptions\.engineArgs/);
+  });
 });
 
 describe('an external plugin through the CLI', () => {
@@ -104,6 +151,10 @@ describe('an external plugin through the CLI', () => {
         eos_token_id: 2,
       }),
     );
+    writeFileSync(
+      join(cwd, 'tiny-llama', 'model.safetensors.index.json'),
+      JSON.stringify({ weight_map: { 'model.embed_tokens.weight': 'model.safetensors' } }),
+    );
     return cwd;
   };
 
@@ -122,8 +173,13 @@ describe('an external plugin through the CLI', () => {
     );
     expect(r.code).toBe(0);
     const d = JSON.parse(r.stdout);
-    expect(d.info).toMatchObject({ numLayers: 8, tapLayers: [1, 3, 4], hiddenSize: 64 });
-    expect(d.draft).toMatchObject({ hidden_size: 64, draft_vocab_size: 512, num_key_value_heads: 2 });
+    expect(d.info).toMatchObject({ numLayers: 8, auxLayerIds: [2, 4, 5], hiddenSize: 64 });
+    expect(d.draft).toMatchObject({
+      hidden_size: 64,
+      draft_vocab_size: 512,
+      num_key_value_heads: 2,
+      eagle_aux_hidden_state_layer_ids: [2, 4, 5],
+    });
   });
 
   it('its data format is used by `eaglet data validate`', async () => {

@@ -167,6 +167,7 @@ describe('data regenerate through the embedded OpenAI server', () => {
     const out = join(dir, 'killed');
     const events: string[] = [];
     let killed = false;
+    let restarted: Promise<unknown> = Promise.resolve();
     const run = regenerate(registry, config(out), {
       events: (e) => {
         if (e.type === 'log' && e.level === 'warn') events.push(e.message);
@@ -174,11 +175,16 @@ describe('data regenerate through the embedded OpenAI server', () => {
           killed = true;
           // A crash: SIGKILL, no clean shutdown; restart on the same ports a moment later.
           const victim = servers.at(-1)!;
-          void stopServer(victim, 'SIGKILL').then(() => setTimeout(() => void serve(), 1000));
+          restarted = stopServer(victim, 'SIGKILL')
+            .then(() => new Promise((r) => setTimeout(r, 1000)))
+            .then(() => serve());
         }
       },
     });
     const first = await run;
+    // The run may finish on the restarted server's first port before its second is up (and its
+    // ready line printed): the next test stops that server, so it must be listed by then.
+    await restarted;
     expect(killed).toBe(true);
     expect(events.some((m) => /retrying/.test(m))).toBe(true);
     expect(first.retries).toBeGreaterThan(0);
@@ -197,14 +203,19 @@ describe('data regenerate through the embedded OpenAI server', () => {
     const { registry } = await createEaglet({ cwd: dir });
     const out = join(dir, 'down');
     let stopped = false;
-    const failing = regenerate(registry, config(out, { retries: 2, backoffSeconds: 0.2 }), {
-      events: (e) => {
-        if (e.type === 'progress' && e.done >= 5 && !stopped) {
-          stopped = true;
-          void stopServer(servers.at(-1)!, 'SIGKILL');
-        }
+    // Endpoints that stop answering are waited for within retryMinutes (default 10): a short budget here.
+    const failing = regenerate(
+      registry,
+      config(out, { retries: 2, backoffSeconds: 0.2, retryMinutes: 0.05 }),
+      {
+        events: (e) => {
+          if (e.type === 'progress' && e.done >= 5 && !stopped) {
+            stopped = true;
+            void stopServer(servers.at(-1)!, 'SIGKILL');
+          }
+        },
       },
-    });
+    );
     await expect(failing).rejects.toMatchObject({ code: 'EAGLET_ENDPOINTS_DOWN' });
     const partial = contents(out);
     expect(partial.records.length + partial.rejects.length).toBeLessThan(inputs);

@@ -65,7 +65,7 @@ describe('eaglet train / eaglet export (built binary, real engine)', () => {
     expect(saved).toMatchObject({
       maxSteps: 2,
       optimizer: { lr: 0.001 },
-      targetAdapter: 'eaglet_qwen2_audio',
+      target: { id: 'qwen2-audio', adapter: 'eaglet_qwen2_audio', auxLayerIds: [2, 4, 5] },
     });
     expect(existsSync(join(outputDir, 'draft', 'model.safetensors'))).toBe(true);
     expect(existsSync(join(outputDir, 'curves.png'))).toBe(true);

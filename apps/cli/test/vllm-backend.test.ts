@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RegenerateConfig } from '@eaglet/core';
 import { makeSpeechDataset, tinyQwen2AudioModel } from '@eaglet/fixtures';
-import { createEaglet, regenerate } from '@eaglet/flows';
+import { createEaglet, describeTarget, regenerate } from '@eaglet/flows';
 import { findVllmPython, SupervisedReplica } from '@eaglet/vllm-backend';
 import { describe, expect, it } from 'vitest';
 import { BIN, eaglet } from './helpers.js';
@@ -61,13 +61,18 @@ describe('vllm backend: the parts that run without vLLM', () => {
 const vllmPython = findVllmPython();
 
 /** A work folder with a tiny model and draft vLLM's CPU attention accepts (head_dim 64) and real speech. */
-function vllmCpuFixture(prefix: string) {
+async function vllmCpuFixture(prefix: string) {
   const dir = mkdtempSync(join(tmpdir(), prefix));
+  // The draft reads the layers the target's plugin declares for the tiny model's depth.
+  const { info } = await describeTarget((await createEaglet({ cwd: dir })).registry, {
+    model: tinyQwen2AudioModel(),
+  });
   execFileSync(process.execPath, [
     join(ROOT, 'tools', 'python.mjs'),
     join(ROOT, 'plugins', 'vllm-backend', 'test', 'fixtures', 'make_vllm_cpu_model.py'),
     tinyQwen2AudioModel(),
     join(dir, 'fixture'),
+    info.auxLayerIds.join(','),
   ]);
   const data = makeSpeechDataset(join(dir, 'speech'));
   return { dir, model: join(dir, 'fixture', 'model'), draft: join(dir, 'fixture', 'draft'), data };
@@ -77,7 +82,7 @@ describe.skipIf(!vllmPython)(
   `vllm backend on a real vLLM (${vllmPython ?? 'no vLLM found: set EAGLET_VLLM_PYTHON or put vllm on PATH'})`,
   () => {
     it('benchmarks baseline vs Eagle3 through vLLM on CPU with the Qwen2-Audio Eagle3 plugin', async () => {
-      const { dir, model, draft, data } = vllmCpuFixture('eaglet-vllm-');
+      const { dir, model, draft, data } = await vllmCpuFixture('eaglet-vllm-');
       const out = join(dir, 'out', 'report.json');
       const r = await eaglet(
         [
@@ -100,9 +105,9 @@ describe.skipIf(!vllmPython)(
           '2',
           '--max-model-len', // the tiny model's max_position_embeddings is 8192; vLLM refuses more
           '2048',
-          '--set',
+          '--backend-option',
           'enforceEager=true',
-          '--set',
+          '--backend-option',
           'engineArgs.dtype="float32"',
           '--json',
         ],
@@ -118,7 +123,7 @@ describe.skipIf(!vllmPython)(
     }, 1_600_000);
 
     it('serves through `vllm serve` (eaglet backend serve --backend vllm) and regenerates real speech through it', async () => {
-      const { dir, model, draft, data } = vllmCpuFixture('eaglet-vllm-serve-');
+      const { dir, model, draft, data } = await vllmCpuFixture('eaglet-vllm-serve-');
       process.env.EAGLET_VLLM_PYTHON = vllmPython!;
       process.env.VLLM_CPU_KVCACHE_SPACE = '1';
       const port = 7600 + Math.floor(Math.random() * 300);

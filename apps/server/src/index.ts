@@ -4,12 +4,7 @@
  * schemas, and a dashboard page. `eaglet serve` starts it.
  */
 export { createServer, type EagletServer, parseServerOptions, serverOpenApi } from './app.js';
-export {
-  BenchJobConfig,
-  BUILTIN_JOB_KINDS,
-  QuickstartJobConfig,
-  ValidateJobConfig,
-} from './jobs/builtin-kinds.js';
+export { BUILTIN_JOB_KINDS, ValidateJobConfig } from './jobs/builtin-kinds.js';
 export { defineJobKind, type JobContext, type JobKind, JobKindRegistry } from './jobs/kind.js';
 export { type JobChange, type JobLimits, JobManager } from './jobs/manager.js';
 export { ServerOptions, type ServerOptionsInput } from './options.js';

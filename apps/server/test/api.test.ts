@@ -477,6 +477,52 @@ describe('the job API over real HTTP', () => {
     expect(unknownKind.json.error.issues[0].reason).toMatch(/known: validate/);
   });
 
+  it("checks a bench's backendOptions with the chosen backend's own schema and confines the paths in them", async () => {
+    const bench = async (config: Record<string, unknown>) => {
+      const r = await http(s.url, 'POST', '/api/jobs', {
+        body: {
+          kind: 'bench',
+          config: { targetModel: 'model', testDataPath: speech, outputFile: 'b/r.json', ...config },
+        },
+      });
+      expect(r.status, r.text).toBe(400);
+      check('POST', '/api/jobs', 400, r.json);
+      return r.json.error.issues as Array<{ path: string; reason: string }>;
+    };
+    // No backend named: the default (the embedded torch backend) judges the options.
+    const torch = await bench({ backendOptions: { cpuThreads: -1, gpuMemoryUtilization: 0.5 } });
+    expect(torch.map((i) => i.path).sort()).toEqual([
+      'config.backendOptions.cpuThreads',
+      'config.backendOptions.gpuMemoryUtilization',
+    ]);
+    expect(torch.find((i) => i.path.endsWith('cpuThreads'))!.reason).toMatch(/backend torch/);
+    expect(torch.find((i) => i.path.endsWith('gpuMemoryUtilization'))!.reason).toMatch(
+      /backend torch has no such option \(it takes: cpuThreads\)/,
+    );
+    const vllm = await bench({ backend: 'vllm', backendOptions: { enforceEager: 'yes' } });
+    expect(vllm).toEqual([
+      {
+        in: 'body',
+        path: 'config.backendOptions.enforceEager',
+        reason: expect.stringMatching(/backend vllm/),
+      },
+    ]);
+    // vLLM's Python is a program the job would run: a path like the others, kept inside the roots.
+    const outside = await bench({ backend: 'vllm', backendOptions: { vllmPython: '/usr/bin/python3' } });
+    expect(outside).toEqual([
+      expect.objectContaining({
+        path: 'config.backendOptions.vllmPython',
+        reason: expect.stringMatching(/outside the allowed roots/),
+      }),
+    ]);
+    expect(await bench({ backend: 'teleport' })).toEqual([
+      expect.objectContaining({
+        path: 'config.backend',
+        reason: expect.stringMatching(/unknown backend "teleport" \(known: torch, vllm/),
+      }),
+    ]);
+  });
+
   it('limits the body size', async () => {
     const big = await http(s.url, 'POST', '/api/jobs', {
       body: { kind: 'validate', config: { files: ['x'.repeat(300 * 1024)] } },

@@ -3,6 +3,8 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EagletError } from '@eaglet/core';
 import ffmpeg from 'fluent-ffmpeg';
+import { ffmpegInput, ffmpegInputOptions, refusalInLog } from './allow-list.js';
+import { type InputReport, incompleteDecode, readInputReports } from './completeness.js';
 import { withLocalFile } from './source.js';
 
 /** PCM of one clip: mono float32 samples at `sampleRate`. */
@@ -19,10 +21,22 @@ export interface DecodeOptions {
   signal?: AbortSignal;
 }
 
-/** eaglet's decoder interface: any audio reference in, mono float PCM at the requested rate out. */
+/**
+ * eaglet's decoder interface: any allowed audio reference in, mono float PCM at the requested rate
+ * out. Both methods refuse what the allow-list does not name and a file whose samples stop short
+ * of its stated length, so a truncated clip never reaches a shard or a model.
+ */
 export interface AudioDecoder {
   decode(ref: string, options?: DecodeOptions): Promise<DecodedAudio>;
+  /**
+   * Decodes a clip to the end without keeping its samples (at a low rate, cheaply): proves it is
+   * allowed, readable and complete, with the same errors as `decode`. Resolves with its duration.
+   */
+  check(ref: string, options?: { signal?: AbortSignal }): Promise<{ seconds: number }>;
 }
+
+/** The rate `check` decodes at: enough to measure a clip's length to the millisecond. */
+const CHECK_RATE = 1000;
 
 export interface FfmpegDecoderOptions {
   /** ffmpeg processes running at once (default: one per core). */
@@ -50,11 +64,17 @@ function checkFile(path: string): void {
   if (st.size === 0) throw new EagletError('EAGLET_AUDIO_EMPTY', `audio file is empty (0 bytes): ${path}`);
 }
 
+/** One decoded input: its samples and what ffmpeg's log says about it. */
+interface Decoded {
+  pcm: Float32Array;
+  report: InputReport;
+}
+
 interface Request {
   path: string;
   rate: number;
   signal: AbortSignal | undefined;
-  resolve: (pcm: Float32Array) => void;
+  resolve: (decoded: Decoded) => void;
   reject: (e: unknown) => void;
 }
 
@@ -63,8 +83,9 @@ interface Request {
  * mono and resampled by ffmpeg to `sampleRate`, as 32-bit float little-endian PCM. These are the
  * arguments of transformers' own `ffmpeg_read` (`-ac 1 -ar 16000 -f f32le`), so the samples equal
  * what the Hugging Face pipeline decodes (the parity test checks it). Errors, per file:
- * EAGLET_AUDIO_MISSING, _EMPTY (0 bytes or no samples), _UNREADABLE (not audio, corrupt, no audio
- * stream), _REMOTE, and EAGLET_CANCELLED.
+ * EAGLET_AUDIO_MISSING, _EMPTY (0 bytes or no samples), _UNREADABLE (not audio, no audio stream),
+ * _REFUSED (a container or codec the allow-list does not name), _TRUNCATED and _CORRUPT (decode
+ * errors, or fewer samples than the container states), _REMOTE, and EAGLET_CANCELLED.
  */
 export function ffmpegDecoder(options: FfmpegDecoderOptions = {}): AudioDecoder {
   const processes = options.processes && options.processes > 0 ? options.processes : availableParallelism();
@@ -95,29 +116,39 @@ export function ffmpegDecoder(options: FfmpegDecoderOptions = {}): AudioDecoder 
     });
   };
 
-  return {
-    decode: (ref, opts = {}) => {
-      const rate = opts.sampleRate ?? 16000;
-      const finish = (path: string) => (pcm: Float32Array) => {
+  const decode = (ref: string, opts: DecodeOptions = {}): Promise<DecodedAudio> => {
+    const rate = opts.sampleRate ?? 16000;
+    const finish =
+      (path: string) =>
+      ({ pcm, report }: Decoded): DecodedAudio => {
         if (pcm.length === 0) throw new EagletError('EAGLET_AUDIO_EMPTY', `audio has zero length: ${path}`);
-        return { pcm, sampleRate: rate, seconds: pcm.length / rate };
+        const seconds = pcm.length / rate;
+        const incomplete = incompleteDecode(path, report, seconds);
+        if (incomplete) throw incomplete;
+        return { pcm, sampleRate: rate, seconds };
       };
-      if (ref.startsWith('data:')) {
-        // A temporary file that lives only while this decode runs: decoded on its own.
-        return withLocalFile(ref, async (path) => {
-          checkFile(path);
-          return finish(path)(await decodeOne(path, rate, opts.signal));
-        });
-      }
+    if (ref.startsWith('data:')) {
+      // A temporary file that lives only while this decode runs: decoded on its own.
       return withLocalFile(ref, async (path) => {
         checkFile(path);
-        if (opts.signal?.aborted) throw new EagletError('EAGLET_CANCELLED', `decoding cancelled: ${path}`);
-        const pcm = await new Promise<Float32Array>((resolve, reject) => {
-          queue.push({ path, rate, signal: opts.signal, resolve, reject });
-          schedule();
-        });
-        return finish(path)(pcm);
+        return finish(path)(await decodeOne(path, rate, opts.signal));
       });
+    }
+    return withLocalFile(ref, async (path) => {
+      checkFile(path);
+      if (opts.signal?.aborted) throw new EagletError('EAGLET_CANCELLED', `decoding cancelled: ${path}`);
+      const decoded = await new Promise<Decoded>((resolve, reject) => {
+        queue.push({ path, rate, signal: opts.signal, resolve, reject });
+        schedule();
+      });
+      return finish(path)(decoded);
+    });
+  };
+  return {
+    decode,
+    check: async (ref, opts = {}) => {
+      const { seconds } = await decode(ref, { ...opts, sampleRate: CHECK_RATE });
+      return { seconds };
     },
   };
 }
@@ -152,13 +183,15 @@ async function decodeBatch(batch: Request[]): Promise<void> {
   }
 }
 
-async function decodeOne(path: string, rate: number, signal: AbortSignal | undefined): Promise<Float32Array> {
+async function decodeOne(path: string, rate: number, signal: AbortSignal | undefined): Promise<Decoded> {
   try {
     return (await runFfmpeg([path], rate, [signal]))[0]!;
   } catch (e) {
     const err = e as Error & { stderr?: string };
     if (signal?.aborted) throw new EagletError('EAGLET_CANCELLED', `decoding cancelled: ${path}`);
     const stderr = err.stderr ?? '';
+    const refused = refusalInLog(path, stderr);
+    if (refused) throw refused;
     const noStream = /matches no streams|does not contain any stream|Stream map '0:a:0'/.test(stderr);
     throw new EagletError(
       'EAGLET_AUDIO_UNREADABLE',
@@ -170,16 +203,19 @@ async function decodeOne(path: string, rate: number, signal: AbortSignal | undef
   }
 }
 
-/** Runs one ffmpeg with an input and an f32le output file per path; returns each output's samples. */
+/**
+ * Runs one ffmpeg with an input and an f32le output file per path, each input held to the
+ * allow-list; returns each output's samples with what the log says about its input.
+ */
 function runFfmpeg(
   paths: string[],
   rate: number,
   signals: Array<AbortSignal | undefined>,
-): Promise<Float32Array[]> {
+): Promise<Decoded[]> {
   const dir = mkdtempSync(join(tmpdir(), 'eaglet-decode-'));
-  return new Promise<Float32Array[]>((resolve, reject) => {
+  return new Promise<Decoded[]>((resolve, reject) => {
     let command = ffmpeg();
-    for (const p of paths) command = command.input(p);
+    for (const p of paths) command = command.input(ffmpegInput(p)).inputOptions(ffmpegInputOptions('ffmpeg'));
     paths.forEach((_, i) => {
       command = command
         .output(join(dir, `${i}.f32`))
@@ -206,12 +242,13 @@ function runFfmpeg(
       .on('end', () => {
         done();
         try {
+          const reports = readInputReports(stderr, paths.length);
           resolve(
             paths.map((_, i) => {
               const bytes = readFileSync(join(dir, `${i}.f32`));
               const pcm = new Float32Array(bytes.length >> 2);
               new Uint8Array(pcm.buffer).set(bytes.subarray(0, pcm.length * 4));
-              return pcm;
+              return { pcm, report: reports[i]! };
             }),
           );
         } catch (e) {

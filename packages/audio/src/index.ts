@@ -1,4 +1,6 @@
 /** @eaglet/audio: eaglet's own small audio interface over ffmpeg (fluent-ffmpeg stays behind it). */
+export { ALLOWED_CONTAINERS } from './allow-list.js';
+export { TRUNCATION_TOLERANCE } from './completeness.js';
 export {
   type AudioDecoder,
   type DecodedAudio,

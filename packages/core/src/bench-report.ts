@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { BenchConfig } from './schemas/config/bench.js';
+import type { ResolvedBenchConfig } from './interfaces/backend.js';
 import {
   type BenchReport,
   BenchReport as BenchReportSchema,
@@ -121,7 +121,8 @@ export function compareOutputs(
 
 /** Assembles and validates the report every backend returns. */
 export function buildBenchReport(input: {
-  config: BenchConfig;
+  /** The config the backend ran (its backend and target resolved). */
+  config: ResolvedBenchConfig<unknown>;
   device: string;
   engineVersions?: Record<string, string>;
   baseline?: BenchRun;

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { EagletError } from './errors.js';
+import { readJsonFile } from './json-file.js';
 import { zodIssues } from './schemas/issues.js';
 
 /**
@@ -13,7 +14,7 @@ import { zodIssues } from './schemas/issues.js';
 export const EagletConfigFile = z.strictObject({
   /** Plugin modules to load after the built-ins: package names or paths relative to the config file. */
   plugins: z.array(z.string().min(1)).default([]),
-  /** Load eaglet's built-in plugins (formats, qwen2-audio, torch and vllm backends). */
+  /** Load eaglet's built-in plugins (the data formats, the built-in target plugins, the torch and vllm backends). */
   builtins: z.boolean().default(true),
   /** Python interpreter of the engine's environment (default: the one `eaglet setup` made). */
   python: z.string().optional(),
@@ -39,7 +40,7 @@ export async function loadConfigFile(cwd: string, explicitPath?: string): Promis
     }
     const pkg = join(dir, 'package.json');
     if (existsSync(pkg)) {
-      const json = JSON.parse(readFileSync(pkg, 'utf8')) as { eaglet?: unknown };
+      const json = readJsonFile(pkg, 'package.json') as { eaglet?: unknown };
       if (json.eaglet !== undefined) return { config: parse(json.eaglet, `${pkg}#eaglet`), path: pkg, dir };
     }
     if (dirname(dir) === dir)

@@ -5,7 +5,9 @@
  * format or backend.
  */
 
+export * from './aux-layers.js';
 export * from './bench-report.js';
+export * from './checkpoint.js';
 export * from './config-file.js';
 export * from './conversation-rules.js';
 export * from './errors.js';
@@ -14,6 +16,7 @@ export * from './interfaces/chat-template.js';
 export * from './interfaces/data-format.js';
 export * from './interfaces/target-model.js';
 export * from './interfaces/tokenizer.js';
+export * from './json-file.js';
 export * from './json-schemas.js';
 export * from './jsonl.js';
 export * from './openai-client.js';
@@ -21,6 +24,7 @@ export * from './package-version.js';
 export * from './plugins/loader.js';
 export * from './plugins/plugin.js';
 export * from './plugins/registry.js';
+export * from './plugins/resolve-target.js';
 export * from './run-config.js';
 export * from './schemas/index.js';
 export * from './seed-parameters.js';

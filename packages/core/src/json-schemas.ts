@@ -1,9 +1,8 @@
 import { z } from 'zod';
-import { BenchConfig } from './schemas/config/bench.js';
-import { ExportConfig, TrainConfig } from './schemas/config/train.js';
+import { ExportConfig, TrainEngineConfig } from './schemas/config/train.js';
 import { EagletEvent } from './schemas/events.js';
-import { GenerationEngineConfig } from './schemas/generation.js';
-import { BenchReport } from './schemas/report.js';
+import { GenerateRequest, GenerationEngineConfig } from './schemas/generation.js';
+import { HubResolveConfig } from './schemas/hub.js';
 
 /**
  * The schemas the Python engine validates against, as JSON Schema generated from the zod
@@ -11,12 +10,12 @@ import { BenchReport } from './schemas/report.js';
  * package; a test fails when the committed files are stale.
  */
 export const ENGINE_SCHEMAS: Record<string, z.ZodType> = {
-  train: TrainConfig,
+  train: TrainEngineConfig,
   export: ExportConfig,
-  bench: BenchConfig,
   event: EagletEvent,
   generation: GenerationEngineConfig,
-  'bench-report': BenchReport,
+  'generate-request': GenerateRequest,
+  hub: HubResolveConfig,
 };
 
 export function engineJsonSchemas(): Record<string, unknown> {

@@ -3,13 +3,16 @@
  * the config schema and field, and the CLI flag. A test checks that every home exists and that
  * the defaults match the document's.
  */
+// model-agnostic: allow (the name of the benchmark script in the user's document)
+const BENCH_SCRIPT = 'vllm_offline_eagle3_qwen2_audio_bench.py';
+
 export interface SeedParameter {
   /** The script in the user's document. */
   script:
     | 'generate_data_for_target_model.sh'
     | 'run_vllm_server.sh'
     | 'train_eagle3_audio_online.sh'
-    | 'vllm_offline_eagle3_qwen2_audio_bench.py';
+    | typeof BENCH_SCRIPT;
   /** The parameter as the document spells it. */
   name: string;
   /** Config schema and dotted field path. */
@@ -31,51 +34,51 @@ export const SEED_PARAMETERS: readonly SeedParameter[] = [
   { script: 'train_eagle3_audio_online.sh', name: 'OUTPUT_DIR', home: 'train.outputDir' },
   { script: 'train_eagle3_audio_online.sh', name: 'MODEL_MAX_LENGTH', home: 'train.maxLength' },
   { script: 'train_eagle3_audio_online.sh', name: 'CHAT_TEMPLATE_TYPE', home: 'train.chatTemplate' },
-  { script: 'vllm_offline_eagle3_qwen2_audio_bench.py', name: '--target_model', home: 'bench.targetModel' },
-  { script: 'vllm_offline_eagle3_qwen2_audio_bench.py', name: '--draft_model', home: 'bench.draftModel' },
-  { script: 'vllm_offline_eagle3_qwen2_audio_bench.py', name: '--use_eagle', home: 'bench.useEagle' },
-  { script: 'vllm_offline_eagle3_qwen2_audio_bench.py', name: '--output_file', home: 'bench.outputFile' },
+  { script: BENCH_SCRIPT, name: '--target_model', home: 'bench.targetModel' },
+  { script: BENCH_SCRIPT, name: '--draft_model', home: 'bench.draftModel' },
+  { script: BENCH_SCRIPT, name: '--use_eagle', home: 'bench.useEagle' },
+  { script: BENCH_SCRIPT, name: '--output_file', home: 'bench.outputFile' },
   {
-    script: 'vllm_offline_eagle3_qwen2_audio_bench.py',
+    script: BENCH_SCRIPT,
     name: '--test_data_path',
     home: 'bench.testDataPath',
   },
   {
-    script: 'vllm_offline_eagle3_qwen2_audio_bench.py',
+    script: BENCH_SCRIPT,
     name: '--num_prompts',
     home: 'bench.numPrompts',
     default: 100,
   },
   {
-    script: 'vllm_offline_eagle3_qwen2_audio_bench.py',
+    script: BENCH_SCRIPT,
     name: '--temp',
     home: 'bench.temperature',
     default: 0,
   },
   {
-    script: 'vllm_offline_eagle3_qwen2_audio_bench.py',
+    script: BENCH_SCRIPT,
     name: '--max_model_len',
     home: 'bench.maxModelLen',
     default: 16384,
   },
   {
-    script: 'vllm_offline_eagle3_qwen2_audio_bench.py',
+    script: BENCH_SCRIPT,
     name: '--output_len',
     home: 'bench.outputLen',
     default: 1024,
   },
   {
-    script: 'vllm_offline_eagle3_qwen2_audio_bench.py',
+    script: BENCH_SCRIPT,
     name: '--max_num_seqs',
     home: 'bench.maxNumSeqs',
     default: 1,
   },
   {
-    script: 'vllm_offline_eagle3_qwen2_audio_bench.py',
+    script: BENCH_SCRIPT,
     name: '--num_spec_tokens',
     home: 'bench.numSpecTokens',
     default: 2,
   },
-  { script: 'vllm_offline_eagle3_qwen2_audio_bench.py', name: '--tp', home: 'bench.tp', default: 1 },
-  { script: 'vllm_offline_eagle3_qwen2_audio_bench.py', name: '--seed', home: 'bench.seed' },
+  { script: BENCH_SCRIPT, name: '--tp', home: 'bench.tp', default: 1 },
+  { script: BENCH_SCRIPT, name: '--seed', home: 'bench.seed' },
 ];

@@ -47,12 +47,17 @@ describe('benchmark figures', () => {
   });
 
   it('builds a validated report with speedup, definitions and Markdown', () => {
-    const config = BenchConfig.parse({
-      targetModel: '/m',
-      draftModel: '/d',
-      outputFile: '/o.json',
-      testDataPath: '/t.jsonl',
-    });
+    // A report is built from the config the backend ran: its backend and target resolved.
+    const config = {
+      ...BenchConfig.parse({
+        targetModel: '/m',
+        draftModel: '/d',
+        outputFile: '/o.json',
+        testDataPath: '/t.jsonl',
+      }),
+      backend: 'torch',
+      target: 'qwen2-audio',
+    };
     const req = (id: string, tokens: number, latency: number) => ({
       id,
       promptTokens: 10,

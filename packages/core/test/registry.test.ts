@@ -2,7 +2,14 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type DataFormat, definePlugin, EagletError, loadPlugins, PluginRegistry } from '../src/index.js';
+import {
+  type DataFormat,
+  definePlugin,
+  EagletError,
+  loadPlugins,
+  PluginRegistry,
+  TOKENS,
+} from '../src/index.js';
 
 const format = (name: string): DataFormat => ({
   name,
@@ -66,6 +73,38 @@ describe('PluginRegistry', () => {
     const b = new PluginRegistry();
     a.use(definePlugin({ name: 'a', version: '1', formats: [format('x')] }));
     expect(b.ids('format')).toEqual([]);
+  });
+
+  it('resolves implementations from the tsyringe container under their contract tokens', () => {
+    const registry = new PluginRegistry();
+    registry.use(definePlugin({ name: 'a', version: '1', formats: [format('x'), format('y')] }));
+    expect(registry.container.resolveAll<DataFormat>(TOKENS.DataFormat).map((f) => f.name)).toEqual([
+      'x',
+      'y',
+    ]);
+  });
+
+  it('swaps an implementation in a scope without touching the parent', () => {
+    const registry = new PluginRegistry();
+    registry.use(definePlugin({ name: 'a', version: '1', formats: [format('x')] }));
+    const scoped = registry.scoped();
+    scoped.container.register(TOKENS.DataFormat, { useValue: format('swapped') });
+    expect(scoped.ids('format')).toEqual(['swapped']);
+    expect(registry.ids('format')).toEqual(['x']);
+  });
+
+  it('adds to what the parent has when a plugin is used in a scope', () => {
+    const registry = new PluginRegistry();
+    registry.use(definePlugin({ name: 'a', version: '1', formats: [format('x')] }));
+    const scoped = registry.scoped();
+    scoped.use(definePlugin({ name: 'b', version: '1', formats: [format('y')] }));
+    expect(scoped.ids('format')).toEqual(['x', 'y']);
+    expect(scoped.ownerOf('format', 'x')).toBe('a');
+    expect(() => scoped.use(definePlugin({ name: 'c', version: '1', formats: [format('x')] }))).toThrow(
+      /already registered by "a"/,
+    );
+    expect(registry.ids('format')).toEqual(['x']);
+    expect(registry.plugins().map((p) => p.name)).toEqual(['a']);
   });
 });
 

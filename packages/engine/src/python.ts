@@ -1,18 +1,13 @@
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { EagletError } from '@eaglet/core';
+import { ENGINE_PYTHON_DIR, eagletHome } from '../setup/python-env.mjs';
 
-/** Folder holding the `eaglet_engine` package (shipped inside @eaglet/engine). */
-export const ENGINE_PYTHON_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'python');
+/** Folder holding the `eaglet_engine` package (shipped inside @eaglet/engine), and eaglet's state
+ * folder (the Python environment, caches; `EAGLET_HOME` overrides). */
+export { ENGINE_PYTHON_DIR, eagletHome } from '../setup/python-env.mjs';
 
-/** eaglet's own state folder: the Python environment, caches. `EAGLET_HOME` overrides. */
-export function eagletHome(): string {
-  return process.env.EAGLET_HOME ?? join(homedir(), '.cache', 'eaglet');
-}
-
-/** The default engine environment made by `tools/bootstrap.mjs` (`eaglet setup`). */
+/** The default engine environment made by `eaglet setup` (and `tools/bootstrap.mjs`). */
 export function defaultVenv(): string {
   return join(eagletHome(), 'venv');
 }
@@ -30,7 +25,7 @@ export function resolvePython(configured?: string): string {
     'EAGLET_PYTHON_MISSING',
     `no Python environment for the engine (looked for ${candidates.join(', ')})`,
     {
-      hint: 'run `npm run bootstrap` (or `node tools/bootstrap.mjs`) to create it, or set EAGLET_PYTHON',
+      hint: 'run `eaglet setup` to create it (in a checkout: `npm run bootstrap`), or set EAGLET_PYTHON',
     },
   );
 }

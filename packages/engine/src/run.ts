@@ -9,6 +9,7 @@ import {
   type EagletEvent,
   EagletEvent as EventSchema,
   type EventSink,
+  type NodeLaunch,
 } from '@eaglet/core';
 import { pythonPath, resolvePython } from './python.js';
 
@@ -23,10 +24,17 @@ export interface EngineRunOptions {
   python?: string;
   /** Extra PYTHONPATH folders (plugin adapters). */
   pythonPath?: readonly string[];
-  /** GPUs on this node; above 1 the command runs under torchrun. */
+  /** GPUs on this node; above 1 (or with several nodes) the command runs under torchrun. */
   nprocPerNode?: number;
+  /** Several machines: how torchrun's rendezvous brings the nodes together. */
+  nodes?: NodeLaunch;
   /** Receives every validated event, in order. */
   onEvent?: EventSink;
+  /**
+   * Called with the engine's pid (the leader of its own process group) once it is started: a
+   * caller that locks an output folder names it there, since the engine may outlive its parent.
+   */
+  onSpawn?: (pid: number) => void;
   /** Abort = cooperative stop: SIGINT, the engine finishes its step, checkpoints, emits done{stopped}. */
   signal?: AbortSignal;
   /** Seconds to wait after SIGINT before SIGTERM, and again before SIGKILL. */
@@ -45,25 +53,40 @@ export interface EngineRunResult {
 
 const STDERR_TAIL_LINES = 40;
 
-/** Builds the argv: `python -m MODULE CMD --config F` or `python -m torch.distributed.run --nproc-per-node N -m MODULE ...`. */
+/** What torchrun prints when the nodes never meet (endpoint unreachable, a node missing). */
+const RENDEZVOUS_FAILED =
+  /Rendezvous(Timeout|Connection|Closed)Error|The client socket has timed out|failed to connect to|Connection refused.*(29\d{3}|rdzv)|TCPStore.*(timed out|refused)/i;
+
+/**
+ * Builds the argv: `python -m MODULE CMD --config F`, or under torchrun (`python -m
+ * torch.distributed.run ... -m MODULE ...`) for several processes: `--standalone` on one machine;
+ * on several, torchrun's static rendezvous at the endpoint (node 0 holds rank 0) with the
+ * rendezvous timeout and no restarts (a failed node fails the run).
+ */
 export function engineArgv(
   module: string,
   command: string,
   configPath: string | undefined,
   nproc: number,
+  nodes?: NodeLaunch,
 ): string[] {
-  const tail = [command, ...(configPath ? ['--config', configPath] : [])];
-  if (nproc > 1)
+  const tail = ['-m', module, command, ...(configPath ? ['--config', configPath] : [])];
+  if (nodes && nodes.nnodes > 1)
     return [
       '-m',
       'torch.distributed.run',
-      '--standalone',
+      `--nnodes=${nodes.nnodes}`,
+      `--node-rank=${nodes.nodeRank}`,
       `--nproc-per-node=${nproc}`,
-      '-m',
-      module,
+      '--rdzv-backend=static',
+      `--rdzv-endpoint=${nodes.rdzvEndpoint}`,
+      `--rdzv-id=${nodes.rdzvId}`,
+      `--rdzv-conf=timeout=${nodes.rdzvTimeoutSeconds}`,
+      '--max-restarts=0',
       ...tail,
     ];
-  return ['-m', module, ...tail];
+  if (nproc > 1) return ['-m', 'torch.distributed.run', '--standalone', `--nproc-per-node=${nproc}`, ...tail];
+  return tail;
 }
 
 /**
@@ -100,6 +123,7 @@ export async function runEngine(options: EngineRunOptions): Promise<EngineRunRes
     options.command,
     configPath,
     options.nprocPerNode ?? 1,
+    options.nodes,
   );
   const child = spawn(python, argv, {
     cwd: options.cwd,
@@ -111,6 +135,7 @@ export async function runEngine(options: EngineRunOptions): Promise<EngineRunRes
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true, // own process group: a stop reaches torchrun's workers too
   });
+  if (child.pid !== undefined) options.onSpawn?.(child.pid);
   const log = createWriteStream(logFile, { flags: 'a' });
   const tail: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (line) => {
@@ -188,6 +213,17 @@ export async function runEngine(options: EngineRunOptions): Promise<EngineRunRes
     throw failure;
   }
   if (exit.code !== 0 || !done) {
+    if (options.nodes && !done && RENDEZVOUS_FAILED.test(stderrTail)) {
+      const { rdzvEndpoint, rdzvTimeoutSeconds, nnodes } = options.nodes;
+      throw new EagletError(
+        'EAGLET_RENDEZVOUS',
+        `the ${nnodes} nodes did not meet at the rendezvous ${rdzvEndpoint} within ${rdzvTimeoutSeconds} s`,
+        {
+          hint: `start the same command on every node; check that ${rdzvEndpoint} is node 0's address, that the port is free there and open between the nodes; full log: ${logFile}`,
+          details: { logFile },
+        },
+      );
+    }
     const how = exit.signal
       ? `was killed by ${exit.signal}`
       : exit.code !== 0

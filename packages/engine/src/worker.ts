@@ -22,6 +22,9 @@ export interface WorkerReadyInfo {
   numSpecTokens: number;
   vocabSize: number;
   versions: Record<string, string>;
+  /** 'graphs': CUDA graphs over static caches; 'eager': plain PyTorch (CPU, or a target the fast path refuses). */
+  decodePath?: 'graphs' | 'eager';
+  captureSeconds?: number;
 }
 
 export interface StartWorkerOptions {

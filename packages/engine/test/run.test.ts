@@ -128,6 +128,33 @@ describe('runEngine', () => {
       '/c.json',
     ]);
   });
+
+  it('builds torchrun argv for several nodes: static rendezvous at the endpoint, no restarts', () => {
+    const nodes = {
+      nnodes: 2,
+      nodeRank: 1,
+      rdzvEndpoint: 'node0:29500',
+      rdzvId: 'run7',
+      rdzvTimeoutSeconds: 60,
+    };
+    expect(engineArgv('eaglet_engine', 'train', '/c.json', 8, nodes)).toEqual([
+      '-m',
+      'torch.distributed.run',
+      '--nnodes=2',
+      '--node-rank=1',
+      '--nproc-per-node=8',
+      '--rdzv-backend=static',
+      '--rdzv-endpoint=node0:29500',
+      '--rdzv-id=run7',
+      '--rdzv-conf=timeout=60',
+      '--max-restarts=0',
+      '-m',
+      'eaglet_engine',
+      'train',
+      '--config',
+      '/c.json',
+    ]);
+  });
 });
 
 describe('engine JSON Schemas', () => {

@@ -1,8 +1,8 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
 import {
-  type BenchConfig,
-  BenchConfig as BenchConfigSchema,
+  BenchConfig,
+  type BenchConfigInput,
   type BenchPrompt,
   type BenchReport,
   benchReportMarkdown,
@@ -10,14 +10,16 @@ import {
   type PluginRegistry,
   readJsonl,
 } from '@eaglet/core';
-import { runEngine } from '@eaglet/engine';
 import { type AudioAccess, refusedAudio } from './audio-access.js';
+import { choosePlugins } from './backend-choice.js';
+import { benchPlotPng } from './bench-plot.js';
+import { makeOutputFolder } from './output-folder.js';
 import { detectFormat, type FlowContext } from './validate.js';
 
 export interface BenchFiles {
   json: string;
   markdown: string;
-  plot?: string;
+  plot: string;
 }
 
 export interface BenchOutcome {
@@ -79,18 +81,17 @@ export async function loadBenchPrompts(
  */
 export async function bench(
   registry: PluginRegistry,
-  input: BenchConfig,
+  input: BenchConfigInput,
   ctx: FlowContext = {},
 ): Promise<BenchOutcome> {
-  const config = BenchConfigSchema.parse(input);
-  if (!config.baseline && !config.useEagle)
+  const parsed = BenchConfig.parse(input);
+  if (!parsed.baseline && !parsed.useEagle)
     throw new EagletError('EAGLET_CONFIG_INVALID', 'nothing to run: baseline and useEagle are both off');
-  if (config.useEagle && !config.draftModel)
+  if (parsed.useEagle && !parsed.draftModel)
     throw new EagletError('EAGLET_CONFIG_INVALID', 'useEagle needs draftModel (seed: --draft_model)', {
       hint: 'pass --draft-model DIR, or --no-use-eagle for the baseline alone',
     });
-  const backend = registry.backend(config.backend);
-  const target = registry.target(config.target);
+  const { backend, target, config } = choosePlugins(registry, parsed);
   const template = registry.template(target.chatTemplate);
   const { prompts, skipped } = await loadBenchPrompts(registry, config.testDataPath, {
     format: config.format,
@@ -108,7 +109,8 @@ export async function bench(
       message: `${config.testDataPath} has ${prompts.length} usable prompts (num_prompts ${config.numPrompts})`,
     });
   }
-  const report = await backend.bench(config, prompts, {
+  // The report names the target that ran (the one the checkpoint's architecture chose, when unnamed).
+  const report = await backend.bench({ ...config, target: target.id }, prompts, {
     events: ctx.events ?? (() => {}),
     signal: ctx.signal ?? new AbortController().signal,
     target,
@@ -116,18 +118,9 @@ export async function bench(
   });
   const json = resolve(config.outputFile);
   const stem = json.slice(0, json.length - extname(json).length);
-  const files: BenchFiles = { json, markdown: `${stem}.md` };
-  mkdirSync(dirname(json), { recursive: true });
-  try {
-    await runEngine({ command: 'plot-bench', config: { ...report, files: { plot: `${stem}.png` } } });
-    files.plot = `${stem}.png`;
-  } catch (e) {
-    ctx.events?.({
-      type: 'log',
-      level: 'warn',
-      message: `the plot could not be drawn: ${(e as Error).message}`,
-    });
-  }
+  const files: BenchFiles = { json, markdown: `${stem}.md`, plot: `${stem}.png` };
+  makeOutputFolder(dirname(json));
+  writeFileSync(files.plot, benchPlotPng(report));
   const final: BenchReport = { ...report, files: { ...files } };
   writeFileSync(json, `${JSON.stringify(final, null, 2)}\n`);
   writeFileSync(files.markdown, benchReportMarkdown(final));

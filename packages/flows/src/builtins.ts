@@ -1,5 +1,6 @@
 import type { RegisterFunction } from '@eaglet/core';
 import { register as formats } from '@eaglet/formats';
+// model-agnostic: allow (the composition root lists the target plugins eaglet ships)
 import { register as qwen2Audio } from '@eaglet/qwen2-audio';
 import { register as torchBackend } from '@eaglet/torch-backend';
 import { register as vllmBackend } from '@eaglet/vllm-backend';
@@ -10,6 +11,7 @@ import { register as vllmBackend } from '@eaglet/vllm-backend';
  */
 export const BUILTIN_PLUGINS: ReadonlyArray<{ module: string; register: RegisterFunction }> = [
   { module: '@eaglet/formats', register: formats },
+  // model-agnostic: allow (the composition root lists the target plugins eaglet ships)
   { module: '@eaglet/qwen2-audio', register: qwen2Audio },
   { module: '@eaglet/torch-backend', register: torchBackend },
   { module: '@eaglet/vllm-backend', register: vllmBackend },

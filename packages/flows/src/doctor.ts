@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import type { PluginRegistry } from '@eaglet/core';
-import { type EngineEnv, engineEnv, resolvePython } from '@eaglet/engine';
+import { type EngineEnv, engineEnv, engineRequirements, resolvePython } from '@eaglet/engine';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -18,14 +18,14 @@ export interface DoctorReport {
   engine?: EngineEnv;
 }
 
-/** Minimum versions the engine is tested with (packages/engine/python/pyproject.toml). */
-const REQUIRED: Record<string, string> = {
-  torch: '2.11',
-  transformers: '5.17',
-  safetensors: '0.4',
-  pyarrow: '15',
-  numpy: '1.26',
-};
+/** Minimum versions of the engine's declared dependencies (its pyproject.toml, the one list). */
+const required = (): Record<string, string> =>
+  Object.fromEntries(
+    engineRequirements([])
+      .deps.map((d) => /^([A-Za-z0-9_.-]+)\s*>=\s*([0-9.]+)/.exec(d))
+      .filter((m): m is RegExpExecArray => !!m)
+      .map((m) => [m[1]!, m[2]!]),
+  );
 
 const atLeast = (have: string, want: string) => {
   const a = have.split(/[.+]/).map((x) => Number.parseInt(x, 10) || 0);
@@ -70,14 +70,14 @@ export async function doctor(
     const python = resolvePython(options.python);
     engine = await engineEnv({ python });
     checks.push({ name: 'python', status: 'ok', detail: `${engine.python} (${engine.executable})` });
-    for (const [pkg, min] of Object.entries(REQUIRED)) {
+    for (const [pkg, min] of Object.entries(required())) {
       const have = engine.packages[pkg];
       if (!have)
         checks.push({
           name: pkg,
           status: 'fail',
           detail: 'not installed',
-          hint: 'run `npm run bootstrap` to (re)create the engine environment',
+          hint: 'run `eaglet setup --force` to (re)create the engine environment',
         });
       else if (!atLeast(have, min))
         checks.push({
@@ -108,7 +108,7 @@ export async function doctor(
       name: 'python',
       status: 'fail',
       detail: (e as Error).message,
-      hint: 'run `npm run bootstrap`',
+      hint: 'run `eaglet setup` (in a checkout: `npm run bootstrap`)',
     });
   }
 

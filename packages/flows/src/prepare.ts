@@ -5,10 +5,8 @@ import {
   existsSync,
   fsyncSync,
   ftruncateSync,
-  mkdirSync,
   openSync,
   readdirSync,
-  readFileSync,
   renameSync,
   rmSync,
   writeSync,
@@ -35,12 +33,15 @@ import {
   type PrepareConfigInput,
   PreparedManifest,
   packageVersion,
+  readJsonFile,
   readJsonl,
+  resolveTarget,
   shardFileName,
   type TargetModel,
 } from '@eaglet/core';
 import { type AudioAccess, refusedAudio } from './audio-access.js';
 import { lengthHistogramSvg } from './histogram-svg.js';
+import { claimOutputFolder } from './output-folder.js';
 import { type PreparedRow, ShardWriter } from './prepared-io.js';
 import { throttledProgress } from './progress.js';
 import type { FlowContext } from './validate.js';
@@ -141,19 +142,33 @@ const atomicWrite = (path: string, text: string) => {
  * concurrently but written in input order, so the output is deterministic. Progress is committed
  * at every shard boundary (shard renamed into place, rejects synced, then progress.json): a run
  * killed at any moment and started again with the same inputs and settings continues from the
- * last commit and produces byte-identical files, with nothing lost or duplicated.
+ * last commit and produces byte-identical files, with nothing lost or duplicated. The output
+ * folder is locked for the run: a second prepare into it is refused while this one runs.
  */
 export async function prepareData(
   registry: PluginRegistry,
   input: PrepareConfigInput,
   ctx: FlowContext = {},
 ): Promise<PrepareResult> {
-  const started = Date.now();
   const config = PrepareConfig.parse(input);
+  const output = claimOutputFolder(resolve(config.out), 'eaglet data prepare');
+  try {
+    return await prepareInto(registry, config, ctx);
+  } finally {
+    output.release();
+  }
+}
+
+async function prepareInto(
+  registry: PluginRegistry,
+  config: PrepareConfig,
+  ctx: FlowContext,
+): Promise<PrepareResult> {
+  const started = Date.now();
   const out = resolve(config.out);
   const model = resolve(config.model);
   const files = config.data.map((f) => resolve(f));
-  const target = registry.target(config.target);
+  const target = resolveTarget(registry, config.target, model);
   const templateId = config.chatTemplate ?? target.chatTemplate;
   const info = await target.inspect(model);
   const session = await registry.template(templateId).load(model);
@@ -201,7 +216,6 @@ export async function prepareData(
     .digest('hex');
 
   // --- the output folder: fresh, resumed or already done -----------------------------------------
-  mkdirSync(out, { recursive: true });
   const manifestPath = join(out, PREPARED_FILES.manifest);
   const progressPath = join(out, PREPARED_FILES.progress);
   const rejectsPath = join(out, PREPARED_FILES.rejects);
@@ -215,7 +229,7 @@ export async function prepareData(
         rmSync(join(out, f), { force: true });
   }
   if (existsSync(manifestPath)) {
-    const done = PreparedManifest.safeParse(JSON.parse(readFileSync(manifestPath, 'utf8')));
+    const done = PreparedManifest.safeParse(readJsonFile(manifestPath, 'it (or pass --overwrite)'));
     if (done.success && done.data.fingerprint === fingerprint) {
       log(`${out} is already prepared from these inputs and settings`);
       return { out, manifest: done.data, alreadyDone: true, resumedAt: totalRecords, seconds: 0 };
@@ -230,7 +244,7 @@ export async function prepareData(
   }
   let progress: Progress | undefined;
   if (existsSync(progressPath)) {
-    const p = JSON.parse(readFileSync(progressPath, 'utf8')) as Progress;
+    const p = readJsonFile(progressPath, 'it (or pass --overwrite)') as Progress;
     if (p.fingerprint !== fingerprint) {
       throw new EagletError(
         'EAGLET_PREPARE_EXISTS',
@@ -644,6 +658,6 @@ class RecordWorker {
   }
 
   private audioTokenId(): number | undefined {
-    return this.d.session.tokenizer.tokenId('<|AUDIO|>');
+    return this.d.target.audio && this.d.session.tokenizer.tokenId(this.d.target.audio.placeholder);
   }
 }

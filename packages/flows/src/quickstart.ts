@@ -1,15 +1,16 @@
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
-  BenchConfig,
   EagletError,
   type EventSink,
   type PluginRegistry,
+  QuickstartConfig,
+  type QuickstartConfigInput,
   RegenerateConfig,
   type ValidationReport,
 } from '@eaglet/core';
 import { corpusSpeechDataset, makeSpeechDataset, trainedQwen2AudioModel } from '@eaglet/fixtures';
 import { type BenchOutcome, bench } from './bench.js';
+import { makeOutputFolder } from './output-folder.js';
 import { type PrepareResult, prepareData } from './prepare.js';
 import { type RegenerateReport, regenerate } from './regenerate.js';
 import { serveBackend } from './serve-backend.js';
@@ -21,17 +22,6 @@ import { buildVocab, type VocabResult } from './vocab.js';
 const CORPUS_CLIPS = 3;
 /** Held-out prompts the benchmark answers. */
 const BENCH_PROMPTS = 20;
-/** Draft training steps of 8 records each. */
-export const QUICKSTART_TRAIN_STEPS = 150;
-
-export interface QuickstartOptions {
-  /** Work folder for everything the quickstart makes. */
-  dir: string;
-  /** Draft training steps (default QUICKSTART_TRAIN_STEPS: minutes on CPU). */
-  trainSteps?: number;
-  /** Draft tokens per verification step in the benchmark. */
-  numSpecTokens?: number;
-}
 
 export interface QuickstartResult {
   dir: string;
@@ -56,11 +46,12 @@ export interface QuickstartResult {
  */
 export async function quickstart(
   registry: PluginRegistry,
-  options: QuickstartOptions,
+  input: QuickstartConfigInput,
   ctx: { events?: EventSink; signal?: AbortSignal } = {},
 ): Promise<QuickstartResult> {
+  const options = QuickstartConfig.parse(input);
   const dir = resolve(options.dir);
-  mkdirSync(dir, { recursive: true });
+  makeOutputFolder(dir);
   const step = (message: string) => ctx.events?.({ type: 'log', level: 'info', message });
 
   step('1. real speech: LibriVox clips (pocketsphinx-testdata) and espeak-ng sentences, in the seed format');
@@ -118,7 +109,7 @@ export async function quickstart(
       port: 0,
       device: 'cpu',
       maxModelLen: 4096,
-      cpuThreads: 1,
+      backendOptions: { cpuThreads: 1 },
     },
     ctx,
   );
@@ -192,7 +183,7 @@ export async function quickstart(
     ctx,
   );
 
-  const steps = options.trainSteps ?? QUICKSTART_TRAIN_STEPS;
+  const steps = options.trainSteps;
   step(`8. train an Eagle3 draft for ${steps} steps on CPU (online: the frozen target runs inside the job)`);
   const trainOut = join(dir, 'train');
   // A tiny model on a small CPU trains several times faster on one thread (no oversubscription);
@@ -233,11 +224,11 @@ export async function quickstart(
   }
   const draft = join(trainOut, 'draft');
 
-  const n = options.numSpecTokens ?? 3;
+  const n = options.numSpecTokens;
   step(`9. bench: baseline vs Eagle3 (${n} draft tokens) on the embedded backend, temperature 0`);
   const benchOutcome = await bench(
     registry,
-    BenchConfig.parse({
+    {
       backend: 'torch',
       targetModel: model,
       draftModel: draft,
@@ -249,8 +240,8 @@ export async function quickstart(
       temperature: 0,
       maxModelLen: 4096,
       device: 'cpu',
-      cpuThreads: 1,
-    }),
+      backendOptions: { cpuThreads: 1 },
+    },
     ctx,
   );
   return {

@@ -1,14 +1,8 @@
-import {
-  appendFileSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  truncateSync,
-  writeFileSync,
-} from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { ffmpegDecoder } from '@eaglet/audio';
 import {
+  audioParts,
   type Conversation,
   chatCompletion,
   type DataFormat,
@@ -18,14 +12,27 @@ import {
   OpenAIRequestError,
   type PluginRegistry,
   type RegenerateConfig,
+  type RegenerateConfigInput,
   RegenerateConfig as RegenerateConfigSchema,
+  readJsonFile,
   readJsonl,
   type TemperaturePolicy,
   toOpenAIMessages,
 } from '@eaglet/core';
 import { refusedAudio } from './audio-access.js';
+import { EndpointPool } from './endpoints.js';
 import { Limiter } from './limit.js';
+import { claimOutputFolder } from './output-folder.js';
 import { throttledProgress } from './progress.js';
+import {
+  completeLines,
+  type OutputSet,
+  outputSets,
+  relativeAudioRefs,
+  relativeTo,
+  shardFiles,
+  shardName,
+} from './regenerate-output.js';
 import { detectFormat, type FlowContext } from './validate.js';
 
 /** What `eaglet data regenerate` did. */
@@ -43,6 +50,7 @@ export interface RegenerateReport {
   rejected: number;
   /** Requests retried after a transport error, 429 or 5xx. */
   retries: number;
+  /** Output shards, in input order (each input's set in turn). */
   shards: string[];
   rejectsFile: string;
   promptTokens: number;
@@ -63,12 +71,8 @@ export interface RegenerateReject {
 
 const MANIFEST = 'regenerate.json';
 const REJECTS = 'rejects.jsonl';
-
-/** Output shard of input record `index`: `data_{start}-{end}.jsonl`, end exclusive (the seed's naming). */
-export function shardName(index: number, shardSize: number, total: number): string {
-  const start = Math.floor(index / shardSize) * shardSize;
-  return `data_${start}-${Math.min(start + shardSize, total)}.jsonl`;
-}
+/** The longest pause between retries after a 429 or 5xx. */
+const MAX_BACKOFF_MS = 30_000;
 
 /** mulberry32 over (seed, index): a per-record number in [0, 1) that a resumed run reproduces. */
 function unitHash(seed: number, index: number): number {
@@ -92,15 +96,6 @@ export function temperatureFor(policy: number | TemperaturePolicy, seed: number,
   }
 }
 
-/** Lines of a jsonl file that are complete; a partial last line (a killed writer) is cut off. */
-function completeLines(path: string): string[] {
-  if (!existsSync(path)) return [];
-  const text = readFileSync(path, 'utf8');
-  const end = text.lastIndexOf('\n') + 1;
-  if (end < Buffer.byteLength(text)) truncateSync(path, Buffer.byteLength(text.slice(0, end)));
-  return text.slice(0, end).split('\n').filter(Boolean);
-}
-
 type Outcome = { kind: 'ok'; record: unknown } | { kind: 'reject'; reject: RegenerateReject };
 
 interface InputRecord {
@@ -109,6 +104,8 @@ interface InputRecord {
   line: number;
   format?: DataFormat;
   conversation?: Conversation;
+  /** Audio the input named by relative path (kept relative in the output). */
+  relativeAudio?: Set<string>;
   problem?: string;
   id?: string;
 }
@@ -117,23 +114,38 @@ interface InputRecord {
  * `eaglet data regenerate`: answers the user turns of every record again with the target model
  * through OpenAI-compatible endpoints (round-robin, `concurrency` requests in flight), in order
  * for multi-turn records (each turn sees the regenerated earlier turns), and writes the records in
- * their input format to shards `data_{start}-{end}.jsonl`, in input order.
+ * their input format to shards `data_{start}-{end}.jsonl`, in input order, one output set per
+ * input file (regenerate-output.ts), audio paths relative where the input's were.
  *
  * Nothing is lost or duplicated: each input record is committed exactly once, in input order,
  * either as an output line or as a line of rejects.jsonl (with its reason); a run that stops
- * (Ctrl-C, endpoints down past the retries, a killed process) leaves a committed prefix, and the
- * next run with the same output folder continues after it. Transport errors, 429 and 5xx are
- * retried with exponential backoff on the next endpoint; a 4xx rejects the record.
+ * (Ctrl-C, endpoints down past the retry budget, a killed process) leaves a committed prefix, and
+ * the next run with the same output folder continues after it; the folder is locked while a run
+ * writes it. Transport errors, 429 and 5xx are retried on the next endpoint for `retryMinutes`
+ * (an endpoint that stops answering is waited for on its /health); a 4xx rejects the record, as
+ * does audio that is refused, unreadable or truncated (checked here, before it is sent).
  */
 export async function regenerate(
   registry: PluginRegistry,
-  input: RegenerateConfig,
+  input: RegenerateConfigInput,
   ctx: FlowContext = {},
 ): Promise<RegenerateReport> {
   const config = RegenerateConfigSchema.parse(input);
+  const output = claimOutputFolder(resolve(config.outputDir), 'eaglet data regenerate');
+  try {
+    return await regenerateInto(registry, config, ctx);
+  } finally {
+    output.release();
+  }
+}
+
+async function regenerateInto(
+  registry: PluginRegistry,
+  config: RegenerateConfig,
+  ctx: FlowContext,
+): Promise<RegenerateReport> {
   const started = performance.now();
   const outputDir = resolve(config.outputDir);
-  mkdirSync(outputDir, { recursive: true });
   const endpoints = config.endpoints.length
     ? config.endpoints.map((u) => u.replace(/\/$/, ''))
     : Array.from(
@@ -145,18 +157,30 @@ export async function regenerate(
   const auth = config.apiKey ? { apiKey: config.apiKey } : {};
   const log = (level: 'info' | 'warn', message: string) => ctx.events?.({ type: 'log', level, message });
 
-  // Count records first: shard names carry the total, and progress needs it.
-  let total = 0;
+  // Count records first: shard names carry each input's total, and progress needs it.
+  const counts: number[] = [];
   for (const f of files) {
     if (!existsSync(f)) throw new EagletError('EAGLET_INPUT_MISSING', `input file ${f} does not exist`);
-    for await (const _ of readJsonl(f)) total++;
+    let n = 0;
+    for await (const _ of readJsonl(f)) n++;
+    counts.push(n);
   }
+  const total = counts.reduce((a, b) => a + b, 0);
+  const sets = outputSets(outputDir, files, counts);
+  const setOf = (index: number): OutputSet => sets.findLast((s) => s.offset <= index)!;
 
   // Resume: the committed prefix is every output line plus every reject, in input order.
   const manifestPath = join(outputDir, MANIFEST);
-  const identity = { data: files, shardSize: config.shardSize, total };
+  const identity = {
+    data: files,
+    shardSize: config.shardSize,
+    total,
+    ...(sets.length > 1 ? { sets: sets.map((s) => s.dir) } : {}),
+  };
   if (existsSync(manifestPath)) {
-    const prev = JSON.parse(readFileSync(manifestPath, 'utf8')) as { identity?: typeof identity };
+    const prev = readJsonFile(manifestPath, 'it, or choose a new output folder') as {
+      identity?: typeof identity;
+    };
     if (JSON.stringify(prev.identity) !== JSON.stringify(identity)) {
       throw new EagletError(
         'EAGLET_RESUME_MISMATCH',
@@ -168,8 +192,7 @@ export async function regenerate(
       throw new EagletError('EAGLET_OUTPUT_EXISTS', `${outputDir} holds an earlier run and resume is off`);
   }
   const rejectsFile = join(outputDir, REJECTS);
-  const shardFiles = readdirSync(outputDir).filter((f) => /^data_\d+-\d+\.jsonl$/.test(f));
-  const written = shardFiles.reduce((n, f) => n + completeLines(join(outputDir, f)).length, 0);
+  const written = sets.flatMap(shardFiles).reduce((n, f) => n + completeLines(f).length, 0);
   const rejectedBefore = completeLines(rejectsFile).length;
   const committedBefore = written + rejectedBefore;
   if (committedBefore > total)
@@ -178,6 +201,7 @@ export async function regenerate(
       `${outputDir} holds ${committedBefore} records for ${total} inputs`,
     );
   writeFileSync(manifestPath, `${JSON.stringify({ identity, config, endpoints }, null, 2)}\n`);
+  for (const set of sets) mkdirSync(set.dir, { recursive: true }); // inside the output folder, which exists
   if (committedBefore) log('info', `resuming: ${committedBefore} of ${total} records already done`);
 
   const report: RegenerateReport = {
@@ -198,19 +222,20 @@ export async function regenerate(
   };
   if (committedBefore === total) return finish();
 
+  const abort = new AbortController();
+  const pool = new EndpointPool(endpoints, { signal: abort.signal, ...auth });
   report.model = config.model ?? (await firstModel());
 
   // The ordered writer: outcomes arrive in any order and are committed in input order.
   let next = committedBefore;
   const pending = new Map<number, Outcome>();
-  const shards = new Set<string>(shardFiles);
   const commit = () => {
     for (let o = pending.get(next); o; o = pending.get(next)) {
       pending.delete(next);
       if (o.kind === 'ok') {
-        const name = shardName(next, config.shardSize, total);
-        shards.add(name);
-        appendFileSync(join(outputDir, name), `${JSON.stringify(o.record)}\n`);
+        const set = setOf(next);
+        const name = shardName(next - set.offset, config.shardSize, set.records);
+        appendFileSync(join(set.dir, name), `${JSON.stringify(o.record)}\n`);
         report.written++;
       } else {
         appendFileSync(rejectsFile, `${JSON.stringify(o.reject)}\n`);
@@ -224,11 +249,12 @@ export async function regenerate(
 
   const limiter = new Limiter(config.concurrency);
   const window = new Limiter(config.concurrency * 4); // records started but not committed
-  let endpointTurn = 0;
   let fatal: EagletError | undefined;
-  const abort = new AbortController();
   const stop = () => abort.abort();
   ctx.signal?.addEventListener('abort', stop, { once: true });
+  // Audio is checked here (allowed, readable, complete) before it is sent: an endpoint that
+  // decodes it differently must not answer a truncated clip or read what a playlist names.
+  const audio = ffmpegDecoder();
   const inFlight = new Set<Promise<void>>();
 
   try {
@@ -256,6 +282,12 @@ export async function regenerate(
               item.id = parsed.conversation.id;
             } else if (parsed.ok) {
               item.conversation = parsed.conversation;
+              item.relativeAudio = relativeAudioRefs(
+                format,
+                rec.value,
+                { file, line: rec.line },
+                parsed.conversation,
+              );
               item.id = parsed.conversation.id;
             } else {
               item.problem = parsed.issues.map((i) => `${i.path || '(record)'}: ${i.reason}`).join('; ');
@@ -301,9 +333,7 @@ export async function regenerate(
   return finish();
 
   function finish(): RegenerateReport {
-    report.shards = [...new Set([...readdirSync(outputDir).filter((f) => /^data_\d+-\d+\.jsonl$/.test(f))])]
-      .sort((a, b) => Number(a.split(/[_-]/)[1]) - Number(b.split(/[_-]/)[1]))
-      .map((f) => join(outputDir, f));
+    report.shards = sets.flatMap(shardFiles);
     report.seconds = (performance.now() - started) / 1000;
     ctx.events?.({
       type: 'progress',
@@ -317,9 +347,10 @@ export async function regenerate(
     return report;
   }
 
+  /** The served model, from the first endpoint that answers within a few tries (a run starts only against live servers). */
   async function firstModel(): Promise<string> {
     let last: unknown;
-    for (let attempt = 0; attempt <= config.retries; attempt++) {
+    for (let attempt = 0; attempt <= (config.retries ?? 4); attempt++) {
       for (const url of endpoints) {
         try {
           const models = await listModels(url, { ...auth, timeoutMs: 30_000 });
@@ -328,7 +359,7 @@ export async function regenerate(
           last = e;
         }
       }
-      await sleep(backoff(attempt));
+      await pool.sleep(backoff(attempt));
     }
     throw new EagletError(
       'EAGLET_ENDPOINTS_DOWN',
@@ -340,7 +371,7 @@ export async function regenerate(
   }
 
   function backoff(attempt: number): number {
-    return config.backoffSeconds * 1000 * 2 ** attempt * (0.5 + Math.random());
+    return Math.min(MAX_BACKOFF_MS, config.backoffSeconds * 1000 * 2 ** attempt) * (0.5 + Math.random());
   }
 
   function reject(item: InputRecord, reason: string): Outcome {
@@ -360,6 +391,16 @@ export async function regenerate(
     if (item.problem || !item.conversation || !item.format)
       return reject(item, item.problem ?? 'unreadable record');
     const conv = item.conversation;
+    for (const part of audioParts(conv)) {
+      if (/^https?:/i.test(part.audio)) continue; // the endpoint fetches it
+      try {
+        // No signal: a check takes a moment, and hundreds of them must not each listen for a stop.
+        await audio.check(part.audio);
+      } catch (e) {
+        if (abort.signal.aborted) throw new EagletError('EAGLET_CANCELLED', 'stopped');
+        return reject(item, (e as Error).message);
+      }
+    }
     const messages = conv.messages.filter((m) => config.keepSystem || m.role !== 'system');
     if (!messages.some((m) => m.role === 'user')) return reject(item, 'no user turn to answer');
     const lastAssistant = messages.map((m) => m.role).lastIndexOf('assistant');
@@ -380,9 +421,10 @@ export async function regenerate(
         top_p: config.topP,
         ...(temperature > 0 ? { seed: (config.seed + item.index) % 2 ** 31 } : {}),
       };
+      let failingSince: number | undefined;
       for (let attempt = 0; ; attempt++) {
         if (abort.signal.aborted) throw new EagletError('EAGLET_CANCELLED', 'stopped');
-        const url = endpoints[endpointTurn++ % endpoints.length]!;
+        const url = pool.next();
         try {
           const res = await chatCompletion(url, body, {
             ...auth,
@@ -399,18 +441,23 @@ export async function regenerate(
         } catch (e) {
           if (!(e instanceof OpenAIRequestError)) throw e;
           if (!e.retryable) return reject(item, e.message);
-          if (attempt >= config.retries) {
+          failingSince ??= Date.now();
+          const deadline = failingSince + config.retryMinutes * 60_000;
+          if (Date.now() >= deadline || (config.retries !== undefined && attempt >= config.retries)) {
             throw new EagletError(
               'EAGLET_ENDPOINTS_DOWN',
-              `record ${item.index} (${item.file}:${item.line}) failed ${attempt + 1} times: ${e.message}`,
+              `record ${item.index} (${item.file}:${item.line}) failed ${attempt + 1} times over ${((Date.now() - failingSince) / 1000).toFixed(0)} s: ${e.message}`,
             );
           }
           report.retries++;
-          log(
-            'warn',
-            `${e.message}; retrying record ${item.index} (attempt ${attempt + 2} of ${config.retries + 1})`,
-          );
-          await sleep(backoff(attempt), abort.signal);
+          log('warn', `${e.message}; retrying record ${item.index} (attempt ${attempt + 2})`);
+          if (e.status === 0 || e.status === 502 || e.status === 503 || e.status === 504) {
+            // The server is not answering (restarting?): wait until one answers its /health, then
+            // retry at once, spread over a second so the waiting requests do not all land together.
+            pool.markDown(url);
+            await pool.waitForUp(deadline);
+            await pool.sleep(Math.random() * 1000);
+          } else await pool.sleep(backoff(attempt)); // 408, 429, other 5xx: the server asks for a pause
         }
       }
     };
@@ -429,21 +476,8 @@ export async function regenerate(
       const failed = await answer();
       if (failed) return failed;
     }
-    const regenerated: Conversation = { ...conv, messages: out };
-    return { kind: 'ok', record: item.format.serialize(regenerated, { baseDir: outputDir }) };
+    const dir = setOf(item.index).dir;
+    const regenerated = relativeTo({ ...conv, messages: out }, item.relativeAudio ?? new Set(), dir);
+    return { kind: 'ok', record: item.format.serialize(regenerated, { baseDir: dir }) };
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }

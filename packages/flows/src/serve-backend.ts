@@ -1,10 +1,12 @@
-import { EagletError, type PluginRegistry, type ServeOptions, type ServerHandle } from '@eaglet/core';
+import {
+  EagletError,
+  type PluginRegistry,
+  ServeConfig,
+  type ServeConfigInput,
+  type ServerHandle,
+} from '@eaglet/core';
+import { choosePlugins } from './backend-choice.js';
 import type { FlowContext } from './validate.js';
-
-export interface ServeBackendOptions extends ServeOptions {
-  /** Backend plugin id (`torch` is the embedded default). */
-  backend: string;
-}
 
 /**
  * `eaglet backend serve`: starts a backend's OpenAI-compatible server(s) and resolves once every
@@ -12,10 +14,10 @@ export interface ServeBackendOptions extends ServeOptions {
  */
 export async function serveBackend(
   registry: PluginRegistry,
-  options: ServeBackendOptions,
+  input: ServeConfigInput,
   ctx: FlowContext = {},
 ): Promise<ServerHandle> {
-  const backend = registry.backend(options.backend);
+  const { backend, target, config } = choosePlugins(registry, ServeConfig.parse(input));
   const status = await backend.available();
   if (!status.ok)
     throw new EagletError(
@@ -23,9 +25,7 @@ export async function serveBackend(
       `backend ${backend.id} cannot run here: ${status.reason}`,
       { hint: status.hint },
     );
-  const target = registry.target(options.target);
-  const { backend: _b, ...serveOptions } = options;
-  return backend.serve(serveOptions, {
+  return backend.serve(config, {
     events: ctx.events ?? (() => {}),
     signal: ctx.signal ?? new AbortController().signal,
     target,

@@ -1,20 +1,30 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
+  checkAuxLayerIds,
   DraftConfig,
   type DraftConfigInput,
   EagletError,
   ExportConfig,
   type ExportConfigInput,
   ExportEngineResult,
+  engineTarget,
   loadRunConfig,
+  type NodeLaunch,
+  nodeLaunch,
   type PluginRegistry,
   PREPARED_FILES,
+  resolveTarget,
+  type TargetInfo,
+  type TargetModel,
   TrainConfig,
   type TrainConfigInput,
+  TrainEngineConfig,
   TrainEngineResult,
 } from '@eaglet/core';
 import { runEngine } from '@eaglet/engine';
+import { makeOutputFolder, type OutputFolder } from './output-folder.js';
+import { claimTrainOutput } from './train-output.js';
 import type { FlowContext } from './validate.js';
 
 export interface TrainOptions {
@@ -26,6 +36,8 @@ export interface TrainOptions {
   fields?: Partial<TrainConfigInput>;
   /** Continue from the newest checkpoint in the output folder. */
   resume?: boolean;
+  /** Delete an earlier run in the output folder first (without it or `resume`, such a folder is refused). */
+  overwrite?: boolean;
   cwd?: string;
   /** Engine Python (default: the environment bootstrap made). */
   python?: string;
@@ -33,7 +45,7 @@ export interface TrainOptions {
 
 export interface TrainResult extends TrainEngineResult {
   /** The resolved config the engine ran with (also written to `outputDir/train-config.json`). */
-  config: TrainConfig;
+  config: TrainEngineConfig;
   /** One JSON line per logged step: train and eval metrics (acc_i, ploss_i, loss, tokens/s). */
   metrics: string;
   /** Loss and acc_i curves (PNG), when plotting is on. */
@@ -43,10 +55,12 @@ export interface TrainResult extends TrainEngineResult {
 }
 
 /**
- * `eaglet train`: validates the config, resolves what the target plugin supplies (engine adapter,
- * draft architecture defaults, chat template), checks the inputs, and runs the engine's `train`
- * command (under torchrun for `nprocPerNode` > 1). Events stream to `ctx.events`; an abort stops
- * the engine after its current step with a checkpoint (`stopped: true`).
+ * `eaglet train`: validates the config, resolves what the target plugin supplies (the engine's
+ * target block, the full draft architecture, the chat template), checks the inputs, and runs the
+ * engine's `train` command (under torchrun for `nprocPerNode` > 1). Events stream to `ctx.events`;
+ * an abort stops the engine after its current step with a checkpoint (`stopped: true`). The
+ * outputDir is locked for the run, and one holding an earlier run needs `resume` or `overwrite`
+ * (claimTrainOutput).
  */
 export async function train(
   registry: PluginRegistry,
@@ -56,6 +70,7 @@ export async function train(
   const cwd = options.cwd ?? process.cwd();
   const fields: Record<string, unknown> = { ...options.fields };
   if (options.resume) fields.resume = true;
+  if (options.overwrite) fields.overwrite = true;
   const base = loadRunConfig(TrainConfig, {
     ...(options.file ? { file: options.file } : {}),
     overrides: options.overrides ?? [],
@@ -63,8 +78,29 @@ export async function train(
     cwd,
   });
   const { config, pythonPath } = await resolveTrainConfig(registry, base);
+  const nodes = nodeLaunch(base);
   const outputDir = resolve(config.outputDir);
-  mkdirSync(outputDir, { recursive: true });
+  // Node 0 holds rank 0, the one that writes outputDir: it alone checks and locks the folder.
+  const output: OutputFolder =
+    nodes && nodes.nodeRank > 0
+      ? { dir: outputDir, created: makeOutputFolder(outputDir), share: () => {}, release: () => {} }
+      : claimTrainOutput(outputDir, config);
+  try {
+    return await trainInto(output, config, pythonPath, nodes, options, ctx);
+  } finally {
+    output.release();
+  }
+}
+
+async function trainInto(
+  output: OutputFolder,
+  config: TrainEngineConfig,
+  pythonPath: string[],
+  nodes: NodeLaunch | undefined,
+  options: TrainOptions,
+  ctx: FlowContext,
+): Promise<TrainResult> {
+  const outputDir = output.dir;
   writeFileSync(join(outputDir, 'train-config.json'), `${JSON.stringify(config, null, 2)}\n`);
 
   let done: { stopped: boolean; result?: unknown } | undefined;
@@ -78,8 +114,10 @@ export async function train(
       command: 'train',
       config,
       nprocPerNode: config.nprocPerNode,
+      ...(nodes ? { nodes } : {}),
       pythonPath,
       onEvent,
+      onSpawn: (pid) => output.share(pid),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
       ...(options.python ? { python: options.python } : {}),
       logFile,
@@ -112,16 +150,17 @@ export async function train(
 }
 
 /**
- * Fills in what the target plugin knows: the engine adapter and its Python path, the chat template
- * (the data must have been prepared with it), and the full draft architecture (the plugin's
- * defaults for this model, then the config's `draftConfig` file or fields, then the sizes the
- * vocabulary mapping fixes). Checks the inputs exist before any Python starts.
+ * Resolves the user's config into what the engine receives: the target plugin (named, or found by
+ * the checkpoint's architecture) becomes the engine's target block, the chat template is the
+ * target's unless the config names one (the data must have been prepared with it), and the draft
+ * architecture is resolved in full (`resolveDraftConfig`). Checks the inputs exist before any
+ * Python starts.
  */
 export async function resolveTrainConfig(
   registry: PluginRegistry,
   config: TrainConfig,
-): Promise<{ config: TrainConfig; pythonPath: string[] }> {
-  const target = registry.target(config.target);
+): Promise<{ config: TrainEngineConfig; pythonPath: string[] }> {
+  const target = resolveTarget(registry, config.target, config.targetModel);
   const info = await target.inspect(config.targetModel);
   for (const folder of [...config.trainData, ...config.evalData]) {
     if (!existsSync(join(folder, PREPARED_FILES.manifest)))
@@ -136,35 +175,77 @@ export async function resolveTrainConfig(
       `${config.vocab} maps a vocabulary of ${vocab.vocabSize} ids, the target ${config.targetModel} has ${info.vocabSize}`,
       { hint: 'build the mapping from data prepared for this model with `eaglet data vocab`' },
     );
+  const draftConfig = resolveDraftConfig(target, info, {
+    given: readDraftConfig(config.draftConfig),
+    vocab: { ...vocab, source: config.vocab },
+  });
+  if (config.chatTemplate !== undefined) registry.template(config.chatTemplate);
+  const { target: _id, targetModel, draftConfig: _given, ...rest } = config;
+  return {
+    config: TrainEngineConfig.parse({
+      ...rest,
+      target: engineTarget(target, info, targetModel, draftConfig.eagle_aux_hidden_state_layer_ids),
+      chatTemplate: config.chatTemplate ?? target.chatTemplate,
+      draftConfig,
+    }),
+    pythonPath: target.enginePath ? [target.enginePath] : [],
+  };
+}
 
-  const given = readDraftConfig(config.draftConfig);
-  if (given.draft_vocab_size !== undefined && given.draft_vocab_size !== vocab.draftVocabSize)
+/**
+ * The draft architecture, resolved in this one place: the target plugin's defaults for the
+ * checkpoint, then the user's draftConfig fields, then the sizes the vocabulary mapping fixes,
+ * then the aux layer ids (the user's, else the target's rule) and the target's width where it
+ * differs from the draft's. A user field that contradicts the mapping or the target is refused.
+ */
+export function resolveDraftConfig(
+  target: TargetModel,
+  info: TargetInfo,
+  options: {
+    given?: Partial<DraftConfigInput>;
+    vocab?: { draftVocabSize: number; vocabSize: number; source: string };
+  } = {},
+): DraftConfig {
+  const given = options.given ?? {};
+  const vocab = options.vocab;
+  if (vocab) {
+    for (const [key, value] of [
+      ['draft_vocab_size', vocab.draftVocabSize],
+      ['vocab_size', vocab.vocabSize],
+    ] as const) {
+      if (given[key] !== undefined && given[key] !== value)
+        throw new EagletError(
+          'EAGLET_CONFIG_INVALID',
+          `draftConfig.${key} is ${given[key]} but ${vocab.source} holds a mapping of ${value}`,
+          { hint: `drop ${key} from draftConfig (the mapping decides it) or rebuild the mapping` },
+        );
+    }
+  }
+  if (given.target_hidden_size !== undefined && given.target_hidden_size !== info.hiddenSize)
     throw new EagletError(
       'EAGLET_CONFIG_INVALID',
-      `draftConfig.draft_vocab_size is ${given.draft_vocab_size} but ${config.vocab} holds a mapping of ${vocab.draftVocabSize}`,
-      { hint: 'drop draft_vocab_size from draftConfig (the mapping decides it) or rebuild the mapping' },
+      `draftConfig.target_hidden_size is ${given.target_hidden_size} but the target's hidden size is ${info.hiddenSize}`,
+      { hint: 'drop target_hidden_size from draftConfig (the target decides it)' },
     );
+  const auxLayerIds = checkAuxLayerIds(
+    given.eagle_aux_hidden_state_layer_ids ?? info.auxLayerIds,
+    info.numLayers,
+    'draftConfig.eagle_aux_hidden_state_layer_ids',
+  );
   const merged = DraftConfig.safeParse({
     ...target.draftDefaults(info),
     ...given,
-    draft_vocab_size: vocab.draftVocabSize,
-    vocab_size: vocab.vocabSize,
+    ...(vocab ? { draft_vocab_size: vocab.draftVocabSize, vocab_size: vocab.vocabSize } : {}),
+    eagle_aux_hidden_state_layer_ids: auxLayerIds,
   });
   if (!merged.success)
     throw new EagletError(
       'EAGLET_CONFIG_INVALID',
       `invalid draftConfig: ${merged.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
     );
-  if (config.chatTemplate !== undefined) registry.template(config.chatTemplate);
-  return {
-    config: {
-      ...config,
-      targetAdapter: config.targetAdapter ?? target.engineAdapter,
-      chatTemplate: config.chatTemplate ?? target.chatTemplate,
-      draftConfig: merged.data,
-    },
-    pythonPath: target.enginePath ? [target.enginePath] : [],
-  };
+  const draft = merged.data;
+  const { target_hidden_size: _, ...rest } = draft;
+  return info.hiddenSize === draft.hidden_size ? rest : { ...rest, target_hidden_size: info.hiddenSize };
 }
 
 function readDraftConfig(value: TrainConfig['draftConfig']): Partial<DraftConfigInput> {

@@ -1,7 +1,6 @@
 import { statSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { type AudioProbe, probeAudio } from '@eaglet/audio';
+import { ffmpegDecoder } from '@eaglet/audio';
 import {
   audioParts,
   conversationIssues,
@@ -24,7 +23,10 @@ export interface ValidateOptions {
   format?: string;
   /** `train` requires an assistant reply in every record; `regenerate` does not. */
   purpose?: 'train' | 'regenerate';
-  /** Probe every audio file with ffprobe (default true). */
+  /**
+   * Check every audio file (default true): decoded to its end, as prepare will, so a refused
+   * container, an unreadable file or a truncated one is reported here and not only at prepare.
+   */
   checkAudio?: boolean;
 }
 
@@ -42,7 +44,7 @@ export function detectFormat(registry: PluginRegistry, value: unknown): DataForm
 
 /**
  * `eaglet data validate`: reads every record of every file, never stopping at the first error, and
- * reports each problem with file, line, field path and reason; probes each audio file once.
+ * reports each problem with file, line, field path and reason; checks each audio file once.
  */
 export async function validateData(
   registry: PluginRegistry,
@@ -53,8 +55,8 @@ export async function validateData(
   const checkAudio = options.checkAudio ?? true;
   const problems: RecordProblem[] = [];
   const files: ValidationReport['files'] = [];
-  const probes = new Map<string, Promise<AudioProbe>>();
-  const limiter = new Limiter(Math.max(2, cpus().length * 2)); // ffprobe processes
+  const audio = ffmpegDecoder();
+  const checks = new Map<string, Promise<{ seconds: number }>>();
   const inFlight = new Limiter(256); // records waiting on their audio checks
   const emitProgress = throttledProgress(ctx.events, 'validate', 'byte');
   const fixed = options.format && options.format !== 'auto' ? registry.format(options.format) : undefined;
@@ -147,18 +149,17 @@ export async function validateData(
                 if (/^https?:/i.test(part.audio)) return; // remote audio is checked where it is fetched
                 if (refusedRefs.has(part.audio)) return; // refused above: never opened
                 const key = part.audio.startsWith('data:') ? `${rec.line}#${k}` : part.audio;
-                let probe = probes.get(key);
-                if (!probe) {
-                  const release = await limiter.acquire();
-                  probe = probeAudio(part.audio).finally(release);
-                  if (!part.audio.startsWith('data:')) probes.set(key, probe);
+                let check = checks.get(key);
+                if (!check) {
+                  check = audio.check(part.audio, ctx.signal ? { signal: ctx.signal } : {});
+                  if (!part.audio.startsWith('data:')) checks.set(key, check);
                 }
                 try {
-                  const info = await probe;
+                  const info = await check;
                   if (!fileAudio.has(key)) {
                     fileAudio.add(key);
                     summary.audioFiles++;
-                    summary.audioSeconds += info.durationSeconds;
+                    summary.audioSeconds += info.seconds;
                   }
                 } catch (e) {
                   add('audio', audioPath(conv, part.audio, messagesField), (e as Error).message, conv.id);
@@ -179,6 +180,8 @@ export async function validateData(
       finish(recordProblems, recordBytes);
     }
     await Promise.all(pending);
+    // An abort also ends the audio checks in flight: their "cancelled" is no finding.
+    if (ctx.signal?.aborted) throw new EagletError('EAGLET_CANCELLED', 'validation cancelled');
     ctx.events?.({
       type: 'progress',
       task: 'validate',

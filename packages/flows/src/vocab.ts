@@ -1,15 +1,17 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import {
   EagletError,
   PREPARED_COLUMNS,
   PREPARED_FILES,
   PreparedManifest,
+  readJsonFile,
   VOCAB_TENSORS,
   VocabConfig,
   type VocabConfigInput,
 } from '@eaglet/core';
+import { makeOutputFolder } from './output-folder.js';
 import { readShardBatches } from './prepared-io.js';
 import { writeSafetensors } from './safetensors.js';
 import type { FlowContext } from './validate.js';
@@ -71,7 +73,7 @@ export async function buildVocab(input: VocabConfigInput, ctx: FlowContext = {})
           : 'pass folders written by `eaglet data prepare`',
       });
     }
-    const parsed = PreparedManifest.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+    const parsed = PreparedManifest.safeParse(readJsonFile(path, 'the prepared folder (prepare it again)'));
     if (!parsed.success)
       throw new EagletError(
         'EAGLET_VOCAB_INPUT',
@@ -151,7 +153,7 @@ export async function buildVocab(input: VocabConfigInput, ctx: FlowContext = {})
     coverage: lossTokens ? covered / lossTokens : 0,
     filled,
   };
-  mkdirSync(dirname(result.out), { recursive: true });
+  makeOutputFolder(dirname(result.out));
   const bytes = (a: BigInt64Array | Uint8Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
   writeSafetensors(
     result.out,

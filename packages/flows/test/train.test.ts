@@ -56,7 +56,15 @@ describe('train (real prepared data, the tiny Qwen2-Audio, the real engine)', ()
   it('fills in what the target plugin knows and refuses inputs that do not fit', async () => {
     const config = TrainConfig.parse({ ...base, outputDir: tmp(), draftConfig: { intermediate_size: 96 } });
     const { config: resolved, pythonPath } = await resolveTrainConfig(registry, config);
-    expect(resolved.targetAdapter).toBe('eaglet_qwen2_audio');
+    // The target, found by the checkpoint's architecture, as the engine receives it.
+    expect(resolved.target).toEqual({
+      id: 'qwen2-audio',
+      adapter: 'eaglet_qwen2_audio',
+      model: model,
+      architecture: 'Qwen2AudioForConditionalGeneration',
+      auxLayerIds: [2, 4, 5],
+      audioTokenId: 151646,
+    });
     expect(pythonPath[0]).toMatch(/plugins[/\\]qwen2-audio[/\\]python$/);
     expect(resolved.chatTemplate).toBe(prepared.manifest.chatTemplate);
     expect(resolved.draftConfig).toMatchObject({
@@ -69,6 +77,19 @@ describe('train (real prepared data, the tiny Qwen2-Audio, the real engine)', ()
     await expect(
       resolveTrainConfig(registry, { ...config, draftConfig: { draft_vocab_size: 256 } }),
     ).rejects.toThrow(/draft_vocab_size is 256 but .* holds a mapping of 32000/);
+    // Aux layers the user names go to both the draft and the target block; ids the target lacks are refused.
+    const own = await resolveTrainConfig(registry, {
+      ...config,
+      draftConfig: { eagle_aux_hidden_state_layer_ids: [1, 3, 8] },
+    });
+    expect(own.config.target.auxLayerIds).toEqual([1, 3, 8]);
+    expect(own.config.draftConfig.eagle_aux_hidden_state_layer_ids).toEqual([1, 3, 8]);
+    await expect(
+      resolveTrainConfig(registry, {
+        ...config,
+        draftConfig: { eagle_aux_hidden_state_layer_ids: [2, 4, 9] },
+      }),
+    ).rejects.toThrow(/aux layer ids \[2, 4, 9\] must be three distinct integers in 0\.\.8/);
     await expect(resolveTrainConfig(registry, { ...config, trainData: [tmp()] })).rejects.toThrow(
       /is not a prepared dataset/,
     );

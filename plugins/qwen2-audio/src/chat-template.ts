@@ -9,8 +9,9 @@ import {
   type Message,
   type RenderedConversation,
   type RenderedPrompt,
+  readJsonFile,
 } from '@eaglet/core';
-import { qwen2AudioTokenCount } from './audio-tokens.js';
+import { QWEN2_AUDIO_PLACEHOLDER, qwen2AudioTokenCount } from './audio-tokens.js';
 import { loadModelTokenizer, type ModelTokenizer } from './tokenizer.js';
 
 export const QWEN2_AUDIO_TEMPLATE_ID = 'qwen2-audio';
@@ -34,7 +35,7 @@ export function folderChatTemplate(modelDir: string): string | undefined {
   for (const f of ['chat_template.json', 'processor_config.json', 'tokenizer_config.json']) {
     const p = join(modelDir, f);
     if (!existsSync(p)) continue;
-    const t = (JSON.parse(readFileSync(p, 'utf8')) as { chat_template?: unknown }).chat_template;
+    const t = (readJsonFile(p, `the model's ${f}`) as { chat_template?: unknown }).chat_template;
     if (typeof t === 'string') return t;
   }
   return undefined;
@@ -91,7 +92,7 @@ class Qwen2AudioSession implements ChatTemplateSession {
     this.id = {
       imStart: tokenizer.requireId('<|im_start|>'),
       imEnd: tokenizer.requireId('<|im_end|>'),
-      audio: tokenizer.requireId('<|AUDIO|>'),
+      audio: tokenizer.requireId(QWEN2_AUDIO_PLACEHOLDER),
       audioBos: tokenizer.requireId('<|audio_bos|>'),
       audioEos: tokenizer.requireId('<|audio_eos|>'),
     };

@@ -5,6 +5,7 @@ import { qwen2AudioTarget } from './target.js';
 export {
   QWEN2_AUDIO_HOP_LENGTH,
   QWEN2_AUDIO_MAX_SECONDS,
+  QWEN2_AUDIO_PLACEHOLDER,
   QWEN2_AUDIO_SAMPLE_RATE,
   qwen2AudioTokenCount,
 } from './audio-tokens.js';
@@ -15,7 +16,7 @@ export {
   QWEN2_AUDIO_TEMPLATE_ID,
   qwen2AudioChatTemplate,
 } from './chat-template.js';
-export { QWEN2_AUDIO_TARGET_ID, qwen2AudioTarget, tapLayers } from './target.js';
+export { QWEN2_AUDIO_TARGET_ID, qwen2AudioTarget } from './target.js';
 export { loadModelTokenizer, type ModelTokenizer } from './tokenizer.js';
 
 /** The Qwen2-Audio target plugin: its TargetModel and its chat template. */

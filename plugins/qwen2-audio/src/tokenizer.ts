@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EagletError, type TokenizerHandle } from '@eaglet/core';
+import { EagletError, readJsonFile, type TokenizerHandle } from '@eaglet/core';
 import { Tokenizer } from '@huggingface/tokenizers';
 
 /** Tokenizer files whose bytes define the ids; their sha256 is the tokenizer hash. */
@@ -34,7 +34,8 @@ export interface ModelTokenizer extends TokenizerHandle {
   requireId(token: string): number;
 }
 
-const readJson = (path: string): Record<string, unknown> => JSON.parse(readFileSync(path, 'utf8'));
+const readJson = (path: string) =>
+  readJsonFile(path, "the model's tokenizer files") as Record<string, unknown>;
 
 /**
  * Loads a Hugging Face tokenizer from a model folder with tokenizers.js: `tokenizer.json` when the

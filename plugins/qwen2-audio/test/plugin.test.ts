@@ -134,14 +134,14 @@ describe('qwen2-audio chat template on the real Qwen2 tokenizer', () => {
 });
 
 describe('qwen2-audio target', () => {
-  it('inspects the tiny model: taps, embedding key, audio token id', async () => {
+  it('inspects the tiny model: aux layers, the embedding key its safetensors hold, eos ids, audio token id', async () => {
     const info = await qwen2AudioTarget.inspect(model);
     expect(info).toMatchObject({
       architecture: 'Qwen2AudioForConditionalGeneration',
       numLayers: 8,
       hiddenSize: 64,
       vocabSize: 156032,
-      tapLayers: [1, 3, 4],
+      auxLayerIds: [2, 4, 5],
       embeddingKey: 'language_model.model.embed_tokens.weight',
       bosTokenId: 151643,
       eosTokenIds: [151645],
@@ -149,7 +149,17 @@ describe('qwen2-audio target', () => {
     });
   });
 
-  it("gives REFERENCE.md's draft for the 7B shape", async () => {
+  it('declares its audio placeholder and count formula', () => {
+    expect(qwen2AudioTarget.audio).toMatchObject({
+      sampleRate: 16000,
+      maxSeconds: 30,
+      placeholder: '<|AUDIO|>',
+    });
+    expect(qwen2AudioTarget.audio?.tokenCount(480000)).toBe(750);
+  });
+
+  /** A config-only 7B folder whose sharded index names the tensors (no weights needed to inspect). */
+  const sevenB = (weights: string[], generation?: object) => {
     const dir = mkdtempSync(join(tmpdir(), 'eaglet-7b-'));
     writeFileSync(
       join(dir, 'config.json'),
@@ -167,8 +177,22 @@ describe('qwen2-audio target', () => {
         },
       }),
     );
+    writeFileSync(
+      join(dir, 'model.safetensors.index.json'),
+      JSON.stringify({
+        weight_map: Object.fromEntries(weights.map((w) => [w, 'model-00001-of-00005.safetensors'])),
+      }),
+    );
+    if (generation) writeFileSync(join(dir, 'generation_config.json'), JSON.stringify(generation));
+    return dir;
+  };
+
+  it("gives vLLM's aux layers, every eos id of generation_config.json and REFERENCE.md's draft for the 7B shape", async () => {
+    const dir = sevenB(['model.language_model.embed_tokens.weight'], { eos_token_id: [151645, 151643] });
     const info = await qwen2AudioTarget.inspect(dir);
-    expect(info.tapLayers).toEqual([1, 15, 28]);
+    expect(info.auxLayerIds).toEqual([2, 16, 29]);
+    expect(info.embeddingKey).toBe('model.language_model.embed_tokens.weight'); // the one it holds
+    expect(info.eosTokenIds).toEqual([151645, 151643]);
     expect(qwen2AudioTarget.draftDefaults(info)).toMatchObject({
       hidden_size: 4096,
       intermediate_size: 11008,
@@ -177,8 +201,16 @@ describe('qwen2-audio target', () => {
       head_dim: 128,
       vocab_size: 156032,
       draft_vocab_size: 32000,
-      eagle_aux_hidden_state_layer_ids: [2, 16, 29],
+      rope_theta: 10000,
+      max_position_embeddings: 8192,
+      rms_norm_eps: 1e-6,
     });
+  });
+
+  it('refuses a checkpoint that holds no embedding it knows, naming the keys looked for', async () => {
+    await expect(qwen2AudioTarget.inspect(sevenB(['lm_head.weight']))).rejects.toThrow(
+      /no token embedding \(looked for language_model\.model\.embed_tokens\.weight, model\.language_model\.embed_tokens\.weight\)/,
+    );
   });
 
   it('names the file and the problem for a wrong architecture', async () => {

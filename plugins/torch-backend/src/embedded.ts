@@ -3,6 +3,7 @@ import {
   type ChatTemplateSession,
   EagletError,
   type GenerateResult,
+  GenerationEngineConfig,
   type GenerationEngineConfigInput,
   type Message,
   type TargetModel,
@@ -46,17 +47,21 @@ export class EmbeddedReplica {
   restarts = 0;
   private closed = false;
   private readonly decoder: AudioDecoder = ffmpegDecoder();
+  /** The worker's config with the schema's defaults applied (the one place they live). */
+  private readonly engineConfig: GenerationEngineConfig;
 
   constructor(
     readonly target: TargetModel,
     readonly session: ChatTemplateSession,
-    private readonly engineConfig: GenerationEngineConfigInput,
+    engineConfig: GenerationEngineConfigInput,
     private readonly options: {
       logFile?: string;
       restartOnCrash?: boolean;
       onEvent?: (message: string) => void;
     } = {},
-  ) {}
+  ) {
+    this.engineConfig = GenerationEngineConfig.parse(engineConfig);
+  }
 
   get info(): WorkerReadyInfo | undefined {
     return this.worker?.info;
@@ -75,7 +80,7 @@ export class EmbeddedReplica {
   }
 
   get maxModelLen(): number {
-    return this.engineConfig.maxModelLen ?? 16384;
+    return this.engineConfig.maxModelLen;
   }
 
   /** Starts the worker (loads the model). A crashed worker is restarted when `restartOnCrash`. */
@@ -157,16 +162,19 @@ export class EmbeddedReplica {
     params: SamplingParams,
     options: { onText?: (delta: string) => void; signal?: AbortSignal } = {},
   ): Promise<Completion> {
-    const worker = this.worker ?? (this.starting ? await this.starting : undefined);
-    if (!worker?.alive)
-      throw new EagletError('EAGLET_WORKER_GONE', 'the generation worker is not running (restarting)');
+    // Checked before anything else: the worker's caches and CUDA graphs are sized for maxModelLen
+    // at start-up, so a longer prompt is refused, never re-captured for.
     const room = this.maxModelLen - prompt.inputIds.length;
     if (room < 1) {
       throw new EagletError(
         'EAGLET_PROMPT_TOO_LONG',
-        `the prompt has ${prompt.inputIds.length} tokens; the maximum model length is ${this.maxModelLen}`,
+        `the prompt has ${prompt.inputIds.length} tokens; this server decodes at most ${this.maxModelLen} tokens of prompt and output (maxModelLen)`,
+        { hint: 'shorten the prompt, or restart the server with a larger --max-model-len' },
       );
     }
+    const worker = this.worker ?? (this.starting ? await this.starting : undefined);
+    if (!worker?.alive)
+      throw new EagletError('EAGLET_WORKER_GONE', 'the generation worker is not running (restarting)');
     const maxTokens = Math.min(params.maxTokens ?? room, room);
     const speculative = params.speculative ?? worker.info.speculative;
     const ids: number[] = [];

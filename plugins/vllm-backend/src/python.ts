@@ -2,9 +2,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { EagletError } from '@eaglet/core';
+import { EagletError, type TargetModel } from '@eaglet/core';
 
-/** This plugin's Python folder: the `eaglet_vllm` package and its entry-point metadata. */
+/** This plugin's Python folder: the `eaglet_vllm` package (the offline benchmark runner). */
 export const VLLM_PLUGIN_DIR = resolve(import.meta.dirname, '..', 'python');
 
 /**
@@ -35,22 +35,24 @@ export function requireVllmPython(configured?: string): string {
   return python;
 }
 
-/** PYTHONPATH that makes the eaglet_vllm plugin (and its vllm.general_plugins entry point) visible. */
-export function pluginPythonPath(): string {
-  return [VLLM_PLUGIN_DIR, process.env.PYTHONPATH].filter(Boolean).join(':');
+/**
+ * The target plugin's Python folder, where a target ships what vLLM needs to run it that the
+ * installed vLLM may lack (a `vllm.general_plugins` entry point, found by vLLM in every process).
+ */
+export function targetPythonDirs(target: Pick<TargetModel, 'enginePath'>): string[] {
+  return target.enginePath ? [target.enginePath] : [];
 }
 
-/**
- * `version`: vLLM's version from package metadata (quick, for `eaglet doctor`); `check` also imports
- * vLLM and says whether its Qwen2-Audio needs eaglet's Eagle3 patch.
- */
-export function vllmCheck(
-  python: string,
-  command: 'version' | 'check' = 'check',
-): { vllm: string; distribution?: string | null; qwen2AudioNeedsPatch?: boolean } {
-  const out = execFileSync(python, ['-m', 'eaglet_vllm', command], {
+/** PYTHONPATH of a vLLM process: the given folders before the caller's own PYTHONPATH. */
+export function pythonPath(dirs: readonly string[]): string {
+  return [...dirs, process.env.PYTHONPATH].filter(Boolean).join(':');
+}
+
+/** vLLM's version from package metadata (quick: vLLM is not imported), and which distribution has it. */
+export function vllmVersion(python: string): { vllm: string; distribution: string | null } {
+  const out = execFileSync(python, ['-m', 'eaglet_vllm', 'version'], {
     encoding: 'utf8',
-    env: { ...process.env, PYTHONPATH: pluginPythonPath() },
+    env: { ...process.env, PYTHONPATH: pythonPath([VLLM_PLUGIN_DIR]) },
     stdio: ['ignore', 'pipe', 'pipe'],
     timeout: 120_000,
   });
@@ -61,5 +63,5 @@ export function vllmCheck(
     .find((e) => e.type === 'done' || e.type === 'error');
   if (done?.type !== 'done')
     throw new EagletError('EAGLET_VLLM_BROKEN', `vLLM in ${python} does not import: ${done?.message}`);
-  return done.result as { vllm: string; distribution?: string | null; qwen2AudioNeedsPatch?: boolean };
+  return done.result as { vllm: string; distribution: string | null };
 }

@@ -2,22 +2,29 @@ import { BenchConfig, loadRunConfig } from '@eaglet/core';
 import { type BenchOutcome, bench } from '@eaglet/flows';
 import { Flags } from '@oclif/core';
 import { EagletCommand } from '../base-command.js';
+import { backendOptionFlag, backendOptionOverrides, withDefault } from '../config-flags.js';
 
 export default class Bench extends EagletCommand {
   static override description =
     `Benchmark the target alone (baseline) and with the Eagle3 draft on the same prompts.
 Reports throughput, latency (mean, p50, p90), speedup, mean acceptance length (1 + accepted/drafts), acceptance per draft position,
 and at temperature 0 whether Eagle3's outputs equal the baseline's; as JSON (--output-file), Markdown and a PNG plot beside it.
-The seed script's flags are accepted with underscores too (--target_model, --num_spec_tokens, ...).`;
+The seed script's flags are accepted with underscores too (--target_model, --num_spec_tokens, ...).
+Settings only one backend understands go in --backend-option key=value (backendOptions in a run config).`;
   static override examples = [
-    '<%= config.bin %> bench --target-model ./Qwen2-Audio-7B-Instruct --draft-model ./eagle3 --test-data-path test.jsonl --output-file out/bench.json --num-spec-tokens 4 --num-prompts 10',
-    '<%= config.bin %> bench --backend vllm --target_model Qwen2-Audio-7B-Instruct --draft_model eagle3 --use_eagle --num_spec_tokens 4 --output_file out.json --test_data_path test.jsonl',
+    '<%= config.bin %> bench --target-model ./my-target-model --draft-model ./eagle3 --test-data-path test.jsonl --output-file out/bench.json --num-spec-tokens 4 --num-prompts 10',
+    '<%= config.bin %> bench --backend vllm --target_model ./my-target-model --draft_model eagle3 --use_eagle --num_spec_tokens 4 --output_file out.json --test_data_path test.jsonl --backend-option gpuMemoryUtilization=0.85',
   ];
   static override flags = {
     'run-config': Flags.string({ description: 'JSON file with BenchConfig fields (flags override it)' }),
     set: Flags.string({ description: 'override a field: key.path=value', multiple: true }),
-    backend: Flags.string({ description: 'backend plugin (torch: embedded; vllm)' }),
-    target: Flags.string({ description: 'target plugin id (default qwen2-audio)' }),
+    backend: Flags.string({
+      description:
+        'backend plugin (torch: embedded; vllm); default: the first registered, the embedded torch backend',
+    }),
+    target: Flags.string({
+      description: "target plugin id (default: the plugin that claims the target model's architecture)",
+    }),
     'target-model': Flags.string({
       aliases: ['target_model'],
       description: 'target model folder (seed: --target_model)',
@@ -29,11 +36,15 @@ The seed script's flags are accepted with underscores too (--target_model, --num
     'use-eagle': Flags.boolean({
       aliases: ['use_eagle'],
       allowNo: true,
-      description: 'run Eagle3 (seed: --use_eagle); --no-use-eagle runs the baseline alone',
+      description: withDefault(
+        BenchConfig,
+        'useEagle',
+        'run Eagle3 (seed: --use_eagle); --no-use-eagle runs the baseline alone',
+      ),
     }),
     baseline: Flags.boolean({
       allowNo: true,
-      description: 'run the baseline (default true); --no-baseline runs Eagle3 alone',
+      description: withDefault(BenchConfig, 'baseline', 'run the baseline; --no-baseline runs Eagle3 alone'),
     }),
     'output-file': Flags.string({
       aliases: ['output_file'],
@@ -45,28 +56,46 @@ The seed script's flags are accepted with underscores too (--target_model, --num
     }),
     'num-prompts': Flags.integer({
       aliases: ['num_prompts'],
-      description: 'prompts (seed: --num_prompts, 100)',
+      description: withDefault(BenchConfig, 'numPrompts', 'prompts (seed: --num_prompts)'),
     }),
-    temp: Flags.string({ aliases: ['temperature'], description: 'sampling temperature (seed: --temp, 0)' }),
+    temp: Flags.string({
+      aliases: ['temperature'],
+      description: withDefault(BenchConfig, 'temperature', 'sampling temperature (seed: --temp)'),
+    }),
     'max-model-len': Flags.integer({
       aliases: ['max_model_len'],
-      description: 'seed: --max_model_len (16384)',
+      description: withDefault(BenchConfig, 'maxModelLen', 'seed: --max_model_len'),
     }),
     'output-len': Flags.integer({
       aliases: ['output_len'],
-      description: 'max new tokens (seed: --output_len, 1024)',
+      description: withDefault(BenchConfig, 'outputLen', 'max new tokens (seed: --output_len)'),
     }),
-    'max-num-seqs': Flags.integer({ aliases: ['max_num_seqs'], description: 'seed: --max_num_seqs (1)' }),
+    'max-num-seqs': Flags.integer({
+      aliases: ['max_num_seqs'],
+      description: withDefault(BenchConfig, 'maxNumSeqs', 'seed: --max_num_seqs'),
+    }),
     'num-spec-tokens': Flags.integer({
       aliases: ['num_spec_tokens'],
-      description: 'draft chain length (seed: --num_spec_tokens, 2)',
+      description: withDefault(BenchConfig, 'numSpecTokens', 'draft chain length (seed: --num_spec_tokens)'),
     }),
-    tp: Flags.integer({ description: 'tensor-parallel size (seed: --tp, 1)' }),
-    seed: Flags.integer({ description: 'seed: --seed' }),
-    device: Flags.string({ description: 'embedded backend device', options: ['auto', 'cpu', 'cuda'] }),
-    dtype: Flags.string({ description: 'embedded backend dtype', options: ['auto', 'bf16', 'fp16', 'fp32'] }),
-    'warmup-prompts': Flags.integer({ description: 'unmeasured warm-up prompts (default 1)' }),
-    'cpu-threads': Flags.integer({ description: 'CPU threads of the embedded engine (0: torch default)' }),
+    tp: Flags.integer({ description: withDefault(BenchConfig, 'tp', 'tensor-parallel size (seed: --tp)') }),
+    seed: Flags.integer({ description: withDefault(BenchConfig, 'seed', 'seed: --seed') }),
+    device: Flags.string({
+      description: withDefault(BenchConfig, 'device', 'where the model runs'),
+      options: ['auto', 'cpu', 'cuda'],
+    }),
+    dtype: Flags.string({
+      description: withDefault(BenchConfig, 'dtype', 'weights and activations'),
+      options: ['auto', 'bf16', 'fp16', 'fp32'],
+    }),
+    'warmup-prompts': Flags.integer({
+      description: withDefault(BenchConfig, 'warmupPrompts', 'unmeasured warm-up prompts'),
+    }),
+    'backend-option': backendOptionFlag,
+    'cpu-threads': Flags.integer({
+      description: 'CPU threads of the embedded engine',
+      deprecated: { message: 'use --backend-option cpuThreads=N' },
+    }),
   };
 
   async run(): Promise<BenchOutcome> {
@@ -74,7 +103,10 @@ The seed script's flags are accepted with underscores too (--target_model, --num
     const { registry } = await this.eaglet(flags.config);
     const config = loadRunConfig(BenchConfig, {
       ...(flags['run-config'] ? { file: flags['run-config'] } : {}),
-      overrides: flags.set ?? [],
+      overrides: [
+        ...(flags.set ?? []),
+        ...backendOptionOverrides(flags['backend-option'], { cpuThreads: flags['cpu-threads'] }),
+      ],
       cwd: process.cwd(),
       fields: {
         backend: flags.backend,
@@ -96,7 +128,6 @@ The seed script's flags are accepted with underscores too (--target_model, --num
         device: flags.device,
         dtype: flags.dtype,
         warmupPrompts: flags['warmup-prompts'],
-        cpuThreads: flags['cpu-threads'],
       },
     });
     const outcome = await bench(registry, config, { events: this.events(), signal: this.stopSignal() });
@@ -104,7 +135,7 @@ The seed script's flags are accepted with underscores too (--target_model, --num
       const { readFileSync } = await import('node:fs');
       this.log(`\n${readFileSync(outcome.files.markdown, 'utf8')}`);
       this.log(
-        `report: ${outcome.files.json}\n        ${outcome.files.markdown}${outcome.files.plot ? `\n        ${outcome.files.plot}` : ''}`,
+        `report: ${outcome.files.json}\n        ${outcome.files.markdown}\n        ${outcome.files.plot}`,
       );
     }
     return outcome;

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { QUICKSTART_TRAIN_STEPS, type QuickstartResult, quickstart } from '@eaglet/flows';
+import { QuickstartConfig } from '@eaglet/core';
+import { type QuickstartResult, quickstart } from '@eaglet/flows';
 import { Flags } from '@oclif/core';
 import { EagletCommand } from '../base-command.js';
+import { withDefault } from '../config-flags.js';
 
 export default class Quickstart extends EagletCommand {
   static override description =
@@ -15,10 +17,15 @@ export default class Quickstart extends EagletCommand {
       description: 'work folder for everything the quickstart makes',
       default: 'eaglet-quickstart',
     }),
-    'train-steps': Flags.integer({ description: 'draft training steps', default: QUICKSTART_TRAIN_STEPS }),
+    'train-steps': Flags.integer({
+      description: withDefault(QuickstartConfig, 'trainSteps', 'draft training steps'),
+    }),
     'num-spec-tokens': Flags.integer({
-      description: 'draft tokens per verification step in the benchmark',
-      default: 3,
+      description: withDefault(
+        QuickstartConfig,
+        'numSpecTokens',
+        'draft tokens per verification step in the benchmark',
+      ),
     }),
   };
 

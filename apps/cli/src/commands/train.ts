@@ -8,12 +8,15 @@ export default class Train extends EagletCommand {
 The train config (JSON) holds every parameter of the original training script: targetModel, draftConfig, trainData, evalData,
 outputDir, maxLength, chatTemplate, plus optimizer, schedule, batching and checkpointing. KEY=VALUE arguments override fields.
 Shows step, loss, acc_0..acc_k, tokens/s and ETA; writes metrics.jsonl, curves.png, checkpoints and the exported draft (vLLM format)
-to outputDir. Ctrl-C stops after the current step with a checkpoint; --resume continues from it.`;
+to outputDir. Ctrl-C stops after the current step with a checkpoint; --resume continues from it.
+An outputDir that holds an earlier run is refused unless --resume (continue it) or --overwrite (delete it first) says what to do.`;
   static override examples = [
     '<%= config.bin %> train --config train.json',
     '<%= config.bin %> train --config train.json optimizer.lr=5e-5 maxSteps=1000 ttt.steps=7',
     '<%= config.bin %> train --config train.json --nproc 8',
     '<%= config.bin %> train --config train.json --resume',
+    '<%= config.bin %> train --config train.json --overwrite',
+    '<%= config.bin %> train --config train.json --nproc 8 --nnodes 4 --node-rank $SLURM_NODEID --rdzv-endpoint node0:29500',
   ];
   static override strict = false;
   static override args = {
@@ -27,11 +30,26 @@ to outputDir. Ctrl-C stops after the current step with a checkpoint; --resume co
     resume: Flags.boolean({
       description: 'continue from the newest checkpoint in outputDir',
       default: false,
+      exclusive: ['overwrite'],
+    }),
+    overwrite: Flags.boolean({
+      description: 'delete an earlier run in outputDir (checkpoints, metrics, draft) and start again',
+      default: false,
     }),
     nproc: Flags.integer({
       description: 'GPUs on this node (more than 1 runs torchrun; default: the config)',
     }),
     output: Flags.string({ description: 'outputDir (overrides the config)' }),
+    nnodes: Flags.integer({
+      description: 'machines in the run; every node runs the same command (docs/multi-node.md)',
+    }),
+    'node-rank': Flags.integer({
+      description: "this machine's index, 0..nnodes-1 (node 0 is at --rdzv-endpoint)",
+    }),
+    'rdzv-endpoint': Flags.string({
+      description: "HOST:PORT of the rendezvous: node 0's address and a free port",
+    }),
+    'rdzv-id': Flags.string({ description: 'id shared by the nodes of one run' }),
   };
 
   async run(): Promise<TrainResult> {
@@ -46,8 +64,13 @@ to outputDir. Ctrl-C stops after the current step with a checkpoint; --resume co
         fields: {
           ...(flags.nproc ? { nprocPerNode: flags.nproc } : {}),
           ...(flags.output ? { outputDir: flags.output } : {}),
+          ...(flags.nnodes ? { nnodes: flags.nnodes } : {}),
+          ...(flags['node-rank'] !== undefined ? { nodeRank: flags['node-rank'] } : {}),
+          ...(flags['rdzv-endpoint'] ? { rdzvEndpoint: flags['rdzv-endpoint'] } : {}),
+          ...(flags['rdzv-id'] ? { rdzvId: flags['rdzv-id'] } : {}),
         },
         resume: flags.resume,
+        overwrite: flags.overwrite,
       },
       { events: this.events(), signal: this.stopSignal() },
     );

@@ -71,7 +71,8 @@ export function requestToken(request: FastifyRequest): string | undefined {
 /**
  * Guards every request. With a token: API routes need it. Without one (loopback only): the Host
  * header must name a loopback address, which stops DNS-rebinding pages from reaching the API.
- * Always: a browser's cross-site request (an Origin that is not this server) is refused, and
+ * Always: a browser's cross-site request (an Origin that is not this server) is refused, `Origin:
+ * null` included (what a sandboxed iframe or a file:// page sends: it could be any page), and
  * state-changing requests must send JSON, which a plain HTML form cannot.
  */
 export function guardRequest(request: FastifyRequest, options: { token?: string; isPublic: boolean }): void {
@@ -88,7 +89,7 @@ export function guardRequest(request: FastifyRequest, options: { token?: string;
     );
   }
   const origin = request.headers.origin;
-  if (typeof origin === 'string' && origin !== 'null') {
+  if (typeof origin === 'string') {
     let originHost = '';
     try {
       originHost = new URL(origin).host;

@@ -1,4 +1,5 @@
 import {
+  type Backend,
   BenchConfig,
   BenchReport,
   type FieldIssue,
@@ -6,13 +7,25 @@ import {
   type PluginRegistry,
   PrepareConfig,
   PreparedManifest,
+  pathFields,
+  QuickstartConfig,
   RegenerateConfig,
   TrainConfig,
   TrainEngineResult,
   ValidationReport,
   VocabConfig,
 } from '@eaglet/core';
-import { bench, buildVocab, prepareData, quickstart, regenerate, train, validateData } from '@eaglet/flows';
+import {
+  backendOptionIssues,
+  bench,
+  buildVocab,
+  prepareData,
+  quickstart,
+  regenerate,
+  resolveBackend,
+  train,
+  validateData,
+} from '@eaglet/flows';
 import { z } from 'zod';
 import { defineJobKind, type JobKind } from './kind.js';
 
@@ -28,7 +41,7 @@ export const ValidateJobConfig = z.strictObject({
   format: z.string().min(1).default('auto'),
   /** `train`: every record needs an assistant reply; `regenerate`: replies are optional. */
   purpose: z.enum(['train', 'regenerate']).default('train'),
-  /** Probe every audio file with ffprobe. */
+  /** Check every audio file: decoded to its end (an allowed container, readable, not truncated). */
   checkAudio: z.boolean().default(true),
 });
 
@@ -60,22 +73,13 @@ export const validateKind = defineJobKind({
     validateData(registry, config, { events, signal, audioAccess }),
 });
 
-export const QuickstartJobConfig = z.strictObject({
-  /** Work folder for everything the quickstart makes. */
-  dir: PathString,
-  /** Draft training steps (a few hundred: minutes on CPU). */
-  trainSteps: z.number().int().positive().max(100_000).optional(),
-  /** Draft tokens per verification step in the benchmark. */
-  numSpecTokens: z.number().int().positive().max(16).optional(),
-});
-
 export const quickstartKind = defineJobKind({
   kind: 'quickstart',
   title: 'Quickstart',
   description:
-    'The whole pipeline on CPU in minutes, as `eaglet quickstart` runs it: real speech, a tiny random Qwen2-Audio, prepare, regenerate with the target, vocab, train a draft (live curves), bench baseline vs Eagle3.',
+    'The whole pipeline on CPU in minutes, as `eaglet quickstart` runs it: real speech, a tiny target model, prepare, regenerate with the target, vocab, train a draft (live curves), bench baseline vs Eagle3.',
   resource: 'heavy',
-  config: QuickstartJobConfig,
+  config: QuickstartConfig,
   example: () => ({ dir: 'eaglet-quickstart', trainSteps: 300 }),
   run: ({ registry, config, events, signal }) => quickstart(registry, config, { events, signal }),
 });
@@ -90,8 +94,7 @@ export const prepareKind = defineJobKind({
   // The manifest is the contract with the engine; the rest of the result is the flow's summary.
   result: z.looseObject({ out: z.string(), manifest: PreparedManifest }),
   example: () => ({
-    target: 'qwen2-audio',
-    model: 'models/Qwen2-Audio-7B-Instruct',
+    model: 'models/my-target-model',
     data: ['data/train.jsonl'],
     out: 'prepared/train',
   }),
@@ -120,32 +123,25 @@ export const trainKind = defineJobKind({
   kind: 'train',
   title: 'Train an Eagle3 draft',
   description:
-    'Online training on prepared data with the frozen target: checkpoints, metrics (loss, acc_i, ploss_i) as live curves, an exported draft vLLM loads. Same flow as `eaglet train`; cancel checkpoints and stops, `resume: true` continues.',
+    'Online training on prepared data with the frozen target: checkpoints, metrics (loss, acc_i, ploss_i) as live curves, an exported draft vLLM loads. Same flow as `eaglet train`; cancel checkpoints and stops, `resume: true` (or a retry of the job) continues; an outputDir holding another run needs `resume` or `overwrite`.',
   resource: 'heavy',
   config: TrainConfig,
   result: TrainEngineResult.extend({ metrics: z.string(), plot: z.string().optional() }).loose(),
   example: () => ({
-    target: 'qwen2-audio',
-    targetModel: 'models/Qwen2-Audio-7B-Instruct',
+    targetModel: 'models/my-target-model',
     trainData: ['prepared/train'],
     vocab: 'prepared/vocab.safetensors',
     outputDir: 'train',
     maxSteps: 300,
   }),
-  check(config, registry) {
-    const issues = knownIds(registry, {
+  // The engine imports only the adapter a registered target declares: a config cannot name another.
+  check: (config, registry) =>
+    knownIds(registry, {
       target: config.target,
       ...(config.chatTemplate ? { chatTemplate: config.chatTemplate } : {}),
-    });
-    // The engine imports this Python module: over HTTP only a registered target's own adapter.
-    const adapters = registry.targets().map((t) => t.engineAdapter);
-    if (config.targetAdapter !== undefined && !adapters.includes(config.targetAdapter))
-      issues.push({
-        path: 'targetAdapter',
-        reason: `not the engine adapter of a registered target (known: ${adapters.join(', ') || 'none'}); leave it out to use the target's own`,
-      });
-    return issues;
-  },
+    }),
+  // A retry continues the interrupted or failed run in outputDir (never deletes it again).
+  retryConfig: (config) => ({ ...config, resume: true, overwrite: false }),
   run: ({ registry, config, events, signal, dir }) =>
     train(registry, { fields: config, cwd: dir }, { events, signal }),
 });
@@ -163,46 +159,63 @@ export const regenerateKind = defineJobKind({
     regenerate(registry, config, { events, signal, audioAccess }),
 });
 
-/**
- * `bench` takes core's BenchConfig with one change: `vllmPython` (a program the job would run) is a
- * path like the others, so it too must lie inside the roots.
- */
-export const BenchJobConfig = BenchConfig.extend({ vllmPython: PathString.optional() });
-
 export const benchKind = defineJobKind({
   kind: 'bench',
   title: 'Benchmark baseline vs Eagle3',
   description:
     'Baseline and Eagle3 decoding on the same prompts: throughput, latency, speedup, acceptance per draft position, and whether outputs match at temperature 0. Same flow as `eaglet bench`; writes JSON, Markdown and a plot.',
   resource: 'heavy',
-  config: BenchJobConfig,
+  config: BenchConfig,
   result: z.looseObject({ report: BenchReport }),
   example: () => ({
-    backend: 'torch',
-    target: 'qwen2-audio',
-    targetModel: 'models/Qwen2-Audio-7B-Instruct',
+    targetModel: 'models/my-target-model',
     draftModel: 'train/draft',
     testDataPath: 'data/test.jsonl',
     outputFile: 'bench/report.json',
     numPrompts: 10,
   }),
-  check: (config, registry) =>
-    knownIds(registry, { backend: config.backend, target: config.target, format: config.format }),
+  // A backend's options may name files too (vLLM's `vllmPython`, a program the job would run).
+  pluginPathFields: (config, registry) => {
+    const backend = chosenBackend(registry, config.backend);
+    return backend?.optionsSchema
+      ? pathFields(backend.optionsSchema, config.backendOptions, ['backendOptions'])
+      : [];
+  },
+  check: (config, registry) => {
+    const issues = knownIds(registry, {
+      backend: config.backend,
+      target: config.target,
+      format: config.format,
+    });
+    const backend = chosenBackend(registry, config.backend);
+    if (!backend && !config.backend) issues.push({ path: 'backend', reason: 'no backend is registered' });
+    return backend ? [...issues, ...backendOptionIssues(backend, config.backendOptions)] : issues;
+  },
   run: ({ registry, config, events, signal, audioAccess }) =>
     bench(registry, config, { events, signal, audioAccess }),
 });
+
+/** The backend a bench runs on (the one named, or the default); undefined when there is none (check says why). */
+function chosenBackend(registry: PluginRegistry, id: string | undefined): Backend | undefined {
+  try {
+    return resolveBackend(registry, id);
+  } catch {
+    return undefined;
+  }
+}
 
 const KIND_OF = { format: 'format', target: 'target', chatTemplate: 'template', backend: 'backend' } as const;
 
 /** Plugin ids a config names (format, target, template, backend) must be registered; `auto` is a format too. */
 function knownIds(
   registry: PluginRegistry,
-  ids: Partial<Record<keyof typeof KIND_OF, string>>,
+  ids: Partial<Record<keyof typeof KIND_OF, string | undefined>>,
 ): FieldIssue[] {
   const issues: FieldIssue[] = [];
-  for (const [field, id] of Object.entries(ids) as Array<[keyof typeof KIND_OF, string]>) {
+  for (const [field, id] of Object.entries(ids) as Array<[keyof typeof KIND_OF, string | undefined]>) {
     const known = registry.ids(KIND_OF[field]);
-    if (field === 'format' && id === 'auto') continue;
+    // An absent target is found by the checkpoint's architecture when the job runs.
+    if (id === undefined || (field === 'format' && id === 'auto')) continue;
     if (!known.includes(id))
       issues.push({
         path: field,

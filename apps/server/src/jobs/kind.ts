@@ -38,6 +38,19 @@ export interface JobKind<S extends z.ZodType = z.ZodType> {
   readonly resource: 'heavy' | 'light';
   /** A starting config for the dashboard's form; relative paths resolve against `base` (the first root). */
   example?(base: string): NoInfer<z.input<S>>;
+  /**
+   * Paths inside the parts of a config whose schema a plugin contributes (a backend's
+   * `backendOptions`), confined to the roots like the PathString fields of `config` itself.
+   */
+  pluginPathFields?(
+    config: NoInfer<z.infer<S>>,
+    registry: PluginRegistry,
+  ): Array<{ path: ReadonlyArray<string | number>; value: string }>;
+  /**
+   * The config a retry (POST /api/jobs/{id}/retry) runs with, when it differs from the original's:
+   * a training job continues from its last checkpoint rather than starting over.
+   */
+  retryConfig?(config: NoInfer<z.infer<S>>): NoInfer<z.infer<S>>;
   /** Checks that need the plugins (format names, target ids); each issue is answered with a 400 naming `config.<path>`. */
   check?(config: NoInfer<z.infer<S>>, registry: PluginRegistry): FieldIssue[];
   /** Runs the flow; resolves with its result (stored with the job), rejects with an EagletError. */

@@ -110,7 +110,7 @@ export class JobManager {
           error: {
             code: 'EAGLET_SERVER_INTERRUPTED',
             message,
-            hint: 'start it again (POST /api/jobs/{id}/retry); a training job resumes from its last checkpoint with resume: true',
+            hint: 'start it again (POST /api/jobs/{id}/retry); a retried training job resumes from its last checkpoint',
           },
         });
         interrupted.push(job.id);
@@ -195,7 +195,11 @@ export class JobManager {
     if (!cfg.success) throw invalidRequest('body', cfg.error, 'config');
     const config = cfg.data as unknown;
     const issues: RequestIssue[] = [];
-    for (const field of pathFields(kind.config, config)) {
+    const paths = [
+      ...pathFields(kind.config, config),
+      ...(kind.pluginPathFields?.(config, this.registry) ?? []),
+    ];
+    for (const field of paths) {
       try {
         setAt(config, field.path, this.guard.check(field.value));
       } catch (e) {
@@ -239,14 +243,16 @@ export class JobManager {
     return job;
   }
 
-  /** A new job with the same kind and config as an earlier one. */
+  /** A new job with the same kind and config as an earlier one (as its kind's `retryConfig` adjusts it). */
   retry(id: string): JobRecord {
     const old = this.get(id);
     if (!FINISHED.has(old.status))
       throw new HttpError(409, 'EAGLET_JOB_ACTIVE', `job ${id} is still ${old.status}`, {
         hint: 'cancel it first, or wait for it to finish',
       });
-    return this.create({ kind: old.kind, ...(old.name ? { name: old.name } : {}), config: old.config });
+    const retryConfig = this.kinds.get(old.kind)?.retryConfig;
+    const config = retryConfig ? retryConfig(old.config) : old.config;
+    return this.create({ kind: old.kind, ...(old.name ? { name: old.name } : {}), config });
   }
 
   cancel(id: string): JobRecord {

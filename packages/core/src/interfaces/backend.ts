@@ -1,5 +1,7 @@
+import type { z } from 'zod';
 import type { BenchConfig } from '../schemas/config/bench.js';
-import type { Device } from '../schemas/config/common.js';
+import type { BackendOptions } from '../schemas/config/common.js';
+import type { ServeConfig } from '../schemas/config/serve.js';
 import type { Message } from '../schemas/conversation.js';
 import type { EventSink } from '../schemas/events.js';
 import type { BenchReport } from '../schemas/report.js';
@@ -15,44 +17,26 @@ export interface BackendCapabilities {
   multiGpu: boolean;
 }
 
-/** Where a backend's OpenAI-compatible server should run and what it serves. */
-export interface ServeOptions {
-  /** Target plugin id. */
+/**
+ * A config as a backend receives it: `backend` and `target` resolved to the plugins the flow chose,
+ * and `backendOptions` parsed by the backend's own `optionsSchema` (its defaults filled in).
+ */
+export type ResolvedConfig<C extends { backendOptions: unknown }, Options> = Omit<
+  C,
+  'backend' | 'target' | 'backendOptions'
+> & {
+  /** Id of the backend running it. */
+  backend: string;
+  /** Id of the target plugin. */
   target: string;
-  /** Local folder of the target model. */
-  targetModel: string;
-  /** Eagle3 draft folder; absent serves the target alone. */
-  draftModel?: string;
-  /** Draft chain length when a draft is served. */
-  numSpecTokens?: number;
-  host: string;
-  /** First port; replica i listens on port + i. */
-  port: number;
-  /** Independent server processes (one per GPU for data parallel). Default 1. */
-  replicas?: number;
-  /** Tensor-parallel size per replica. Default 1. */
-  tp?: number;
-  /** Name clients send as `model` and /v1/models lists. Default: the target folder's name. */
-  servedModelName?: string;
-  device?: Device;
-  dtype?: 'auto' | 'bf16' | 'fp16' | 'fp32';
-  /** Longest prompt + output in tokens. */
-  maxModelLen?: number;
-  /** CPU threads of an embedded engine (0: the library's default). */
-  cpuThreads?: number;
-  /** Folder whose files `audio_url` parts may name as file:// URLs (vLLM's --allowed-local-media-path). */
-  allowedLocalMediaPath?: string;
-  /** Bearer token clients must send (none: open, which is why the default host is 127.0.0.1). */
-  apiKey?: string;
-  /** Folder for each replica's log file (`replica-<i>.log`). Default: a temporary folder. */
-  logDir?: string;
-  /** Restart a replica whose process exits unexpectedly. Default true. */
-  restartOnCrash?: boolean;
-  /** Seconds to wait for a replica to answer health checks. */
-  startupTimeoutSeconds?: number;
-  /** Extra engine arguments passed through verbatim (e.g. vLLM flags). */
-  extraArgs?: string[];
-}
+  backendOptions: Options;
+};
+
+/** Where a backend's OpenAI-compatible server should run and what it serves (see ServeConfig). */
+export type ServeOptions<Options = BackendOptions> = ResolvedConfig<ServeConfig, Options>;
+
+/** What a backend benchmarks (see BenchConfig). */
+export type ResolvedBenchConfig<Options = BackendOptions> = ResolvedConfig<BenchConfig, Options>;
 
 /** The state of one replica, as `health()` reports it. */
 export interface ReplicaStatus {
@@ -109,7 +93,7 @@ export interface BenchPrompt {
 export interface BackendContext {
   events: EventSink;
   signal: AbortSignal;
-  /** The target plugin named by the config. */
+  /** The target plugin the flow chose (named by the config, or found by the checkpoint's architecture). */
   target: TargetModel;
   /** The target's chat template (backends that template in TS use it; vLLM uses the model's own). */
   template: ChatTemplate;
@@ -120,19 +104,28 @@ export interface BackendContext {
  * model; they agree on the OpenAI API they serve and on the benchmark report they return, whose
  * metrics every backend computes with core's `buildBenchReport` (one definition of each figure).
  */
-export interface Backend {
+export interface Backend<Options = BackendOptions> {
   /** Id used on the command line (`--backend vllm`). Unique across plugins. */
   readonly id: string;
+  /**
+   * The settings only this backend understands (`backendOptions` of bench and serve configs,
+   * `--backend-option key=value` on the command line). Absent: the backend takes none.
+   */
+  readonly optionsSchema?: z.ZodType<Options>;
   /** One line shown by `eaglet plugins`. */
   readonly description: string;
   readonly capabilities: BackendCapabilities;
   /** Whether the backend can run here, and if not, why and how to fix it (for `eaglet doctor`). */
   available(): Promise<{ ok: true; version: string } | { ok: false; reason: string; hint: string }>;
   /** Starts OpenAI-compatible server(s) and resolves once every replica answers health checks. */
-  serve(options: ServeOptions, ctx: BackendContext): Promise<ServerHandle>;
+  serve(options: ServeOptions<Options>, ctx: BackendContext): Promise<ServerHandle>;
   /**
    * Runs the baseline and/or Eagle3 on the same prompts (as `config` says) and measures them.
    * The report is built with `buildBenchReport`; the flow writes it (JSON, Markdown, plot).
    */
-  bench(config: BenchConfig, prompts: BenchPrompt[], ctx: BackendContext): Promise<BenchReport>;
+  bench(
+    config: ResolvedBenchConfig<Options>,
+    prompts: BenchPrompt[],
+    ctx: BackendContext,
+  ): Promise<BenchReport>;
 }

@@ -10,7 +10,7 @@ export interface AudioInfo {
 /** A conversation rendered for training. All arrays have one entry per token. */
 export interface RenderedConversation {
   inputIds: Int32Array;
-  /** 1 on tokens the draft learns to predict: assistant replies, closing `<|im_end|>\n` included. */
+  /** 1 on tokens the draft learns to predict: assistant replies, the closing end-of-turn tokens included. */
   lossMask: Uint8Array;
   /** Placeholder tokens per audio part, in reading order. */
   audioTokenCounts: number[];
@@ -32,7 +32,7 @@ export interface ChatTemplateSession {
   renderPrompt(messages: Message[], audio: AudioInfo[]): RenderedPrompt;
 }
 
-/** A chat template (ChatML for Qwen2-Audio). Must reproduce the model's own template token for token. */
+/** A chat template. Must reproduce the model's own template token for token. */
 export interface ChatTemplate {
   /** Id used in configs (seed: CHAT_TEMPLATE_TYPE). Unique across plugins. */
   readonly id: string;

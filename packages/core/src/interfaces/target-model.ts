@@ -1,4 +1,4 @@
-import type { DraftConfig } from '../schemas/draft.js';
+import type { DraftConfigInput } from '../schemas/draft.js';
 
 /** What the target expects of audio input. */
 export interface AudioSpec {
@@ -7,9 +7,23 @@ export interface AudioSpec {
   channels: 1;
   /** Longest clip the audio encoder sees; longer audio needs a long-audio policy. */
   maxSeconds: number;
+  /**
+   * The placeholder token (as the tokenizer spells it) that stands for one frame of the audio
+   * encoder's output; the chat template repeats it `tokenCount(samples)` times per clip.
+   */
+  placeholder: string;
+  /** Placeholder tokens the target spends on a clip of `samples` samples at `sampleRate` (the model's processor, exactly). */
+  tokenCount(samples: number): number;
 }
 
-/** Facts about a concrete target checkpoint, read from its folder. */
+/**
+ * The three target layers whose hidden states feed the draft's `fc`, in vLLM's numbering of
+ * auxiliary hidden-state layers: id k is the hidden state after k decoder layers (0 = the
+ * embeddings). The only tap numbering in eaglet.
+ */
+export type AuxLayerIds = [number, number, number];
+
+/** Facts about a concrete target checkpoint, read from its folder: exactly what the engine will use. */
 export interface TargetInfo {
   /** The `architectures[0]` of config.json. */
   architecture: string;
@@ -17,39 +31,42 @@ export interface TargetInfo {
   hiddenSize: number;
   /** Vocabulary size of the language model head (config), which may exceed the tokenizer's. */
   vocabSize: number;
-  /** Decoder layers whose outputs feed the draft's `fc` (0-based layer index; output of that layer). */
-  tapLayers: [number, number, number];
-  /** Key of the token-embedding weight in the checkpoint's safetensors. */
+  /** The layers tapped for the draft (vLLM's aux layer ids), by the target's `auxLayers` rule. */
+  auxLayerIds: AuxLayerIds;
+  /** Key of the token-embedding weight, one the checkpoint's safetensors hold. */
   embeddingKey: string;
   bosTokenId?: number;
+  /** Every id that ends generation (generation_config.json's list, else config.json's). */
   eosTokenIds: number[];
   /** Placeholder id that the processor expands into one token per audio frame. */
   audioTokenId?: number;
 }
 
 /**
- * A target model family (e.g. Qwen2-Audio). Registered by a plugin; the flows never name a concrete
- * target. The engine side of a target lives in the Python module named by `engineAdapter`.
+ * A target model family, declared once, in its plugin: every fact eaglet needs
+ * about the family lives here, and the engine receives what it needs through its config (the
+ * `EngineTarget` block and the resolved draft config). The flows never name a concrete target;
+ * the engine side of a target is the Python adapter module named by `engineAdapter`.
  */
 export interface TargetModel {
-  /** Id used on the command line and in configs (`--target qwen2-audio`). Unique across plugins. */
+  /** Id used on the command line and in configs (`--target ID`). Unique across plugins. */
   readonly id: string;
   /** One line shown by `eaglet plugins`. */
   readonly description: string;
-  /** Hugging Face architecture names (config.json `architectures`) this target handles. */
+  /** Hugging Face architecture names (config.json `architectures`) this target handles; a config without `target` picks the plugin that claims its checkpoint's. */
   readonly architectures: readonly string[];
   /** Id of the ChatTemplate that reproduces this model's own chat template. */
   readonly chatTemplate: string;
   /** Audio input spec; absent for text-only targets. */
   readonly audio?: AudioSpec;
-  /** Python module with the engine-side adapter (loads the target, returns tapped hidden states and logits). */
+  /** The rule that picks the aux layer ids for a checkpoint of `numLayers` decoder layers (most targets use core's `eagle3DefaultAuxLayers`). */
+  auxLayers(numLayers: number): AuxLayerIds;
+  /** Python module of the engine-side adapter (`load_target(target, *, device, dtype)`): the only Python that knows this family. */
   readonly engineAdapter: string;
   /** Folder to put on PYTHONPATH so `engineAdapter` imports (plugins ship their adapter beside their JS). */
   readonly enginePath?: string;
-  /** Reads the facts eaglet needs from a local model folder (config.json and friends). */
+  /** Reads the facts eaglet needs from a local model folder (config.json and friends); refuses what the engine could not use. */
   inspect(modelDir: string): Promise<TargetInfo>;
-  /** Draft architecture defaults for this target (REFERENCE.md's table for Qwen2-Audio). */
-  draftDefaults(info: TargetInfo): DraftConfig;
-  /** Audio placeholder tokens the target spends on a clip of `samples` samples at `audio.sampleRate`. */
-  audioTokenCount?(samples: number): number;
+  /** The draft architecture for this target (its widths, heads, eps); the vocabulary sizes, aux layer ids and target width are filled in by `eaglet train`. */
+  draftDefaults(info: TargetInfo): DraftConfigInput;
 }

@@ -3,8 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EagletError } from '../errors.js';
-import type { RegisterFunction } from './plugin.js';
-import type { PluginRegistry } from './registry.js';
+import type { PluginRegistry, RegisterFunction } from './registry.js';
 
 /**
  * Resolves a plugin specifier the way Node would from `fromDir`: a relative/absolute path, or a

@@ -5,7 +5,7 @@ import type { TargetModel } from '../interfaces/target-model.js';
 
 /**
  * A plugin: a plain object from a factory function, listing the implementations it contributes.
- * A plugin package exports one registration function, `register(registry)`, that calls
+ * A plugin package exports one registration function (`RegisterFunction`), `register(registry)`, that calls
  * `registry.use(myPlugin())`; which packages load is configuration (`eaglet.config.json`).
  */
 export interface EagletPlugin {
@@ -25,6 +25,3 @@ export interface EagletPlugin {
 
 /** Identity helper that gives plugin factories a checked type. */
 export const definePlugin = (plugin: EagletPlugin): EagletPlugin => plugin;
-
-/** The one function a plugin package exports. */
-export type RegisterFunction = (registry: import('./registry.js').PluginRegistry) => void | Promise<void>;

@@ -1,40 +1,13 @@
 import 'reflect-metadata';
 import { type DependencyContainer, container as rootContainer } from 'tsyringe';
 import { EagletError } from '../errors.js';
-import type { Backend } from '../interfaces/backend.js';
-import type { ChatTemplate } from '../interfaces/chat-template.js';
-import type { DataFormat } from '../interfaces/data-format.js';
-import type { TargetModel } from '../interfaces/target-model.js';
+import { CONTRACTS, type Impl, type Kind } from './contracts.js';
 import type { EagletPlugin } from './plugin.js';
 
-/** Injection tokens: one per contract. Implementations are registered under these in the container. */
-export const TOKENS = {
-  TargetModel: Symbol.for('eaglet.TargetModel'),
-  ChatTemplate: Symbol.for('eaglet.ChatTemplate'),
-  DataFormat: Symbol.for('eaglet.DataFormat'),
-  Backend: Symbol.for('eaglet.Backend'),
-} as const;
+export { CONTRACTS, type Contract, type Impl, type Kind, TOKENS } from './contracts.js';
 
-export type Kind = 'target' | 'template' | 'format' | 'backend';
-
-const KIND_LABEL: Record<Kind, string> = {
-  target: 'target model',
-  template: 'chat template',
-  format: 'data format',
-  backend: 'backend',
-};
-
-interface KindSpec<T> {
-  token: symbol;
-  key: (value: T) => string;
-}
-
-const SPECS = {
-  target: { token: TOKENS.TargetModel, key: (t: TargetModel) => t.id },
-  template: { token: TOKENS.ChatTemplate, key: (t: ChatTemplate) => t.id },
-  format: { token: TOKENS.DataFormat, key: (f: DataFormat) => f.name },
-  backend: { token: TOKENS.Backend, key: (b: Backend) => b.id },
-} satisfies Record<Kind, KindSpec<never>>;
+/** The one function a plugin package exports: `register(registry)` calls `registry.use(plugin)`. */
+export type RegisterFunction = (registry: PluginRegistry) => void | Promise<void>;
 
 /** What `eaglet plugins` lists for one loaded plugin. */
 export interface PluginInfo {
@@ -48,18 +21,37 @@ export interface PluginInfo {
   backends: string[];
 }
 
+const KINDS = Object.keys(CONTRACTS) as Kind[];
+
 /**
- * The plugin registry: a tsyringe child container holding every registered implementation, plus
- * the bookkeeping that makes duplicates and lookups fail with useful messages.
+ * The composition root's view of the tsyringe container: plugins register their implementations
+ * under each contract's injection token (`use`), and flows and apps resolve them from the container
+ * (`list` is `resolveAll`; `get` finds one by id). A test swaps an implementation by registering
+ * another under the same token in a child container (`scoped`).
+ *
+ * The registry adds only what the container does not know: which plugin contributed what (so a
+ * duplicate id is refused with both names) and errors that list the known ids.
  */
 export class PluginRegistry {
-  readonly container: DependencyContainer;
-  private readonly owners = new Map<string, string>(); // `${kind}:${id}` -> plugin name
-  private readonly loaded: PluginInfo[] = [];
+  private readonly owners: Map<string, string>; // `${kind}:${id}` -> plugin name
+  private readonly loaded: PluginInfo[];
   private loadingModule: string | undefined;
 
-  constructor(container: DependencyContainer = rootContainer.createChildContainer()) {
-    this.container = container;
+  constructor(
+    readonly container: DependencyContainer = rootContainer.createChildContainer(),
+    parent?: PluginRegistry,
+  ) {
+    this.owners = new Map(parent?.owners);
+    this.loaded = [...(parent?.loaded ?? [])];
+  }
+
+  /**
+   * A registry over a child container: it resolves everything this one has, and a registration
+   * made in it (`scoped.container.register(TOKENS.Backend, {useValue: other})`) replaces this
+   * registry's implementations of that contract for code given the child, leaving this one as is.
+   */
+  scoped(): PluginRegistry {
+    return new PluginRegistry(this.container.createChildContainer(), this);
   }
 
   /** Registers every implementation of a plugin. Duplicate plugin names or ids are refused. */
@@ -69,51 +61,47 @@ export class PluginRegistry {
         hint: 'a plugin object needs at least { name, version }',
       });
     }
-    const existing = this.loaded.find((p) => p.name === plugin.name);
-    if (existing) {
+    if (this.loaded.some((p) => p.name === plugin.name)) {
       throw new EagletError('EAGLET_PLUGIN_DUPLICATE', `plugin "${plugin.name}" is registered twice`, {
         hint: `remove one of them from the plugin list; loaded: ${this.loaded.map((p) => p.name).join(', ')}`,
       });
     }
-    const groups = {
-      target: plugin.targets,
-      template: plugin.templates,
-      format: plugin.formats,
-      backend: plugin.backends,
-    };
     // Check everything before registering anything, so a refused plugin leaves no partial state.
-    const seen = new Set<string>();
-    for (const [kind, values] of Object.entries(groups) as [Kind, unknown[] | undefined][]) {
-      for (const value of values ?? []) {
-        const id = (SPECS[kind].key as (v: unknown) => string)(value);
+    const ids = Object.fromEntries(KINDS.map((kind) => [kind, this.contributed(plugin, kind)])) as Record<
+      Kind,
+      string[]
+    >;
+    for (const kind of KINDS) {
+      ids[kind].forEach((id, i) => {
         const owner = this.owners.get(`${kind}:${id}`);
-        if (owner || seen.has(`${kind}:${id}`)) {
+        if (owner || ids[kind].indexOf(id) !== i) {
+          const { label } = CONTRACTS[kind];
           throw new EagletError(
             'EAGLET_PLUGIN_DUPLICATE',
-            `${KIND_LABEL[kind]} "${id}" from plugin "${plugin.name}" is already registered by "${owner ?? plugin.name}"`,
-            {
-              hint: `ids must be unique; known ${KIND_LABEL[kind]}s: ${this.ids(kind).join(', ') || '(none)'}`,
-            },
+            `${label} "${id}" from plugin "${plugin.name}" is already registered by "${owner ?? plugin.name}"`,
+            { hint: `ids must be unique; known ${label}s: ${this.ids(kind).join(', ') || '(none)'}` },
           );
         }
-        seen.add(`${kind}:${id}`);
-      }
+      });
     }
-    for (const [kind, values] of Object.entries(groups) as [Kind, unknown[] | undefined][]) {
-      for (const value of values ?? []) {
-        const id = (SPECS[kind].key as (v: unknown) => string)(value);
-        this.container.register(SPECS[kind].token, { useValue: value });
-        this.owners.set(`${kind}:${id}`, plugin.name);
-      }
+    for (const kind of KINDS) {
+      const { token, field } = CONTRACTS[kind];
+      const values = plugin[field] ?? [];
+      // A child container with no registration of its own resolves its parent's; keep those when
+      // adding here, so `use` in a scope adds to what the parent has.
+      if (values.length && !this.container.isRegistered(token, false))
+        for (const inherited of this.list(kind)) this.container.register(token, { useValue: inherited });
+      for (const value of values) this.container.register(token, { useValue: value });
+      for (const id of ids[kind]) this.owners.set(`${kind}:${id}`, plugin.name);
     }
     this.loaded.push({
       name: plugin.name,
       version: plugin.version,
       ...(module ? { module } : {}),
-      targets: (plugin.targets ?? []).map((t) => t.id),
-      templates: (plugin.templates ?? []).map((t) => t.id),
-      formats: (plugin.formats ?? []).map((f) => f.name),
-      backends: (plugin.backends ?? []).map((b) => b.id),
+      targets: ids.target,
+      templates: ids.template,
+      formats: ids.format,
+      backends: ids.backend,
     });
   }
 
@@ -131,14 +119,15 @@ export class PluginRegistry {
     return this.loaded;
   }
 
-  private all<T>(kind: Kind): T[] {
-    const token = SPECS[kind].token;
-    return this.container.isRegistered(token, true) ? this.container.resolveAll<T>(token) : [];
+  /** Every registered implementation of a kind, in registration order (the container's resolveAll). */
+  list<K extends Kind>(kind: K): Impl<K>[] {
+    const token = CONTRACTS[kind].token;
+    return this.container.isRegistered(token, true) ? this.container.resolveAll<Impl<K>>(token) : [];
   }
 
   /** Ids of every registered implementation of a kind. */
   ids(kind: Kind): string[] {
-    return this.all<never>(kind).map((v) => (SPECS[kind].key as (v: unknown) => string)(v));
+    return this.list(kind).map((value) => idOf(kind, value));
   }
 
   /** The plugin that registered an implementation. */
@@ -146,26 +135,38 @@ export class PluginRegistry {
     return this.owners.get(`${kind}:${id}`);
   }
 
-  private get<T>(kind: Kind, id: string): T {
-    const found = this.all<T>(kind).find((v) => (SPECS[kind].key as (v: unknown) => string)(v) === id);
-    if (!found) {
-      const known = this.ids(kind);
-      throw new EagletError(`EAGLET_UNKNOWN_${kind.toUpperCase()}`, `unknown ${KIND_LABEL[kind]} "${id}"`, {
-        hint: known.length
-          ? `known ${KIND_LABEL[kind]}s: ${known.join(', ')}`
-          : `no ${KIND_LABEL[kind]} is registered; add a plugin that provides one to eaglet.config.json`,
-      });
-    }
-    return found;
+  /** The implementation of a kind with this id; an error listing the known ids when there is none. */
+  get<K extends Kind>(kind: K, id: string): Impl<K> {
+    const found = this.list(kind).find((value) => idOf(kind, value) === id);
+    if (found) return found;
+    const { label, code } = CONTRACTS[kind];
+    const known = this.ids(kind);
+    throw new EagletError(`EAGLET_UNKNOWN_${code}`, `unknown ${label} "${id}"`, {
+      hint: known.length
+        ? `known ${label}s: ${known.join(', ')}`
+        : `no ${label} is registered; add a plugin that provides one to eaglet.config.json`,
+    });
   }
 
-  targets = (): TargetModel[] => this.all('target');
-  templates = (): ChatTemplate[] => this.all('template');
-  formats = (): DataFormat[] => this.all('format');
-  backends = (): Backend[] => this.all('backend');
+  targets = () => this.list('target');
+  templates = () => this.list('template');
+  formats = () => this.list('format');
+  backends = () => this.list('backend');
 
-  target = (id: string): TargetModel => this.get('target', id);
-  template = (id: string): ChatTemplate => this.get('template', id);
-  format = (name: string): DataFormat => this.get('format', name);
-  backend = (id: string): Backend => this.get('backend', id);
+  target = (id: string) => this.get('target', id);
+  template = (id: string) => this.get('template', id);
+  format = (name: string) => this.get('format', name);
+  backend = (id: string) => this.get('backend', id);
+
+  private contributed(plugin: EagletPlugin, kind: Kind): string[] {
+    return (plugin[CONTRACTS[kind].field] ?? []).map((value) => idOf(kind, value));
+  }
+}
+
+/**
+ * The id of an implementation. TypeScript cannot correlate a generic kind with its contract's
+ * `id` function, so this is the one place that widens it.
+ */
+function idOf(kind: Kind, value: unknown): string {
+  return (CONTRACTS[kind].id as (v: unknown) => string)(value);
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Device, PathString } from './config/common.js';
+import { EngineTarget } from './engine-target.js';
 import { SpecDecodeCounters } from './report.js';
 
 /**
@@ -9,17 +10,16 @@ import { SpecDecodeCounters } from './report.js';
  * token ids and 16 kHz PCM and does the compute.
  */
 export const GenerationEngineConfig = z.strictObject({
-  /** Local Hugging Face folder of the target model. */
-  targetModel: PathString,
-  /** Exported Eagle3 draft folder (config.json + model.safetensors, the layout vLLM loads). */
+  /** The target, resolved from its plugin (the same block the train config carries). */
+  target: EngineTarget,
+  /**
+   * Exported Eagle3 draft folder (config.json + model.safetensors, the layout vLLM loads). Its
+   * config's `eagle_aux_hidden_state_layer_ids` name the layers it reads; the target block's
+   * `auxLayerIds` are used for a draft that names none.
+   */
   draftModel: PathString.optional(),
   /** Draft chain length N (tokens proposed per verification step). */
   numSpecTokens: z.number().int().positive().default(2),
-  /**
-   * Target decoder layers whose outputs feed the draft (0-based; the output of that layer). When
-   * absent, the draft's config (`eagle_aux_hidden_state_layer_ids`, vLLM's convention) decides.
-   */
-  tapLayers: z.array(z.number().int().nonnegative()).length(3).optional(),
   device: Device.default('auto'),
   dtype: z.enum(['auto', 'bf16', 'fp16', 'fp32']).default('auto'),
   /** Longest prompt + output, in tokens. */
@@ -89,6 +89,10 @@ export const WorkerMessage = z.discriminatedUnion('type', [
     numSpecTokens: z.number().int().nonnegative(),
     vocabSize: z.number().int().positive(),
     versions: z.record(z.string(), z.string()),
+    /** How decoding runs: captured CUDA graphs over static caches (CUDA), or eager PyTorch. */
+    decodePath: z.enum(['graphs', 'eager']).optional(),
+    /** Seconds spent capturing the CUDA graphs at start-up. */
+    captureSeconds: z.number().nonnegative().optional(),
   }),
   z.strictObject({ type: z.literal('tokens'), id: z.string(), ids: z.array(z.number().int()) }),
   z.strictObject({ type: z.literal('result'), id: z.string(), result: GenerateResult }),

@@ -15,7 +15,7 @@ export const PREPARED_COLUMNS = {
   sourceLine: 'source_line',
   /** list<int32>: token ids, audio placeholders already expanded. */
   inputIds: 'input_ids',
-  /** list<uint8>: 1 on tokens the draft learns (assistant replies incl. closing `<|im_end|>\n`). */
+  /** list<uint8>: 1 on tokens the draft learns (assistant replies incl. their closing end-of-turn tokens). */
   lossMask: 'loss_mask',
   /** int32: length of input_ids (length-aware batching reads this without touching the lists). */
   numTokens: 'num_tokens',

@@ -22,9 +22,9 @@ from .signals import StopRequested
 COMMANDS: dict[str, tuple[str, str | None]] = {
     "env": ("eaglet_engine.env", None),
     "worker": ("eaglet_engine.worker", "generation"),
-    "plot-bench": ("eaglet_engine.plot_bench", "bench-report"),
     "train": ("eaglet_engine.train", "train"),
     "export": ("eaglet_engine.export_command", "export"),
+    "hub": ("eaglet_engine.hub", "hub"),
 }
 
 

@@ -83,6 +83,12 @@ def publish(tmp: Path, final: Path, keep: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def holds_run(output_dir: str | Path) -> bool:
+    """Whether a training run has written to OUTPUT: metrics, or a checkpoint folder."""
+    root = checkpoint_dir(output_dir)
+    return (Path(output_dir) / "metrics.jsonl").is_file() or (root.is_dir() and any(root.glob("step-*")))
+
+
 def find_checkpoint(output_dir: str | Path, resume: bool | str) -> Path | None:
     """``resume: true`` -> the newest complete checkpoint under OUTPUT/checkpoints (None if there is
     none); a path -> that checkpoint (or the newest under it, if it is an output or checkpoints folder)."""

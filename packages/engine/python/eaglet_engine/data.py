@@ -192,6 +192,11 @@ class PreparedDataset:
             raise _fail(f"{path} row {ref.row} (id {rid}): {len(audio)} audio clips but {len(counts)} audio_token_counts")
         return Record(rid, ids, mask, audio, counts)
 
+    def loss_mask(self, index: int) -> np.ndarray:
+        """Record ``index``'s loss mask (after the max-length cut), without reading its audio."""
+        ref = self.refs[index]
+        return self._shards[ref.dataset][ref.shard].column("loss_mask")[ref.row].values.to_numpy()[: ref.length]
+
     def __len__(self) -> int:
         return len(self.refs)
 
@@ -297,6 +302,17 @@ def collate(dataset: PreparedDataset, indices: Sequence[int]) -> TargetBatch:
         audio_token_counts=[r.audio_token_counts for r in records],
         ids=[r.id for r in records],
     )
+
+
+def collate_masks(dataset: PreparedDataset, indices: Sequence[int], t: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Loss mask and validity of a micro-batch without its audio (for the loss normalisers)."""
+    masks = torch.zeros(len(indices), t, dtype=torch.bool)
+    valid = torch.zeros(len(indices), t, dtype=torch.bool)
+    for b, i in enumerate(indices):
+        m = dataset.loss_mask(i)
+        masks[b, : len(m)] = torch.from_numpy(m.astype(bool))
+        valid[b, : len(m)] = True
+    return masks, valid
 
 
 def prefetch(items: Iterator, depth: int = 2) -> Iterator:

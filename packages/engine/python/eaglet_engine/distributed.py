@@ -45,7 +45,9 @@ def pick_device(preference: str, local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
-def init(preference: str = "auto") -> DistEnv:
+def init(preference: str, timeout_seconds: float) -> DistEnv:
+    """Joins the process group torchrun set up (one process: nothing to join). ``timeout_seconds``
+    bounds every collective: a rank whose peer died (a lost node) fails instead of waiting forever."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -55,7 +57,7 @@ def init(preference: str = "auto") -> DistEnv:
     if world > 1 and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         kwargs = {"device_id": device} if device.type == "cuda" else {}
-        dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=30), **kwargs)
+        dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout_seconds), **kwargs)
     return DistEnv(rank, world, local_rank, device)
 
 
@@ -114,3 +116,13 @@ def any_rank(flag: bool, env: DistEnv) -> bool:
 def barrier(env: DistEnv) -> None:
     if env.distributed:
         dist.barrier()
+
+
+# What a collective raises when another rank is gone (gloo: the peer's socket closed; NCCL: the
+# watchdog's timeout or a remote error).
+_PEER_LOST = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "Socket Timeout", "timed out", "NCCL communicator was aborted", "remote process exited")
+
+
+def peer_lost(error: BaseException) -> bool:
+    """True when ``error`` comes from a collective whose peer rank died or stopped answering."""
+    return dist.is_initialized() and dist.get_world_size() > 1 and any(s in str(error) for s in _PEER_LOST)

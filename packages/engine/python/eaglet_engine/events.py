@@ -1,7 +1,10 @@
 """JSON-line events on stdout: the engine's only output channel to the TypeScript side.
 
 Every event has a `type` and matches a schema in @eaglet/core (`EagletEvent`). In distributed runs
-only rank 0 emits. Logs go to stderr (the `logging` module), never to stdout.
+the first process of each node (local rank 0) emits, so every node's `eaglet train` shows the run
+and ends with its `done`; the values are the same on every node (metrics are all-reduced) and the
+files (metrics.jsonl, checkpoints, the export) are written by global rank 0 alone. Logs go to
+stderr (the `logging` module), never to stdout.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ _lock = threading.Lock()
 _out: TextIO | None = None  # None: whatever sys.stdout is at the time
 
 
-def is_rank_zero() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
+def is_reporter() -> bool:
+    """The process that owns stdout: local rank 0 (the only process outside torchrun)."""
+    return int(os.environ.get("LOCAL_RANK", "0")) == 0
 
 
 def redirect_stdout_to_stderr() -> None:
@@ -40,7 +44,7 @@ def _clean(value: Any) -> Any:
 
 
 def emit(event_type: str, **fields: Any) -> None:
-    if not is_rank_zero():
+    if not is_reporter():
         return
     line = json.dumps(_clean({"type": event_type, **fields}), separators=(",", ":"), allow_nan=False)
     out = _out or sys.stdout
@@ -87,8 +91,8 @@ def error(message: str, code: str = "EAGLET_ENGINE_ERROR", hint: str | None = No
         fields["hint"] = hint
     if traceback:
         fields["traceback"] = traceback
-    if not is_rank_zero():
-        # Only rank 0 owns stdout; another rank's failure still has to reach the user, through
+    if not is_reporter():
+        # Only local rank 0 owns stdout; another rank's failure still has to reach the user, through
         # the stderr log whose tail the TS bridge shows when torchrun reports the failed rank.
         detail = f"\n{traceback}" if traceback else (f" ({hint})" if hint else "")
         print(f"[rank {os.environ.get('RANK')}] {code}: {message}{detail}", file=sys.stderr, flush=True)

@@ -85,7 +85,9 @@ def from_vllm(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def vllm_config(cfg: DraftConfig, tap_layers: tuple[int, int, int] | None = None) -> dict[str, Any]:
+def vllm_config(cfg: DraftConfig) -> dict[str, Any]:
+    """The config.json vLLM's Eagle3 loader reads (the draft's aux layer ids travel in it, as the
+    resolved draft config holds them)."""
     body = cfg.to_dict()
     body.setdefault("architectures", [VLLM_ARCHITECTURE])
     body["model_type"] = "llama"
@@ -93,14 +95,11 @@ def vllm_config(cfg: DraftConfig, tap_layers: tuple[int, int, int] | None = None
     body.setdefault("torch_dtype", "bfloat16")
     # vLLM's Eagle3 layer: the residual is the un-normalised hidden state.
     body["norm_before_residual"] = False
-    if tap_layers is not None:
-        # vLLM counts aux layers as "state after k layers": a tap on layer l's output is l + 1.
-        body["eagle_aux_hidden_state_layer_ids"] = [int(t) + 1 for t in tap_layers]
     return dict(sorted(body.items()))
 
 
-def speculators_config(cfg: DraftConfig, tap_layers: tuple[int, int, int] | None, verifier: Mapping[str, Any], speculative_tokens: int) -> dict[str, Any]:
-    layer = {k: v for k, v in vllm_config(cfg, tap_layers).items() if k not in ("architectures", "draft_vocab_size", "target_hidden_size", "eagle_aux_hidden_state_layer_ids", "norm_before_residual")}
+def speculators_config(cfg: DraftConfig, verifier: Mapping[str, Any], speculative_tokens: int) -> dict[str, Any]:
+    layer = {k: v for k, v in vllm_config(cfg).items() if k not in ("architectures", "draft_vocab_size", "target_hidden_size", "eagle_aux_hidden_state_layer_ids", "norm_before_residual")}
     body: dict[str, Any] = {
         "architectures": [SPECULATORS_ARCHITECTURE],
         "speculators_model_type": "eagle3",
@@ -116,8 +115,9 @@ def speculators_config(cfg: DraftConfig, tap_layers: tuple[int, int, int] | None
     }
     if cfg.target_hidden_size is not None and cfg.target_hidden_size != cfg.hidden_size:
         body["target_hidden_size"] = cfg.target_hidden_size
-    if tap_layers is not None:
-        body["eagle_aux_hidden_state_layer_ids"] = [int(t) + 1 for t in tap_layers]
+    ids = aux_layer_ids_of(cfg)
+    if ids is not None:
+        body["eagle_aux_hidden_state_layer_ids"] = list(ids)
     return body
 
 
@@ -126,12 +126,12 @@ def save_draft(
     out_dir: str | Path,
     *,
     fmt: str = "vllm",
-    tap_layers: tuple[int, int, int] | None = None,
     verifier: Mapping[str, Any] | None = None,
-    speculative_tokens: int = 3,
+    speculative_tokens: int | None = None,
     state_dict: Mapping[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Writes ``config.json`` + ``model.safetensors`` in ``fmt`` ("vllm" or "speculators").
+    """Writes ``config.json`` + ``model.safetensors`` in ``fmt`` ("vllm" or "speculators"; the
+    latter names the verifier and the draft tokens per step, ``speculative_tokens``).
     ``state_dict`` overrides the model's (e.g. a full state dict gathered from FSDP shards)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -140,10 +140,12 @@ def save_draft(
     sd = state_dict if state_dict is not None else model.state_dict()
     if fmt == "vllm":
         tensors = to_vllm(sd, cfg, dtype, VLLM_PREFIX)
-        config = vllm_config(cfg, tap_layers)
+        config = vllm_config(cfg)
     elif fmt == "speculators":
+        if speculative_tokens is None:
+            raise EngineError("the speculators format needs speculative_tokens (the export config's speculativeTokens)")
         tensors = to_vllm(sd, cfg, dtype, SPECULATORS_PREFIX)
-        config = speculators_config(cfg, tap_layers, verifier or {}, speculative_tokens)
+        config = speculators_config(cfg, verifier or {}, speculative_tokens)
     else:
         raise EngineError(f"unknown export format {fmt!r} (known: vllm, speculators)")
     save_file(tensors, str(out / WEIGHTS_FILE), metadata={"format": "pt"})
@@ -173,10 +175,11 @@ def read_draft_config(folder: str | Path) -> DraftConfig:
     return DraftConfig.from_dict(body)
 
 
-def tap_layers_of(cfg: DraftConfig) -> tuple[int, int, int] | None:
-    """The target layers (0-based outputs) an exported draft was trained on, if it says."""
+def aux_layer_ids_of(cfg: DraftConfig) -> tuple[int, ...] | None:
+    """The target layers a draft reads, in vLLM's numbering (its config's
+    ``eagle_aux_hidden_state_layer_ids``), if it says."""
     ids = cfg.extra.get("eagle_aux_hidden_state_layer_ids")
-    return None if ids is None else tuple(int(i) - 1 for i in ids)  # type: ignore[return-value]
+    return None if ids is None else tuple(int(i) for i in ids)
 
 
 def load_draft(
@@ -214,9 +217,9 @@ def load_draft(
 
 
 def load_target_embedding(model_dir: str | Path, key: str) -> torch.Tensor:
-    """Reads one tensor (the target's embedding table, e.g.
-    ``language_model.model.embed_tokens.weight`` for Qwen2-Audio) from a Hugging Face checkpoint
-    folder without loading the model: single-file or sharded safetensors."""
+    """Reads one tensor (the target's embedding table, under the key its plugin's ``inspect``
+    found) from a Hugging Face checkpoint folder without loading the model: single-file or
+    sharded safetensors."""
     model_dir = Path(model_dir)
     index = model_dir / "model.safetensors.index.json"
     if index.is_file():

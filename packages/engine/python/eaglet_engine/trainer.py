@@ -4,7 +4,7 @@ from it with the training-time test.
 ``Trainer`` holds everything a run needs and has one method per stage, so a subclass can replace a
 stage (``target_step`` for another target signal, ``train_step`` for another update rule) without
 copying the loop. ``state_dict``/``load_state_dict`` cover what a checkpoint must restore for an
-exact resume. Rank 0 alone emits events and writes files.
+exact resume. Rank 0 alone writes files; the first process of each node emits events.
 """
 
 from __future__ import annotations
@@ -24,14 +24,15 @@ from . import checkpoint as ckpt
 from . import distributed as dist_env
 from . import events
 from .baseline import BigramTable
-from .data import BatchPlanner, DataPosition, PreparedDataset, collate, plan_epoch, prefetch
+from .config import TrainConfig, to_dict
+from .data import BatchPlanner, DataPosition, PreparedDataset, collate, collate_masks, plan_epoch, prefetch
 from .draft import DraftConfig, Eagle3Draft, build_draft
 from .errors import ConfigError, EngineError
-from .export import load_draft, save_draft
+from .export import aux_layer_ids_of, load_draft, save_draft
 from .signals import StopRequested
-from .targets import TargetAdapter, TargetBatch, load_adapter, rows_needed, target_signals
+from .targets import TargetAdapter, TargetBatch, TargetOutput, load_adapter, rows_needed, run_target, target_signals
 from .ttt import TTTBatch, TTTObjective, step_token_counts
-from .vocab import VocabMapping, load_vocab
+from .vocab import load_vocab
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +116,11 @@ def _dtype(precision: str, device: torch.device) -> torch.dtype:
 
 
 class Trainer:
-    def __init__(self, cfg: dict[str, Any], stop: StopRequested | None = None, env: dist_env.DistEnv | None = None) -> None:
+    def __init__(self, cfg: TrainConfig, stop: StopRequested | None = None, env: dist_env.DistEnv | None = None) -> None:
         self.cfg = cfg
         self.stop = stop if stop is not None else StopRequested()  # (falsy until a stop is requested)
-        self.env = env if env is not None else dist_env.init(cfg.get("device", "auto"))
-        self.output = Path(cfg["outputDir"])
+        self.env = env if env is not None else dist_env.init(cfg.device, cfg.dist_timeout_seconds)
+        self.output = Path(cfg.output_dir)
         self.step = 0
         self.position = DataPosition()
         self.history: list[dict[str, Any]] = []
@@ -132,137 +133,128 @@ class Trainer:
 
     def build(self) -> Trainer:
         cfg, env = self.cfg, self.env
-        torch.manual_seed(cfg["seed"])
-        self.amp_dtype = _dtype(cfg["precision"], env.device)
-        self.vocab = load_vocab(cfg["vocab"])
+        if cfg.resume is False and ckpt.holds_run(self.output):
+            # The TS side refuses this first (claimTrainOutput); a config written by hand meets it here.
+            raise EngineError(
+                f"outputDir {self.output} holds an earlier run: a new one would mix its metrics and checkpoints with it",
+                code="EAGLET_OUTPUT_EXISTS",
+                hint="continue it with resume: true, or train into an empty folder (eaglet train --overwrite deletes it first)",
+            )
+        torch.manual_seed(cfg.seed)
+        self.amp_dtype = _dtype(cfg.precision, env.device)
+        self.vocab = load_vocab(cfg.vocab)
         self.target = self.build_target()
-        self.draft_config = self.resolve_draft_config()
+        self.draft_config = self.check_draft_config()
         self.draft = self.build_draft()
-        ttt = cfg["ttt"]
         if self.fusing:
             self.fuse()
-        self.objective = TTTObjective(self.draft, steps=ttt["steps"], decay=ttt["lossDecay"], kernel=ttt.get("attention", "flash"))
-        self.model = dist_env.wrap(self.objective, env, cfg["parallel"])
+        self.objective = TTTObjective(self.draft, steps=cfg.ttt.steps, decay=cfg.ttt.loss_decay, kernel=cfg.ttt.attention, compiled=self.fusing)
+        self.model = dist_env.wrap(self.objective, env, cfg.parallel)
         self.optimizer = self.build_optimizer()
-        self.train_data = self.build_dataset(cfg["trainData"])
-        self.eval_data = self.build_dataset(cfg["evalData"]) if cfg["evalData"] else None
+        self.train_data = self.build_dataset(cfg.train_data)
+        self.eval_data = self.build_dataset(cfg.eval_data) if cfg.eval_data else None
         # The trivial baseline reported next to acc_0 on the eval split.
         self.bigram = BigramTable.from_dataset(self.train_data, self.vocab.vocab_size).to(env.device) if self.eval_data is not None else None
-        b = cfg["batching"]
-        self.planner = BatchPlanner(self.train_data, max_tokens=b["maxTokens"], max_records=b["maxRecords"], grad_accumulation=b["gradAccumulation"], world_size=env.world_size, rank=env.rank, seed=cfg["seed"])
+        b = cfg.batching
+        self.planner = BatchPlanner(self.train_data, max_tokens=b.max_tokens, max_records=b.max_records, grad_accumulation=b.grad_accumulation, world_size=env.world_size, rank=env.rank, seed=cfg.seed)
         steps_per_epoch = self.planner.steps_in_epoch(0)
         if steps_per_epoch == 0:
             raise ConfigError(
                 f"the training data makes {len(self.planner.plan(0))} micro-batches, fewer than one optimizer step needs "
-                f"({self.planner.micro_batches_per_step} = {env.world_size} ranks x {b['gradAccumulation']} accumulation)"
+                f"({self.planner.micro_batches_per_step} = {env.world_size} ranks x {b.grad_accumulation} accumulation)"
             )
-        self.total_steps = steps_per_epoch * cfg["epochs"]
-        if cfg.get("maxSteps"):
-            self.total_steps = min(self.total_steps, cfg["maxSteps"])
-        s = cfg["schedule"]
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, Schedule(s["kind"], s["warmupSteps"], self.total_steps, s["minLrRatio"]))
-        resume_from = ckpt.find_checkpoint(self.output, cfg["resume"])
+        self.total_steps = steps_per_epoch * cfg.epochs
+        if cfg.max_steps:
+            self.total_steps = min(self.total_steps, cfg.max_steps)
+        s = cfg.schedule
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, Schedule(s.kind, s.warmup_steps, self.total_steps, s.min_lr_ratio))
+        resume_from = ckpt.find_checkpoint(self.output, cfg.resume)
         if resume_from is not None:
             self.restore(resume_from)
-        elif cfg["resume"] is not False and cfg["resume"] is not True:
-            raise EngineError(f"no checkpoint at {cfg['resume']}", code="EAGLET_CHECKPOINT_INVALID")
+        elif cfg.resume is not False and cfg.resume is not True:
+            raise EngineError(f"no checkpoint at {cfg.resume}", code="EAGLET_CHECKPOINT_INVALID")
+        elif cfg.resume is True and env.is_main:
+            self._truncate_metrics(0)  # resume found no checkpoint: a run killed before its first starts over
         self._log_setup(steps_per_epoch, resume_from)
         return self
 
     @property
     def fusing(self) -> bool:
         """torch.compile's fusion of elementwise work: on GPUs unless the config says off."""
-        mode = self.cfg.get("compile", "auto")
+        mode = self.cfg.compile
         return mode == "on" or (mode == "auto" and self.env.device.type == "cuda")
 
     def fuse(self) -> None:
-        """Compiles the target's layers (when its adapter offers ``fuse``), the draft's layer
-        around its attention kernel, and the loss's per-chunk math."""
-        from . import loss
-
+        """Compiles the target's layers (when its adapter offers ``fuse``) and the draft's layer
+        around its attention kernel; the objective's kernels are told by ``compiled``."""
         if hasattr(self.target, "fuse"):
             self.target.fuse()
         self.draft.fuse()
-        loss.compile_kernels()
         events.log("info", "fusing elementwise work with torch.compile (the first steps compile; set compile: 'off' to skip)")
 
     def build_target(self) -> TargetAdapter:
-        cfg = self.cfg
-        events.progress("load-target", 0, 1, "model", cfg["targetModel"])
-        taps = self._configured_taps()
-        adapter = load_adapter(cfg.get("targetAdapter") or "eaglet_engine.targets.causal_lm", cfg["targetModel"], device=self.env.device, dtype=self.amp_dtype, tap_layers=taps)
+        target = self.cfg.target
+        events.progress("load-target", 0, 1, "model", target.model)
+        adapter = load_adapter(target, device=self.env.device, dtype=self.amp_dtype)
         events.progress("load-target", 1, 1, "model")
         if adapter.info.vocab_size != self.vocab.vocab_size:
             raise EngineError(
-                f"the vocab mapping {cfg['vocab']} covers {self.vocab.vocab_size} target ids, the target's vocabulary has {adapter.info.vocab_size}",
+                f"the vocab mapping {self.cfg.vocab} covers {self.vocab.vocab_size} target ids, the target's vocabulary has {adapter.info.vocab_size}",
                 code="EAGLET_VOCAB_INVALID",
                 hint="build the mapping for this target with `eaglet data vocab`",
             )
         return adapter
 
-    def _configured_taps(self) -> tuple[int, int, int] | None:
-        draft_cfg = self.cfg.get("draftConfig")
-        if isinstance(draft_cfg, str):
-            draft_cfg = json.loads(Path(draft_cfg).read_text())
-        ids = (draft_cfg or {}).get("eagle_aux_hidden_state_layer_ids")
-        return None if ids is None else tuple(int(i) - 1 for i in ids)  # type: ignore[return-value]
-
-    def resolve_draft_config(self) -> DraftConfig:
-        """Target-implied defaults, then the config's draftConfig (file or fields), then the sizes
-        the vocabulary mapping fixes."""
-        body = dict(self.target.draft_defaults())
-        given = self.cfg.get("draftConfig")
-        if isinstance(given, str):
-            path = Path(given)
-            if not path.is_file():
-                raise ConfigError(f"draftConfig: {path} does not exist")
-            given = json.loads(path.read_text())
-        body.update(given or {})
-        for key, value in (("draft_vocab_size", self.vocab.draft_vocab_size), ("vocab_size", self.vocab.vocab_size)):
-            if (given or {}).get(key) not in (None, value):
-                events.log("warn", f"draftConfig.{key}={given[key]} replaced by the vocab mapping's {value} ({self.cfg['vocab']})")
-            body[key] = value
-        target_hidden = self.target.info.hidden_size
-        if body.get("target_hidden_size") in (None, body["hidden_size"]) and target_hidden != body["hidden_size"]:
-            body["target_hidden_size"] = target_hidden
-        body["eagle_aux_hidden_state_layer_ids"] = [t + 1 for t in self.target.info.tap_layers]
+    def check_draft_config(self) -> DraftConfig:
+        """The draft config as `eaglet train` resolved it (nothing is merged here), checked against
+        the vocabulary mapping and the target: a mismatch names both sides."""
         try:
-            return DraftConfig.from_dict(body)
+            draft = DraftConfig.from_dict(self.cfg.draft_config)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"draftConfig: {e}") from e
+        info, vocab = self.target.info, self.vocab
+        for what, ours, theirs, source in (
+            ("vocab_size", draft.vocab_size, vocab.vocab_size, f"the vocab mapping {self.cfg.vocab}"),
+            ("draft_vocab_size", draft.draft_vocab_size, vocab.draft_vocab_size, f"the vocab mapping {self.cfg.vocab}"),
+            ("target_hidden_size", draft.target_hidden_size or draft.hidden_size, info.hidden_size, f"the target {self.cfg.target.model}"),
+            ("eagle_aux_hidden_state_layer_ids", aux_layer_ids_of(draft), self.cfg.target.aux_layer_ids, "the target block's auxLayerIds"),
+        ):
+            if ours != theirs:
+                raise ConfigError(f"draftConfig.{what} is {_show(ours)} but {source} has {_show(theirs)}", hint="let `eaglet train` resolve the draft config")
+        return draft
 
     def build_draft(self) -> Eagle3Draft:
         cfg, env = self.cfg, self.env
-        if cfg.get("warmStart"):
-            draft = load_draft(cfg["warmStart"], device=env.device, dtype=torch.float32)
+        if cfg.warm_start:
+            draft = load_draft(cfg.warm_start, device=env.device, dtype=torch.float32)
             if not self.vocab.same_as(draft.d2t, draft.t2d):
                 raise EngineError(
-                    f"warmStart {cfg['warmStart']} was trained with another draft vocabulary mapping than {cfg['vocab']}",
+                    f"warmStart {cfg.warm_start} was trained with another draft vocabulary mapping than {cfg.vocab}",
                     code="EAGLET_VOCAB_MISMATCH",
                     hint="a warm start must keep its mapping: pass the vocab file it was trained with",
                 )
             if draft.config != self.draft_config:
-                raise EngineError(f"warmStart {cfg['warmStart']} has another architecture than the configured draft: {draft.config} vs {self.draft_config}", code="EAGLET_DRAFT_INVALID")
+                raise EngineError(f"warmStart {cfg.warm_start} has another architecture than the configured draft: {draft.config} vs {self.draft_config}", code="EAGLET_DRAFT_INVALID")
         else:
-            draft = build_draft(self.draft_config, seed=cfg["seed"], device=env.device)
+            draft = build_draft(self.draft_config, seed=cfg.seed, device=env.device)
             draft.set_vocab(self.vocab.d2t, self.vocab.t2d)
         draft.set_embedding(self.target.embedding_weight())
         return draft
 
     def build_optimizer(self) -> torch.optim.Optimizer:
-        o = self.cfg["optimizer"]
+        o = self.cfg.optimizer
         params = [p for p in self.model.parameters() if p.requires_grad]
         fused = self.env.device.type == "cuda"
-        return torch.optim.AdamW(params, lr=o["lr"], betas=tuple(o["betas"]), eps=o["eps"], weight_decay=o["weightDecay"], fused=fused)
+        return torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay, fused=fused)
 
-    def build_dataset(self, folders: list[str]) -> PreparedDataset:
+    def build_dataset(self, folders: tuple[str, ...]) -> PreparedDataset:
         cfg = self.cfg
-        data = PreparedDataset(folders, max_length=cfg["maxLength"], target=cfg.get("target"), chat_template=cfg.get("chatTemplate"), audio_token_id=self.target.info.audio_token_id)
+        data = PreparedDataset(folders, max_length=cfg.max_length, target=cfg.target.id, chat_template=cfg.chat_template, audio_token_id=self.target.info.audio_token_id)
         r = data.report
         if r.truncated or r.skipped_too_long or r.skipped_no_loss:
             events.log(
                 "warn",
-                f"{', '.join(folders)}: {r.kept} of {r.records} records used; {r.truncated} cut at maxLength {cfg['maxLength']}, "
+                f"{', '.join(folders)}: {r.kept} of {r.records} records used; {r.truncated} cut at maxLength {cfg.max_length}, "
                 f"{len(r.skipped_too_long)} skipped (longer than maxLength with audio after the cut), "
                 f"{len(r.skipped_no_loss)} skipped (no assistant tokens)",
             )
@@ -273,10 +265,10 @@ class Trainer:
         info = self.target.info
         events.log(
             "info",
-            f"target {info.architecture}: {info.num_layers} layers, hidden {info.hidden_size}, taps {list(info.tap_layers)}; "
+            f"target {info.architecture}: {info.num_layers} layers, hidden {info.hidden_size}, aux layers {list(self.cfg.target.aux_layer_ids)} (vLLM numbering); "
             f"draft {_count(n_params)} trainable parameters, draft vocab {self.draft_config.draft_vocab_size}; "
             f"{len(self.train_data)} training records, {steps_per_epoch} steps/epoch, {self.total_steps} steps; "
-            f"{self.env.world_size} rank(s) on {self.env.device.type} ({self.cfg['parallel'] if self.env.distributed else 'single process'})",
+            f"{self.env.world_size} rank(s) on {self.env.device.type} ({self.cfg.parallel if self.env.distributed else 'single process'})",
         )
         if resume_from is not None:
             events.log("info", f"resumed from {resume_from} at step {self.step} (epoch {self.position.epoch}, step {self.position.step_in_epoch} of it)")
@@ -286,9 +278,14 @@ class Trainer:
     # ------------------------------------------------------------------------------------------
 
     def prepare(self, batch: TargetBatch) -> TargetBatch:
-        """The target's ahead-of-time input work (features), run in the data thread."""
-        if hasattr(self.target, "prepare"):
-            self.target.prepare(batch)
+        """The target's media inputs (e.g. log-mel features, computed on the training device) and
+        its data checks, run in the data thread one step ahead; kept in pinned host memory."""
+        inputs = self.target.media_inputs(batch.clips, self.env.device)
+        if self.env.device.type == "cuda":
+            inputs = {k: v.pin_memory() for k, v in inputs.items()}
+        batch.inputs = inputs
+        if hasattr(self.target, "check"):
+            self.target.check(batch)
         return batch
 
     def to_device(self, batch: TargetBatch) -> TargetBatch:
@@ -299,10 +296,14 @@ class Trainer:
         batch.lengths = batch.lengths.to(d, non_blocking=True)
         return batch
 
+    def target_forward(self, batch: TargetBatch) -> TargetOutput:
+        """The frozen target on a prepared batch on the device: aux states and final hidden state."""
+        return run_target(self.target, batch, self.cfg.target.aux_layer_ids)
+
     @torch.no_grad()
     def target_step(self, batch: TargetBatch) -> TTTBatch:
         """Runs the frozen target and turns its outputs into what the objective reads."""
-        out = self.target.forward(batch)
+        out = self.target_forward(batch)
         valid = batch.valid
         logits, target_row, in_draft = target_signals(
             out.final_hidden,
@@ -354,7 +355,7 @@ class Trainer:
             objective += total.double()
             stats += s.double()
             tokens += batch.num_tokens
-        clip = self.cfg["optimizer"]["gradClip"]
+        clip = self.cfg.optimizer.grad_clip
         params = [p for p in self.model.parameters() if p.requires_grad]
         grad_norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
         self.optimizer.step()
@@ -385,7 +386,7 @@ class Trainer:
 
         def gen():
             e, s = epoch, step_in_epoch
-            while e < cfg["epochs"]:
+            while e < cfg.epochs:
                 n = self.planner.steps_in_epoch(e)
                 while s < n:
                     mine, every = self.planner.step_batches(e, s)
@@ -403,7 +404,7 @@ class Trainer:
 
     def train(self) -> dict[str, Any]:
         cfg, env = self.cfg, self.env
-        log_every, eval_every, save_every = cfg["logEvery"], cfg["evalEvery"], cfg["saveEvery"]
+        log_every, eval_every, save_every = cfg.log_every, cfg.eval_every, cfg.save_every
         if self.window is None:
             self.window = StepStats.zeros(self.objective.steps)
         started = time.perf_counter()
@@ -422,7 +423,7 @@ class Trainer:
             elapsed = time.perf_counter() - started
             self._progress(self.window, elapsed, self.step - steps_at_start, force=done or self.step % log_every == 0)
             if self.step % log_every == 0 or done:
-                self.log_metrics("train", self.window)
+                self.log_metrics(self.window)
                 self.window = StepStats.zeros(self.objective.steps)
             if self.eval_data is not None and eval_every and self.step % eval_every == 0 and not done:
                 self.evaluate()
@@ -456,24 +457,27 @@ class Trainer:
         message = f"loss {v.get('loss', float('nan')):.3f} acc {accs} | {tok_s:,.0f} tok/s | ETA {_duration(eta)}"
         events.progress("train", self.step, self.total_steps, "step", message)
 
-    def log_metrics(self, split: str, stats: StepStats) -> dict[str, float]:
+    def log_metrics(self, stats: StepStats) -> dict[str, float]:
+        """The train window's metrics, summed over ranks, as one metrics row."""
         env = self.env
         packed = torch.cat([stats.loss_sum, stats.correct, torch.tensor([stats.objective, stats.grad_norm, float(stats.tokens)], dtype=torch.float64)]).to(env.device)
-        if split == "train":
-            # Loss sums and correct counts are per rank; counts are already global.
-            packed = dist_env.all_reduce_sum(packed, env)
+        # Loss sums and correct counts are per rank; counts are already global.
+        packed = dist_env.all_reduce_sum(packed, env)
         n = len(stats.counts)
         stats.loss_sum, stats.correct = packed[:n].cpu(), packed[n : 2 * n].cpu()
         values = stats.values()
-        if split == "train":
-            values["loss"] = float(packed[2 * n]) / max(1, stats.steps) / env.world_size
-            values["grad_norm"] = float(packed[2 * n + 1]) / max(1, stats.steps) / env.world_size
-            values["tokens_per_s"] = float(packed[2 * n + 2]) / max(stats.seconds, 1e-9)
-            values["lr"] = float(self.scheduler.get_last_lr()[0])
-        epoch = self.position.epoch + self.position.step_in_epoch / max(1, self.planner.steps_in_epoch(self.position.epoch))
-        events.metrics(split, self.step, values, epoch=round(epoch, 4))
-        if env.is_main:
-            row = {"split": split, "step": self.step, "epoch": round(epoch, 4), "time": time.time(), **values}
+        values["loss"] = float(packed[2 * n]) / max(1, stats.steps) / env.world_size
+        values["grad_norm"] = float(packed[2 * n + 1]) / max(1, stats.steps) / env.world_size
+        values["tokens_per_s"] = float(packed[2 * n + 2]) / max(stats.seconds, 1e-9)
+        values["lr"] = float(self.scheduler.get_last_lr()[0])
+        return self.write_metrics("train", values)
+
+    def write_metrics(self, split: str, values: dict[str, float]) -> dict[str, float]:
+        """One metrics row (train or eval): the event, the history the plot reads, metrics.jsonl."""
+        epoch = round(self.position.epoch + self.position.step_in_epoch / max(1, self.planner.steps_in_epoch(self.position.epoch)), 4)
+        events.metrics(split, self.step, values, epoch=epoch)
+        if self.env.is_main:
+            row = {"split": split, "step": self.step, "epoch": epoch, "time": time.time(), **values}
             self.history.append(row)
             self.output.mkdir(parents=True, exist_ok=True)
             with open(self.output / "metrics.jsonl", "a") as f:
@@ -485,8 +489,8 @@ class Trainer:
         assert self.eval_data is not None
         env = self.env
         self.model.eval()
-        b = self.cfg["batching"]
-        plan = plan_epoch(self.eval_data.lengths, max_tokens=b["maxTokens"], max_records=b["maxRecords"], seed=0, epoch=0, shuffle=False)
+        b = self.cfg.batching
+        plan = plan_epoch(self.eval_data.lengths, max_tokens=b.max_tokens, max_records=b.max_records, seed=0, epoch=0, shuffle=False)
         mine = plan[env.rank :: env.world_size]
         ttt_steps = self.objective.steps
         stats = torch.zeros(ttt_steps, 3, dtype=torch.float64, device=env.device)
@@ -503,19 +507,10 @@ class Trainer:
         packed = dist_env.all_reduce_sum(torch.cat([stats[:, 0], stats[:, 1], counts.to(env.device), bigram_correct]), env).cpu()
         result = StepStats(0, packed[:ttt_steps], packed[ttt_steps : 2 * ttt_steps], packed[2 * ttt_steps : 3 * ttt_steps])
         self.model.train()
-        # Already reduced: log without a second reduction.
-        values = result.values()
+        values = result.values()  # already reduced
         if self.bigram is not None:
             values["bigram_acc"] = float(packed[-1] / result.counts[0].clamp(min=1))
-        epoch = self.position.epoch + self.position.step_in_epoch / max(1, self.planner.steps_in_epoch(self.position.epoch))
-        events.metrics("eval", self.step, values, epoch=round(epoch, 4))
-        if env.is_main:
-            row = {"split": "eval", "step": self.step, "epoch": round(epoch, 4), "time": time.time(), **values}
-            self.history.append(row)
-            self.output.mkdir(parents=True, exist_ok=True)
-            with open(self.output / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(row) + "\n")
-        return values
+        return self.write_metrics("eval", values)
 
     # ------------------------------------------------------------------------------------------
     # state
@@ -569,14 +564,14 @@ class Trainer:
                     "draftConfig": self.draft_config.to_dict(),
                     "vocab": {"path": self.vocab.source, "hash": self.vocab.content_hash, "fileHash": self.vocab.metadata.get("hash")},
                     "worldSize": env.world_size,
-                    "config": self.cfg,
+                    "config": to_dict(self.cfg),
                 },
             )
         dist_env.barrier(env)
         ckpt.write_rank_file(tmp, env.rank, {"window": state["window"]})
         dist_env.barrier(env)
         if env.is_main:
-            ckpt.publish(tmp, final, self.cfg["keepCheckpoints"])
+            ckpt.publish(tmp, final, self.cfg.keep_checkpoints)
             events.checkpoint(self.step, str(final))
             self.write_plot()
         dist_env.barrier(env)
@@ -587,7 +582,7 @@ class Trainer:
         trainer = data["trainer"]
         if trainer["vocab"]["hash"] != self.vocab.content_hash:
             raise EngineError(
-                f"checkpoint {path} was trained with another draft vocabulary mapping ({trainer['vocab']['path']}) than {self.cfg['vocab']}",
+                f"checkpoint {path} was trained with another draft vocabulary mapping ({trainer['vocab']['path']}) than {self.cfg.vocab}",
                 code="EAGLET_VOCAB_MISMATCH",
                 hint="resume with the vocab file the checkpoint was trained with",
             )
@@ -623,16 +618,15 @@ class Trainer:
         state = {_draft_key(k): v for k, v in state.items()}
         out: dict[str, str] = {}
         if self.env.is_main:
-            spec = self.cfg.get("export") or {}
-            for fmt in spec.get("formats", ["vllm"]):
+            spec = self.cfg.export
+            for fmt in spec.formats:
                 folder = self.output / ("draft" if fmt == "vllm" else f"draft-{fmt}")
                 save_draft(
                     self.draft,
                     folder,
                     fmt=fmt,
-                    tap_layers=self.target.info.tap_layers,
-                    verifier={"name_or_path": self.cfg["targetModel"], "architectures": [self.target.info.architecture]},
-                    speculative_tokens=spec.get("speculativeTokens", 3),
+                    verifier={"name_or_path": self.cfg.target.model, "architectures": [self.cfg.target.architecture]},
+                    speculative_tokens=spec.speculative_tokens,
                     state_dict=state,
                 )
                 out[fmt] = str(folder)
@@ -641,7 +635,7 @@ class Trainer:
         return out
 
     def write_plot(self) -> Path | None:
-        if not self.env.is_main or not self.history or not self.cfg.get("plot", True):
+        if not self.env.is_main or not self.history or not self.cfg.plot:
             return None
         from .plot import plot_curves
 
@@ -652,19 +646,6 @@ class Trainer:
 
     def close(self) -> None:
         dist_env.close()
-
-
-def collate_masks(dataset: PreparedDataset, indices, t: int) -> tuple[Tensor, Tensor]:
-    """Loss mask and validity of a micro-batch without its audio (for the loss normalisers)."""
-    masks = torch.zeros(len(indices), t, dtype=torch.bool)
-    valid = torch.zeros(len(indices), t, dtype=torch.bool)
-    for b, i in enumerate(indices):
-        ref = dataset.refs[i]
-        table = dataset._shards[ref.dataset][ref.shard]
-        m = table.column("loss_mask")[ref.row].values.to_numpy()[: ref.length]
-        masks[b, : ref.length] = torch.from_numpy(m.astype(bool))
-        valid[b, : ref.length] = True
-    return masks, valid
 
 
 def _draft_key(name: str) -> str:
@@ -690,6 +671,10 @@ class _no_sync:
 
     def __exit__(self, *exc):
         return self.ctx.__exit__(*exc) if self.ctx else False
+
+
+def _show(value: Any) -> str:
+    return str(list(value)) if isinstance(value, tuple) else str(value)
 
 
 def _count(n: int) -> str:

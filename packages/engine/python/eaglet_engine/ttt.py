@@ -31,7 +31,18 @@ import torch
 from torch import Tensor, nn
 
 from .draft import Eagle3Draft, TTTCache, ttt_attention_kernel
-from .loss import DEFAULT_CHUNK_ROWS, fused_soft_cross_entropy, soft_cross_entropy_reference
+from .kernels import DEFAULT_CHUNK_ROWS, fused_soft_cross_entropy
+
+
+def soft_cross_entropy_reference(logits: Tensor, target_logits: Tensor) -> tuple[Tensor, Tensor]:
+    """Eagle3's loss, eager: soft cross-entropy of the draft against the target's distribution over
+    the draft vocabulary. logits [N, V] (fp32, with grad), target_logits [N, V] -> (sum of CE over
+    rows, correct [N]: draft argmax == target argmax). ``kernels.fused_soft_cross_entropy`` is its
+    fast twin (lm_head fused in, logits never kept); every row passed in counts."""
+    target_p = torch.softmax(target_logits.to(logits.dtype), dim=-1)
+    loss = -(target_p * torch.log_softmax(logits, dim=-1)).sum()
+    correct = logits.detach().argmax(-1) == target_logits.argmax(-1)
+    return loss, correct
 
 
 @dataclass
@@ -80,25 +91,28 @@ class TTTObjective(nn.Module):
 
     ``normalisers`` [steps]: what each step's loss sum is divided by (for exact gradient
     accumulation, the assistant-token counts of the whole optimizer step divided by the number of
-    ranks). ``fused=False`` uses the materialised-logits loss (the reference path).
+    ranks). ``fused=False`` uses the materialised-logits loss (the reference path); ``compiled``
+    fuses the kernels' elementwise work with torch.compile.
     """
 
     def __init__(
         self,
         draft: Eagle3Draft,
-        steps: int = 7,
-        decay: float = 0.8,
+        steps: int,
+        decay: float,
         kernel: str = "flash",
         fused: bool = True,
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        compiled: bool = False,
     ) -> None:
         super().__init__()
         self.draft = draft
         self.steps = steps
         self.decay = decay
-        self.kernel = ttt_attention_kernel(kernel)
+        self.kernel = ttt_attention_kernel(kernel, compiled=compiled)
         self.fused = fused
         self.chunk_rows = chunk_rows
+        self.compiled = compiled
 
     def forward(self, batch: TTTBatch, normalisers: Tensor) -> tuple[Tensor, Tensor]:
         draft = self.draft
@@ -120,7 +134,7 @@ class TTTObjective(nn.Module):
             x = draft.head_input(hidden[bi, ti])
             target = batch.target_logits[rows]
             if self.fused:
-                loss_sum, correct = fused_soft_cross_entropy(x, draft.lm_head.weight, target, self.chunk_rows)
+                loss_sum, correct = fused_soft_cross_entropy(x, draft.lm_head.weight, target, self.chunk_rows, compiled=self.compiled)
             else:
                 loss_sum, correct = soft_cross_entropy_reference(draft.lm_head(x).to(acc), target)
             total = total + (self.decay**i) * loss_sum.to(acc) / normalisers[i]

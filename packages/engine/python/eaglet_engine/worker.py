@@ -20,8 +20,10 @@ import traceback
 
 import numpy as np
 
+from . import config as config_mod
 from . import events
-from .errors import EngineError
+from .config import AudioPart, GenerateRequest, GenerationConfig
+from .errors import ConfigError, EngineError
 from .generate.loading import build_generator
 from .generate.speculative import GenerationParams
 
@@ -49,17 +51,17 @@ def _reader(requests: "queue.Queue[object]", cancelled: set[str]) -> None:
     requests.put(_END)
 
 
-def _pcm(entry: dict) -> np.ndarray:
-    raw = base64.b64decode(entry["pcm"])
+def _pcm(entry: AudioPart) -> np.ndarray:
+    raw = base64.b64decode(entry.pcm)
     if len(raw) % 4:
         raise EngineError("audio pcm is not float32 (byte count not a multiple of 4)", code="EAGLET_BAD_REQUEST")
     return np.frombuffer(raw, dtype="<f4").astype(np.float32)
 
 
-def run(cfg: dict, stop) -> dict:
+def run(cfg: GenerationConfig, stop) -> dict:
     gen, info = build_generator(cfg)
-    max_len = cfg.get("maxModelLen", 16384)
-    if cfg.get("warmup"):
+    max_len = cfg.max_model_len
+    if cfg.warmup:
         gen.generate([1, 2, 3], None, GenerationParams(max_tokens=4, speculative=gen.draft is not None, max_model_len=max_len))
     events.emit("ready", **info)
     requests: queue.Queue[object] = queue.Queue()
@@ -68,41 +70,39 @@ def run(cfg: dict, stop) -> dict:
     served = 0
     while not stop:
         try:
-            req = requests.get(timeout=0.2)
+            raw = requests.get(timeout=0.2)
         except queue.Empty:
             continue
-        if req is _END:
+        if raw is _END:
             break
-        rid = str(req.get("id", ""))
+        rid = str(raw.get("id", ""))
         try:
-            if req.get("op") != "generate":
-                raise EngineError(f"unknown op {req.get('op')!r}", code="EAGLET_BAD_REQUEST")
-            ids = req["inputIds"]
-            if len(ids) >= max_len:
-                raise EngineError(f"the prompt has {len(ids)} tokens; maxModelLen is {max_len}", code="EAGLET_PROMPT_TOO_LONG")
-            speculative = bool(req.get("speculative", False))
-            if speculative and gen.draft is None:
+            req: GenerateRequest = config_mod.parse(raw, "generate-request", f"request {rid or '(no id)'}")
+            if len(req.input_ids) >= max_len:
+                raise EngineError(f"the prompt has {len(req.input_ids)} tokens; maxModelLen is {max_len}", code="EAGLET_PROMPT_TOO_LONG")
+            if req.speculative and gen.draft is None:
                 raise EngineError("speculative decoding asked for, but this worker has no draft", code="EAGLET_BAD_REQUEST")
             params = GenerationParams(
-                max_tokens=int(req["maxTokens"]),
-                temperature=float(req.get("temperature", 0.0)),
-                top_p=float(req.get("topP", 1.0)),
-                stop_token_ids=list(req.get("stopTokenIds", [])),
-                seed=req.get("seed"),
-                speculative=speculative,
+                max_tokens=req.max_tokens,
+                temperature=req.temperature,
+                top_p=req.top_p,
+                stop_token_ids=list(req.stop_token_ids),
+                seed=req.seed,
+                speculative=req.speculative,
                 max_model_len=max_len,
             )
-            stream = bool(req.get("stream", False))
-            on_tokens = (lambda toks: events.emit("tokens", id=rid, ids=toks)) if stream else None
+            on_tokens = (lambda toks: events.emit("tokens", id=rid, ids=toks)) if req.stream else None
             out = gen.generate(
-                ids,
-                [_pcm(a) for a in req.get("audio", [])],
+                list(req.input_ids),
+                [_pcm(a) for a in req.audio],
                 params,
                 on_tokens=on_tokens,
                 should_stop=lambda: rid in cancelled or bool(stop),
             )
             events.emit("result", id=rid, result=out.to_json())
             served += 1
+        except ConfigError as e:
+            events.emit("failed", id=rid, code="EAGLET_BAD_REQUEST", message=str(e))
         except EngineError as e:
             events.emit("failed", id=rid, code=e.code, message=str(e))
         except Exception as e:  # noqa: BLE001 - one bad request must not end the worker

@@ -14,6 +14,7 @@ import pyarrow.ipc as ipc
 import torch
 
 from eaglet_engine import config as config_mod
+from eaglet_engine.config import TrainConfig
 from eaglet_engine.vocab import save_vocab
 
 from .tiny import qwen2_audio_config
@@ -27,7 +28,7 @@ AUDIO_TOKEN = 290
 
 def tiny_qwen2_audio(folder: Path, seed: int = 0) -> Path:
     """A Qwen2AudioForConditionalGeneration with the real audio geometry (128 mel bins, 1500
-    encoder positions, 30 s window) and tiny widths; 8 text layers so the taps (1, 3, 4) differ."""
+    encoder positions, 30 s window) and tiny widths; 8 text layers so the aux layers (2, 4, 5) differ."""
     from transformers import Qwen2AudioForConditionalGeneration, WhisperFeatureExtractor
 
     if (folder / "config.json").is_file():
@@ -58,6 +59,8 @@ def tiny_causal_lm(folder: Path, seed: int = 0) -> Path:
 
 
 def audio_tokens(samples: int) -> int:
+    """What the data says a clip costs (prepared data carries counts the TS plugin computed); the
+    adapter checks them against transformers' own formula."""
     frames = -(-samples // 160)  # the feature extractor marks ceil(samples / hop) frames
     return (((frames - 1) // 2 + 1) - 2) // 2 + 1
 
@@ -140,13 +143,53 @@ def write_vocab(path: Path, records: list[dict[str, Any]], vocab_size: int = TEX
     return path
 
 
-def train_config(tmp: Path, model: Path, train: list[Path], vocab: Path, **over: Any) -> dict[str, Any]:
-    """A train config with the defaults the TS side fills in (then validated like the engine does)."""
+# The tiny Qwen2-Audio's facts as its plugin declares them (8 layers: vLLM's aux layers 2, 4, 5).
+TINY_AUX_LAYER_IDS = [2, 4, 5]
+
+
+def engine_target(model: Path) -> dict[str, Any]:
+    """The target block `eaglet train` builds from the Qwen2-Audio plugin for the tiny model."""
+    return {
+        "id": "qwen2-audio",
+        "adapter": "eaglet_qwen2_audio",
+        "model": str(model),
+        "architecture": "Qwen2AudioForConditionalGeneration",
+        "auxLayerIds": TINY_AUX_LAYER_IDS,
+        "audioTokenId": AUDIO_TOKEN,
+    }
+
+
+def resolved_draft_config(draft_vocab_size: int = 256, **over: Any) -> dict[str, Any]:
+    """A tiny draft config as `eaglet train` resolves it for the tiny model and a mapping of
+    ``draft_vocab_size`` (the vocab sizes, aux layer ids and target width filled in)."""
+    return {
+        "architectures": ["LlamaForCausalLMEagle3"],
+        "model_type": "llama",
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 8,
+        "hidden_act": "silu",
+        "vocab_size": TEXT_VOCAB,
+        "draft_vocab_size": draft_vocab_size,
+        "rope_theta": 10000,
+        "max_position_embeddings": 8192,
+        "rms_norm_eps": 1e-6,
+        "attention_bias": False,
+        "tie_word_embeddings": False,
+        "torch_dtype": "float32",
+        "eagle_aux_hidden_state_layer_ids": TINY_AUX_LAYER_IDS,
+        **over,
+    }
+
+
+def train_config(tmp: Path, model: Path, train: list[Path], vocab: Path, **over: Any) -> TrainConfig:
+    """A train config as the TS side writes it for the tiny model, parsed like the engine does."""
     cfg: dict[str, Any] = {
-        "target": "qwen2-audio",
-        "targetAdapter": "eaglet_qwen2_audio",
-        "targetModel": str(model),
-        "draftConfig": {"hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8, "torch_dtype": "float32"},
+        "target": engine_target(model),
+        "draftConfig": resolved_draft_config(),
         "trainData": [str(p) for p in train],
         "evalData": [],
         "outputDir": str(tmp / "out"),
@@ -166,7 +209,12 @@ def train_config(tmp: Path, model: Path, train: list[Path], vocab: Path, **over:
         "device": "cpu",
         "nprocPerNode": 1,
         "parallel": "ddp",
+        "nnodes": 1,
+        "rdzvId": "eaglet",
+        "rdzvTimeoutSeconds": 900,
+        "distTimeoutSeconds": 1800,
         "resume": False,
+        "overwrite": False,
         "export": {"formats": ["vllm"], "speculativeTokens": 3},
         "plot": False,
         "seed": 0,
@@ -176,4 +224,4 @@ def train_config(tmp: Path, model: Path, train: list[Path], vocab: Path, **over:
             cfg[key] = {**cfg[key], **value}
         else:
             cfg[key] = value
-    return config_mod.validate(cfg, "train")
+    return config_mod.parse(cfg, "train")

@@ -4,17 +4,20 @@ bf16 flash kernels against the fp64 CPU reference, log-mel features on the GPU a
 path, and the trainer end to end in bf16 with exact resume."""
 
 import json
+import os
 
 import numpy as np
 import pytest
 import torch
 
-from eaglet_engine.draft import eager_ttt_attention, flash_ttt_attention
-from eaglet_engine.targets import rows_needed, target_signals
+from eaglet_engine.config import EngineTarget, from_dict
+from eaglet_engine.draft import eager_ttt_attention
+from eaglet_engine.kernels import flash_ttt_attention
+from eaglet_engine.targets import load_adapter, rows_needed, run_target, target_signals
 from eaglet_engine.trainer import Trainer
 from eaglet_engine.ttt import TTTBatch, TTTObjective, step_token_counts
 
-from .fixtures import make_records, tiny_qwen2_audio, train_config, write_prepared, write_vocab
+from .fixtures import TINY_AUX_LAYER_IDS, engine_target, make_records, tiny_qwen2_audio, train_config, write_prepared, write_vocab
 from .test_ttt import _problem, naive_ttt
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (the GPU machine runs these)")
@@ -65,15 +68,17 @@ def test_objective_in_bf16_on_cuda_matches_the_fp64_reference():
         assert _rel(p.grad, ref_grads[name]) < 6e-2, name
 
 
-def test_log_mel_features_on_the_gpu_equal_the_cpu_path(tmp_path):
-    from eaglet_engine.targets import load_adapter
+def _qwen2_audio(folder):
+    return load_adapter(from_dict(EngineTarget, engine_target(folder)), device=CUDA, dtype=torch.bfloat16)
 
-    target = load_adapter("eaglet_qwen2_audio", str(tiny_qwen2_audio(tmp_path / "m")), device=CUDA, dtype=torch.bfloat16)
+
+def test_log_mel_features_on_the_gpu_equal_the_cpu_path(tmp_path):
+    target = _qwen2_audio(tiny_qwen2_audio(tmp_path / "m"))
     clips = [np.random.default_rng(i).standard_normal(n).astype(np.float32) * 0.1 for i, n in enumerate((16000 * 7, 16000 * 30))]
-    gpu, gpu_mask = target.features(clips, CUDA)  # the STFT ran on the GPU
-    cpu = target.fe(clips, sampling_rate=16000, return_attention_mask=True, padding="max_length", return_tensors="pt")
-    assert torch.equal(gpu_mask.cpu(), cpu["attention_mask"])
-    assert (gpu - cpu["input_features"]).abs().max().item() < 1e-4
+    gpu = target.media_inputs(clips, CUDA)  # the STFT ran on the GPU
+    cpu = target.media_inputs(clips, torch.device("cpu"))
+    assert torch.equal(gpu["feature_attention_mask"].cpu(), cpu["feature_attention_mask"])
+    assert (gpu["input_features"] - cpu["input_features"]).abs().max().item() < 1e-4
 
 
 def test_tiny_pipeline_trains_exports_and_resumes_on_cuda(tmp_path):
@@ -107,10 +112,6 @@ def test_tiny_pipeline_trains_exports_and_resumes_on_cuda(tmp_path):
 
 
 def test_fused_compiled_draft_loss_and_target_equal_their_eager_versions(tmp_path):
-    from eaglet_engine import draft as draft_mod
-    from eaglet_engine import loss
-    from eaglet_engine.targets import load_adapter
-
     draft, input_ids, loss_mask, valid, taps, final_hidden, lm_head, steps = _problem()
     gpu = draft.float().to(CUDA)
     mapping = (torch.arange(gpu.config.draft_vocab_size) + gpu.d2t.cpu()).to(CUDA)
@@ -118,34 +119,169 @@ def test_fused_compiled_draft_loss_and_target_equal_their_eager_versions(tmp_pat
     batch = TTTBatch(input_ids.to(CUDA), loss_mask.to(CUDA), taps.float().to(CUDA), logits, row, in_draft & valid.to(CUDA), valid.to(CUDA))
     counts = step_token_counts(loss_mask, valid, steps).double().to(CUDA)
 
-    def run():
+    def run(compiled: bool):
         gpu.zero_grad()
         with torch.autocast("cuda", dtype=torch.bfloat16):
-            total, stats = TTTObjective(gpu, steps=steps)(batch, counts)
+            total, stats = TTTObjective(gpu, steps=steps, decay=0.8, compiled=compiled)(batch, counts)
         total.backward()
         return total.detach(), stats, {n: p.grad.clone() for n, p in gpu.named_parameters()}
 
-    eager = run()
+    eager = run(compiled=False)
     gpu.fuse()
-    loss.compile_kernels()
-    try:
-        fused = run()
-    finally:
-        loss.compile_kernels(False)
-        draft_mod.compile_kernels(False)
+    fused = run(compiled=True)
     assert abs(fused[0].item() - eager[0].item()) / eager[0].item() < 1e-2
     assert torch.equal(fused[1][:, 2], eager[1][:, 2])  # the same rows counted
     for name in eager[2]:
         assert _rel(fused[2][name], eager[2][name]) < 5e-2, name
 
-    target = load_adapter("eaglet_qwen2_audio", str(tiny_qwen2_audio(tmp_path / "m")), device=CUDA, dtype=torch.bfloat16)
+    target = _qwen2_audio(tiny_qwen2_audio(tmp_path / "m"))
     records = make_records(2, seed=3, audio_every=1)
     from eaglet_engine.data import PreparedDataset, collate
 
     data = PreparedDataset([write_prepared(tmp_path / "d", records)], max_length=4096, audio_token_id=target.audio_token_id)
     b = collate(data, [0, 1])
+    b.inputs = {k: v.to(CUDA) for k, v in target.media_inputs(b.clips, CUDA).items()}
     b.input_ids, b.loss_mask, b.lengths = b.input_ids.to(CUDA), b.loss_mask.to(CUDA), b.lengths.to(CUDA)
-    before = target.forward(b)
+    before = run_target(target, b, TINY_AUX_LAYER_IDS)
     target.fuse()
-    after = target.forward(b)
+    after = run_target(target, b, TINY_AUX_LAYER_IDS)
     assert _rel(after.taps, before.taps) < 2e-2 and _rel(after.final_hidden, before.final_hidden) < 2e-2
+
+
+# -- the fast decode path: static caches, CUDA graphs, verification on the GPU ------------------
+
+
+def _fast_cuda(tmp_path, dtype=torch.float32, n=3, max_len=512, vocab=64, seed=0):
+    from eaglet_engine.generate.draft import DraftRunner
+    from eaglet_engine.generate.fast import build_fast_generator
+    from eaglet_engine.generate.target import TargetRunner
+
+    from .tiny_models import qwen2_audio_adapter, write_random_draft
+    from .tiny_models import tiny_qwen2_audio as tiny_audio_model
+
+    aux = (2, 3, 4)
+    model = tiny_audio_model(vocab=vocab, seed=seed).to(CUDA, dtype)
+    target = TargetRunner(qwen2_audio_adapter(model, aux), aux)
+    folder = write_random_draft(tmp_path / "draft", model, list(aux), draft_vocab=48 if vocab == 64 else 12)
+    draft = DraftRunner.from_folder(folder, target.adapter.embedding_weight(), device=CUDA, dtype=dtype)
+    fast = build_fast_generator(target.adapter, aux, draft.model, n, max_len, graphs=True, compile=False)
+    return model, target, draft, fast
+
+
+def _prompts(model):
+    from .tiny_models import AUDIO_TOKEN
+
+    pcm = (np.sin(np.linspace(0, 2000, 32000)) * 0.1).astype(np.float32)
+    g = torch.Generator().manual_seed(0)
+    text = [[int(x) for x in torch.randint(0, AUDIO_TOKEN, (12,), generator=g)] for _ in range(2)]
+    return [(text[0], None), (text[1], None), (text[0][:5] + [AUDIO_TOKEN] * 50 + text[1][:4], [pcm])]
+
+
+def test_graph_path_equals_the_eager_paths_and_generate_on_cuda(tmp_path):
+    from eaglet_engine.generate.fast import FastGenerator
+    from eaglet_engine.generate.speculative import GenerationParams, Generator
+
+    model, target, draft, fast = _fast_cuda(tmp_path)
+    assert fast.path == "graphs" and fast.capture_seconds > 0
+    plain = FastGenerator(fast.adapter, fast.target, fast.draft, 3, 512, graphs=False)
+    eager = Generator(target, draft, num_spec_tokens=3)
+    for ids, audio in _prompts(model):
+        params = GenerationParams(max_tokens=40)
+        reference = eager.generate(ids, audio, params)
+        eager_spec = eager.generate(ids, audio, GenerationParams(max_tokens=40, speculative=True))
+        graphs = fast.generate(ids, audio, params)
+        spec = fast.generate(ids, audio, GenerationParams(max_tokens=40, speculative=True))
+        assert graphs.output_ids == plain.generate(ids, audio, params).output_ids == reference.output_ids
+        assert spec.output_ids == reference.output_ids
+        assert spec.counters.to_json() == eager_spec.counters.to_json()
+        if audio is None:
+            hf = model.generate(torch.tensor([ids], device=CUDA), max_new_tokens=40, do_sample=False)[0, len(ids) :].tolist()
+            assert graphs.output_ids == hf
+
+
+def test_graph_path_samples_from_the_target_distribution_on_cuda(tmp_path):
+    from eaglet_engine.generate.speculative import GenerationParams
+
+    from .test_speculative_sampling import chi_square_p, exact_marginals
+    from .tiny_models import tiny_qwen2_audio as tiny_audio_model
+
+    reference = tiny_audio_model(vocab=16, seed=3)
+    with torch.no_grad():
+        reference.lm_head.weight.mul_(0.15)
+    prompt_ids = [1, 5, 7, 2, 9, 4]
+    m2, m3 = exact_marginals(reference, prompt_ids, 1.0)
+    model, _, _, fast = _fast_cuda(tmp_path, n=2, max_len=64, vocab=16, seed=3)
+    with torch.no_grad():
+        model.lm_head.weight.copy_(reference.lm_head.weight)
+    c2, c3 = torch.zeros(16), torch.zeros(16)
+    drafts = accepted = 0
+    for i in range(1000):
+        out = fast.generate(prompt_ids, None, GenerationParams(max_tokens=3, temperature=1.0, seed=i, speculative=True))
+        c2[out.output_ids[1]] += 1
+        c3[out.output_ids[2]] += 1
+        drafts += out.counters.num_draft_tokens
+        accepted += out.counters.num_accepted_tokens
+    assert 0 < accepted < drafts
+    assert chi_square_p(c2, m2) > 1e-3
+    assert chi_square_p(c3, m3) > 1e-3
+
+
+def test_worker_generator_on_cuda_is_the_compiled_graph_path_and_oom_names_the_setting(tmp_path):
+    from eaglet_engine import config
+    from eaglet_engine.errors import EngineError
+    from eaglet_engine.generate.loading import build_generator
+    from eaglet_engine.generate.speculative import GenerationParams, Generator
+    from eaglet_engine.generate.target import TargetRunner
+
+    cfg = {"target": engine_target(tiny_qwen2_audio(tmp_path / "m")), "device": "cuda", "dtype": "fp32", "maxModelLen": 1024}
+    gen, info = build_generator(config.parse(cfg, "generation"))
+    assert info["decodePath"] == "graphs" and info["captureSeconds"] > 0 and gen.target.compiled
+    eager = Generator(TargetRunner(gen.adapter, TINY_AUX_LAYER_IDS), None, num_spec_tokens=2)
+    ids = [3, 1, 4, 1, 5, 9, 2, 6]
+    assert gen.generate(ids, None, GenerationParams(max_tokens=24)).output_ids == eager.generate(ids, None, GenerationParams(max_tokens=24)).output_ids
+    del gen, eager
+    with pytest.raises(EngineError) as e:
+        build_generator(config.parse({**cfg, "maxModelLen": 2**36}, "generation"))
+    assert e.value.code == "EAGLET_OUT_OF_MEMORY" and "maxModelLen" in e.value.hint
+
+
+@pytest.mark.skipif(os.environ.get("EAGLET_CUDA_7B") != "1", reason="builds the 16 GB Qwen2-Audio-7B architecture: set EAGLET_CUDA_7B=1 (tools/bench/decode.py runs the same check)")
+def test_first_32_bf16_tokens_of_the_7b_architecture_equal_generate_or_tie(tmp_path):
+    import sys
+    from pathlib import Path
+
+    from transformers import Qwen2AudioForConditionalGeneration
+
+    from eaglet_engine.config import EngineTarget
+    from eaglet_engine.generate.fast import FastGenerator, build_fast_generator
+    from eaglet_engine.generate.parity import fast_logits_at, greedy_parity
+    from eaglet_engine.generate.speculative import GenerationParams
+    from eaglet_engine.generate.target import TargetRunner
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[4] / "tools" / "bench"))
+    from embedded_speedup_bound import AUDIO_TOKEN, qwen2_audio_config
+
+    torch.manual_seed(0)
+    with torch.device(CUDA):
+        model = Qwen2AudioForConditionalGeneration._from_config(qwen2_audio_config(False), dtype=torch.bfloat16).eval()
+    from eaglet_qwen2_audio import Qwen2AudioTarget
+    from transformers import WhisperFeatureExtractor
+
+    aux = (2, 16, 29)  # vLLM's default for 32 layers
+    block = EngineTarget("qwen2-audio", "eaglet_qwen2_audio", "(random weights)", "Qwen2AudioForConditionalGeneration", aux, AUDIO_TOKEN)
+    adapter = Qwen2AudioTarget(model, WhisperFeatureExtractor(feature_size=128), block)
+    runner = TargetRunner(adapter, aux)
+    pcm = (torch.randn(16000 * 30, generator=torch.Generator().manual_seed(0)) * 0.05).numpy()
+    feats = runner.media([pcm])
+    text = torch.randint(0, 150000, (40,), generator=torch.Generator().manual_seed(1)).tolist()
+    ids = text[:20] + [AUDIO_TOKEN] * 750 + text[20:]
+    ref = model.generate(input_ids=torch.tensor([ids], device=CUDA), **feats, max_new_tokens=32, min_new_tokens=32, do_sample=False, output_logits=True, return_dict_in_generate=True)
+    ref_tokens = ref.sequences[0, len(ids) :].tolist()
+    ref_logits = torch.stack([x[0] for x in ref.logits]).float().cpu()
+    fast = build_fast_generator(adapter, aux, None, 4, 2048, graphs=True, compile=True)
+    ours = fast.generate(ids, [pcm], GenerationParams(max_tokens=32)).output_ids
+    plain = FastGenerator(fast.adapter, fast.target, None, 4, 2048, graphs=False)
+    assert plain.generate(ids, [pcm], GenerationParams(max_tokens=32)).output_ids == ours
+    parity = greedy_parity(ours, ref_tokens, ref_logits, lambda step: fast_logits_at(plain, ids, [pcm], step))
+    print("7B bf16 parity with generate():", parity)
+    assert parity["equal"] or parity["divergence"]["tie"], parity

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from eaglet_engine.config import to_dict
 from eaglet_engine.trainer import Trainer
 
 from .fixtures import QWEN2_AUDIO_PYTHON, make_records, tiny_qwen2_audio, train_config, write_prepared, write_vocab
@@ -35,7 +36,7 @@ SETUPS = {
 def _torchrun(config: dict, path: Path) -> tuple[list[str], dict[str, str]]:
     """Writes the train config and returns the argv and environment that run it on two ranks, as
     the TS bridge does: the engine and the adapter first on PYTHONPATH, then the caller's."""
-    path.write_text(json.dumps(config))
+    path.write_text(json.dumps(to_dict(config)))
     pythonpath = os.pathsep.join(p for p in (str(ENGINE_DIR), str(QWEN2_AUDIO_PYTHON), os.environ.get("PYTHONPATH", "")) if p)
     argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "eaglet_engine", "train", "--config", str(path)]
     return argv, {**os.environ, "PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}

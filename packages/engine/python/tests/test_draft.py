@@ -10,8 +10,8 @@ from eaglet_engine.draft import (
     KVCache,
     TTTCache,
     eager_ttt_attention,
-    flash_ttt_attention,
 )
+from eaglet_engine.kernels import flash_ttt_attention
 
 from .tiny import tiny_draft, tiny_draft_config
 
@@ -146,9 +146,9 @@ def test_embedding_is_frozen_and_never_saved():
 
 
 def test_flash_kernel_without_native_grouped_query_support_expands_heads(monkeypatch):
-    from eaglet_engine import draft
+    from eaglet_engine import kernels
 
-    monkeypatch.setitem(draft._NATIVE_GQA, "cpu", False)
+    monkeypatch.setitem(kernels._NATIVE_GQA, "cpu", False)
     q, keys, values, grad = _inputs(3, torch.float64)
     ref = _run(eager_ttt_attention, q, keys, values, grad)
     got = _run(flash_ttt_attention, q, keys, values, grad)

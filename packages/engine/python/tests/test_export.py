@@ -37,9 +37,9 @@ def _tensors(folder):
 
 
 def test_vllm_export_has_exactly_reference_names_shapes_and_dtypes(tmp_path):
-    cfg = tiny_draft_config(extra={"architectures": ["LlamaForCausalLMEagle3"], "torch_dtype": "bfloat16"})
+    cfg = tiny_draft_config(extra={"architectures": ["LlamaForCausalLMEagle3"], "torch_dtype": "bfloat16", "eagle_aux_hidden_state_layer_ids": [2, 4, 5]})
     model = tiny_draft(cfg)
-    out = save_draft(model, tmp_path / "draft", tap_layers=(1, 3, 4))
+    out = save_draft(model, tmp_path / "draft")
     tensors = _tensors(out)
     assert sorted(tensors) == VLLM_NAMES == expected_tensor_names(cfg)
     h, inter, v = cfg.hidden_size, cfg.intermediate_size, cfg.draft_vocab_size
@@ -75,7 +75,7 @@ def test_vllm_export_has_exactly_reference_names_shapes_and_dtypes(tmp_path):
 def test_round_trip_in_both_layouts_gives_the_same_draft(tmp_path):
     model = tiny_draft()  # fp32 config: the export keeps fp32, so the round trip is exact
     for fmt in ("vllm", "speculators"):
-        folder = save_draft(model, tmp_path / fmt, fmt=fmt, tap_layers=(1, 3, 4), verifier={"name_or_path": "/m", "architectures": ["Qwen2AudioForConditionalGeneration"]})
+        folder = save_draft(model, tmp_path / fmt, fmt=fmt, verifier={"name_or_path": "/m", "architectures": ["Qwen2AudioForConditionalGeneration"]}, speculative_tokens=3)
         again = load_draft(folder, embedding=model.embed_tokens)
         assert again.config == model.config
         sd, sd2 = model.state_dict(), again.state_dict()

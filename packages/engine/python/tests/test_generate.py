@@ -11,7 +11,10 @@ from eaglet_engine.generate.draft import DraftRunner
 from eaglet_engine.generate.sampling import verify_greedy
 from eaglet_engine.generate.speculative import GenerationParams, Generator
 from eaglet_engine.generate.target import TargetRunner
-from .tiny_models import AUDIO_TOKEN, tiny_qwen2_audio, write_random_draft
+
+from .tiny_models import AUDIO_TOKEN, qwen2_audio_adapter, tiny_qwen2_audio, write_random_draft
+
+AUX = (2, 3, 4)  # vLLM's numbering: the states after 2, 3 and 4 of the 4 layers
 
 
 @pytest.fixture(scope="module")
@@ -21,13 +24,13 @@ def model():
 
 @pytest.fixture(scope="module")
 def target(model):
-    return TargetRunner(model, tap_layers=[1, 2, 3])
+    return TargetRunner(qwen2_audio_adapter(model, AUX), AUX)
 
 
 @pytest.fixture(scope="module")
 def draft(model, target, tmp_path_factory):
-    folder = write_random_draft(tmp_path_factory.mktemp("draft"), model, draft_vocab=48)
-    return DraftRunner.from_folder(folder, target.embed_tokens, device="cpu", dtype=torch.float32)
+    folder = write_random_draft(tmp_path_factory.mktemp("draft"), model, list(AUX), draft_vocab=48)
+    return DraftRunner.from_folder(folder, target.adapter.embedding_weight(), device="cpu", dtype=torch.float32)
 
 
 def prompt(seed: int, n: int = 12, vocab: int = 64) -> list[int]:
@@ -47,12 +50,12 @@ def test_cached_target_equals_uncached(model, target):
     torch.testing.assert_close(cached, full, rtol=1e-4, atol=1e-4)
 
 
-def test_taps_are_the_tapped_layer_outputs(model, target):
+def test_taps_are_the_aux_layer_states_in_vllm_numbering(model, target):
     ids = prompt(1, 10)
     target.reset()
     step = target.forward(ids)
     hs = model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states
-    expected = torch.cat([hs[i + 1][0] for i in (1, 2)], -1)  # layer outputs 1 and 2 (not the last: HF norms it)
+    expected = torch.cat([hs[k][0] for k in (2, 3)], -1)  # aux id k: the state after k layers (not the last: HF norms it)
     torch.testing.assert_close(step.taps[:, : 2 * 64], expected, rtol=1e-5, atol=1e-5)
 
 
@@ -60,9 +63,9 @@ def test_draft_cache_rollback_equals_fresh_run(model, target, draft):
     """Chain positions written then cropped leave the draft exactly as if they had never run."""
     ids = torch.tensor(prompt(2, 9))
     hidden = draft.fuse(torch.randn(9, 3 * 64))
-    draft.reset(64)
+    draft.reset()
     out_a, logits_a = draft.step(ids, hidden, start=0)
-    draft.reset(64)
+    draft.reset()
     draft.step(ids[:5], hidden[:5], start=0)
     draft.step(ids[5:6], hidden[5:6] * 3, start=5)  # a speculative position, then rolled back
     draft.cache.crop(5)
@@ -96,7 +99,7 @@ def test_speculative_greedy_equals_baseline(target, draft, n):
 def test_stop_token_and_audio_prompt(model, target, draft):
     # An audio prompt: one <|AUDIO|> per encoder frame of a 2 s clip, as the processor expands it.
     pcm = (np.sin(np.linspace(0, 2000, 32000)) * 0.1).astype(np.float32)
-    feats = target.audio_inputs([pcm])
+    feats = target.media([pcm])
     n_audio = int(model.model.audio_tower._get_feat_extract_output_lengths(feats["feature_attention_mask"].sum(-1))[1].item())
     ids = prompt(3, 5) + [AUDIO_TOKEN] * n_audio + prompt(4, 4)
     gen = Generator(target, draft, num_spec_tokens=2)

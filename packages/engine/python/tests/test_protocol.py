@@ -42,14 +42,21 @@ def test_non_finite_values_never_break_the_stream(capsys):
     assert json.loads(out[1])["values"] == {"acc_0": 0.5}
 
 
-def test_only_rank_zero_emits(monkeypatch, capsys):
+def test_only_the_first_process_of_each_node_emits(monkeypatch, capsys):
     monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
     events.progress("train", 1)
     assert capsys.readouterr().out == ""
+    # Rank 8 on the second node of a multi-node run reports to that node's eaglet.
+    monkeypatch.setenv("RANK", "8")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    events.progress("train", 2)
+    assert json.loads(capsys.readouterr().out) == {"type": "progress", "task": "train", "done": 2}
 
 
 def test_another_ranks_error_goes_to_stderr_with_its_rank(monkeypatch, capsys):
     monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
     events.error("ValueError: broken shard", code="EAGLET_ENGINE_CRASH", traceback="Traceback ...\nValueError: broken shard")
     captured = capsys.readouterr()
     assert captured.out == ""  # stdout stays rank 0's

@@ -10,7 +10,7 @@ from eaglet_engine.generate.draft import DraftRunner
 from eaglet_engine.generate.sampling import probabilities, verify_sampling
 from eaglet_engine.generate.speculative import GenerationParams, Generator
 from eaglet_engine.generate.target import TargetRunner
-from .tiny_models import tiny_qwen2_audio, write_random_draft
+from .tiny_models import qwen2_audio_adapter, tiny_qwen2_audio, write_random_draft
 
 ALPHA = 1e-3  # seeded, so deterministic; a correct sampler passes at any fixed seed with prob 1 - ALPHA
 
@@ -63,9 +63,10 @@ def setup(tmp_path_factory):
     model = tiny_qwen2_audio(vocab=16, seed=3)
     with torch.no_grad():
         model.lm_head.weight.mul_(0.15)  # flatter target: many tokens carry mass
-    target = TargetRunner(model, tap_layers=[0, 1, 2])
-    folder = write_random_draft(tmp_path_factory.mktemp("draft"), model, draft_vocab=12, seed=5)
-    draft = DraftRunner.from_folder(folder, target.embed_tokens, device="cpu", dtype=torch.float32)
+    aux = (1, 2, 3)
+    target = TargetRunner(qwen2_audio_adapter(model, aux), aux)
+    folder = write_random_draft(tmp_path_factory.mktemp("draft"), model, list(aux), draft_vocab=12, seed=5)
+    draft = DraftRunner.from_folder(folder, target.adapter.embedding_weight(), device="cpu", dtype=torch.float32)
     return model, target, draft
 
 

@@ -1,60 +1,71 @@
-"""Target adapters against transformers itself: the hooked taps equal the model's own hidden
-states, the final hidden state gives the model's logits, features equal the processor's, and a
-record's outputs do not depend on the records padded beside it."""
+"""Target adapters against transformers itself: the hooked aux states equal the model's own hidden
+states (vLLM's numbering), the final hidden state gives the model's logits, features equal the
+processor's, and a record's outputs do not depend on the records padded beside it."""
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from eaglet_engine.config import EngineTarget
 from eaglet_engine.data import PreparedDataset, collate
 from eaglet_engine.errors import EngineError
-from eaglet_engine.targets import TargetBatch, default_tap_layers, load_adapter
-from eaglet_engine.targets.causal_lm import load_target as load_causal_lm
+from eaglet_engine.targets import TargetBatch, load_adapter, run_target
 
-from .fixtures import AUDIO_TOKEN, make_records, tiny_causal_lm, tiny_qwen2_audio, write_prepared
+from .fixtures import AUDIO_TOKEN, TINY_AUX_LAYER_IDS, engine_target, make_records, tiny_causal_lm, tiny_qwen2_audio, write_prepared
+
+CPU = torch.device("cpu")
+
+
+def _target(**block) -> EngineTarget:
+    from eaglet_engine.config import from_dict
+
+    return from_dict(EngineTarget, block)
 
 
 @pytest.fixture(scope="module")
 def qwen2_audio(tmp_path_factory):
     folder = tiny_qwen2_audio(tmp_path_factory.mktemp("q2a") / "model")
-    return load_adapter("eaglet_qwen2_audio", str(folder), device=torch.device("cpu"), dtype=torch.float32)
+    return load_adapter(_target(**engine_target(folder)), device=CPU, dtype=torch.float32)
 
 
-def _batch(records, tmp_path):
+def _batch(adapter, records, tmp_path):
     data = PreparedDataset([write_prepared(tmp_path, records)], max_length=4096, audio_token_id=AUDIO_TOKEN)
-    return data, collate(data, list(range(len(records))))
+    batch = collate(data, list(range(len(records))))
+    batch.inputs = adapter.media_inputs(batch.clips, CPU)
+    adapter.check(batch)
+    return batch
 
 
-def test_qwen2_audio_taps_and_logits_equal_transformers_own_outputs(qwen2_audio, tmp_path):
-    records = make_records(1, seed=2, audio_every=1)
-    _, batch = _batch(records, tmp_path)
-    out = qwen2_audio.forward(batch)
-    features, mask = qwen2_audio.features(batch.audio[0], torch.device("cpu"))
-    ref = qwen2_audio.model(input_ids=batch.input_ids, input_features=features, feature_attention_mask=mask, output_hidden_states=True, use_cache=False)
+def test_qwen2_audio_aux_states_and_logits_equal_transformers_own_outputs(qwen2_audio, tmp_path):
+    batch = _batch(qwen2_audio, make_records(1, seed=2, audio_every=1), tmp_path)
+    out = run_target(qwen2_audio, batch, TINY_AUX_LAYER_IDS)
+    ref = qwen2_audio.model(input_ids=batch.input_ids, **batch.inputs, output_hidden_states=True, use_cache=False)
     hidden = ref.hidden_states
     assert len(hidden) == qwen2_audio.info.num_layers + 1  # embeddings + every layer
     h = qwen2_audio.info.hidden_size
-    for slot, layer in enumerate(qwen2_audio.info.tap_layers):
-        assert torch.allclose(out.taps[..., slot * h : (slot + 1) * h], hidden[layer + 1], atol=1e-6), layer
+    for slot, k in enumerate(TINY_AUX_LAYER_IDS):  # aux id k: the state after k layers
+        assert torch.allclose(out.taps[..., slot * h : (slot + 1) * h], hidden[k], atol=1e-6), k
     logits = out.final_hidden @ qwen2_audio.lm_head_weight().t()
     assert torch.allclose(logits, ref.logits, atol=1e-5)
 
 
-def test_qwen2_audio_features_equal_the_processors(qwen2_audio, tmp_path):
+def test_qwen2_audio_features_and_token_counts_equal_the_processors(qwen2_audio):
     clip = np.random.default_rng(0).standard_normal(40_000).astype(np.float32) * 0.1
-    ours, mask = qwen2_audio.features([clip], torch.device("cpu"))
+    ours = qwen2_audio.media_inputs([clip], CPU)
     ref = qwen2_audio.fe([clip], sampling_rate=16000, return_attention_mask=True, padding="max_length", return_tensors="pt")
-    assert torch.equal(ours, ref["input_features"]) and torch.equal(mask, ref["attention_mask"])
-    assert tuple(ours.shape) == (1, 128, 3000)
+    assert torch.equal(ours["input_features"], ref["input_features"]) and torch.equal(ours["feature_attention_mask"], ref["attention_mask"])
+    assert tuple(ours["input_features"].shape) == (1, 128, 3000)
+    # transformers' own formula gives what the TS plugin's count gives for 40000 samples: 250 frames -> 62 tokens
+    assert qwen2_audio.audio_tokens(ours["feature_attention_mask"].sum(-1)).tolist() == [62]
 
 
 def test_a_records_outputs_do_not_depend_on_its_batch_neighbours(qwen2_audio, tmp_path):
     records = make_records(3, seed=4, audio_every=2)  # records 0 and 2 carry audio
-    _, together = _batch(records, tmp_path / "all")
-    both = qwen2_audio.forward(together)
+    both = run_target(qwen2_audio, _batch(qwen2_audio, records, tmp_path / "all"), TINY_AUX_LAYER_IDS)
     for i in range(3):
-        _, alone = _batch([records[i]], tmp_path / f"one{i}")
-        single = qwen2_audio.forward(alone)
+        single = run_target(qwen2_audio, _batch(qwen2_audio, [records[i]], tmp_path / f"one{i}"), TINY_AUX_LAYER_IDS)
         n = len(records[i]["input_ids"])
         assert torch.allclose(both.taps[i, :n], single.taps[0], atol=1e-5)
         assert torch.allclose(both.final_hidden[i, :n], single.final_hidden[0], atol=1e-5)
@@ -62,29 +73,39 @@ def test_a_records_outputs_do_not_depend_on_its_batch_neighbours(qwen2_audio, tm
 
 def test_qwen2_audio_refuses_audio_that_does_not_match_its_placeholders(qwen2_audio, tmp_path):
     records = make_records(1, seed=2, audio_every=1)
-    _, batch = _batch(records, tmp_path)
-    batch.audio_token_counts = [[batch.audio_token_counts[0][0] - 1]]
+    records[0]["audio_token_counts"] = [records[0]["audio_token_counts"][0] - 1]
     with pytest.raises(EngineError, match="record r0: .* <\\|AUDIO\\|> tokens but audio_token_counts sum to"):
-        qwen2_audio.forward(batch)
-    batch.audio = [[]]
+        _batch(qwen2_audio, records, tmp_path / "a")
+    records[0]["audio"], records[0]["audio_token_counts"] = [], []
     with pytest.raises(EngineError, match="hold <\\|AUDIO\\|> tokens but no audio clips"):
-        qwen2_audio.forward(batch)
+        _batch(qwen2_audio, records, tmp_path / "b")
 
 
-def test_causal_lm_adapter_taps_equal_transformers_hidden_states(tmp_path):
-    target = load_causal_lm(str(tiny_causal_lm(tmp_path / "lm")), device=torch.device("cpu"), dtype=torch.float32)
+def test_qwen2_audio_needs_the_feature_extractor_its_folder_describes(tmp_path):
+    folder = tiny_qwen2_audio(tmp_path / "model")
+    (folder / "preprocessor_config.json").unlink()
+    with pytest.raises(EngineError, match="preprocessor_config.json does not exist"):
+        load_adapter(_target(**engine_target(folder)), device=CPU, dtype=torch.float32)
+
+
+def test_causal_lm_adapter_aux_states_equal_transformers_hidden_states(tmp_path):
+    folder = tiny_causal_lm(tmp_path / "lm")
+    block = _target(id="lm", adapter="eaglet_engine.targets.causal_lm", model=str(folder), architecture="Qwen2ForCausalLM", auxLayerIds=[0, 4, 7])
+    target = load_adapter(block, device=CPU, dtype=torch.float32)
     ids = torch.randint(0, 300, (2, 17))
     batch = TargetBatch(input_ids=ids, loss_mask=torch.ones_like(ids, dtype=torch.bool), lengths=torch.tensor([17, 17]))
-    out = target.forward(batch)
+    out = run_target(target, batch, block.aux_layer_ids)
     ref = target.model(input_ids=ids, output_hidden_states=True)
     h = target.info.hidden_size
-    for slot, layer in enumerate(target.info.tap_layers):
-        assert torch.allclose(out.taps[..., slot * h : (slot + 1) * h], ref.hidden_states[layer + 1], atol=1e-6)
+    for slot, k in enumerate(block.aux_layer_ids):  # 0: the embeddings
+        assert torch.allclose(out.taps[..., slot * h : (slot + 1) * h], ref.hidden_states[k], atol=1e-6), k
     assert torch.allclose(out.final_hidden @ target.lm_head_weight().t(), ref.logits, atol=1e-5)
 
 
-def test_default_taps_follow_the_reference_and_refuse_shallow_targets():
-    assert default_tap_layers(32) == (1, 15, 28)  # Qwen2-7B: vLLM's (2, 16, 29) as layer inputs
-    assert default_tap_layers(8) == (1, 3, 4)
-    with pytest.raises(EngineError, match="no three distinct default taps"):
-        default_tap_layers(4)
+def test_aux_layers_a_target_does_not_have_are_refused(tmp_path):
+    folder = tiny_causal_lm(tmp_path / "lm")
+    block = _target(id="lm", adapter="eaglet_engine.targets.causal_lm", model=str(folder), architecture="Qwen2ForCausalLM", auxLayerIds=[2, 4, 9])
+    with pytest.raises(EngineError, match=r"aux layer ids \[2, 4, 9\] must be three distinct ids in 0..8"):
+        load_adapter(block, device=CPU, dtype=torch.float32)
+    with pytest.raises(EngineError, match="cannot import the target adapter module 'no_such_adapter'"):
+        load_adapter(_target(**{**engine_target(Path(folder)), "adapter": "no_such_adapter"}), device=CPU, dtype=torch.float32)

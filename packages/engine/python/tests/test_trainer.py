@@ -16,7 +16,7 @@ from eaglet_engine.targets import rows_needed
 from eaglet_engine.trainer import Trainer
 from eaglet_engine.vocab import load_vocab, save_vocab
 
-from .fixtures import make_records, tiny_qwen2_audio, train_config, write_prepared, write_vocab
+from .fixtures import make_records, resolved_draft_config, tiny_qwen2_audio, train_config, write_prepared, write_vocab
 
 
 @pytest.fixture(scope="session")
@@ -56,21 +56,21 @@ def test_a_few_hundred_steps_drive_acc0_far_above_chance(world, tmp_path):
     # counted positions of the training set.
     argmaxes = []
     for i in range(len(trainer.train_data)):
-        batch = trainer.to_device(collate(trainer.train_data, [i]))
-        out = trainer.target.forward(batch)
+        batch = trainer.to_device(trainer.prepare(collate(trainer.train_data, [i])))
+        out = trainer.target_forward(batch)
         full = out.final_hidden @ trainer.target.lm_head_weight().t()
         need = rows_needed(batch.loss_mask, batch.valid)
         argmaxes += full.argmax(-1)[need].tolist()
     chance = np.bincount(argmaxes).max() / len(argmaxes)
 
     result = trainer.train()
-    rows = _metrics(Path(cfg["outputDir"]))
+    rows = _metrics(Path(cfg.output_dir))
     first, last = rows[0], [r for r in rows if r["split"] == "train"][-1]
     final_eval = result["eval"]
     assert last["acc_0"] > first["acc_0"] + 0.3
     assert final_eval["acc_0"] > max(0.5, 5 * chance), (final_eval, chance)
     assert last["loss"] < first["loss"]
-    assert (Path(cfg["outputDir"]) / "curves.png").stat().st_size > 10_000
+    assert (Path(cfg.output_dir) / "curves.png").stat().st_size > 10_000
 
 
 def test_interrupted_and_resumed_run_ends_bit_identical(world, tmp_path):
@@ -118,7 +118,7 @@ def test_export_at_the_end_holds_the_vocab_mapping_used_and_reloads(world, tmp_p
     assert torch.equal(tensors["d2t"], vocab.d2t) and torch.equal(tensors["t2d"], vocab.t2d)
     assert not any("embed" in k for k in tensors)
     config = json.loads((folder / "config.json").read_text())
-    assert config["eagle_aux_hidden_state_layer_ids"] == [2, 4, 5]  # taps 1, 3, 4 of 8 layers
+    assert config["eagle_aux_hidden_state_layer_ids"] == [2, 4, 5]  # the target block's, vLLM's numbering
     assert config["draft_vocab_size"] == vocab.draft_vocab_size
     reloaded = load_draft(folder, dtype=torch.float32)
     for k, v in trainer.draft.state_dict().items():
@@ -144,6 +144,13 @@ def test_resume_refuses_a_checkpoint_trained_with_another_mapping(world, tmp_pat
         Trainer(_cfg(world, tmp_path, vocab=str(other), resume=True)).build()
 
 
+def test_an_output_folder_holding_a_run_is_refused_without_resume(world, tmp_path):
+    Trainer(_cfg(world, tmp_path, maxSteps=1)).build().train()
+    with pytest.raises(EngineError, match="holds an earlier run") as refused:
+        Trainer(_cfg(world, tmp_path, maxSteps=1)).build()
+    assert refused.value.code == "EAGLET_OUTPUT_EXISTS"
+
+
 def test_data_that_does_not_match_the_target_is_refused_with_the_record_named(world, tmp_path):
     records = make_records(2, seed=3, audio_every=1)
     records[1]["audio_token_counts"] = [records[1]["audio_token_counts"][0] + 1]
@@ -153,3 +160,13 @@ def test_data_that_does_not_match_the_target_is_refused_with_the_record_named(wo
         trainer.train()
     with pytest.raises(EngineError, match="prepared for target 'other'"):
         Trainer(train_config(tmp_path, world["model"], [write_prepared(tmp_path / "o", records, target="other")], world["vocab"])).build()
+
+
+def test_a_draft_config_that_does_not_fit_the_mapping_or_the_target_is_refused_naming_both(world, tmp_path):
+    for over, message in (
+        ({"draft_vocab_size": 128}, "draftConfig.draft_vocab_size is 128 but the vocab mapping .* has 256"),
+        ({"target_hidden_size": 64}, "draftConfig.target_hidden_size is 64 but the target .* has 32"),
+        ({"eagle_aux_hidden_state_layer_ids": [1, 4, 5]}, r"draftConfig.eagle_aux_hidden_state_layer_ids is \[1, 4, 5\] but the target block's auxLayerIds has \[2, 4, 5\]"),
+    ):
+        with pytest.raises(EngineError, match=message):
+            Trainer(_cfg(world, tmp_path, draftConfig=resolved_draft_config(**over))).build()

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from eaglet_engine.draft import TTTCache
-from eaglet_engine.loss import fused_soft_cross_entropy, soft_cross_entropy_reference
+from eaglet_engine.kernels import fused_soft_cross_entropy
 from eaglet_engine.targets import rows_needed, target_signals
-from eaglet_engine.ttt import TTTBatch, TTTObjective, step_token_counts
+from eaglet_engine.ttt import TTTBatch, TTTObjective, soft_cross_entropy_reference, step_token_counts
 
 from .tiny import tiny_draft, tiny_draft_config
 

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .tiny_models import AUDIO_TOKEN, save_target, tiny_qwen2_audio, write_random_draft
+from eaglet_engine.config import to_dict
+
+from .fixtures import QWEN2_AUDIO_PYTHON
+from .tiny_models import AUDIO_TOKEN, save_target, target_block, tiny_qwen2_audio, write_random_draft
 
 ENGINE = Path(__file__).resolve().parents[1]
 
@@ -18,8 +21,10 @@ ENGINE = Path(__file__).resolve().parents[1]
 def test_worker_answers_requests_in_order_and_survives_bad_ones(tmp_path):
     model = tiny_qwen2_audio()
     target = save_target(model, tmp_path / "target")
-    draft = write_random_draft(tmp_path / "draft", model, draft_vocab=48)
-    cfg = {"targetModel": str(target), "draftModel": str(draft), "numSpecTokens": 2, "device": "cpu", "dtype": "fp32", "maxModelLen": 256, "seed": 0, "warmup": False, "cpuThreads": 1}
+    draft = write_random_draft(tmp_path / "draft", model, [2, 3, 4], draft_vocab=48)
+    # The draft's own aux layers decide which states it reads; the target block's are the fallback.
+    block = to_dict(target_block(target, (1, 2, 3)))
+    cfg = {"target": block, "draftModel": str(draft), "numSpecTokens": 2, "device": "cpu", "dtype": "fp32", "maxModelLen": 256, "seed": 0, "warmup": False, "cpuThreads": 1}
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
     pcm = base64.b64encode((np.sin(np.arange(16000) / 10) * 0.1).astype("<f4").tobytes()).decode()
     n_audio = 13  # a 1 s clip gives 25 audio tokens, so 13 placeholders cannot match
@@ -37,12 +42,13 @@ def test_worker_answers_requests_in_order_and_survives_bad_ones(tmp_path):
         capture_output=True,
         text=True,
         cwd=ENGINE,
-        env={"PYTHONPATH": str(ENGINE), "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": f"{ENGINE}:{QWEN2_AUDIO_PYTHON}", "PATH": "/usr/bin:/bin"},
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     msgs = [json.loads(line) for line in proc.stdout.splitlines()]
     assert msgs[0]["type"] == "ready" and msgs[0]["speculative"] is True
+    assert msgs[0]["decodePath"] == "eager"  # CUDA graphs are for CUDA devices
     by_id = {}
     for m in msgs[1:]:
         by_id.setdefault(m.get("id"), []).append(m)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from eaglet_engine.config import EngineTarget
+
 from .tiny import qwen2_audio_config
 
 AUDIO_TOKEN = 60
@@ -26,13 +28,39 @@ def tiny_qwen2_audio(vocab: int = 64, layers: int = 4, seed: int = 0):
     return model
 
 
+def target_block(model_dir: str | Path, aux_layer_ids: tuple[int, ...]) -> EngineTarget:
+    """The engine's target block for a tiny Qwen2-Audio (as its plugin declares the family)."""
+    return EngineTarget(
+        id="qwen2-audio",
+        adapter="eaglet_qwen2_audio",
+        model=str(model_dir),
+        architecture="Qwen2AudioForConditionalGeneration",
+        aux_layer_ids=aux_layer_ids,
+        audio_token_id=AUDIO_TOKEN,
+    )
+
+
+def qwen2_audio_adapter(model, aux_layer_ids: tuple[int, ...]):
+    """The plugin's adapter around an in-memory model, with the Whisper feature extractor a
+    Qwen2-Audio folder describes (128 mel bins)."""
+    from eaglet_qwen2_audio import Qwen2AudioTarget
+    from transformers import WhisperFeatureExtractor
+
+    return Qwen2AudioTarget(model, WhisperFeatureExtractor(feature_size=128), target_block("(in memory)", aux_layer_ids))
+
+
 def save_target(model, folder: Path) -> Path:
+    """The model as a checkpoint folder, with the feature extractor its adapter loads."""
+    from transformers import WhisperFeatureExtractor
+
     model.save_pretrained(folder)
+    WhisperFeatureExtractor(feature_size=128).save_pretrained(folder)
     return folder
 
 
-def write_random_draft(folder: Path, target, draft_vocab: int | None = None, seed: int = 1, scale: float = 1.0) -> Path:
-    """An Eagle3 draft in the exported vLLM layout (config.json + model.safetensors), random weights."""
+def write_random_draft(folder: Path, target, aux_layer_ids: list[int], draft_vocab: int | None = None, seed: int = 1, scale: float = 1.0) -> Path:
+    """An Eagle3 draft in the exported vLLM layout (config.json + model.safetensors), random
+    weights, reading the target's ``aux_layer_ids``."""
     from safetensors.torch import save_file
 
     tc = getattr(target.config, "text_config", target.config)
@@ -83,7 +111,7 @@ def write_random_draft(folder: Path, target, draft_vocab: int | None = None, see
         "attention_bias": False,
         "tie_word_embeddings": False,
         "torch_dtype": "float32",
-        "eagle_aux_hidden_state_layer_ids": [2, tc.num_hidden_layers // 2, tc.num_hidden_layers - 1],
+        "eagle_aux_hidden_state_layer_ids": list(aux_layer_ids),
     }
     (folder / "config.json").write_text(json.dumps(config, indent=2))
     return folder

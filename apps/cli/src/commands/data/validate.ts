@@ -20,7 +20,11 @@ Relative audio paths resolve against the folder of the jsonl file that names the
       options: ['train', 'regenerate'],
       default: 'train',
     }),
-    'skip-audio': Flags.boolean({ description: 'do not probe audio files', default: false }),
+    'skip-audio': Flags.boolean({
+      description:
+        'do not check audio files (by default each is decoded to its end: allowed, readable, not truncated)',
+      default: false,
+    }),
     'max-problems': Flags.integer({
       description: 'problems listed on the terminal (all are in --json)',
       default: 200,

@@ -4,25 +4,39 @@ import { EagletCommand } from '../../base-command.js';
 
 export default class TargetInfo extends EagletCommand {
   static override description =
-    'Show what a target plugin reads from a model folder (layers, taps, vocab) and the draft config it implies.';
+    'Show the one declaration of a target for a model folder, as the engine will use it: aux layers (vLLM numbering), the embedding key the checkpoint holds, every eos id, the resolved draft config.';
   static override examples = [
-    '<%= config.bin %> target info --target qwen2-audio --model ./Qwen2-Audio-7B-Instruct',
+    '<%= config.bin %> target info --model ./my-target-model',
+    '<%= config.bin %> target info --target ID --model ./my-target-model --json',
   ];
   static override flags = {
-    target: Flags.string({ description: 'target plugin id (see `eaglet plugins`)', required: true }),
+    target: Flags.string({
+      description:
+        "target plugin id (see `eaglet plugins`; default: the one that claims the model's architecture)",
+    }),
     model: Flags.string({ description: 'local model folder', required: true }),
   };
 
   async run(): Promise<TargetDescription> {
     const { flags } = await this.parse(TargetInfo);
     const { registry } = await this.eaglet(flags.config);
-    const d = await describeTarget(registry, { target: flags.target, model: flags.model });
+    const d = await describeTarget(registry, {
+      ...(flags.target ? { target: flags.target } : {}),
+      model: flags.model,
+    });
     if (!this.jsonEnabled()) {
+      const { info } = d;
       this.log(
-        `${d.target}: ${d.info.architecture}, ${d.info.numLayers} layers, hidden ${d.info.hiddenSize}, vocab ${d.info.vocabSize}`,
+        `${d.target}: ${info.architecture}, ${info.numLayers} layers, hidden ${info.hiddenSize}, vocab ${info.vocabSize}`,
       );
-      this.log(`taps (layer outputs): ${d.info.tapLayers.join(', ')}; embedding key: ${d.info.embeddingKey}`);
-      this.log('draft config:');
+      this.log(
+        `aux layer ids (vLLM numbering: the hidden state after k decoder layers, 0 = embeddings): ${info.auxLayerIds.join(', ')}`,
+      );
+      this.log(`embedding key (in the checkpoint): ${info.embeddingKey}`);
+      this.log(
+        `eos token ids: ${info.eosTokenIds.join(', ') || '(none)'}${info.bosTokenId === undefined ? '' : `; bos token id: ${info.bosTokenId}`}${info.audioTokenId === undefined ? '' : `; audio token id: ${info.audioTokenId}`}`,
+      );
+      this.log('draft config (before your draftConfig and vocab mapping):');
       this.log(JSON.stringify(d.draft, null, 2));
     }
     return d;

@@ -1,16 +1,20 @@
 import { z } from 'zod';
-import { Device, PathString } from './common.js';
+import { BackendOptions, Device, Dtype, MaxModelLen, NumSpecTokens, PathString } from './common.js';
 
 /**
  * `eaglet bench`: baseline vs Eagle3 on the same prompts. Every flag of the user's benchmark
- * script (`vllm_offline_eagle3_qwen2_audio_bench.py`) has a home here (seed name in each comment)
+ * script (the document's vLLM offline benchmark) has a home here (seed name in each comment)
  * with the script's default; the rest are eaglet's own and say so.
  */
 export const BenchConfig = z.strictObject({
-  /** Backend plugin id (`torch` is the embedded default, `vllm` where installed). */
-  backend: z.string().default('torch'),
-  /** Target plugin id. */
-  target: z.string().default('qwen2-audio'),
+  /**
+   * Backend plugin id (`torch`: the embedded engine; `vllm` where installed). Absent: the
+   * registry's default backend, the first one registered (eaglet's built-ins register the embedded
+   * torch backend first).
+   */
+  backend: z.string().min(1).optional(),
+  /** Target plugin id. Absent: the target whose `architectures` claim the checkpoint's config.json. */
+  target: z.string().min(1).optional(),
   /** seed: --target_model */
   targetModel: PathString,
   /** seed: --draft_model (required when useEagle). */
@@ -36,7 +40,7 @@ export const BenchConfig = z.strictObject({
   /** eaglet: nucleus sampling for temperature > 0 (1 = off, as in the seed). */
   topP: z.number().gt(0).max(1).default(1),
   /** seed: --max_model_len */
-  maxModelLen: z.number().int().positive().default(16384),
+  maxModelLen: MaxModelLen,
   /** seed: --output_len (max new tokens per prompt). */
   outputLen: z.number().int().positive().default(1024),
   /** eaglet: stop at the end-of-turn token (the seed's vLLM runs do); false forces outputLen tokens. */
@@ -44,31 +48,19 @@ export const BenchConfig = z.strictObject({
   /** seed: --max_num_seqs (sequences decoded together; the embedded backend decodes one at a time). */
   maxNumSeqs: z.number().int().positive().default(1),
   /** seed: --num_spec_tokens (draft chain length). */
-  numSpecTokens: z.number().int().positive().default(2),
+  numSpecTokens: NumSpecTokens,
   /** seed: --tp (tensor-parallel size). */
   tp: z.number().int().positive().default(1),
   /** seed: --seed */
   seed: z.number().int().nonnegative().default(0),
   /** eaglet: prompts run first and not measured (kernels, caches). */
   warmupPrompts: z.number().int().nonnegative().default(1),
-  /** eaglet: where the embedded backend runs. */
+  /** eaglet: where the model runs (`auto`: CUDA when present; a vLLM build decides this itself). */
   device: Device.default('auto'),
-  /** eaglet: CPU threads of the embedded backend (0: torch's default; tiny models run faster on 1). */
-  cpuThreads: z.number().int().nonnegative().default(0),
-  /** eaglet: weights and activations of the embedded backend (`auto`: bf16 on CUDA, fp32 on CPU). */
-  dtype: z.enum(['auto', 'bf16', 'fp16', 'fp32']).default('auto'),
-  /** eaglet (vLLM): fraction of GPU memory vLLM may use. */
-  gpuMemoryUtilization: z.number().gt(0).max(1).default(0.9),
-  /** eaglet (vLLM): no CUDA graphs (slower, starts faster). */
-  enforceEager: z.boolean().default(false),
-  /** eaglet (vLLM): audio clips allowed per prompt (`limit_mm_per_prompt`; the seed uses 1). */
-  maxAudiosPerPrompt: z.number().int().positive().default(1),
-  /** eaglet (vLLM): Python interpreter with vLLM installed (default: `python` next to `vllm` on PATH). */
-  vllmPython: z.string().optional(),
-  /** eaglet (vLLM): extra keyword arguments for `LLM(...)`, passed through. */
-  engineArgs: z.record(z.string(), z.unknown()).default({}),
-  /** eaglet (vLLM): extra `speculative_config` keys (e.g. draft_tensor_parallel_size), passed through. */
-  speculativeConfig: z.record(z.string(), z.unknown()).default({}),
+  /** eaglet: weights and activations (`auto`: bf16 on CUDA, fp32 on CPU; vLLM: the model's own). */
+  dtype: Dtype.default('auto'),
+  /** eaglet: the chosen backend's own settings, validated by its schema (see BackendOptions). */
+  backendOptions: BackendOptions,
 });
 export type BenchConfig = z.infer<typeof BenchConfig>;
 export type BenchConfigInput = z.input<typeof BenchConfig>;

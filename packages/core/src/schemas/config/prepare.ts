@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { PathString } from './common.js';
 
-/** What to do with a recording longer than the target's audio window (30 s for Qwen2-Audio). */
+/** What to do with a recording longer than the target's audio window (its `audio.maxSeconds`). */
 export const LongAudioPolicy = z.enum(['reject', 'truncate', 'segment']);
 export type LongAudioPolicy = z.infer<typeof LongAudioPolicy>;
 
@@ -11,8 +11,8 @@ export type MaxLengthPolicy = z.infer<typeof MaxLengthPolicy>;
 
 /** `eaglet data prepare`: jsonl conversations -> Arrow IPC shards the engine trains on. */
 export const PrepareConfig = z.strictObject({
-  /** Target plugin id, e.g. `qwen2-audio`. */
-  target: z.string().min(1).default('qwen2-audio'),
+  /** Target plugin id; absent: the plugin whose architectures claim the model's config.json. */
+  target: z.string().min(1).optional(),
   /** Local folder of the target model (tokenizer files and config.json are read from it). */
   model: PathString,
   /** Input jsonl files. */

@@ -24,7 +24,11 @@ export const RegenerateConfig = z.strictObject({
   outputDir: PathString,
   /** seed: DATA_FORMAT (sharegpt | ultrachat | openai-conversations | auto). Output keeps the input's format. */
   format: z.string().default('auto'),
-  /** seed: DATA_SHARD_SIZE. Input records per output shard `data_{start}-{end}.jsonl` (end exclusive). */
+  /**
+   * seed: DATA_SHARD_SIZE. Input records per output shard `data_{start}-{end}.jsonl` (end
+   * exclusive). Each input file has its own shards: in the output folder for one input, in a
+   * sub-folder named after the file (`train/`, `dev/`) for several.
+   */
   shardSize: z.number().int().positive().default(50000),
   /** seed: BASE_PORT. Endpoints are http://host:basePort+i/v1 for i < numEndpoints, unless `endpoints` is set. */
   basePort: z.number().int().min(1).max(65535).default(6000),
@@ -57,9 +61,15 @@ export const RegenerateConfig = z.strictObject({
   turns: z.enum(['all', 'last']).default('all'),
   /** Keep the system prompt of the input when the record has one (else the server's template default). */
   keepSystem: z.boolean().default(true),
-  /** Retries of a failed request (connection errors, 429, 5xx), with exponential backoff. */
-  retries: z.number().int().nonnegative().default(4),
-  /** First backoff delay; doubles each retry, with jitter. */
+  /**
+   * How long a failing request keeps being retried (connection errors, timeouts, 429, 5xx) before
+   * the run stops (a rerun continues it). An endpoint that stops answering is waited for on its
+   * `/health`, so a server restart within this budget costs no record.
+   */
+  retryMinutes: z.number().positive().default(10),
+  /** At most this many retries per request, when set (default: as many as retryMinutes allows). */
+  retries: z.number().int().nonnegative().optional(),
+  /** First backoff delay after a 429 or 5xx; doubles each retry (with jitter), up to 30 s. */
   backoffSeconds: z.number().positive().default(1),
   requestTimeoutSeconds: z.number().positive().default(600),
   /** Answers cut by maxTokens (finish_reason `length`) go to the rejects file instead of the output. */

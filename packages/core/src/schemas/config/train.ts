@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { EagletError } from '../../errors.js';
 import { DraftConfig } from '../draft.js';
+import { EngineTarget } from '../engine-target.js';
 import { Device, PathString, Seed } from './common.js';
 
 /**
@@ -64,17 +66,13 @@ export const ExportSpec = z.strictObject({
 });
 
 /**
- * `eaglet train`: the validated config the engine receives. Fields marked `seed:` are the
- * parameters of the user's original training script.
+ * `eaglet train`: the user's config. Fields marked `seed:` are the parameters of the user's
+ * original training script. `eaglet train` resolves it into the `TrainEngineConfig` the engine
+ * receives.
  */
 export const TrainConfig = z.strictObject({
-  /** Target plugin id. */
-  target: z.string().min(1).default('qwen2-audio'),
-  /**
-   * Python module of the engine-side target adapter (`load_target(...)`). Filled from the target
-   * plugin's `engineAdapter` by `eaglet train`; set it only to use another adapter.
-   */
-  targetAdapter: z.string().min(1).optional(),
+  /** Target plugin id; absent: the plugin whose architectures claim the checkpoint's. */
+  target: z.string().min(1).optional(),
   /** seed: TARGET_MODEL_NAME_OR_PATH (a local folder; hubs are not reached). */
   targetModel: PathString,
   /** seed: DRAFT_MODEL_CONFIG_PATH. A config.json path, or fields that override the target's draft defaults. */
@@ -113,8 +111,31 @@ export const TrainConfig = z.strictObject({
   /** GPUs on this node; more than 1 launches torchrun. */
   nprocPerNode: z.number().int().positive().default(1),
   parallel: z.enum(['ddp', 'fsdp']).default('ddp'),
-  /** `true`: continue from the latest checkpoint in outputDir; a path: that checkpoint. */
+  /** Machines in the run (torchrun --nnodes); every node runs the same command (docs/multi-node.md). */
+  nnodes: z.number().int().positive().default(1),
+  /**
+   * This machine's index, 0..nnodes-1 (torchrun --node-rank; required with nnodes > 1). Node 0 holds
+   * rank 0, which writes outputDir; only node 0 checks and locks it.
+   */
+  nodeRank: z.number().int().nonnegative().optional(),
+  /** HOST:PORT every node reaches (torchrun --rdzv-endpoint): node 0's address and a free port. */
+  rdzvEndpoint: z
+    .string()
+    .regex(/^[^\s:]+:\d{1,5}$/, 'HOST:PORT, e.g. node0.cluster:29500')
+    .optional(),
+  /** Id shared by the nodes of one run (torchrun --rdzv-id). */
+  rdzvId: z.string().min(1).default('eaglet'),
+  /** Seconds the nodes wait for each other at the rendezvous before the run fails. */
+  rdzvTimeoutSeconds: z.number().int().positive().default(900),
+  /** Seconds a collective (the gradient all-reduce) waits for the other ranks before the run fails. */
+  distTimeoutSeconds: z.number().int().positive().default(1800),
+  /**
+   * `true`: continue from the latest checkpoint in outputDir; a path: that checkpoint. An outputDir
+   * that holds an earlier run is refused unless `resume` or `overwrite` is set.
+   */
   resume: z.union([z.boolean(), PathString]).default(false),
+  /** Delete an earlier run in outputDir before training (its checkpoints, metrics and draft). */
+  overwrite: z.boolean().default(false),
   /** Initialise the draft from an exported draft folder (its vocab mapping must match). */
   warmStart: PathString.optional(),
   export: ExportSpec.prefault({}),
@@ -124,6 +145,57 @@ export const TrainConfig = z.strictObject({
 });
 export type TrainConfig = z.infer<typeof TrainConfig>;
 export type TrainConfigInput = z.input<typeof TrainConfig>;
+
+/** How the nodes of a run meet: what `eaglet train` hands torchrun beyond --nproc-per-node. */
+export interface NodeLaunch {
+  nnodes: number;
+  nodeRank: number;
+  rdzvEndpoint: string;
+  rdzvId: string;
+  rdzvTimeoutSeconds: number;
+}
+
+/**
+ * The multi-node settings of a train config, checked across fields (a node rank within range, an
+ * endpoint when there are several nodes); undefined for a one-node run.
+ */
+export function nodeLaunch(config: TrainConfig): NodeLaunch | undefined {
+  const { nnodes, nodeRank, rdzvEndpoint, rdzvId, rdzvTimeoutSeconds } = config;
+  if (nodeRank !== undefined && nodeRank >= nnodes)
+    throw new EagletError(
+      'EAGLET_CONFIG_INVALID',
+      `nodeRank ${nodeRank} is out of range for nnodes ${nnodes}`,
+      {
+        hint: `node ranks run from 0 to ${nnodes - 1}; under SLURM pass --node-rank $SLURM_NODEID`,
+      },
+    );
+  if (nnodes === 1) return undefined;
+  if (!rdzvEndpoint)
+    throw new EagletError('EAGLET_CONFIG_INVALID', `nnodes is ${nnodes} but rdzvEndpoint is not set`, {
+      hint: "pass --rdzv-endpoint HOST:PORT (node 0's address and a free port, the same on every node)",
+    });
+  if (nodeRank === undefined)
+    throw new EagletError('EAGLET_CONFIG_INVALID', `nnodes is ${nnodes} but nodeRank is not set`, {
+      hint: `pass --node-rank 0..${nnodes - 1} (under SLURM: $SLURM_NODEID); node 0 is the one at rdzvEndpoint`,
+    });
+  return { nnodes, nodeRank, rdzvEndpoint, rdzvId, rdzvTimeoutSeconds };
+}
+
+/**
+ * What the engine's `train` command receives: the user's config with the target resolved into
+ * the engine's target block and the draft architecture fully resolved (plugin defaults, the
+ * user's draftConfig, the vocabulary mapping's sizes, the aux layer ids, the target's width).
+ * The engine merges nothing.
+ */
+export const TrainEngineConfig = TrainConfig.omit({
+  target: true,
+  targetModel: true,
+  draftConfig: true,
+}).extend({
+  target: EngineTarget,
+  draftConfig: DraftConfig,
+});
+export type TrainEngineConfig = z.infer<typeof TrainEngineConfig>;
 
 /** `eaglet export`: a training checkpoint -> exported draft folder(s). */
 export const ExportConfig = z.strictObject({

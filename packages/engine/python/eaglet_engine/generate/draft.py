@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from ..draft import Eagle3Draft, KVCache
 from ..export import load_draft
@@ -30,14 +29,15 @@ class DraftRunner:
         self.cache = KVCache()
 
     @classmethod
-    def from_folder(cls, folder: str | Path, embed_tokens: nn.Embedding, device, dtype) -> "DraftRunner":
-        model = load_draft(folder, embedding=embed_tokens.weight, device=device, dtype=dtype)
-        return cls(model)
+    def from_folder(cls, folder: str | Path, embedding: torch.Tensor, device, dtype) -> "DraftRunner":
+        """The exported draft in ``folder``, sharing the target's embedding table [vocab, hidden]."""
+        return cls(load_draft(folder, embedding=embedding, device=device, dtype=dtype))
 
     def draft_to_target(self, draft_ids: torch.Tensor) -> torch.Tensor:
         return self.model.to_target_ids(draft_ids)
 
-    def reset(self, capacity: int | None = None) -> None:  # noqa: ARG002 - the cache grows as needed
+    def reset(self) -> None:
+        """An empty cache (it grows as positions come)."""
         self.cache = KVCache()
 
     def fuse(self, taps: torch.Tensor) -> torch.Tensor:

@@ -33,7 +33,9 @@ class GenerationParams:
     stop_token_ids: list[int] = field(default_factory=list)
     seed: int | None = None
     speculative: bool = False
-    max_model_len: int = 16384
+    max_model_len: int | None = None
+    """Longest prompt + output the caller allows (the worker's ``maxModelLen``); None: no limit
+    beyond ``max_tokens``."""
 
 
 @dataclass
@@ -90,7 +92,7 @@ class GenerationOutput:
 
 
 class Generator:
-    def __init__(self, target: TargetRunner, draft: DraftRunner | None = None, num_spec_tokens: int = 2) -> None:
+    def __init__(self, target: TargetRunner, draft: DraftRunner | None, num_spec_tokens: int) -> None:
         self.target = target
         self.draft = draft
         self.num_spec_tokens = num_spec_tokens
@@ -136,7 +138,7 @@ class Generator:
         pos = len(prompt_ids)  # target positions cached; output[-1] is pending
         if params.speculative and finish is None:
             draft = self.draft
-            draft.reset(params.max_model_len + self.num_spec_tokens + 2)
+            draft.reset()
             hidden = draft.fuse(step.taps)
             ids = torch.as_tensor(prompt_ids[1:] + [first], device=target.device)
             out, logits = draft.step(ids, hidden, start=0)
@@ -146,7 +148,8 @@ class Generator:
             if should_stop is not None and should_stop():
                 finish = "cancelled"
                 break
-            if pos + 1 + (self.num_spec_tokens if params.speculative else 0) > params.max_model_len:
+            room = params.max_model_len
+            if room is not None and pos + 1 + (self.num_spec_tokens if params.speculative else 0) > room:
                 finish = "length"
                 break
             pending = output[-1]

@@ -1,15 +1,20 @@
-"""Target models: the protocol a target family implements for the engine, and the generic parts.
+"""Target models: the adapter interface a target family implements, and the one target path that
+training and generation share.
 
-A target adapter (``TargetAdapter``) hides everything model-specific: how the model loads, how a
-batch of prepared records becomes model inputs (audio features for Qwen2-Audio), which modules
-are the decoder layers. It lives with its target plugin (e.g. ``eaglet_qwen2_audio`` beside
-``plugins/qwen2-audio``) and is named in the train config (``targetAdapter``). An adapter module
-exposes ``load_target(model_dir, *, device, dtype, tap_layers=None) -> TargetAdapter``.
+A target adapter (``TargetAdapter``) is the only Python that knows a model family: how its
+checkpoint loads, where its text decoder and its layers are, how media (audio) becomes input
+features and how those merge into the token embeddings. It lives with its target plugin (in the
+plugin's Python folder), which the engine config names in its
+target block (``EngineTarget.adapter``). An adapter module exposes
+``load_target(target: EngineTarget, *, device, dtype) -> TargetAdapter``; text-only families can
+subclass ``targets.causal_lm.CausalLMTarget``.
 
-What the trainer needs from the target is generic and computed here:
+Everything else is generic and here (training) or in ``generate.target`` (generation):
 
-* the three tapped layers' outputs, captured with forward hooks (``capture_layer_outputs``), never
-  by asking the model for all hidden states;
+* the hidden states of the aux layers, in vLLM's numbering (id k: the state after k decoder
+  layers, 0 = the embeddings), captured with forward hooks (``AuxStates``), never by asking the
+  model for all hidden states;
+* the decoder call on ``input_embeddings`` (``run_target``);
 * the target's logits over the draft vocabulary and whether its full-vocabulary argmax lies in the
   draft vocabulary, only on the rows a loss can read, chunked over the sequence
   (``target_signals``).
@@ -18,14 +23,15 @@ What the trainer needs from the target is generic and computed here:
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 
+from ..config import EngineTarget
 from ..errors import EngineError
 
 # Rows per chunk when computing full-vocabulary target logits (bounds a [rows, vocab] temporary).
@@ -34,19 +40,13 @@ TARGET_CHUNK_ROWS = 2048
 
 @dataclass(frozen=True)
 class TargetInfo:
-    """Facts about a loaded target (mirrors @eaglet/core's TargetInfo)."""
+    """What the engine reads off a loaded target (the facts come from the plugin's declaration)."""
 
     architecture: str
     num_layers: int
     hidden_size: int
     vocab_size: int
-    tap_layers: tuple[int, int, int]
-    intermediate_size: int | None = None
-    num_attention_heads: int | None = None
-    bos_token_id: int | None = None
-    eos_token_ids: tuple[int, ...] = ()
     audio_token_id: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -63,8 +63,8 @@ class TargetBatch:
     audio: list[list[Any]] = field(default_factory=list)
     audio_token_counts: list[list[int]] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
-    # Model-specific inputs an adapter's ``prepare`` made ahead of time (e.g. log-mel features);
-    # moved to the training device with the batch.
+    # The adapter's media inputs (``media_inputs``: e.g. log-mel features), made ahead of time in
+    # the data thread and moved to the training device with the batch.
     inputs: dict[str, Tensor] = field(default_factory=dict)
 
     @property
@@ -76,18 +76,32 @@ class TargetBatch:
     def num_tokens(self) -> int:
         return int(self.lengths.sum())
 
+    @property
+    def clips(self) -> list[Any]:
+        """Every clip of the batch, record by record, in reading order."""
+        return [clip for record in self.audio for clip in record]
+
 
 @dataclass
 class TargetOutput:
-    taps: Tensor  # [B, T, 3 * hidden]: the tapped layers' outputs, concatenated
+    taps: Tensor  # [B, T, 3 * hidden]: the aux layers' hidden states, concatenated
     final_hidden: Tensor  # [B, T, hidden]: the final norm's output (what lm_head reads)
 
 
 @runtime_checkable
 class TargetAdapter(Protocol):
-    """Engine-side glue for one target family (see the module docstring)."""
+    """Engine-side glue for one target family (see the module docstring). Optional members:
+    ``check(batch)`` (refuse data that does not fit the model, run where batches are built),
+    ``fuse()`` (compile the forward's elementwise work, on GPUs when the config's ``compile``
+    allows it) and ``fuse_media()`` (compile only the media encoder: the CUDA-graph decode path
+    runs the decoder's layers its own way and compiles the prefill's encoder with this)."""
 
     info: TargetInfo
+    layers: nn.ModuleList
+    """The text decoder's layers (the aux states are their outputs)."""
+    decoder: nn.Module
+    """The text decoder: called with ``inputs_embeds`` and a cache, returns ``last_hidden_state``
+    after its final norm."""
 
     def embedding_weight(self) -> Tensor:
         """The token embedding table [vocab, hidden] (the draft shares it, frozen)."""
@@ -97,78 +111,104 @@ class TargetAdapter(Protocol):
         """The output projection [vocab, hidden]."""
         ...
 
-    def forward(self, batch: TargetBatch) -> TargetOutput:
-        """Runs the frozen target on a batch (no grad) and returns the taps and final hidden state."""
+    def media_inputs(self, clips: Sequence[Any], device: torch.device) -> dict[str, Tensor]:
+        """Model inputs for a batch's media clips (16 kHz mono float32, in reading order), as
+        host tensors computed on ``device`` where that is faster; {} for no clips."""
         ...
 
-    def draft_defaults(self) -> dict[str, Any]:
-        """Draft config.json fields implied by this target (overridden by the train config)."""
-        ...
-
-    def prepare(self, batch: TargetBatch) -> None:
-        """Optional: model-specific input work done where batches are built (a background thread,
-        one step ahead of the GPU), stored in ``batch.inputs``; checks that need no GPU belong
-        here too."""
-        ...
-
-    def fuse(self) -> None:
-        """Optional: fuse the forward's elementwise work (e.g. ``compile_layers``); called on GPUs
-        when the config's ``compile`` allows it."""
+    def input_embeddings(self, input_ids: Tensor, media: dict[str, Tensor]) -> Tensor:
+        """Token embeddings [B, T, hidden] with the media encoder's output merged at its
+        placeholder positions (``media`` from ``media_inputs``, already on the model's device)."""
         ...
 
 
-def default_tap_layers(num_layers: int) -> tuple[int, int, int]:
-    """Eagle3's default taps: outputs of layers 1, L/2-1 and L-4 (0-based), i.e. vLLM's default
-    auxiliary layers (2, L/2, L-3) counted as layer inputs."""
-    taps = (1, num_layers // 2 - 1, num_layers - 4)
-    if num_layers < 5 or len(set(taps)) < 3:
-        raise EngineError(
-            f"a {num_layers}-layer target has no three distinct default taps {taps}",
-            hint="set draftConfig.eagle_aux_hidden_state_layer_ids explicitly",
-        )
-    return taps
-
-
-def load_adapter(module: str, model_dir: str, *, device: torch.device, dtype: torch.dtype, tap_layers: Sequence[int] | None = None) -> TargetAdapter:
-    """Imports the adapter module named by the config and loads the target through it."""
+def load_adapter(target: EngineTarget, *, device: torch.device, dtype: torch.dtype) -> TargetAdapter:
+    """Imports the adapter module the target block names and loads the checkpoint through it."""
+    if not (Path(target.model) / "config.json").is_file():
+        raise EngineError(f"{target.model} has no config.json", code="EAGLET_TARGET_INVALID", hint="pass a local Hugging Face model folder")
     try:
-        mod = importlib.import_module(module)
+        mod = importlib.import_module(target.adapter)
     except ImportError as e:
         raise EngineError(
-            f"cannot import the target adapter module {module!r}: {e}",
+            f"cannot import the target adapter module {target.adapter!r}: {e}",
             code="EAGLET_TARGET_ADAPTER",
             hint="the target plugin's enginePath must be on PYTHONPATH (the eaglet CLI does this)",
         ) from e
     if not hasattr(mod, "load_target"):
-        raise EngineError(f"target adapter module {module!r} has no load_target(model_dir, *, device, dtype, tap_layers)", code="EAGLET_TARGET_ADAPTER")
-    adapter = mod.load_target(model_dir, device=device, dtype=dtype, tap_layers=tuple(tap_layers) if tap_layers else None)
+        raise EngineError(f"target adapter module {target.adapter!r} has no load_target(target, *, device, dtype)", code="EAGLET_TARGET_ADAPTER")
+    adapter = mod.load_target(target, device=device, dtype=dtype)
     if not isinstance(adapter, TargetAdapter):
-        raise EngineError(f"{module}.load_target returned {type(adapter).__name__}, which does not implement TargetAdapter", code="EAGLET_TARGET_ADAPTER")
+        raise EngineError(f"{target.adapter}.load_target returned {type(adapter).__name__}, which does not implement TargetAdapter", code="EAGLET_TARGET_ADAPTER")
+    check_aux_layer_ids(target.aux_layer_ids, adapter.info.num_layers, "target.auxLayerIds")
     return adapter
 
 
-@contextmanager
-def capture_layer_outputs(layers: nn.ModuleList, indices: Sequence[int]) -> Iterator[list[Tensor | None]]:
-    """Forward hooks that keep the outputs of ``layers[i]`` for i in ``indices`` (in that order)."""
-    captured: list[Tensor | None] = [None] * len(indices)
-    handles = []
-    for slot, index in enumerate(indices):
+def check_aux_layer_ids(ids: Sequence[int], num_layers: int, where: str) -> tuple[int, ...]:
+    """Refuses aux layer ids that a target of ``num_layers`` layers does not have."""
+    if len(ids) != 3 or len(set(ids)) != 3 or not all(0 <= k <= num_layers for k in ids):
+        raise EngineError(
+            f"{where}: aux layer ids {list(ids)} must be three distinct ids in 0..{num_layers} (the state after k of the target's {num_layers} layers)",
+            code="EAGLET_CONFIG_INVALID",
+        )
+    return tuple(ids)
 
-        def hook(_module, _inputs, output, slot=slot):
-            captured[slot] = output[0] if isinstance(output, (tuple, list)) else output
 
-        handles.append(layers[index].register_forward_hook(hook))
-    try:
-        yield captured
-    finally:
-        for h in handles:
+class AuxStates:
+    """Forward hooks that keep the aux layers' hidden states, in vLLM's numbering: id k is the
+    output of ``layers[k - 1]`` (the input of ``layers[0]`` for k = 0, the embeddings). The hooks
+    stay until ``remove``; ``take`` returns the states of the last forward, concatenated."""
+
+    def __init__(self, layers: nn.ModuleList, aux_layer_ids: Sequence[int]) -> None:
+        self.ids = tuple(aux_layer_ids)
+        self._states: dict[int, Tensor] = {}
+        self._handles = []
+        for k in sorted(set(self.ids)):
+            if k == 0:
+                self._handles.append(layers[0].register_forward_pre_hook(self._pre_hook(k), with_kwargs=True))
+            else:
+                self._handles.append(layers[k - 1].register_forward_hook(self._hook(k)))
+
+    def _hook(self, k: int):
+        def hook(_module, _inputs, output):
+            self._states[k] = output[0] if isinstance(output, (tuple, list)) else output
+
+        return hook
+
+    def _pre_hook(self, k: int):
+        def hook(_module, args, kwargs):
+            self._states[k] = args[0] if args else kwargs["hidden_states"]
+
+        return hook
+
+    def take(self) -> Tensor:
+        """[..., 3 * hidden]: the states of the last forward, in ``aux_layer_ids`` order."""
+        states = torch.cat([self._states[k] for k in self.ids], dim=-1)
+        self._states.clear()
+        return states
+
+    def remove(self) -> None:
+        for h in self._handles:
             h.remove()
+
+
+@torch.no_grad()
+def run_target(adapter: TargetAdapter, batch: TargetBatch, aux_layer_ids: Sequence[int]) -> TargetOutput:
+    """The frozen target on a training batch (media inputs already in ``batch.inputs``): the aux
+    layers' states and the final hidden state. Right padding + causal attention: real positions
+    never see padding, so no attention mask is passed and attention stays on the flash path."""
+    embeds = adapter.input_embeddings(batch.input_ids, batch.inputs)
+    aux = AuxStates(adapter.layers, aux_layer_ids)
+    try:
+        out = adapter.decoder(inputs_embeds=embeds, use_cache=False)
+        return TargetOutput(taps=aux.take(), final_hidden=out.last_hidden_state)
+    finally:
+        aux.remove()
 
 
 def compile_layers(layers: nn.ModuleList) -> None:
     """Compiles each decoder layer's forward with torch.compile (dynamic shapes: one graph serves
-    every layer and every sequence length). Hooks stay outside the compiled code, so the taps
-    still see each layer's output. Used by adapters' ``fuse``."""
+    every layer and every sequence length). Hooks stay outside the compiled code, so the aux
+    states are still seen. Used by adapters' ``fuse``."""
     for layer in layers:
         layer.forward = torch.compile(layer.forward, dynamic=True)
 

@@ -1,7 +1,7 @@
-"""Target adapter for text-only Hugging Face causal LMs (Llama, Qwen2, ...): the generic case, and
-the template a target plugin copies for its own family.
-
-    targetAdapter: "eaglet_engine.targets.causal_lm"
+"""The generic text-only causal-LM adapter: a transformers ``*ForCausalLM`` checkpoint whose
+decoder (``get_decoder()``) holds its layers as ``.layers``. It names no family and holds no draft
+defaults; a target plugin subclasses it (its own module's ``load_target`` returns the subclass) and
+overrides what its family does differently (e.g. media inputs, where the decoder sits).
 """
 
 from __future__ import annotations
@@ -12,55 +12,26 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from . import TargetBatch, TargetInfo, TargetOutput, capture_layer_outputs, compile_layers, default_tap_layers
-
-
-def decoder_layers(module: nn.Module) -> nn.ModuleList:
-    """The decoder layer list of a transformers text model (``model.layers``)."""
-    for candidate in (getattr(module, "layers", None), getattr(getattr(module, "model", None), "layers", None)):
-        if isinstance(candidate, nn.ModuleList):
-            return candidate
-    raise TypeError(f"cannot find the decoder layers of {type(module).__name__}")
-
-
-def draft_defaults_for(cfg: Any, vocab_size: int) -> dict[str, Any]:
-    """Draft config.json fields that follow from a target text config: the target's widths, and
-    REFERENCE.md's Eagle3 choices (one layer, an eighth of the heads as kv heads, eps 1e-6)."""
-    heads = int(cfg.num_attention_heads)
-    hidden = int(cfg.hidden_size)
-    return {
-        "architectures": ["LlamaForCausalLMEagle3"],
-        "hidden_size": hidden,
-        "intermediate_size": int(cfg.intermediate_size),
-        "num_attention_heads": heads,
-        "num_key_value_heads": max(1, heads // 8),
-        "head_dim": int(getattr(cfg, "head_dim", None) or hidden // heads),
-        "vocab_size": vocab_size,
-        "rope_theta": float(getattr(cfg, "rope_theta", None) or (getattr(cfg, "rope_parameters", None) or {}).get("rope_theta", 10000.0)),
-        "max_position_embeddings": 8192,
-        "rms_norm_eps": 1e-6,
-        "torch_dtype": "bfloat16",
-        **({"bos_token_id": cfg.bos_token_id} if getattr(cfg, "bos_token_id", None) is not None else {}),
-        **({"eos_token_id": cfg.eos_token_id} if getattr(cfg, "eos_token_id", None) is not None else {}),
-    }
+from ..config import EngineTarget
+from ..errors import EngineError
+from . import TargetInfo, compile_layers
 
 
 class CausalLMTarget:
-    def __init__(self, model: nn.Module, tap_layers: Sequence[int] | None = None) -> None:
+    """A loaded, frozen target. ``decoder`` is the model's text decoder; subclasses pass another
+    when the text decoder sits elsewhere (e.g. inside a multimodal wrapper)."""
+
+    def __init__(self, model: nn.Module, target: EngineTarget, decoder: nn.Module | None = None) -> None:
         self.model = model.eval().requires_grad_(False)
-        self.body = model.get_decoder() if hasattr(model, "get_decoder") else model.model
-        self.layers = decoder_layers(self.body)
-        cfg = model.config
-        n = len(self.layers)
+        self.decoder = decoder if decoder is not None else model.get_decoder()
+        self.layers: nn.ModuleList = self.decoder.layers
+        weight = self.embedding_weight()
         self.info = TargetInfo(
-            architecture=(cfg.architectures or [type(model).__name__])[0],
-            num_layers=n,
-            hidden_size=int(cfg.hidden_size),
+            architecture=target.architecture,
+            num_layers=len(self.layers),
+            hidden_size=int(weight.shape[1]),
             vocab_size=int(self.lm_head_weight().shape[0]),
-            tap_layers=tuple(tap_layers) if tap_layers else default_tap_layers(n),  # type: ignore[arg-type]
-            intermediate_size=int(cfg.intermediate_size),
-            num_attention_heads=int(cfg.num_attention_heads),
-            bos_token_id=getattr(cfg, "bos_token_id", None),
+            audio_token_id=target.audio_token_id,
         )
 
     def embedding_weight(self) -> Tensor:
@@ -69,23 +40,24 @@ class CausalLMTarget:
     def lm_head_weight(self) -> Tensor:
         return self.model.get_output_embeddings().weight
 
-    def draft_defaults(self) -> dict[str, Any]:
-        return draft_defaults_for(self.model.config, self.info.vocab_size)
+    def media_inputs(self, clips: Sequence[Any], device: torch.device) -> dict[str, Tensor]:  # noqa: ARG002 - no media
+        if clips:
+            raise EngineError(f"target {self.info.architecture} takes no audio", code="EAGLET_BAD_REQUEST")
+        return {}
+
+    def input_embeddings(self, input_ids: Tensor, media: dict[str, Tensor]) -> Tensor:  # noqa: ARG002 - no media
+        return self.model.get_input_embeddings()(input_ids)
 
     def fuse(self) -> None:
         compile_layers(self.layers)
 
-    @torch.no_grad()
-    def forward(self, batch: TargetBatch) -> TargetOutput:
-        # Right padding + causal attention: real positions never see padding, so no mask is
-        # needed and attention stays on the flash path.
-        with capture_layer_outputs(self.layers, self.info.tap_layers) as taps:
-            out = self.body(input_ids=batch.input_ids, use_cache=False)
-        return TargetOutput(taps=torch.cat(taps, dim=-1), final_hidden=out.last_hidden_state)
+
+def load_pretrained(cls: Any, target: EngineTarget, *, device: torch.device, dtype: torch.dtype) -> nn.Module:
+    """``cls.from_pretrained`` on the target's local folder (no hub), with SDPA attention, on ``device``."""
+    return cls.from_pretrained(target.model, dtype=dtype, attn_implementation="sdpa", local_files_only=True).to(device)
 
 
-def load_target(model_dir: str, *, device: torch.device, dtype: torch.dtype, tap_layers: Sequence[int] | None = None) -> CausalLMTarget:
+def load_target(target: EngineTarget, *, device: torch.device, dtype: torch.dtype) -> CausalLMTarget:
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, attn_implementation="sdpa")
-    return CausalLMTarget(model.to(device), tap_layers)
+    return CausalLMTarget(load_pretrained(AutoModelForCausalLM, target, device=device, dtype=dtype), target)
