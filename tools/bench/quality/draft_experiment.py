@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -33,13 +35,57 @@ from eaglet_engine import draft as draft_mod  # noqa: E402
 from eaglet_engine import trainer as trainer_mod  # noqa: E402
 
 
+AUX_LAYER_IDS = [2, 4, 5]  # vLLM's numbering; Eagle3's default for an 8-layer target
+
+
+def draft_config(target: str, vocab: str, aux_layer_ids: list[int]) -> dict:
+    """The draft config.json `eaglet train` resolves for a small Qwen2-Audio target: the plugin's
+    ``draftDefaults`` (plugins/qwen2-audio/src/target.ts; for widths under 1024: head dim 16,
+    intermediate 11008/4096 of the width rounded up to 8) with the vocab mapping's sizes."""
+    from eaglet_engine.vocab import load_vocab
+
+    text = json.loads((Path(target) / "config.json").read_text())["text_config"]
+    mapping = load_vocab(vocab)
+    hidden = text["hidden_size"]
+    head_dim = 128 if hidden >= 1024 else 16
+    heads = max(1, hidden // head_dim)
+    return {
+        "architectures": ["LlamaForCausalLMEagle3"],
+        "model_type": "llama",
+        "hidden_size": hidden,
+        "intermediate_size": 11008 if hidden == 4096 else math.ceil(hidden * 11008 / 4096 / 8) * 8,
+        "num_hidden_layers": 1,
+        "num_attention_heads": heads,
+        "num_key_value_heads": 4 if heads % 4 == 0 else heads,
+        "head_dim": head_dim,
+        "hidden_act": "silu",
+        "vocab_size": mapping.vocab_size,
+        "draft_vocab_size": mapping.draft_vocab_size,
+        "rope_theta": 10000.0,
+        "max_position_embeddings": 8192,
+        "rms_norm_eps": 1e-6,
+        "attention_bias": False,
+        "tie_word_embeddings": False,
+        "torch_dtype": "bfloat16",
+        "bos_token_id": text.get("bos_token_id"),
+        "eos_token_id": text.get("eos_token_id"),
+        "eagle_aux_hidden_state_layer_ids": aux_layer_ids,
+    }
+
+
 def base_config(target: str, train: list[str], evals: list[str], vocab: str, out: str) -> dict:
     """The train config `eaglet train` writes for the quickstart-sized draft (every default the TS
     side fills in), with the issue's budget: batch 8, lr 3e-3, TTT 5."""
     return {
-        "target": "qwen2-audio",
-        "targetAdapter": "eaglet_qwen2_audio",
-        "targetModel": target,
+        "target": {
+            "id": "qwen2-audio",
+            "adapter": "eaglet_qwen2_audio",
+            "model": target,
+            "architecture": "Qwen2AudioForConditionalGeneration",
+            "auxLayerIds": AUX_LAYER_IDS,
+            "audioTokenId": json.loads((Path(target) / "config.json").read_text())["audio_token_index"],
+        },
+        "draftConfig": draft_config(target, vocab, AUX_LAYER_IDS),
         "trainData": train,
         "evalData": evals,
         "outputDir": out,
@@ -60,7 +106,12 @@ def base_config(target: str, train: list[str], evals: list[str], vocab: str, out
         "device": "cpu",
         "nprocPerNode": 1,
         "parallel": "ddp",
+        "nnodes": 1,
+        "rdzvId": "eaglet",
+        "rdzvTimeoutSeconds": 900,
+        "distTimeoutSeconds": 1800,
         "resume": False,
+        "overwrite": False,
         "export": {"formats": ["vllm"], "speculativeTokens": 3},
         "plot": True,
         "seed": 0,
@@ -87,34 +138,36 @@ def set_field(cfg: dict, path: str, raw: str) -> None:
 def cache_target_audio() -> None:
     import eaglet_qwen2_audio as q
 
-    features = q.Qwen2AudioTarget.features
-    feature_cache: dict[bytes, tuple[torch.Tensor, torch.Tensor]] = {}
+    media_inputs = q.Qwen2AudioTarget.media_inputs
+    feature_cache: dict[bytes, dict[str, torch.Tensor]] = {}
 
-    def cached_features(self, clips, device):
+    def cached_media_inputs(self, clips, device):
         keys = [hashlib.sha1(c.tobytes()).digest() for c in clips]
         missing = [i for i, k in enumerate(keys) if k not in feature_cache]
         if missing:
-            f, m = features(self, [clips[i] for i in missing], device)
+            made = media_inputs(self, [clips[i] for i in missing], device)
             for j, i in enumerate(missing):
-                feature_cache[keys[i]] = (f[j : j + 1], m[j : j + 1])
-        return torch.cat([feature_cache[k][0] for k in keys]), torch.cat([feature_cache[k][1] for k in keys])
+                feature_cache[keys[i]] = {name: value[j : j + 1] for name, value in made.items()}
+        if not keys:
+            return {}
+        return {name: torch.cat([feature_cache[k][name] for k in keys]) for name in feature_cache[keys[0]]}
 
-    q.Qwen2AudioTarget.features = cached_features
+    q.Qwen2AudioTarget.media_inputs = cached_media_inputs
 
     load = q.load_target
 
     def load_with_encoder_cache(*args, **kwargs):
         target = load(*args, **kwargs)
-        tower = target.body.audio_tower
+        tower = target.tower
         forward = tower.forward
         cache: dict[bytes, torch.Tensor] = {}
 
         def cached(input_features, attention_mask=None, **kw):
             keys = [hashlib.sha1(input_features[i].numpy().tobytes()).digest() for i in range(input_features.shape[0])]
-            missing = [i for i, k in enumerate(keys) if k not in cache]
-            for i in missing:  # one clip at a time: its output cannot depend on batch neighbours
-                mask = None if attention_mask is None else attention_mask[i : i + 1]
-                cache[keys[i]] = forward(input_features[i : i + 1], attention_mask=mask, **kw).last_hidden_state
+            for i, key in enumerate(keys):  # one clip at a time: its output cannot depend on batch neighbours
+                if key not in cache:
+                    mask = None if attention_mask is None else attention_mask[i : i + 1]
+                    cache[key] = forward(input_features[i : i + 1], attention_mask=mask, **kw).last_hidden_state
             from transformers.modeling_outputs import BaseModelOutput
 
             return BaseModelOutput(last_hidden_state=torch.cat([cache[k] for k in keys]))
@@ -215,15 +268,15 @@ def main() -> None:
     for item in args.set:
         key, _, value = item.partition("=")
         set_field(cfg, key, value)
-    config_mod.validate(cfg, "train")
+    cfg["draftConfig"]["eagle_aux_hidden_state_layer_ids"] = cfg["target"]["auxLayerIds"]  # one source
     out = Path(args.out)
-    if (out / "metrics.jsonl").exists():
-        (out / "metrics.jsonl").unlink()
+    shutil.rmtree(out, ignore_errors=True)  # --out is this run's own folder: replaced
+    parsed = config_mod.parse(cfg, "train")
     cache_target_audio()
     for name in args.variant:
         VARIANTS[name]()
     started = time.perf_counter()
-    trainer = trainer_mod.Trainer(cfg)
+    trainer = trainer_mod.Trainer(parsed)
     try:
         trainer.build().train()
     finally:

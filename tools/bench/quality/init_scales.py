@@ -14,6 +14,7 @@ import tempfile
 import torch
 
 import draft_experiment as de
+from eaglet_engine import config as config_mod
 from eaglet_engine.data import collate
 from eaglet_engine.draft import TTTCache
 from eaglet_engine.trainer import Trainer
@@ -34,7 +35,7 @@ def main() -> None:
     for name in args.variant:
         de.VARIANTS[name]()
     with tempfile.TemporaryDirectory() as out:
-        trainer = Trainer(de.base_config(args.target, [args.train], [], args.vocab, out)).build()
+        trainer = Trainer(config_mod.parse(de.base_config(args.target, [args.train], [], args.vocab, out), "train")).build()
         batch = trainer.target_step(trainer.to_device(collate(trainer.train_data, list(range(8)))))
     draft, layer, valid = trainer.draft, trainer.draft.midlayer, batch.valid
     width = batch.taps.shape[-1] // 3

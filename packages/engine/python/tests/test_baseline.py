@@ -58,8 +58,8 @@ def test_eval_reports_the_bigram_accuracy_on_the_rows_acc0_counts(tmp_path):
     # answers: then the accuracy is not trivially zero.
     rows = []
     for i in range(len(trainer.eval_data)):
-        batch = trainer.to_device(collate(trainer.eval_data, [i]))
-        out = trainer.target.forward(batch)
+        batch = trainer.to_device(trainer.prepare(collate(trainer.eval_data, [i])))
+        out = trainer.target_forward(batch)
         argmax = (out.final_hidden @ trainer.target.lm_head_weight().t()).argmax(-1)[0].tolist()
         rows.append((batch.input_ids[0].tolist(), batch.loss_mask[0].tolist(), argmax))
     table = trainer.bigram.next_token.clone()
