@@ -1,8 +1,9 @@
 """The Eagle3 draft model: one Llama decoder layer fed [embedding, fused target hidden state].
 
 Layout of this file, simplest first: the config, RMSNorm and rotary embeddings, the attention
-kernels (the plain eager reference and the fast one, chosen through ``ATTENTION_KERNELS``), the
-two attention caches (training-time test and generation), then the layer and the model.
+kernels (the plain eager reference here, the fast one in ``kernels``, chosen through
+``ATTENTION_KERNELS``), the two attention caches (training-time test and generation), then the
+layer and the model.
 
 The model's interface is deliberately narrow (see ``Eagle3Draft``): ``embed`` ids, ``project``
 the three tapped target layers, run one decoder ``step``, compute ``logits``. The training-time
@@ -20,6 +21,7 @@ Parameter names equal vLLM's Eagle3 checkpoint names (``fc``, ``midlayer.*``, ``
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -28,6 +30,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .kernels import flash_ttt_attention
 
 # --------------------------------------------------------------------------------------------
 # Config
@@ -150,7 +154,8 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
 #
 # Shapes: q [B, Hq, T, D]; keys/values of step j [B, Hkv, T, D]. Step i's query at position t
 # attends to step 0's keys at positions <= t and to the keys of steps 1..i at position t, in one
-# softmax. Both kernels compute the same function; tests prove it, forward and backward.
+# softmax. The eager reference is here; the fast kernel (``kernels.flash_ttt_attention``) computes
+# the same function, which tests prove forward and backward.
 # --------------------------------------------------------------------------------------------
 
 TTTAttentionKernel = Callable[[Tensor, Sequence[Tensor], Sequence[Tensor], float], Tensor]
@@ -160,7 +165,7 @@ def eager_ttt_attention(q: Tensor, keys: Sequence[Tensor], values: Sequence[Tens
     """The reference: materialises the [T, T + i] score matrix in fp32, as the original code does.
 
     Kept because it is obviously right; it is the memory wall at long context, so training uses
-    ``flash_ttt_attention``.
+    ``kernels.flash_ttt_attention``.
     """
     b, hq, t, d = q.shape
     group = hq // keys[0].shape[1]
@@ -178,152 +183,6 @@ def eager_ttt_attention(q: Tensor, keys: Sequence[Tensor], values: Sequence[Tens
     return out
 
 
-def _flash_forward(q: Tensor, k: Tensor, v: Tensor, scale: float) -> tuple[Tensor, Tensor, tuple]:
-    """Causal flash attention that also returns the log-sum-exp of each row (natural log, scaled)."""
-    if q.device.type == "cuda":
-        out, lse, cum_q, cum_k, max_q, max_k, seed, offset, _ = torch.ops.aten._scaled_dot_product_flash_attention(
-            q, k, v, 0.0, True, False, scale=scale
-        )
-        return out, lse, (cum_q, cum_k, max_q, max_k, seed, offset)
-    out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, True, scale=scale)
-    return out, lse, ()
-
-
-def _flash_backward(grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, aux: tuple, scale: float):
-    if q.device.type == "cuda":
-        cum_q, cum_k, max_q, max_k, seed, offset = aux
-        return torch.ops.aten._scaled_dot_product_flash_attention_backward(
-            grad_out, q, k, v, out, lse, cum_q, cum_k, max_q, max_k, 0.0, True, seed, offset, scale=scale
-        )
-    return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(
-        grad_out, q, k, v, out, lse, 0.0, True, scale=scale
-    )
-
-
-_NATIVE_GQA: dict[str, bool] = {}
-
-
-def _native_gqa(device: torch.device) -> bool:
-    """Whether this build's flash kernel takes fewer key/value heads than query heads (flash
-    attention 2 does; probed once per device type with tiny tensors)."""
-    if device.type not in _NATIVE_GQA:
-        q = torch.zeros(1, 2, 8, 64, device=device, dtype=torch.bfloat16 if device.type == "cuda" else torch.float32)
-        try:
-            out, lse, _ = _flash_forward(q, q[:, :1], q[:, :1], 0.125)
-            _NATIVE_GQA[device.type] = out.shape == q.shape
-        except RuntimeError:
-            _NATIVE_GQA[device.type] = False
-    return _NATIVE_GQA[device.type]
-
-
-def _merge_forward(q: Tensor, o0: Tensor, lse0: Tensor, ks: Tensor, vs: Tensor, scale: float) -> tuple[Tensor, Tensor, Tensor]:
-    """Merges the causal block's output ``o0`` (log-sum-exp ``lse0``) with the per-position keys
-    and values of steps 1..n (``ks``/``vs`` stacked: [n, B, Hkv, T, D]) in one softmax.
-    Returns (out in q's dtype and [B, T, H, D] storage, p0 [B, Hkv, G, T], p [n, B, Hkv, G, T])."""
-    b, hq, t, d = q.shape
-    hkv = ks.shape[2]
-    g = hq // hkv
-    acc = torch.promote_types(q.dtype, torch.float32)  # fp32 (fp64 stays fp64 in tests)
-    qg = q.reshape(b, hkv, g, t, d).to(acc)
-    s = (qg[None] * ks[:, :, :, None].to(acc)).sum(-1) * scale  # [n, B, Hkv, G, T]
-    lse = lse0.reshape(b, hkv, g, t).to(acc)
-    m = torch.maximum(lse, s.amax(0))
-    a0 = torch.exp(lse - m)
-    a = torch.exp(s - m)
-    z = a0 + a.sum(0)
-    p0, p = a0 / z, a / z
-    out = p0[..., None] * o0.reshape(b, hkv, g, t, d).to(acc) + (p[..., None] * vs[:, :, :, None].to(acc)).sum(0)
-    out = out.to(q.dtype).reshape(b, hq, t, d)
-    return out.transpose(1, 2).contiguous().transpose(1, 2), p0, p
-
-
-def _merge_backward(dout: Tensor, out: Tensor, q: Tensor, p0: Tensor, p: Tensor, ks: Tensor, vs: Tensor, scale: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Gradients of ``_merge_forward``: (dO for the causal block's flash backward, the extra dq of
-    the per-position scores, dks, dvs)."""
-    b, hq, t, d = q.shape
-    hkv = ks.shape[2]
-    g = hq // hkv
-    acc = torch.promote_types(q.dtype, torch.float32)
-    dout = dout.to(acc).reshape(b, hkv, g, t, d)
-    # D = <dout, out>: the softmax backward's row term, shared by both parts.
-    row = (dout * out.reshape(b, hkv, g, t, d).to(acc)).sum(-1)
-    grad_causal = (p0[..., None] * dout).to(q.dtype).reshape(b, hq, t, d)
-    ds = p * ((dout[None] * vs[:, :, :, None].to(acc)).sum(-1) - row[None])  # [n, B, Hkv, G, T]
-    dq = scale * (ds[..., None] * ks[:, :, :, None].to(acc)).sum(0)
-    dks = (scale * (ds[..., None] * q.reshape(b, hkv, g, t, d).to(acc)[None]).sum(3)).to(ks.dtype)
-    dvs = (p[..., None] * dout[None]).sum(3).to(vs.dtype)
-    return grad_causal.transpose(1, 2).contiguous().transpose(1, 2), dq.reshape(b, hq, t, d), dks, dvs
-
-
-# The merge's elementwise work: eager, or fused by ``compile_kernels``.
-_MERGE = {"forward": _merge_forward, "backward": _merge_backward}
-
-
-def compile_kernels(enabled: bool = True) -> None:
-    """Fuses the TTT attention's merge (forward and backward) with torch.compile, dynamic shapes
-    (the number of merged steps too); ``enabled=False`` goes back to eager."""
-    for name, fn in (("forward", _merge_forward), ("backward", _merge_backward)):
-        _MERGE[name] = torch.compile(fn, dynamic=True) if enabled else fn
-
-
-class _FlashTTTAttention(torch.autograd.Function):
-    """Causal flash attention over step 0's keys, merged with the per-position terms of steps 1..i
-    through a stable log-sum-exp. Memory is O(T): no [T, T] score matrix is ever formed.
-
-    Backward: the whole thing is one softmax over [causal keys, per-position keys]. For the causal
-    part, the flash backward computes dS = P * (dO V^T - rowsum(dO * O)); passing
-    dO := p0 * dout and O := the *merged* output gives exactly the merged softmax's gradient
-    (p0 = share of the causal block). The per-position terms get their gradient in closed form.
-    """
-
-    @staticmethod
-    def forward(ctx, scale: float, q: Tensor, k0: Tensor, v0: Tensor, *rest: Tensor) -> Tensor:
-        o0, lse0, aux = _flash_forward(q, k0, v0, scale)
-        ctx.scale, ctx.aux, ctx.n = scale, aux, len(rest) // 2
-        if not rest:
-            ctx.save_for_backward(q, k0, v0, o0, lse0)
-            return o0
-        ks, vs = torch.stack(rest[0::2]), torch.stack(rest[1::2])
-        out, p0, p = _MERGE["forward"](q, o0, lse0, ks, vs, scale)
-        ctx.save_for_backward(q, k0, v0, out, lse0, p0, p, ks, vs)
-        return out
-
-    @staticmethod
-    def backward(ctx, dout: Tensor):
-        scale, aux, n = ctx.scale, ctx.aux, ctx.n
-        if n == 0:
-            q, k0, v0, o0, lse0 = ctx.saved_tensors
-            dq, dk0, dv0 = _flash_backward(_like_layout(dout, q), q, k0, v0, o0, lse0, aux, scale)
-            return None, dq, dk0, dv0
-        q, k0, v0, out, lse0, p0, p, ks, vs = ctx.saved_tensors
-        grad_causal, dq_extra, dks, dvs = _MERGE["backward"](dout, out, q, p0, p, ks, vs, scale)
-        dq, dk0, dv0 = _flash_backward(_like_layout(grad_causal, q), q, k0, v0, out, lse0, aux, scale)
-        grads: list[Tensor] = []
-        for j in range(n):
-            grads += [dks[j], dvs[j]]
-        return None, (dq.to(dq_extra.dtype) + dq_extra).to(q.dtype), dk0, dv0, *grads
-
-
-def _like_layout(x: Tensor, ref: Tensor) -> Tensor:
-    """Gives x the memory layout of ref ([B, T, H, D] storage seen as [B, H, T, D]), which the
-    flash kernels read without copying."""
-    if x.stride() == ref.stride():
-        return x
-    return x.transpose(1, 2).contiguous().transpose(1, 2) if ref.transpose(1, 2).is_contiguous() else x.contiguous()
-
-
-def flash_ttt_attention(q: Tensor, keys: Sequence[Tensor], values: Sequence[Tensor], scale: float) -> Tensor:
-    """The training kernel: flash attention for the causal block + per-position terms, O(T) memory."""
-    rest: list[Tensor] = []
-    for k, v in zip(keys[1:], values[1:]):
-        rest += [k, v]
-    k0, v0 = keys[0], values[0]
-    if k0.shape[1] != q.shape[1] and not _native_gqa(q.device):
-        group = q.shape[1] // k0.shape[1]
-        k0, v0 = k0.repeat_interleave(group, dim=1), v0.repeat_interleave(group, dim=1)
-    return _FlashTTTAttention.apply(scale, q, k0, v0, *rest)
-
-
 # One lookup, not string switches inside constructors.
 ATTENTION_KERNELS: dict[str, TTTAttentionKernel] = {
     "eager": eager_ttt_attention,
@@ -331,11 +190,13 @@ ATTENTION_KERNELS: dict[str, TTTAttentionKernel] = {
 }
 
 
-def ttt_attention_kernel(name: str = "flash") -> TTTAttentionKernel:
+def ttt_attention_kernel(name: str = "flash", *, compiled: bool = False) -> TTTAttentionKernel:
+    """The kernel called ``name``; ``compiled`` fuses the flash kernel's merge with torch.compile."""
     try:
-        return ATTENTION_KERNELS[name]
+        kernel = ATTENTION_KERNELS[name]
     except KeyError:
         raise ValueError(f"unknown attention kernel {name!r}; known: {sorted(ATTENTION_KERNELS)}") from None
+    return functools.partial(flash_ttt_attention, compiled=True) if compiled and kernel is flash_ttt_attention else kernel
 
 
 # --------------------------------------------------------------------------------------------
@@ -525,8 +386,8 @@ class Eagle3Draft(nn.Module):
 
         It scales with the width. A fixed normal(0, 0.02) (Llama's ``initializer_range``) starts a
         narrow draft with its attention and MLP branches 24x and 150x below the projected hidden
-        state and held acc_0 under a bigram table for twice as many steps (docs/perf/quality.md);
-        on the 7B draft it would be 2-4x larger than the reference's."""
+        state and slowed learning (eval acc_0 at step 100: 0.47-0.56 against 0.69-0.74 this way,
+        docs/perf/quality.md); on the 7B draft it would be 2-4x larger than the reference's."""
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 bound = 1.0 / math.sqrt(module.weight.shape[1])
@@ -584,7 +445,6 @@ class Eagle3Draft(nn.Module):
         SiLU, residuals) with torch.compile; the attention kernel and caches stay as they are.
         Shapes are dynamic, so a new sequence length does not recompile. Same function: a CUDA
         test compares it with the eager layer."""
-        compile_kernels()
         layer = self.midlayer
         layer._attention_inputs = torch.compile(layer.attention_inputs, dynamic=True, **options)  # type: ignore[method-assign]
         layer._output = torch.compile(layer.output, dynamic=True, **options)  # type: ignore[method-assign]
