@@ -64,10 +64,16 @@ export async function quickstart(
   });
   // The target's sentences in new voices: enough records to train a draft, and a held-out split
   // (other voices) for eval metrics and the benchmark's prompts.
-  const corpus = corpusSpeechDataset(join(dir, 'corpus'), { split: 'quickstart', perSentence: CORPUS_CLIPS });
+  // Distinct file names: regenerate writes one output folder per input, named after it.
+  const corpus = corpusSpeechDataset(join(dir, 'corpus'), {
+    split: 'quickstart',
+    perSentence: CORPUS_CLIPS,
+    name: 'corpus.jsonl',
+  });
   const heldOut = corpusSpeechDataset(join(dir, 'held-out'), {
     split: 'quickstart-held-out',
     perSentence: 1,
+    name: 'held-out.jsonl',
   });
   const trainFiles = [dataset.jsonl, corpus.jsonl];
   ctx.events?.({ type: 'artifact', kind: 'dataset', path: dataset.jsonl });
