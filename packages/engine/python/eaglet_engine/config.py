@@ -51,7 +51,7 @@ class EngineTarget:
     architecture: str
     aux_layer_ids: tuple[int, ...]
     audio_token_id: int | None
-    source: HubSource | None
+    source: HubSource | None = None
 
 
 @dataclass(frozen=True)
