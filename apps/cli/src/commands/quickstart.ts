@@ -48,7 +48,10 @@ export default class Quickstart extends EagletCommand {
     );
     if (!this.jsonEnabled()) {
       this.log(`\nquickstart finished in ${result.dir}`);
-      this.log(`  dataset: ${result.dataset} (${result.validation.totals.valid} valid records)`);
+      this.log(`  dataset: ${result.dataset} (${result.validation.totals.valid} valid records in all)`);
+      for (const file of result.trainDatasets) this.log(`  training dataset: ${file}`);
+      if (result.heldOutDataset)
+        this.log(`  held-out dataset: ${result.heldOutDataset} (eval and benchmark only)`);
       this.log(`  model: ${result.model} (the ${result.target} demo target)`);
       const m = result.prepared.manifest;
       this.log(
@@ -60,8 +63,19 @@ export default class Quickstart extends EagletCommand {
           `${result.regenerated.rejected} rejected: ${result.regenerated.rejectsFile})`,
       );
       this.log(`  prepared (regenerated): ${result.preparedRegenerated.out}`);
+      if (result.preparedHeldOut) this.log(`  prepared (held out): ${result.preparedHeldOut.out}`);
       this.log(`  vocab: ${result.vocab.out} (hash ${result.vocab.hash.slice(0, 16)}...)`);
       this.log(`  draft: ${result.draft} (training log, checkpoints and curves beside it)`);
+      const ev = result.train.eval;
+      if (ev) {
+        const accs = Object.keys(ev)
+          .filter((k) => /^acc_\d+$/.test(k))
+          .map((k) => `${k} ${ev[k]!.toFixed(3)}`);
+        const bigram = ev.bigram_acc === undefined ? '' : ` (a bigram table: ${ev.bigram_acc.toFixed(3)})`;
+        this.log(
+          `  eval on the held-out split after ${result.train.steps} steps: ${accs.join(', ')}${bigram}`,
+        );
+      }
       this.log(`\n${readFileSync(result.bench.files.markdown, 'utf8')}`);
       this.log(
         'What the numbers mean on CPU: the acceptance length (tokens per target step) is a property of the draft and\n' +
