@@ -14,7 +14,7 @@ import type { FlowContext } from '../context.js';
 import { type AudioAccess, refusedAudio } from '../data/audio-access.js';
 import { detectFormat } from '../data/detect-format.js';
 import { makeOutputFolder } from '../util/output-folder.js';
-import { choosePlugins, localModels } from './backend-choice.js';
+import { choosePlugins } from './backend-choice.js';
 import { benchPlotPng } from './bench-plot.js';
 
 export interface BenchFiles {
@@ -92,8 +92,7 @@ export async function bench(
     throw new EagletError('EAGLET_CONFIG_INVALID', 'useEagle needs draftModel (seed: --draft_model)', {
       hint: 'pass --draft-model DIR, or --no-use-eagle for the baseline alone',
     });
-  const { local, sources } = await localModels(parsed, ctx);
-  const { backend, target, config } = choosePlugins(registry, local);
+  const { backend, target, config, sources } = await choosePlugins(registry, parsed, ctx);
   const template = registry.template(target.chatTemplate);
   const { prompts, skipped } = await loadBenchPrompts(registry, config.testDataPath, {
     format: config.format,
