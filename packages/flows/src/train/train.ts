@@ -1,4 +1,5 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   EagletError,
@@ -75,13 +76,16 @@ export async function train(
   const { config, pythonPath } = await resolveTrainConfig(registry, base, ctx);
   const nodes = nodeLaunch(base);
   const outputDir = resolve(config.outputDir);
-  // Node 0 holds rank 0, the one that writes outputDir: it alone checks and locks the folder.
-  const output: OutputFolder =
-    nodes && nodes.nodeRank > 0
-      ? { dir: outputDir, created: makeOutputFolder(outputDir), share: () => {}, release: () => {} }
-      : claimTrainOutput(outputDir, config);
+  // Node 0 holds rank 0, the one that writes outputDir: it alone checks, locks and writes the
+  // folder. The other nodes only make sure it exists and write nothing there (on a shared filesystem
+  // a file of theirs would race node 0's check of the folder); their engine log stays in a
+  // temporary folder of their own.
+  const owner = !nodes || nodes.nodeRank === 0;
+  const output: OutputFolder = owner
+    ? claimTrainOutput(outputDir, config)
+    : { dir: outputDir, created: makeOutputFolder(outputDir), share: () => {}, release: () => {} };
   try {
-    return await trainInto(output, config, pythonPath, nodes, options, ctx);
+    return await trainInto(output, owner, config, pythonPath, nodes, options, ctx);
   } finally {
     output.release();
   }
@@ -89,6 +93,7 @@ export async function train(
 
 async function trainInto(
   output: OutputFolder,
+  owner: boolean,
   config: TrainEngineConfig,
   pythonPath: string[],
   nodes: NodeLaunch | undefined,
@@ -96,14 +101,16 @@ async function trainInto(
   ctx: FlowContext,
 ): Promise<TrainResult> {
   const outputDir = output.dir;
-  writeFileSync(join(outputDir, 'train-config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  if (owner) writeFileSync(join(outputDir, 'train-config.json'), `${JSON.stringify(config, null, 2)}\n`);
 
   let done: { stopped: boolean; result?: unknown } | undefined;
   const onEvent: FlowContext['events'] = (event) => {
     if (event.type === 'done') done = event;
     ctx.events?.(event);
   };
-  let logFile = join(outputDir, 'engine.log');
+  let logFile = owner
+    ? join(outputDir, 'engine.log')
+    : join(mkdtempSync(join(tmpdir(), 'eaglet-train-')), `engine-node-${nodes?.nodeRank}.log`);
   try {
     const run = await runEngine({
       command: 'train',
