@@ -109,12 +109,17 @@ class CaptureFolder:
     Every write goes through ``_write`` (temporary file, fsync, rename), so a kill leaves either
     nothing or a whole file, and a full disk becomes one clear error."""
 
-    def __init__(self, path: Path, described: dict[str, Any], plan_tokens: list[int], bytes_per: tuple[int, int]) -> None:
+    def __init__(self, path: Path, described: dict[str, Any], plan_tokens: list[int]) -> None:
         self.path = path
         self.described = described  # what this run captures: target, data, settings
         self.fingerprint = hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
-        self.plan_tokens = plan_tokens
-        self.bytes_per_token, self.bytes_per_row = bytes_per
+        self.plan_tokens = plan_tokens  # tokens of each planned shard
+        self.hidden_size = 0  # the target's, once loaded: what a token and a loss row take on disk
+
+    def bytes_needed(self, tokens: int) -> int:
+        """Disk for ``tokens`` tokens at most: 3 aux states per token, a final state per loss row
+        (every token counted as one), bf16."""
+        return tokens * 4 * self.hidden_size * 2
 
     def open(self, overwrite: bool) -> dict[str, Any] | None:
         """(Rank 0.) The finished manifest when the folder already holds this capture; otherwise
@@ -216,7 +221,7 @@ class CaptureFolder:
     def _disk_full(self, path: Path, size: int) -> EngineError:
         committed = self.committed()
         left = sum(t for k, t in enumerate(self.plan_tokens) if k not in committed)
-        need = left * (self.bytes_per_token + self.bytes_per_row)  # every token a loss row: an upper bound
+        need = self.bytes_needed(left)
         return EngineError(
             f"no space left on the device of {self.path} while writing {path.name} ({_size(size)}): "
             f"{len(committed)} of {len(self.plan_tokens)} shards are committed there, {left:,} tokens are still to capture",
@@ -248,9 +253,8 @@ class Capture:
 
     def run(self) -> dict[str, Any]:
         cfg, env = self.cfg, self.env
-        started = time.perf_counter()
         lengths = self.data.lengths
-        folder = CaptureFolder(Path(cfg.out), self.described(), [int(lengths[s].sum()) for s in self.plan], (0, 0))
+        folder = CaptureFolder(Path(cfg.out), self.described(), [int(lengths[s].sum()) for s in self.plan])
         done = folder.open(cfg.overwrite) if env.is_main else None
         dist_env.barrier(env)
         if not env.is_main and (folder.path / MANIFEST).is_file():
@@ -264,7 +268,7 @@ class Capture:
             self.adapter = load_adapter(cfg.target, device=env.device, dtype=self.dtype)
             events.progress("load-target", 1, 1, "model")
         info = self.adapter.info
-        folder.bytes_per_token, folder.bytes_per_row = 3 * info.hidden_size * 2, info.hidden_size * 2
+        folder.hidden_size = info.hidden_size
         if cfg.compile == "on" or (cfg.compile == "auto" and env.device.type == "cuda"):
             if hasattr(self.adapter, "fuse"):
                 self.adapter.fuse()
@@ -275,6 +279,7 @@ class Capture:
         mine = [k for k in range(len(self.plan)) if k % env.world_size == env.rank and k not in committed]
         total = int(lengths.sum())
         written = tokens = 0
+        started = time.perf_counter()  # the rate is the capture's own: loading the target is not in it
         for k in mine:
             if self.stop:
                 break
@@ -359,9 +364,9 @@ class Capture:
         }
 
     def _log_size(self, folder: CaptureFolder) -> None:
-        """What the capture will take on disk (taps of every token, final states on every loss
-        row: an upper bound) next to what is free; a full disk later stops the run resumably."""
-        need = sum(folder.plan_tokens) * (folder.bytes_per_token + folder.bytes_per_row)
+        """What the capture will take on disk (an upper bound) next to what is free; a full disk
+        later stops the run resumably."""
+        need = folder.bytes_needed(sum(folder.plan_tokens))
         free = shutil.disk_usage(folder.path).free
         level = "warn" if free < need else "info"
         events.log(level, f"capturing {len(self.data)} records ({sum(folder.plan_tokens):,} tokens) into {len(self.plan)} shards: up to {_size(need)} on disk, {_size(free)} free")
