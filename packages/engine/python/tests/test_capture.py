@@ -132,21 +132,34 @@ def sharded(world, tmp_path_factory):
     return {"data": data, "reference": reference, "config": lambda out: capture_config(world["model"], [data], out, shardTokens=80, batchTokens=80)}
 
 
-def test_a_capture_killed_with_sigkill_resumes_to_byte_identical_files(sharded, tmp_path):
+def test_a_capture_stopped_then_killed_with_sigkill_resumes_to_byte_identical_files(sharded, tmp_path):
     reference = sharded["reference"]
-    out = tmp_path / "killed"
-    argv, env = _engine([], _write(sharded["config"](out), tmp_path / "capture.json"))
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-    for line in proc.stdout:
-        if json.loads(line).get("task") == "capture":  # a shard is committed: kill mid-run
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait(timeout=120)
-    assert proc.returncode == -signal.SIGKILL
-    assert not (out / MANIFEST).exists()
-    committed = len(list(out.glob("shard-*.json")))
     manifest = json.loads((reference / MANIFEST).read_text())
-    assert 1 <= committed < len(manifest["shards"])
+    out = tmp_path / "interrupted"
+    argv, env = _engine([], _write(sharded["config"](out), tmp_path / "capture.json"))
+
+    def interrupt(sig: signal.Signals) -> tuple[subprocess.Popen, list[dict]]:
+        """Runs the capture and sends ``sig`` once it reports a newly committed shard."""
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        seen = []
+        for line in proc.stdout:
+            seen.append(json.loads(line))
+            if seen[-1].get("task") == "capture" and not any(e.get("sent") for e in seen):
+                proc.send_signal(sig)
+                seen.append({"sent": True})
+        proc.wait(timeout=120)
+        return proc, seen
+
+    # Ctrl-C: the shard in hand is finished and committed, the run ends cleanly, unfinished.
+    proc, seen = interrupt(signal.SIGINT)
+    assert proc.returncode == 0 and seen[-1]["type"] == "done" and seen[-1]["stopped"] is True
+    stopped_at = len(list(out.glob("shard-*.json")))
+    assert not (out / MANIFEST).exists() and 1 <= stopped_at < len(manifest["shards"])
+    # kill -9 mid-run: whatever was being written is dropped by the next run.
+    proc, _ = interrupt(signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    committed = len(list(out.glob("shard-*.json")))
+    assert not (out / MANIFEST).exists() and stopped_at < committed < len(manifest["shards"])
 
     result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:]
