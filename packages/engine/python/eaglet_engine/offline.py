@@ -17,6 +17,7 @@ capture.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,8 @@ from .config import EngineTarget, TrainConfig, to_dict
 from .data import PreparedDataset, collate
 from .errors import ConfigError, EngineError
 from .targets import TargetBatch, TargetInfo, TargetOutput
+
+OPEN_SHARDS = 256
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,7 @@ class CapturedDataset(PreparedDataset):
         missing = [ref for ref in self.refs if (ref.dataset, ref.shard, ref.row) not in self._where]
         if missing:
             raise EngineError(f"{len(missing)} prepared records have no captured states (first: folder {folders[missing[0].dataset]}, shard {missing[0].shard}, row {missing[0].row})", code="EAGLET_DATA_INVALID", hint="capture the data again")
-        self._files: dict[Path, Any] = {}
+        self._files: OrderedDict[Path, Any] = OrderedDict()  # open shards, most recently read last
 
     def record(self, ref, with_audio: bool = False):  # noqa: ARG002 - captures replace the audio
         return super().record(ref, with_audio=False)
@@ -186,8 +189,14 @@ class CapturedDataset(PreparedDataset):
         return batch
 
     def _open(self, path: Path):
-        if path not in self._files:
+        """The shard's memory map, kept open for the next batches; at most ``OPEN_SHARDS`` at once
+        (each is a mapping of the process, and a large capture has thousands of shards)."""
+        if path in self._files:
+            self._files.move_to_end(path)
+        else:
             self._files[path] = safe_open(str(path), framework="pt")
+            if len(self._files) > OPEN_SHARDS:
+                self._files.popitem(last=False)
         return self._files[path]
 
 
