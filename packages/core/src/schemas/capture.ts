@@ -23,8 +23,9 @@ export const CAPTURE_SCHEMA_VERSION = 1;
  * - `capture.json` (`CaptureManifest`), written last: its presence marks the capture complete.
  *
  * The loss signal is the final hidden state rather than logits over the draft vocabulary: 2 x
- * hidden bytes per loss row instead of 2 x draft vocabulary (8 KiB instead of 62.5 KiB on the 7B
- * target), and a capture stays valid for any draft vocabulary mapping (docs/perf/train.md).
+ * hidden bytes per loss row instead of 2 x draft vocabulary (8 KiB instead of 62.5 KiB for a
+ * 4096-wide target and 32,000 draft ids), and a capture stays valid for any draft vocabulary
+ * mapping (docs/perf/train.md).
  */
 export const CAPTURE_FILES = {
   manifest: 'capture.json',

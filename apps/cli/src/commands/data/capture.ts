@@ -10,8 +10,8 @@ shards), the target's embedding and lm_head, and capture.json, which ties them t
 came from the Hub) and to the prepared data's fingerprint. A train config whose trainData and evalData name capture
 folders then trains without loading the target. Interrupted runs (Ctrl-C, kill, a full disk) resume when rerun.`;
   static override examples = [
-    '<%= config.bin %> data capture --model ./Qwen2-Audio-7B-Instruct --data prepared/ --out captured/',
-    '<%= config.bin %> data capture --model Qwen/Qwen2-Audio-7B-Instruct --data prepared/ --out captured/ --nproc 8',
+    '<%= config.bin %> data capture --model ./my-target-model --data prepared/ --out captured/',
+    '<%= config.bin %> data capture --model org/model@revision --data prepared/ --out captured/ --nproc 8',
     '<%= config.bin %> data capture --model ./model --data prepared/ --out captured/ --aux-layers 2,16,29 --json',
   ];
   static override flags = {
