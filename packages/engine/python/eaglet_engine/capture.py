@@ -92,16 +92,16 @@ def target_identity(target: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def differences(ours: Any, theirs: Any, where: str = "") -> list[str]:
-    """Human-readable leaf differences between two JSON values: ``where: A (ours) vs B (theirs)``."""
-    if isinstance(ours, dict) and isinstance(theirs, dict):
+def differences(a: Any, b: Any, where: str = "") -> list[str]:
+    """The leaves where two JSON values differ, each as ``path: <a's value> vs <b's value>``."""
+    if isinstance(a, dict) and isinstance(b, dict):
         out: list[str] = []
-        for key in sorted(set(ours) | set(theirs)):
-            out += differences(ours.get(key), theirs.get(key), f"{where}.{key}" if where else key)
+        for key in sorted(set(a) | set(b)):
+            out += differences(a.get(key), b.get(key), f"{where}.{key}" if where else key)
         return out
-    if isinstance(ours, list) and isinstance(theirs, list) and len(ours) == len(theirs) and any(isinstance(v, (dict, list)) for v in ours):
-        return [d for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) for d in differences(a, b, f"{where}[{i}]")]
-    return [] if ours == theirs else [f"{where}: {json.dumps(ours)} vs {json.dumps(theirs)}"]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b) and any(isinstance(v, (dict, list)) for v in a):
+        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in differences(x, y, f"{where}[{i}]")]
+    return [] if a == b else [f"{where}: {json.dumps(a)} vs {json.dumps(b)}"]
 
 
 class CaptureFolder:
@@ -133,6 +133,7 @@ class CaptureFolder:
         if manifest_path.is_file():
             manifest = json.loads(manifest_path.read_text())
             if manifest.get("fingerprint") == self.fingerprint:
+                self._drop_bookkeeping()  # a run killed right after writing the manifest leaves it
                 return manifest
             raise self._other_run("holds a finished capture", manifest)
         if progress_path.is_file():
@@ -181,7 +182,11 @@ class CaptureFolder:
             "bytes": len(data),
             "sha256": hashlib.sha256(data).hexdigest(),
         }
-        self._write(self.path / commit_name(k), json.dumps(commit).encode())
+        try:
+            self._write(self.path / commit_name(k), json.dumps(commit).encode())
+        except EngineError:
+            (self.path / shard_name(k)).unlink()  # uncommitted: give its space back at once
+            raise
         return commit
 
     def write_head(self, embed: torch.Tensor, lm_head: torch.Tensor) -> None:
@@ -192,12 +197,16 @@ class CaptureFolder:
         """Writes the manifest (the folder is then complete) and drops the run's bookkeeping."""
         path = self.path / MANIFEST
         self._write(path, (json.dumps(manifest, indent=2) + "\n").encode())
-        for k in range(len(manifest["shards"])):
-            (self.path / commit_name(k)).unlink(missing_ok=True)
-        (self.path / PROGRESS).unlink(missing_ok=True)
+        self._drop_bookkeeping()
         return path
 
+    def _drop_bookkeeping(self) -> None:
+        for k in self.committed_indices():
+            (self.path / commit_name(k)).unlink(missing_ok=True)
+        (self.path / PROGRESS).unlink(missing_ok=True)
+
     def head_summary(self) -> dict[str, Any]:
+        """The head file's manifest entry (its sha256 tells captures of different weights apart)."""
         h = hashlib.sha256()
         with open(self.path / HEAD, "rb") as f:
             while chunk := f.read(1 << 24):
