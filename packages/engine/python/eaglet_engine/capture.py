@@ -278,9 +278,9 @@ class Capture:
             events.progress("load-target", 1, 1, "model")
         info = self.adapter.info
         folder.hidden_size = info.hidden_size
-        if cfg.compile == "on" or (cfg.compile == "auto" and env.device.type == "cuda"):
-            if hasattr(self.adapter, "fuse"):
-                self.adapter.fuse()
+        compiling = cfg.compile == "on" or (cfg.compile == "auto" and env.device.type == "cuda")  # as the trainer decides
+        if compiling and hasattr(self.adapter, "fuse"):
+            self.adapter.fuse()
         if env.is_main:
             folder.write_head(self.adapter.embedding_weight(), self.adapter.lm_head_weight())
             self._log_size(folder)

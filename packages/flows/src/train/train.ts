@@ -54,10 +54,10 @@ export interface TrainResult extends TrainEngineResult {
  * `eaglet train`: validates the config, resolves what the target plugin supplies (the engine's
  * target block, the full draft architecture, the chat template), checks the inputs, and runs the
  * engine's `train` command (under torchrun for `nprocPerNode` > 1): online from prepared folders,
- * offline from capture folders (the engine refuses a mix, and captures of another target). Events stream to `ctx.events`;
- * an abort stops the engine after its current step with a checkpoint (`stopped: true`). The
- * outputDir is locked for the run, and one holding an earlier run needs `resume` or `overwrite`
- * (claimTrainOutput).
+ * offline from capture folders (the engine refuses a mix, and captures of another target). Events
+ * stream to `ctx.events`; an abort stops the engine after its current step with a checkpoint
+ * (`stopped: true`). The outputDir is locked for the run, and one holding an earlier run needs
+ * `resume` or `overwrite` (claimTrainOutput).
  */
 export async function train(
   registry: PluginRegistry,
