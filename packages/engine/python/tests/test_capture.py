@@ -195,6 +195,10 @@ def test_captures_that_do_not_fit_the_run_are_refused_naming_both_sides(world, t
     refused(r"auxLayerIds: \[2, 4, 5\] vs \[1, 4, 5\]", [captured], target={**engine_target(model), "auxLayerIds": [1, 4, 5]})
     hub = {"repo": "Qwen/Qwen2-Audio-7B-Instruct", "repoType": "model", "revision": "b" * 40, "path": str(model)}
     refused(r'source: null vs \{"repo"', [captured], target={**engine_target(model), "source": hub})
+    # A capture of the Hub checkpoint at one commit, a run at another.
+    at_a = tmp_path / "at-commit-a"
+    _capture(capture_config(model, [world["train"]], at_a, target={**engine_target(model), "source": {**hub, "revision": "a" * 40}}))
+    refused(f'another target .*source.revision: "{"a" * 40}" vs "{"b" * 40}"', [at_a], target={**engine_target(model), "source": hub})
     refused(r"mix capture folders .* with prepared folders", [captured, world["train"]])
     ids = torch.arange(256)
     t2d = torch.zeros(400, dtype=torch.bool)
