@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str | None]] = {
     "env": ("eaglet_engine.env", None),
     "worker": ("eaglet_engine.worker", "generation"),
     "train": ("eaglet_engine.train", "train"),
+    "capture": ("eaglet_engine.capture", "capture"),
     "export": ("eaglet_engine.export_command", "export"),
     "hub": ("eaglet_engine.hub", "hub"),
     "build-demo": ("eaglet_engine.demo", "build-demo"),
