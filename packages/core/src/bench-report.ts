@@ -232,7 +232,7 @@ export function buildBenchReport(input: {
     : {
         name: `${only} throughput`,
         unit: ' tok/s',
-        values: perRound.map((r) => (r[only]?.throughput ? r[only].throughput : undefined)),
+        values: perRound.map((r) => r[only]?.throughput || undefined),
       };
   const judged = figure.values.every((v) => v !== undefined) ? (figure.values as number[]) : undefined;
   const disagrees = judged ? disagreeingRounds(judged) : perRound.map(() => false);
