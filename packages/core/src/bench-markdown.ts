@@ -34,6 +34,27 @@ export function speedupVerdict(r: BenchReport): string[] {
 
 const reasons = (r: BenchReport) => r.trustReasons.map((why) => `- ${why}`);
 
+/**
+ * The lossless check in words: at temperature 0, how many Eagle3 outputs equal the baseline's
+ * token for token (in every round), or why it was not made.
+ */
+export function losslessCheck(r: BenchReport): string {
+  const m = r.outputsMatch;
+  if (!m)
+    return r.baseline && r.eagle3
+      ? `Lossless check: not made (temperature ${r.config.temperature}; outputs are compared at temperature 0).`
+      : 'Lossless check: not made (it needs both modes).';
+  const at = m.firstMismatch;
+  return (
+    `Lossless check, temperature 0: ${m.identical} of ${m.compared} Eagle3 outputs equal the baseline's token for token` +
+    (r.rounds.length > 1 ? ' in every round' : '') +
+    (at
+      ? ` (first difference: prompt ${at.prompt}${at.id ? ` [${at.id}]` : ''} at token ${at.position}` +
+        `${at.round ? ` in round ${at.round}` : ''}).`
+      : '.')
+  );
+}
+
 /** The report as Markdown: the verdict, a summary table, the rounds, the acceptance per position, the definitions. */
 export function benchReportMarkdown(r: BenchReport): string {
   const runs = [r.baseline, r.eagle3].filter((x): x is BenchRun => !!x);
@@ -83,19 +104,7 @@ export function benchReportMarkdown(r: BenchReport): string {
       '',
     );
   }
-  if (r.outputsMatch) {
-    const m = r.outputsMatch;
-    const at = m.firstMismatch;
-    lines.push(
-      `Temperature 0: ${m.identical} of ${m.compared} Eagle3 outputs equal the baseline's token for token` +
-        (r.rounds.length > 1 ? ' in every round' : '') +
-        (at
-          ? ` (first difference: prompt ${at.prompt}${at.id ? ` [${at.id}]` : ''} at token ${at.position}` +
-            `${at.round ? ` in round ${at.round}` : ''}).`
-          : '.'),
-      '',
-    );
-  }
+  lines.push(losslessCheck(r), '');
   lines.push('## Definitions', '', ...Object.entries(r.definitions).map(([k, v]) => `- **${k}**: ${v}`), '');
   lines.push(
     '## Machine',

@@ -1,4 +1,4 @@
-import type { BenchReport, BenchRun } from '@eaglet/core';
+import { type BenchReport, type BenchRun, losslessCheck, speedupVerdict } from '@eaglet/core';
 import { type Color, Raster } from '../util/raster/raster.js';
 
 /**
@@ -72,9 +72,9 @@ const TOP_ROW = 456;
 const BOTTOM_ROW = 300;
 
 const COLORS: Record<BenchRun['mode'], Color> = { baseline: '#7f8c8d', eagle3: '#2e86de' };
-/** Per-round bars: green where a round agrees with the others, red where it does not. */
+/** Per-round bars: green where a round agrees with the others; red there and for "not trustworthy". */
 const ROUND_COLOR: Color = '#27ae60';
-const DISAGREE_COLOR: Color = '#c0392b';
+const BAD: Color = '#c0392b';
 
 function speedupTitle(report: BenchReport): string {
   return report.trustworthy === false
@@ -87,44 +87,32 @@ function drawBottomRow(raster: Raster, report: BenchReport): void {
   const line = Raster.lineHeight;
   const half = raster.width / 2;
   const top = TOP_ROW + 8;
-  const bad: Color = DISAGREE_COLOR;
-  const words: Array<{ text: string; color?: Color }> = [];
-  if (report.speedup !== undefined) {
-    const interval = report.speedupInterval
-      ? `, 95% CI ${report.speedupInterval.low.toFixed(2)} to ${report.speedupInterval.high.toFixed(2)}x`
-      : '';
-    const measured = `${report.speedup.toFixed(2)}x (geometric mean of ${report.rounds.length} rounds${interval})`;
-    words.push(
-      report.trustworthy === false
-        ? { text: `Speedup: NOT TRUSTWORTHY. Measured ${measured}, not a result:`, color: bad }
-        : { text: `Speedup: ${measured}` },
-    );
-  } else if (report.trustworthy === false)
-    words.push({ text: 'NOT TRUSTWORTHY: the measured throughput is not a result:', color: bad });
-  for (const why of report.trustReasons) words.push({ text: `- ${why}`, color: bad });
-  if (report.speedupBound !== undefined)
-    words.push({
-      text: `Bound: mean acceptance length ${report.speedupBound.toFixed(2)} (speedup cannot exceed it)`,
-    });
-  words.push({ text: losslessText(report) });
-  const lines = words.flatMap((w) => wrap(w.text, half - 48).map((text) => ({ ...w, text })));
+  // The Markdown report's own sentences, without its bold marks.
+  const verdict = speedupVerdict(report)
+    .filter((text) => text)
+    .map((text) => ({
+      text: text.replaceAll('**', ''),
+      ...(report.trustworthy === false ? { color: BAD } : {}),
+    }));
+  const lines = [...verdict, { text: losslessCheck(report) }].flatMap((w) =>
+    wrap(w.text, half - 48).map((text) => ({ ...w, text })),
+  );
   for (const [i, w] of lines.entries())
     raster.text(24, top + 8 + i * line, w.text, w.color ? { color: w.color } : {});
 
-  const judged = report.speedup !== undefined ? 'speedup' : 'throughput';
+  const bySpeedup = report.speedup !== undefined;
   const mode = report.baseline ? 'baseline' : 'eagle3';
-  const value = (r: BenchReport['rounds'][number]) =>
-    (judged === 'speedup' ? r.speedup : r[mode]?.throughput) ?? 0;
-  const title =
-    judged === 'speedup'
-      ? ['speedup per round', 'line: the bound (mean acceptance length)']
-      : [`${mode} throughput per round (tok/s)`];
-  const box = {
-    x: half + 70,
-    y: top + (title.length + 1) * line,
-    w: half - 94,
-    h: BOTTOM_ROW - 52 - (title.length + 1) * line - 8,
-  };
+  const value = (r: BenchReport['rounds'][number]) => (bySpeedup ? r.speedup : r[mode]?.throughput) ?? 0;
+  const title = bySpeedup
+    ? [
+        'speedup per round',
+        ...(report.speedupBound !== undefined
+          ? [`dashed: the bound, mean acceptance length ${report.speedupBound.toFixed(2)}`]
+          : []),
+      ]
+    : [`${mode} throughput per round (tok/s)`];
+  const titleHeight = (title.length + 1) * line;
+  const box = { x: half + 70, y: top + titleHeight, w: half - 94, h: BOTTOM_ROW - 60 - titleHeight };
   for (const [k, text] of title.entries())
     raster.text(box.x + box.w / 2, top + k * line, text, { align: 'center' });
   drawBars(raster, box, {
@@ -134,23 +122,14 @@ function drawBottomRow(raster: Raster, report: BenchReport): void {
       bars: [
         {
           value: value(r),
-          color: r.disagrees ? DISAGREE_COLOR : ROUND_COLOR,
-          label: judged === 'speedup' ? `${value(r).toFixed(2)}x` : value(r).toFixed(1),
+          color: r.disagrees ? BAD : ROUND_COLOR,
+          label: bySpeedup ? `${value(r).toFixed(2)}x` : value(r).toFixed(1),
         },
       ],
     })),
-    ...(judged === 'speedup' && report.speedupBound !== undefined ? { mark: report.speedupBound } : {}),
+    ...(bySpeedup && report.speedupBound !== undefined ? { mark: report.speedupBound } : {}),
     xLabel: 'round',
   });
-}
-
-/** The lossless check in words: how many of how many outputs equal the baseline's at temperature 0. */
-function losslessText(report: BenchReport): string {
-  const m = report.outputsMatch;
-  if (m)
-    return `Lossless check (temperature 0): ${m.identical} of ${m.compared} Eagle3 outputs equal the baseline's token for token${m.identical === m.compared ? '' : ' - NOT LOSSLESS'}`;
-  if (!report.baseline || !report.eagle3) return 'Lossless check: not made (it needs both modes)';
-  return `Lossless check: not made (temperature ${report.config.temperature}; outputs are compared at 0)`;
 }
 
 /** Splits text into lines no wider than `width` pixels, at spaces. */
