@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import {
   disagreeingRounds,
   latencyStats,
+  logSpread,
   ROUND_OUTLIER_Z,
   ROUND_TOLERANCE,
   ratioMean,
@@ -37,9 +38,10 @@ export const BENCH_DEFINITIONS: Record<string, string> = {
     "95% confidence interval of the speedup: a t-interval over the rounds' log speedups (mean +- t(0.975, rounds - 1) x standard deviation / sqrt(rounds)), exponentiated",
   speedupBound:
     "the mean acceptance length: each verification step yields that many tokens on average and costs at least one target decode step, so Eagle3 cannot be faster than that (the tighter bound, x target step / (target step + draft chain), needs the draft chain's time, which the backends do not measure apart)",
-  disagrees: `a round disagrees with the others beyond noise when its log speedup (log throughput when one mode ran) lies further from the median of the other rounds than ${ROUND_OUTLIER_Z} x 1.4826 x their median absolute deviation and than ${100 * ROUND_TOLERANCE}%`,
+  disagrees: `a round disagrees with the others beyond noise when its log speedup (log throughput when one mode ran) lies further from the median of the other rounds than ${ROUND_OUTLIER_Z} x 1.4826 x their median absolute deviation and than ln(1 + ${ROUND_TOLERANCE})`,
+  scatter: `the rounds scatter beyond noise when the standard deviation of their log speedups (log throughputs when one mode ran) exceeds ln(1 + ${ROUND_TOLERANCE}): repeats of the same work differ by more than about ${100 * ROUND_TOLERANCE}%`,
   trustworthy:
-    'false, with the reasons, when fewer than 2 rounds were measured, the speedup exceeds its bound, or a round disagrees with the others beyond noise',
+    'false, with the reasons, when fewer than 2 rounds were measured, the speedup exceeds its bound, a round disagrees with the others beyond noise, or the rounds scatter beyond noise',
   latencySpeedup: 'baseline mean latency / eagle3 mean latency, all rounds pooled',
   meanAcceptanceLength:
     '1 + accepted / drafts: tokens produced per target verification step, counting the bonus token (+1) the target adds after the accepted draft tokens',
@@ -187,9 +189,9 @@ function untrustworthyBecause(input: {
     reasons.push(
       `the speedup ${f(speedup)}x exceeds its upper bound, the mean acceptance length ${f(bound)}: each verification step yields that many tokens on average and costs at least one baseline decode step, so the baseline was slowed or the two modes did different work`,
     );
+  const value = (i: number) => `${f(figure.values[i]!)}${figure.unit}`;
   const off = rounds.filter((r) => r.disagrees);
   if (off.length) {
-    const value = (i: number) => `${f(figure.values[i]!)}${figure.unit}`;
     const others = rounds.filter((r) => !r.disagrees).map((r) => value(r.round - 1));
     reasons.push(
       `round ${off.map((r) => r.round).join(', ')} disagrees with the others beyond noise: ${figure.name} ${off.map((r) => value(r.round - 1)).join(', ')}` +
@@ -197,6 +199,13 @@ function untrustworthyBecause(input: {
         ' (the load on the machine changed during the benchmark)',
     );
   }
+  const spread = missing.length ? 0 : logSpread(figure.values as number[]);
+  if (spread > Math.log1p(ROUND_TOLERANCE))
+    reasons.push(
+      `the rounds scatter beyond noise: ${figure.name} ${rounds.map((r) => value(r.round - 1)).join(', ')} ` +
+        `(about ${Math.round(100 * spread)}% apart; the same work repeated should differ by less than ${100 * ROUND_TOLERANCE}%): ` +
+        'the machine is too busy or too uneven for this benchmark; run it on a quiet machine, or with more prompts per round',
+    );
   return reasons;
 }
 

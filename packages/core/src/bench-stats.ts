@@ -66,9 +66,9 @@ export function ratioMean(ratios: readonly number[]): { mean: number; interval?:
 }
 
 /**
- * How far a round may stray from the others before it counts as disagreeing, at the least: 10%.
- * Below that, rounds on a shared machine differ by ordinary jitter; above it, the round measured
- * something else (a burst of load, a paused process, a slowed mode).
+ * How far rounds may stray from one another before they count as disagreeing: 10%. Repeats of the
+ * same work on a machine nothing else disturbs differ by a few percent; beyond that a round
+ * measured something else (a burst of load, a paused process, a slowed mode).
  */
 export const ROUND_TOLERANCE = 0.1;
 
@@ -102,4 +102,15 @@ export function disagreeingRounds(values: readonly number[]): boolean[] {
       );
     return Math.abs(x - centre) > Math.max(ROUND_OUTLIER_Z * spread, Math.log1p(ROUND_TOLERANCE));
   });
+}
+
+/**
+ * The scatter of positive per-round figures: the standard deviation of their logs (about the
+ * relative spread: 0.1 is rounds about 10% apart). Zero for fewer than two.
+ */
+export function logSpread(values: readonly number[]): number {
+  if (values.length < 2) return 0;
+  const logs = values.map(Math.log);
+  const mean = logs.reduce((a, b) => a + b, 0) / logs.length;
+  return Math.sqrt(logs.reduce((a, x) => a + (x - mean) ** 2, 0) / (logs.length - 1));
 }

@@ -5,6 +5,7 @@ import {
   benchReportMarkdown,
   buildBenchReport,
   disagreeingRounds,
+  logSpread,
   type MeasuredRound,
   ROUND_OUTLIER_Z,
   ROUND_TOLERANCE,
@@ -138,6 +139,20 @@ describe('benchmark statistics against naive references', () => {
       flagged += got.filter(Boolean).length;
     }
     expect(flagged).toBeGreaterThan(50); // the cases exercise both answers
+  });
+
+  it('measures the scatter of rounds as the standard deviation of their logs', () => {
+    const next = random(3);
+    for (let c = 0; c < 50; c++) {
+      const values = Array.from({ length: 2 + Math.floor(next() * 8) }, () => 0.3 + 3 * next());
+      const logs = values.map((v) => Math.log(v));
+      const n = logs.length;
+      const sumSq = logs.reduce((a, b) => a + b * b, 0);
+      const sum = logs.reduce((a, b) => a + b, 0);
+      expect(logSpread(values)).toBeCloseTo(Math.sqrt((sumSq - (sum * sum) / n) / (n - 1)), 10);
+    }
+    expect(logSpread([2])).toBe(0);
+    expect(logSpread([1.1, 1.1, 1.1])).toBe(0);
   });
 
   it('singles out one slowed round among steady ones, and flags neither of two that agree', () => {
@@ -279,8 +294,33 @@ describe('the report flags what it cannot present as a result', () => {
       expect.stringMatching(
         /round 3 disagrees .*: baseline throughput 33\.33 tok\/s against 100\.00 tok\/s, 99\.50 tok\/s/,
       ),
+      expect.stringMatching(
+        /the rounds scatter beyond noise: baseline throughput 100\.00 tok\/s, 99\.50 tok\/s, 33\.33 tok\/s/,
+      ),
     ]);
     expect(benchReportMarkdown(baselineOnly)).toMatch(/\*\*Not trustworthy\*\*/);
+  });
+
+  it('does not trust rounds that scatter widely even when none stands out', () => {
+    // Speedups 0.97x, 1.65x, 0.49x (measured on a loaded 2-core machine): each round lies within
+    // the others' own spread, but together they are far beyond timing noise.
+    const r = buildBenchReport({
+      config,
+      device: 'cpu',
+      rounds: rounds([
+        [1.6 * 0.97, 1.6],
+        [1.6 * 1.65, 1.6],
+        [1.6 * 0.49, 1.6],
+      ]),
+    });
+    expect(r.rounds.map((x) => x.disagrees)).toEqual([false, false, false]);
+    expect(r.trustworthy).toBe(false);
+    expect(r.trustReasons).toEqual([
+      expect.stringMatching(
+        /the rounds scatter beyond noise: speedup 0\.97x, 1\.65x, 0\.49x \(about 61% apart;/,
+      ),
+    ]);
+    expect(r.speedupInterval!.high / r.speedupInterval!.low).toBeGreaterThan(10);
   });
 
   it('compares outputs in every round and names the round of the first difference', () => {

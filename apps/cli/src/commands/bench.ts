@@ -9,8 +9,8 @@ export default class Bench extends EagletCommand {
     `Benchmark the target alone (baseline) and with the Eagle3 draft on the same prompts, in --rounds rounds whose order alternates.
 Reports throughput, latency (mean, p50, p90), the speedup of each round and their geometric mean with a 95% interval, mean acceptance
 length (1 + accepted/drafts), acceptance per draft position, and at temperature 0 whether Eagle3's outputs equal the baseline's; as JSON
-(--output-file), Markdown and a PNG plot beside it. A speedup above the mean acceptance length, rounds that disagree beyond noise or
-a single round make the result "not trustworthy", and the report says so instead of presenting the speedup.
+(--output-file), Markdown and a PNG plot beside it. A speedup above the mean acceptance length, rounds that disagree or scatter beyond
+noise, or a single round make the result "not trustworthy", and the report says so instead of presenting the speedup.
 The seed script's flags are accepted with underscores too (--target_model, --num_spec_tokens, ...).
 Settings only one backend understands go in --backend-option key=value (backendOptions in a run config).`;
   static override examples = [

@@ -148,8 +148,8 @@ export const BenchReport = z.strictObject({
   rounds: z.array(BenchRound).default([]),
   /**
    * Whether the measured speed can be taken as a result: false, with `trustReasons`, when one round
-   * was measured, the speedup exceeds its bound, or a round disagrees with the others beyond noise.
-   * Absent in version 1, which was not checked.
+   * was measured, the speedup exceeds its bound, a round disagrees with the others beyond noise, or
+   * the rounds scatter beyond noise (see the definitions). Absent in version 1, which was not checked.
    */
   trustworthy: z.boolean().optional(),
   /** Why the measurement is not trustworthy (empty when it is). */
