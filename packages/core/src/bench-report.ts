@@ -27,7 +27,7 @@ import {
  */
 export const BENCH_DEFINITIONS: Record<string, string> = {
   rounds:
-    'after an unmeasured warm-up of each mode, every round runs each mode once over the same prompts; the order alternates from round to round (baseline first in odd rounds, Eagle3 first in even ones)',
+    'every round runs each mode once over the same prompts, each pass right after an unmeasured warm-up of its mode (warmupPrompts prompts, a few tokens each); the order alternates from round to round (baseline first in odd rounds, Eagle3 first in even ones)',
   throughput:
     "output tokens / wall seconds of the measured passes, all rounds pooled (per round: that round's pass); the bench flow times each pass around the backend's call, one clock for every backend",
   latency:

@@ -91,7 +91,11 @@ Settings only one backend understands go in --backend-option key=value (backendO
       options: ['auto', 'bf16', 'fp16', 'fp32'],
     }),
     'warmup-prompts': Flags.integer({
-      description: withDefault(BenchConfig, 'warmupPrompts', 'unmeasured warm-up prompts'),
+      description: withDefault(
+        BenchConfig,
+        'warmupPrompts',
+        'unmeasured warm-up prompts before every measured pass',
+      ),
     }),
     rounds: Flags.integer({
       description: withDefault(

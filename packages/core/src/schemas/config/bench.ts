@@ -61,7 +61,7 @@ export const BenchConfig = z.strictObject({
   tp: z.number().int().positive().default(1),
   /** seed: --seed */
   seed: z.number().int().nonnegative().default(0),
-  /** eaglet: prompts run first in each mode and not measured (kernels, caches). */
+  /** eaglet: prompts run, unmeasured and a few tokens each, before every measured pass of a mode (kernels, caches). */
   warmupPrompts: z.number().int().nonnegative().default(1),
   /**
    * eaglet: measured rounds. Each round runs every mode once over the same prompts, the order
