@@ -119,6 +119,18 @@ describe.skipIf(!vllmPython)(
       expect(report.eagle3.spec.numDrafts).toBeGreaterThan(0);
       expect(report.eagle3.spec.numDraftTokens).toBe(2 * report.eagle3.spec.numDrafts);
       expect(report.outputsMatch).toEqual({ compared: 2, identical: 2 }); // greedy: Eagle3 == baseline in vLLM too
+      // Both engines stay loaded and the rounds alternate between them, each with its own counters.
+      expect(report.rounds.map((x: { order: string[] }) => x.order)).toEqual([
+        ['baseline', 'eagle3'],
+        ['eagle3', 'baseline'],
+        ['baseline', 'eagle3'],
+      ]);
+      for (const round of report.rounds) {
+        expect(round.speedup).toBeGreaterThan(0);
+        expect(round.eagle3.meanAcceptanceLength).toBeGreaterThanOrEqual(1);
+      }
+      expect(report.eagle3.requests).toHaveLength(2 * 3);
+      expect(typeof report.trustworthy).toBe('boolean');
       expect(existsSync(out.replace('.json', '.md'))).toBe(true);
     }, 1_600_000);
 
