@@ -14,7 +14,7 @@ from typing import Any
 
 
 def byte_level_bpe(corpus: Sequence[str], *, split_regex: str, special_tokens: Sequence[str], vocab_size: int) -> Any:
-    """A byte-level BPE (GPT-2 / Llama 3 / Qwen2 kind): the split regex, then byte-level; every
+    """A byte-level BPE (the GPT-2 kind): the split regex, then byte-level; every
     byte is a token, so any text encodes. ``special_tokens`` get the first ids after the vocabulary
     (added, special), in order."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -38,7 +38,7 @@ def byte_level_bpe(corpus: Sequence[str], *, split_regex: str, special_tokens: S
 
 
 def sentencepiece_bpe(corpus: Sequence[str], *, special_tokens: Sequence[str], vocab_size: int, prepend_space: bool) -> Any:
-    """A SentencePiece-style BPE (Llama 2 / Mistral / Gemma kind): spaces become ``▁`` (and one is
+    """A SentencePiece-style BPE: spaces become ``▁`` (and one is
     prepended to each text when ``prepend_space``), no pre-tokenizer, unknown characters fall
     back to ``<0xNN>`` byte tokens. ``special_tokens`` come first (ids 0..), then the 256 byte
     tokens, then the learnt pieces."""
