@@ -142,7 +142,7 @@ export const hfChatTarget: TargetModel = {
 
   demo: {
     description:
-      "a tiny Llama 3 built offline (Llama 3's chat template and special tokens on a small byte-level BPE with its split regex, hidden 64, 8 layers, random weights, a sharpened output head)",
+      "a tiny Llama 3 built offline (Llama 3's chat template and special tokens on a small byte-level BPE with its split regex, hidden 128, 8 layers, random weights, a sharpened output head)",
     builder: 'eaglet_hf_chat.demo',
     builderInputs: [
       join(PYTHON_DIR, 'eaglet_hf_chat', 'demo.py'),

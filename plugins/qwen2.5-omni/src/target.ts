@@ -188,7 +188,7 @@ export const qwen25OmniTarget: TargetModel = {
 
   demo: {
     description:
-      "a tiny Qwen2.5-Omni built offline (its chat template, special tokens and 300 s Whisper feature extractor, a small byte-level BPE with Qwen2's split regex, thinker hidden 64, 8 layers, random weights, a sharpened output head)",
+      "a tiny Qwen2.5-Omni built offline (its chat template, special tokens and 300 s Whisper feature extractor, a small byte-level BPE with Qwen2's split regex, thinker hidden 128, 8 layers, random weights, a sharpened output head)",
     builder: 'eaglet_qwen2_5_omni.demo',
     builderInputs: [
       join(PYTHON_DIR, 'eaglet_qwen2_5_omni', 'demo.py'),

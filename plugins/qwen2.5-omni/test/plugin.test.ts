@@ -137,7 +137,7 @@ describe('qwen2.5-omni target', () => {
     expect(info).toMatchObject({
       architecture: 'Qwen2_5OmniModel',
       numLayers: 8,
-      hiddenSize: 64,
+      hiddenSize: 128,
       auxLayerIds: [2, 4, 5],
       embeddingKey: 'thinker.model.embed_tokens.weight',
     });

@@ -5,8 +5,9 @@ loads offline.
 
 What is real and what is tiny:
 - The architecture is transformers' ``LlamaForCausalLM`` from a real ``LlamaConfig`` (rope theta
-  500000, grouped-query attention, untied head, Llama 3 Instruct's two end ids), with hidden 64
-  and 8 decoder layers (so Eagle3's aux layers 2, 4, 5 differ) and random (seeded) weights.
+  500000, grouped-query attention, untied head, Llama 3 Instruct's two end ids), with hidden 128,
+  8 decoder layers (so Eagle3's aux layers 2, 4, 5 differ), 2 heads of 64 (a head size vLLM's CPU
+  attention takes, so vLLM serves it and its draft) and random (seeded) weights.
 - The chat template is Meta-Llama-3-Instruct's (``demo/chat_template.jinja``, the published
   tokenizer_config.json's), with its special tokens ``<|begin_of_text|>``, ``<|start_header_id|>``,
   ``<|end_header_id|>``, ``<|eot_id|>``.
@@ -60,12 +61,12 @@ def build(out: str | Path, seed: int = 0, head_scale: float = HEAD_SCALE) -> dic
 
     config = LlamaConfig(
         vocab_size=vocab_size,
-        hidden_size=64,
-        intermediate_size=224,
+        hidden_size=128,
+        intermediate_size=384,
         num_hidden_layers=8,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=16,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=64,  # a head size vLLM's CPU attention takes
         max_position_embeddings=8192,
         rms_norm_eps=1e-5,
         rope_theta=500000.0,

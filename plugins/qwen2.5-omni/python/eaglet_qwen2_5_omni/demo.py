@@ -18,8 +18,9 @@ What is real and what is tiny:
 - The tokenizer is a faithful small one: a byte-level BPE with Qwen2's split regex, trained on the
   demo's transcripts and prompts (about 600 tokens instead of 151643).
 - The thinker's audio encoder keeps 128 mel bins, 1500 source positions and its 100-frame
-  windows; every width is tiny. The text model has hidden 64, 8 layers (Eagle3's aux layers 2, 4,
-  5), 4 heads with multimodal rope sections [2, 3, 3] (the 7B's [16, 24, 24] scaled to head dim 16).
+  windows; every width is tiny. The text model has hidden 128, 8 layers (Eagle3's aux layers 2,
+  4, 5), 2 heads of 64 (a head size vLLM's CPU attention takes) with multimodal rope sections
+  [8, 12, 12] (the 7B's [16, 24, 24] for half its head size).
 - Weights are random (seeded); the output head is scaled (x25) so greedy answers are peaked.
 
 Deterministic for a given seed and library versions.
@@ -132,7 +133,7 @@ def build(out: str | Path, seed: int = 0, head_scale: float = HEAD_SCALE) -> dic
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     (out / "preprocessor_config.json").write_text(json.dumps(PREPROCESSOR, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
-    rope = {"rope_type": "default", "type": "default", "mrope_section": [2, 3, 3], "rope_theta": 1000000.0}
+    rope = {"rope_type": "default", "type": "default", "mrope_section": [8, 12, 12], "rope_theta": 1000000.0}
     config = Qwen2_5OmniConfig(
         thinker_config={
             "audio_config": {
@@ -141,18 +142,18 @@ def build(out: str | Path, seed: int = 0, head_scale: float = HEAD_SCALE) -> dic
                 "encoder_attention_heads": 2,
                 "encoder_ffn_dim": 64,
                 "d_model": 32,
-                "output_dim": 64,
+                "output_dim": 128,
                 "n_window": 100,
                 "max_source_positions": 1500,
             },
-            "vision_config": {"depth": 1, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64, "fullatt_block_indexes": [0]},
+            "vision_config": {"depth": 1, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 128, "fullatt_block_indexes": [0]},
             "text_config": {
                 "vocab_size": len(tokenizer),
-                "hidden_size": 64,
-                "intermediate_size": 224,
+                "hidden_size": 128,
+                "intermediate_size": 384,
                 "num_hidden_layers": 8,
-                "num_attention_heads": 4,
-                "num_key_value_heads": 2,
+                "num_attention_heads": 2,
+                "num_key_value_heads": 1,
                 "max_position_embeddings": 32768,
                 "rms_norm_eps": 1e-6,
                 "rope_scaling": rope,
@@ -176,8 +177,8 @@ def build(out: str | Path, seed: int = 0, head_scale: float = HEAD_SCALE) -> dic
             "num_hidden_layers": 1,
             "num_attention_heads": 2,
             "num_key_value_heads": 2,
-            "embedding_size": 64,
-            "rope_scaling": rope,
+            "embedding_size": 128,
+            "rope_scaling": {**rope, "mrope_section": [2, 3, 3]},
         },
         enable_audio_output=False,
     )
