@@ -29,8 +29,6 @@ export interface ModelTokenizer extends TokenizerHandle {
    * as strings: what transformers passes to a chat template beside the messages.
    */
   readonly specialTokens: Readonly<Record<string, string>>;
-  /** The model folder's tokenizer_config.json (empty when the folder has none). */
-  readonly config: Readonly<Record<string, unknown>>;
   /** The id of a token string, or a coded error naming the model folder. */
   requireId(token: string): number;
 }
@@ -148,7 +146,7 @@ class HfTokenizer implements ModelTokenizer {
 
   constructor(
     spec: Record<string, unknown>,
-    readonly config: Record<string, unknown>,
+    config: Record<string, unknown>,
     readonly hash: string,
     private readonly modelDir: string,
   ) {
