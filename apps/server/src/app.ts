@@ -81,7 +81,7 @@ export async function createServer(
         lightJobs: options.lightJobs,
         queuedJobs: options.queuedJobs,
       },
-      { remoteAudio: options.remoteAudio },
+      { remoteAudio: options.remoteAudio, hub: options.hub },
     );
     const interrupted = manager.init((id, reason) =>
       process.emitWarning(`job ${id} in ${stateDir} cannot be read: ${reason}`),

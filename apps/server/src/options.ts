@@ -15,6 +15,11 @@ export const ServerOptions = z.strictObject({
    * them). Local audio files named inside the data are always confined to `roots`.
    */
   remoteAudio: z.boolean().default(false),
+  /**
+   * Whether job configs may name models and datasets by Hugging Face Hub id (the server downloads
+   * them into its Hub cache, HF_HOME). Off: only paths inside `roots`.
+   */
+  hub: z.boolean().default(false),
   /** Where job records and events live (default `<first root>/.eaglet/server`); jobs may not name paths in it. */
   stateDir: z.string().min(1).optional(),
   /** Largest request body in bytes (413 beyond). */

@@ -460,6 +460,24 @@ describe('the job API over real HTTP', () => {
     }
   });
 
+  it('refuses a model or dataset named by Hub id unless the server runs with --hub', async () => {
+    const r = await http(s.url, 'POST', '/api/jobs', {
+      body: {
+        kind: 'prepare',
+        config: { model: 'org/some-model', data: ['org/some-data@main'], out: 'prepared-hub' },
+      },
+    });
+    expect(r.status).toBe(400);
+    check('POST', '/api/jobs', 400, r.json);
+    expect(r.json.error.issues.map((i: { path: string }) => i.path)).toEqual([
+      'config.model',
+      'config.data[0]',
+    ]);
+    expect(r.json.error.issues[0].reason).toMatch(
+      /org\/some-model is a Hugging Face Hub id.*start it with --hub/,
+    );
+  });
+
   it('answers bad configs with 400 naming each field', async () => {
     const r = await http(s.url, 'POST', '/api/jobs', {
       body: { kind: 'validate', config: { files: [], purpose: 'eat', checkAudio: 'yes', extra: 1 } },

@@ -2,7 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { EagletError } from './errors.js';
-import { PathString } from './schemas/config/common.js';
+import { PathOrHubId, PathString } from './schemas/config/common.js';
+import { parseHubRef } from './schemas/hub.js';
 import { zodIssues } from './schemas/issues.js';
 
 /**
@@ -65,16 +66,38 @@ export function applyOverride(target: Record<string, unknown>, override: string)
   node[keys.at(-1)!] = value;
 }
 
-/** Makes every PathString field of a value absolute against `base` (a new value; the input is kept). */
+/**
+ * Makes every PathString field of a value absolute against `base` (a new value; the input is
+ * kept). A PathOrHubId field is resolved the same way unless it is a Hub id with no local path of
+ * that spelling: then it stays an id for the flow to fetch.
+ */
 export function resolvePaths(schema: z.ZodType, value: unknown, base: string): unknown {
   const out = structuredClone(value);
   for (const field of pathFields(schema, out)) {
     const v = field.value;
     if (v === '' || isAbsolute(v) || /^[a-z]+:\/\//i.test(v)) continue;
+    if (isHubSource(field, base)) continue;
     if (field.path.length === 0) return resolve(base, v);
     setAt(out, field.path, resolve(base, v));
   }
   return out;
+}
+
+/** A PathOrHubId field naming a Hub id rather than a path that exists under `base`. */
+export function isHubSource(field: { value: string; source?: boolean }, base: string): boolean {
+  return (
+    field.source === true &&
+    parseHubRef(field.value, 'model') !== undefined &&
+    !existsSync(resolve(base, field.value))
+  );
+}
+
+/** A path field found in a value: where it is, its value, and whether it may name a Hub id. */
+export interface PathField {
+  path: ReadonlyArray<string | number>;
+  value: string;
+  /** A PathOrHubId (a path or a Hub id), not a plain PathString. */
+  source: boolean;
 }
 
 /**
@@ -86,9 +109,10 @@ export function pathFields(
   schema: z.ZodType,
   value: unknown,
   at: ReadonlyArray<string | number> = [],
-): Array<{ path: ReadonlyArray<string | number>; value: string }> {
+): PathField[] {
   const def = unwrap(schema);
-  if (def === PathString) return typeof value === 'string' ? [{ path: at, value }] : [];
+  if (def === PathString || def === PathOrHubId)
+    return typeof value === 'string' ? [{ path: at, value, source: def === PathOrHubId }] : [];
   if (def instanceof z.ZodObject && value && typeof value === 'object' && !Array.isArray(value)) {
     const shape = def.shape as Record<string, z.ZodType>;
     return Object.entries(shape).flatMap(([k, sub]) =>
@@ -101,7 +125,8 @@ export function pathFields(
   if (def instanceof z.ZodUnion) {
     for (const option of def.options as z.ZodType[]) {
       const inner = unwrap(option);
-      if (typeof value === 'string' && inner === PathString) return [{ path: at, value }];
+      if (typeof value === 'string' && (inner === PathString || inner === PathOrHubId))
+        return [{ path: at, value, source: inner === PathOrHubId }];
       if (value && typeof value === 'object' && inner instanceof z.ZodObject)
         return pathFields(inner, value, at);
     }

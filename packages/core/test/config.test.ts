@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -40,6 +40,7 @@ describe('loadConfigFile', () => {
 describe('loadRunConfig', () => {
   it('resolves file paths against the config file and cli paths against cwd, applies overrides', () => {
     const dir = mkdtempSync(join(tmpdir(), 'eaglet-run-'));
+    mkdirSync(join(dir, 'models', 'tiny'), { recursive: true });
     writeFileSync(
       join(dir, 'train.json'),
       JSON.stringify({
@@ -63,6 +64,23 @@ describe('loadRunConfig', () => {
     expect(cfg.optimizer.gradClip).toBe(1.0);
     expect(cfg.schedule.kind).toBe('cosine');
     expect(cfg.epochs).toBe(20);
+  });
+
+  it('keeps a model named by Hub id when no path of that spelling exists; a path that exists wins', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eaglet-run-'));
+    const base = { trainData: ['data/a'], vocab: 'v.safetensors', outputDir: 'out' };
+    for (const id of ['Qwen/Qwen2-Audio-7B-Instruct', 'org/name@v1', 'hf://org/name'])
+      expect(loadRunConfig(TrainConfig, { fields: { ...base, targetModel: id }, cwd: dir }).targetModel).toBe(
+        id,
+      );
+    mkdirSync(join(dir, 'org', 'name'), { recursive: true });
+    expect(
+      loadRunConfig(TrainConfig, { fields: { ...base, targetModel: 'org/name' }, cwd: dir }).targetModel,
+    ).toBe(join(dir, 'org', 'name'));
+    // Plain paths are never taken for Hub ids.
+    expect(
+      loadRunConfig(TrainConfig, { fields: { ...base, targetModel: 'one-folder' }, cwd: dir }).targetModel,
+    ).toBe(join(dir, 'one-folder'));
   });
 
   it('lists every invalid field', () => {

@@ -59,6 +59,16 @@ export async function localSource(
       },
     );
   }
-  const hub = await fetchFromHub(ref, options);
-  return { path: hub.path, hub };
+  try {
+    const hub = await fetchFromHub(ref, options);
+    return { path: hub.path, hub };
+  } catch (e) {
+    // The value may have been meant as a local path: say that none exists, beside the Hub's answer.
+    if (!(e instanceof EagletError) || !e.code.startsWith('EAGLET_HUB_')) throw e;
+    throw new EagletError(
+      e.code,
+      `${options.field ? `${options.field}: ` : ''}no local path ${resolve(value)}, and as a Hub id: ${e.message}`,
+      e.hint ? { hint: e.hint } : {},
+    );
+  }
 }

@@ -27,11 +27,11 @@ Settings only one backend understands go in --backend-option key=value (backendO
     }),
     'target-model': Flags.string({
       aliases: ['target_model'],
-      description: 'target model folder (seed: --target_model)',
+      description: 'target model folder or Hub id, org/name[@revision] (seed: --target_model)',
     }),
     'draft-model': Flags.string({
       aliases: ['draft_model'],
-      description: 'exported Eagle3 draft folder (seed: --draft_model)',
+      description: 'exported Eagle3 draft folder or Hub id (seed: --draft_model)',
     }),
     'use-eagle': Flags.boolean({
       aliases: ['use_eagle'],

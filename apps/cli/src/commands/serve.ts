@@ -32,6 +32,10 @@ Listens on 127.0.0.1 unless told otherwise; any other address needs --token. Job
         'let jobs fetch http(s) audio named in their data (local audio files are always confined to the roots)',
       default: false,
     }),
+    hub: Flags.boolean({
+      description: 'let jobs name models and datasets by Hugging Face Hub id (downloaded into HF_HOME)',
+      default: false,
+    }),
     'heavy-jobs': Flags.integer({
       description: 'heavy jobs (train, prepare, bench: engine, GPUs) running at once',
       default: 1,
@@ -62,6 +66,7 @@ Listens on 127.0.0.1 unless told otherwise; any other address needs --token. Job
         heavyJobs: flags['heavy-jobs'],
         lightJobs: flags['light-jobs'],
         remoteAudio: flags['remote-audio'],
+        hub: flags.hub,
         ...(flags.token ? { token: flags.token } : {}),
         ...(flags['state-dir'] ? { stateDir: flags['state-dir'] } : {}),
       },

@@ -69,7 +69,7 @@ export class JobManager {
     private readonly registry: PluginRegistry,
     private readonly guard: PathGuard,
     readonly limits: JobLimits,
-    private readonly policy: { remoteAudio: boolean } = { remoteAudio: false },
+    private readonly policy: { remoteAudio: boolean; hub: boolean } = { remoteAudio: false, hub: false },
   ) {}
 
   /** Audio named inside a job's data: local files must lie in the roots, like config paths. */
@@ -170,7 +170,7 @@ export class JobManager {
   /** Validates a POST /api/jobs body (kind, config, paths, plugin ids) and queues the job. */
   create(body: unknown): JobRecord {
     if (!this.accepting) throw new HttpError(503, 'EAGLET_SERVER_STOPPING', 'the server is shutting down');
-    const { kind, name, config } = checkJobRequest(body, this.kinds, this.registry, this.guard);
+    const { kind, name, config } = checkJobRequest(body, this.kinds, this.registry, this.guard, this.policy);
     if (this.queue.length >= this.limits.queuedJobs) {
       throw new HttpError(429, 'EAGLET_QUEUE_FULL', `${this.queue.length} jobs are already waiting`, {
         hint: 'wait for queued jobs to start, or cancel some',

@@ -1,4 +1,4 @@
-import { formatPath, type PluginRegistry, pathFields, setAt } from '@eaglet/core';
+import { formatPath, isHubSource, type PluginRegistry, pathFields, setAt } from '@eaglet/core';
 import { HttpError, invalidRequest } from '../http/errors.js';
 import { type PathGuard, PathRefused } from '../paths.js';
 import { CreateJobBody, type RequestIssue } from '../schemas.js';
@@ -22,6 +22,7 @@ export function checkJobRequest(
   kinds: JobKindRegistry,
   registry: PluginRegistry,
   guard: PathGuard,
+  policy: { hub: boolean } = { hub: false },
 ): JobRequest {
   const parsed = CreateJobBody.safeParse(body);
   if (!parsed.success) throw invalidRequest('body', parsed.error);
@@ -40,6 +41,17 @@ export function checkJobRequest(
   const issues: RequestIssue[] = [];
   const paths = [...pathFields(kind.config, config), ...(kind.pluginPathFields?.(config, registry) ?? [])];
   for (const field of paths) {
+    // A model or dataset named by Hub id (no such path under the roots) is fetched into the Hub
+    // cache by the flow, when the server allows it; it is not a path to confine.
+    if (isHubSource(field, guard.base)) {
+      if (!policy.hub)
+        issues.push({
+          in: 'body',
+          path: formatPath(['config', ...field.path]),
+          reason: `${field.value} is a Hugging Face Hub id: this server reads only paths inside its roots (start it with --hub to let jobs download from the Hub)`,
+        });
+      continue;
+    }
     try {
       setAt(config, field.path, guard.check(field.value));
     } catch (e) {

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import type { TargetInfo, TargetModel } from '../interfaces/target-model.js';
 import { PathString } from './config/common.js';
+import { HubSource } from './hub.js';
 
 /**
  * The resolved target as the engine receives it, the same block in the train config and the
@@ -21,6 +22,8 @@ export const EngineTarget = z.strictObject({
   auxLayerIds: z.array(z.number().int().nonnegative()).length(3),
   /** Placeholder id that stands for one audio frame (audio targets). */
   audioTokenId: z.number().int().nonnegative().optional(),
+  /** The Hub repository and commit the checkpoint came from, when it was named by a Hub id (checkpoints record it). */
+  source: HubSource.optional(),
 });
 export type EngineTarget = z.infer<typeof EngineTarget>;
 
@@ -33,6 +36,7 @@ export function engineTarget(
   info: TargetInfo,
   modelDir: string,
   auxLayerIds: readonly number[] = info.auxLayerIds,
+  source?: HubSource,
 ): EngineTarget {
   return {
     id: target.id,
@@ -41,5 +45,6 @@ export function engineTarget(
     architecture: info.architecture,
     auxLayerIds: [...auxLayerIds],
     ...(info.audioTokenId === undefined ? {} : { audioTokenId: info.audioTokenId }),
+    ...(source ? { source } : {}),
   };
 }

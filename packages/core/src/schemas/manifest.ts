@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { LongAudioPolicy, MaxLengthPolicy } from './config/prepare.js';
+import { HubSource } from './hub.js';
 
 /** Schema version of prepared data; bump when the Arrow columns or the manifest change. */
 export const PREPARED_SCHEMA_VERSION = 1;
@@ -18,6 +19,8 @@ export const PreparedManifest = z.strictObject({
   target: z.string(),
   /** Absolute path of the model folder the data was prepared with. */
   model: z.string(),
+  /** Where Hub inputs came from: the model's and the datasets' repositories and commits. */
+  sources: z.strictObject({ model: HubSource.optional(), data: z.array(HubSource).default([]) }).optional(),
   chatTemplate: z.string(),
   /** Rows of the target's embedding / lm_head (config vocab_size): the length of `t2d`. */
   vocabSize: z.number().int().positive(),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BenchConfig } from './config/bench.js';
+import { HubSource } from './hub.js';
 
 export const LatencyStats = z.strictObject({
   mean: z.number().nonnegative(),
@@ -94,6 +95,8 @@ export const BenchReport = z.strictObject({
   definitions: z.record(z.string(), z.string()).default({}),
   /** Files written with the report (markdown, plot, raw outputs). */
   files: z.record(z.string(), z.string()).default({}),
+  /** The Hub repositories and commits of models named by Hub ids (targetModel, draftModel). */
+  sources: z.record(z.string(), HubSource).optional(),
 });
 
 export type LatencyStats = z.infer<typeof LatencyStats>;

@@ -31,6 +31,17 @@ SCHEMA_DIR = Path(__file__).parent / "schemas"
 
 
 @dataclass(frozen=True)
+class HubSource:
+    """Where a Hub input came from (@eaglet/core ``HubSource``): repository, commit, snapshot folder."""
+
+    repo: str
+    repo_type: str
+    requested: str | None
+    revision: str
+    path: str
+
+
+@dataclass(frozen=True)
 class EngineTarget:
     """The resolved target block (@eaglet/core ``EngineTarget``): which adapter loads which checkpoint."""
 
@@ -40,6 +51,7 @@ class EngineTarget:
     architecture: str
     aux_layer_ids: tuple[int, ...]
     audio_token_id: int | None
+    source: HubSource | None = None
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,10 @@ def plot_curves(rows: Sequence[dict[str, Any]], out: Path, ttt_steps: int) -> Pa
             ax_acc.plot([r["step"] for r in train], [r[key] for r in train], color=color, label=f"train acc_{i}")
         if evals and key in evals[0]:
             ax_acc.plot([r["step"] for r in evals], [r[key] for r in evals], "o--", color=color, label=f"eval acc_{i}", markersize=3)
+    bigram = [r for r in evals if "bigram_acc" in r]
+    if bigram:
+        # The trivial baseline acc_0 must beat (see baseline.py).
+        ax_acc.plot([r["step"] for r in bigram], [r["bigram_acc"] for r in bigram], ":", color="red", label="eval bigram table (baseline for acc_0)")
     ax_acc.set_xlabel("step")
     ax_acc.set_ylabel("accuracy (draft argmax = target argmax)")
     ax_acc.set_ylim(0, 1)

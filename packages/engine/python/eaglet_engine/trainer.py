@@ -22,7 +22,8 @@ from torch import Tensor
 from . import checkpoint as ckpt
 from . import distributed as dist_env
 from . import events
-from .config import TrainConfig
+from .baseline import BigramTable
+from .config import TrainConfig, to_dict
 from .data import BatchPlanner, DataPosition, PreparedDataset, collate, collate_masks, plan_epoch, prefetch
 from .draft import DraftConfig, Eagle3Draft, build_draft
 from .errors import ConfigError, EngineError
@@ -80,6 +81,8 @@ class Trainer(CheckpointState):
         self.optimizer = self.build_optimizer()
         self.train_data = self.build_dataset(cfg.train_data)
         self.eval_data = self.build_dataset(cfg.eval_data) if cfg.eval_data else None
+        # The trivial baseline reported next to acc_0 on the eval split.
+        self.bigram = BigramTable.from_dataset(self.train_data, self.vocab.vocab_size).to(env.device) if self.eval_data is not None else None
         b = cfg.batching
         self.planner = BatchPlanner(self.train_data, max_tokens=b.max_tokens, max_records=b.max_records, grad_accumulation=b.grad_accumulation, world_size=env.world_size, rank=env.rank, seed=cfg.seed)
         steps_per_epoch = self.planner.steps_in_epoch(0)
@@ -239,13 +242,23 @@ class Trainer(CheckpointState):
         )
         return TTTBatch(batch.input_ids, batch.loss_mask, out.taps, logits, target_row, in_draft & valid, valid)
 
+    def _target_argmax(self, batch: TTTBatch) -> Tensor:
+        """The target's argmax id at every position whose logits were kept (-1 elsewhere); exact
+        where ``target_in_draft`` (the full-vocabulary argmax is then a draft token)."""
+        argmax = torch.full_like(batch.target_row, -1)
+        kept = batch.target_row >= 0
+        argmax[kept] = self._draft_to_target()[batch.target_logits[batch.target_row[kept]].argmax(-1)]
+        return argmax
+
     def _draft_to_target(self) -> Tensor:
         if not hasattr(self, "_d2t_index"):
             self._d2t_index = self.vocab.draft_to_target.to(self.env.device)
         return self._d2t_index
 
     def micro_step(self, batch: TargetBatch, normalisers: Tensor, backward: bool = True) -> tuple[Tensor, Tensor]:
-        ttt_batch = self.target_step(self.to_device(batch))
+        return self.objective_step(self.target_step(self.to_device(batch)), normalisers, backward)
+
+    def objective_step(self, ttt_batch: TTTBatch, normalisers: Tensor, backward: bool = True) -> tuple[Tensor, Tensor]:
         with torch.autocast(self.env.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype != torch.float32):
             total, stats = self.model(ttt_batch, normalisers)
         if backward:
@@ -408,14 +421,21 @@ class Trainer(CheckpointState):
         stats = torch.zeros(ttt_steps, 3, dtype=torch.float64, device=env.device)
         counts = torch.zeros(ttt_steps, dtype=torch.float64)
         ones = torch.ones(ttt_steps, dtype=torch.float64, device=env.device)
+        bigram_correct = torch.zeros(1, dtype=torch.float64, device=env.device)
         for batch in prefetch(self.prepare(collate(self.eval_data, idx)) for idx in mine):
             counts += step_token_counts(batch.loss_mask, batch.valid, ttt_steps).double()
-            _, s = self.micro_step(batch, ones, backward=False)
+            ttt_batch = self.target_step(self.to_device(batch))
+            _, s = self.objective_step(ttt_batch, ones, backward=False)
             stats += s.double()
-        packed = dist_env.all_reduce_sum(torch.cat([stats[:, 0], stats[:, 1], counts.to(env.device)]), env).cpu()
-        result = StepStats(0, packed[:ttt_steps], packed[ttt_steps : 2 * ttt_steps], packed[2 * ttt_steps :])
+            if self.bigram is not None:
+                bigram_correct += self.bigram.correct(ttt_batch.input_ids, ttt_batch.loss_mask, ttt_batch.target_in_draft, self._target_argmax(ttt_batch))
+        packed = dist_env.all_reduce_sum(torch.cat([stats[:, 0], stats[:, 1], counts.to(env.device), bigram_correct]), env).cpu()
+        result = StepStats(0, packed[:ttt_steps], packed[ttt_steps : 2 * ttt_steps], packed[2 * ttt_steps : 3 * ttt_steps])
         self.model.train()
-        return self.write_metrics("eval", result.values())  # already reduced
+        values = result.values()  # already reduced
+        if self.bigram is not None:
+            values["bigram_acc"] = float(packed[-1] / result.counts[0].clamp(min=1))
+        return self.write_metrics("eval", values)
 
     # ------------------------------------------------------------------------------------------
     # outputs

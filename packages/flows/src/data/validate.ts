@@ -4,6 +4,7 @@ import {
   audioParts,
   conversationIssues,
   EagletError,
+  isEagletError,
   type PluginRegistry,
   type ProblemKind,
   type RecordProblem,
@@ -15,6 +16,7 @@ import { Limiter } from '../util/limit.js';
 import { throttledProgress } from '../util/progress.js';
 import { audioPath, refusedAudio } from './audio-access.js';
 import { detectFormat } from './detect-format.js';
+import { dataFiles } from './sources.js';
 
 export interface ValidateOptions {
   files: string[];
@@ -48,8 +50,18 @@ export async function validateData(
   const emitProgress = throttledProgress(ctx.events, 'validate', 'byte');
   const fixed = options.format && options.format !== 'auto' ? registry.format(options.format) : undefined;
 
-  for (const input of options.files) {
-    const file = resolve(input);
+  // Each input on this machine (a folder's jsonl files, a Hub dataset's snapshot); one that cannot
+  // be found is reported as a problem of its own, as a missing file always was.
+  const inputs: Array<{ file: string; unreadable?: string }> = [];
+  for (const value of options.files) {
+    try {
+      inputs.push(...(await dataFiles([value], ctx, 'files')).files.map((file) => ({ file })));
+    } catch (e) {
+      if (!isEagletError(e) || e.code === 'EAGLET_CANCELLED') throw e;
+      inputs.push({ file: resolve(value), unreadable: `${e.message}${e.hint ? ` (${e.hint})` : ''}` });
+    }
+  }
+  for (const { file, unreadable } of inputs) {
     const summary = {
       file,
       format: fixed?.name ?? null,
@@ -62,6 +74,7 @@ export async function validateData(
     files.push(summary);
     let size: number;
     try {
+      if (unreadable) throw new Error(unreadable);
       const st = statSync(file);
       if (!st.isFile()) throw new Error('not a regular file');
       size = st.size;

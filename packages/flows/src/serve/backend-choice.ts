@@ -4,12 +4,15 @@ import {
   EagletError,
   type FieldIssue,
   formatPath,
+  type HubSource,
   type PluginRegistry,
   type ResolvedConfig,
   resolveTarget,
   type TargetModel,
   zodIssues,
 } from '@eaglet/core';
+import type { FlowContext } from '../context.js';
+import { modelSource } from '../data/sources.js';
 
 /**
  * The backend a config names, or the registry's default when it names none: the first backend
@@ -90,4 +93,24 @@ interface PluginChoice {
   target?: string | undefined;
   targetModel: string;
   backendOptions: BackendOptions;
+}
+
+/**
+ * A bench or serve config with its models on this machine: `targetModel` and `draftModel` named
+ * by Hub ids become the snapshot folders they resolve to; `sources` records their commits.
+ */
+export async function localModels<C extends { targetModel: string; draftModel?: string | undefined }>(
+  config: C,
+  ctx: FlowContext,
+): Promise<{ local: C; sources: Record<string, HubSource> }> {
+  const sources: Record<string, HubSource> = {};
+  const local = { ...config };
+  for (const field of ['targetModel', 'draftModel'] as const) {
+    const value = config[field];
+    if (value === undefined) continue;
+    const source = await modelSource(value, ctx, field);
+    (local as Record<string, unknown>)[field] = source.path;
+    if (source.hub) sources[field] = source.hub;
+  }
+  return { local, sources };
 }

@@ -14,7 +14,7 @@ import type { FlowContext } from '../context.js';
 import { type AudioAccess, refusedAudio } from '../data/audio-access.js';
 import { detectFormat } from '../data/detect-format.js';
 import { makeOutputFolder } from '../util/output-folder.js';
-import { choosePlugins } from './backend-choice.js';
+import { choosePlugins, localModels } from './backend-choice.js';
 import { benchPlotPng } from './bench-plot.js';
 
 export interface BenchFiles {
@@ -92,7 +92,8 @@ export async function bench(
     throw new EagletError('EAGLET_CONFIG_INVALID', 'useEagle needs draftModel (seed: --draft_model)', {
       hint: 'pass --draft-model DIR, or --no-use-eagle for the baseline alone',
     });
-  const { backend, target, config } = choosePlugins(registry, parsed);
+  const { local, sources } = await localModels(parsed, ctx);
+  const { backend, target, config } = choosePlugins(registry, local);
   const template = registry.template(target.chatTemplate);
   const { prompts, skipped } = await loadBenchPrompts(registry, config.testDataPath, {
     format: config.format,
@@ -123,7 +124,11 @@ export async function bench(
   const files: BenchFiles = { json, markdown: `${stem}.md`, plot: `${stem}.png` };
   makeOutputFolder(dirname(json));
   writeFileSync(files.plot, benchPlotPng(report));
-  const final: BenchReport = { ...report, files: { ...files } };
+  const final: BenchReport = {
+    ...report,
+    files: { ...files },
+    ...(Object.keys(sources).length ? { sources } : {}),
+  };
   writeFileSync(json, `${JSON.stringify(final, null, 2)}\n`);
   writeFileSync(files.markdown, benchReportMarkdown(final));
   for (const [kind, path] of Object.entries(files))

@@ -16,6 +16,7 @@ import {
 } from '@eaglet/core';
 import { runEngine } from '@eaglet/engine';
 import type { FlowContext } from '../context.js';
+import { modelSource } from '../data/sources.js';
 import { readVocabShapes } from '../data/vocab.js';
 import { makeOutputFolder, type OutputFolder } from '../util/output-folder.js';
 import { readDraftConfig, resolveDraftConfig } from './draft-config.js';
@@ -71,7 +72,7 @@ export async function train(
     fields,
     cwd,
   });
-  const { config, pythonPath } = await resolveTrainConfig(registry, base);
+  const { config, pythonPath } = await resolveTrainConfig(registry, base, ctx);
   const nodes = nodeLaunch(base);
   const outputDir = resolve(config.outputDir);
   // Node 0 holds rank 0, the one that writes outputDir: it alone checks and locks the folder.
@@ -152,8 +153,13 @@ async function trainInto(
  */
 export async function resolveTrainConfig(
   registry: PluginRegistry,
-  config: TrainConfig,
+  given: TrainConfig,
+  ctx: FlowContext = {},
 ): Promise<{ config: TrainEngineConfig; pythonPath: string[] }> {
+  // Hub ids become the snapshot folders they resolve to; the target block keeps the commit.
+  const model = await modelSource(given.targetModel, ctx, 'targetModel');
+  const warmStart = given.warmStart ? (await modelSource(given.warmStart, ctx, 'warmStart')).path : undefined;
+  const config = { ...given, targetModel: model.path, ...(warmStart ? { warmStart } : {}) };
   const target = resolveTarget(registry, config.target, config.targetModel);
   const info = await target.inspect(config.targetModel);
   for (const folder of [...config.trainData, ...config.evalData]) {
@@ -178,7 +184,13 @@ export async function resolveTrainConfig(
   return {
     config: TrainEngineConfig.parse({
       ...rest,
-      target: engineTarget(target, info, targetModel, draftConfig.eagle_aux_hidden_state_layer_ids),
+      target: engineTarget(
+        target,
+        info,
+        targetModel,
+        draftConfig.eagle_aux_hidden_state_layer_ids,
+        model.hub,
+      ),
       chatTemplate: config.chatTemplate ?? target.chatTemplate,
       draftConfig,
     }),

@@ -22,8 +22,11 @@ Runs until Ctrl-C / SIGTERM. (\`eaglet serve\` is the HTTP app; this is the mode
     target: Flags.string({
       description: "target plugin id (default: the plugin that claims the target model's architecture)",
     }),
-    'target-model': Flags.string({ description: 'target model folder', required: true }),
-    'draft-model': Flags.string({ description: 'Eagle3 draft folder (speculative decoding)' }),
+    'target-model': Flags.string({
+      description: 'target model folder or Hub id (org/name[@revision])',
+      required: true,
+    }),
+    'draft-model': Flags.string({ description: 'Eagle3 draft folder or Hub id (speculative decoding)' }),
     'num-spec-tokens': Flags.integer({
       description: withDefault(ServeConfig, 'numSpecTokens', 'draft chain length'),
     }),

@@ -16,9 +16,12 @@ Every record is either written or listed in rejects.jsonl with its reason. Inter
       description:
         "target plugin id (see `eaglet plugins`; default: the one that claims the model's architecture)",
     }),
-    model: Flags.string({ description: 'local model folder (tokenizer files, config.json)', required: true }),
+    model: Flags.string({
+      description: 'model folder (tokenizer files, config.json) or Hugging Face Hub id (org/name[@revision])',
+      required: true,
+    }),
     data: Flags.string({
-      description: 'input jsonl file (repeat for several)',
+      description: 'input jsonl file, folder of them, or Hub dataset id (repeat for several)',
       required: true,
       multiple: true,
     }),

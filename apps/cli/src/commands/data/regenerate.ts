@@ -18,7 +18,9 @@ Run the same command again to resume: nothing is lost or written twice.`;
   ];
   static override strict = false;
   static override args = {
-    data: Args.string({ description: 'input jsonl files (seed: DATA_NAME_OR_PATH)' }),
+    data: Args.string({
+      description: 'input jsonl files, folders of them, or Hub dataset ids (seed: DATA_NAME_OR_PATH)',
+    }),
   };
   static override flags = {
     'run-config': Flags.string({ description: 'JSON file with RegenerateConfig fields (flags override it)' }),

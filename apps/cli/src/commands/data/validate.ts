@@ -12,7 +12,9 @@ Relative audio paths resolve against the folder of the jsonl file that names the
     '<%= config.bin %> data validate a.jsonl b.jsonl --format sharegpt --json',
   ];
   static override strict = false;
-  static override args = { files: Args.string({ description: 'jsonl files', required: true }) };
+  static override args = {
+    files: Args.string({ description: 'jsonl files, folders of them, or Hub dataset ids', required: true }),
+  };
   static override flags = {
     format: Flags.string({ description: 'data format, or auto to detect per file', default: 'auto' }),
     for: Flags.string({

@@ -14,7 +14,10 @@ export default class TargetInfo extends EagletCommand {
       description:
         "target plugin id (see `eaglet plugins`; default: the one that claims the model's architecture)",
     }),
-    model: Flags.string({ description: 'local model folder', required: true }),
+    model: Flags.string({
+      description: 'model folder or Hugging Face Hub id (org/name[@revision])',
+      required: true,
+    }),
   };
 
   async run(): Promise<TargetDescription> {

@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { BackendOptions, Device, Dtype, MaxModelLen, NumSpecTokens, PathString } from './common.js';
+import {
+  BackendOptions,
+  Device,
+  Dtype,
+  MaxModelLen,
+  NumSpecTokens,
+  PathOrHubId,
+  PathString,
+} from './common.js';
 
 /**
  * `eaglet bench`: baseline vs Eagle3 on the same prompts. Every flag of the user's benchmark
@@ -16,9 +24,9 @@ export const BenchConfig = z.strictObject({
   /** Target plugin id. Absent: the target whose `architectures` claim the checkpoint's config.json. */
   target: z.string().min(1).optional(),
   /** seed: --target_model */
-  targetModel: PathString,
+  targetModel: PathOrHubId,
   /** seed: --draft_model (required when useEagle). */
-  draftModel: PathString.optional(),
+  draftModel: PathOrHubId.optional(),
   /**
    * seed: --use_eagle. The seed script runs one mode per call (its default is the baseline);
    * eaglet runs both on the same prompts by default and reports the speedup: `useEagle: false`

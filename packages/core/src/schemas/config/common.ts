@@ -3,6 +3,13 @@ import { z } from 'zod';
 /** A non-empty path string (file or folder); resolved against the config file's folder by the loader. */
 export const PathString = z.string().min(1, 'path is empty');
 
+/**
+ * A model or dataset input (the user's document's *_NAME_OR_PATH): a local path, resolved like a
+ * PathString, or a Hugging Face Hub id (`org/name`, `org/name@revision`, `hf://...`) that the
+ * flows bring into the Hub cache. A local path that exists wins over a Hub id of that spelling.
+ */
+export const PathOrHubId = z.string().min(1, 'path or Hub id is empty');
+
 /** Device placement for engine work. `auto` picks CUDA when present. */
 export const Device = z.enum(['auto', 'cpu', 'cuda']);
 export type Device = z.infer<typeof Device>;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PathString } from './common.js';
+import { PathOrHubId, PathString } from './common.js';
 
 /** What to do with a recording longer than the target's audio window (its `audio.maxSeconds`). */
 export const LongAudioPolicy = z.enum(['reject', 'truncate', 'segment']);
@@ -14,9 +14,9 @@ export const PrepareConfig = z.strictObject({
   /** Target plugin id; absent: the plugin whose architectures claim the model's config.json. */
   target: z.string().min(1).optional(),
   /** Local folder of the target model (tokenizer files and config.json are read from it). */
-  model: PathString,
+  model: PathOrHubId,
   /** Input jsonl files. */
-  data: z.array(PathString).min(1, 'give at least one input file'),
+  data: z.array(PathOrHubId).min(1, 'give at least one input file'),
   /** Input format name, or `auto` to detect per file. */
   format: z.string().default('auto'),
   /** Output folder for shards, manifest.json and rejects.jsonl. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PathString, Seed } from './common.js';
+import { PathOrHubId, PathString, Seed } from './common.js';
 
 /**
  * How each request's sampling temperature is chosen. `fixed` uses one value; `uniform` draws from
@@ -18,8 +18,8 @@ export type TemperaturePolicy = z.infer<typeof TemperaturePolicy>;
  * OpenAI-compatible endpoints. Fields marked `seed:` are the user's original script's parameters.
  */
 export const RegenerateConfig = z.strictObject({
-  /** seed: DATA_NAME_OR_PATH. Input jsonl files (local; hubs are not reached). */
-  data: z.array(PathString).min(1),
+  /** seed: DATA_NAME_OR_PATH. Input jsonl files, folders of them, or Hub dataset ids. */
+  data: z.array(PathOrHubId).min(1),
   /** seed: OUTPUT_DIR. */
   outputDir: PathString,
   /** seed: DATA_FORMAT (sharegpt | ultrachat | openai-conversations | auto). Output keeps the input's format. */

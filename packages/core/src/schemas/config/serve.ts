@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { BackendOptions, Device, Dtype, MaxModelLen, NumSpecTokens, PathString } from './common.js';
+import {
+  BackendOptions,
+  Device,
+  Dtype,
+  MaxModelLen,
+  NumSpecTokens,
+  PathOrHubId,
+  PathString,
+} from './common.js';
 
 /**
  * `eaglet backend serve`: a backend's OpenAI-compatible server(s) for a target (and an Eagle3
@@ -11,9 +19,9 @@ export const ServeConfig = z.strictObject({
   /** Target plugin id. Absent: the target whose `architectures` claim the checkpoint's config.json. */
   target: z.string().min(1).optional(),
   /** Local folder of the target model. */
-  targetModel: PathString,
+  targetModel: PathOrHubId,
   /** Eagle3 draft folder; absent serves the target alone. */
-  draftModel: PathString.optional(),
+  draftModel: PathOrHubId.optional(),
   /** Draft chain length when a draft is served. */
   numSpecTokens: NumSpecTokens,
   /** Address to bind (anything but loopback should set apiKey). */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { EagletError } from '../../errors.js';
 import { DraftConfig } from '../draft.js';
 import { EngineTarget } from '../engine-target.js';
-import { Device, PathString, Seed } from './common.js';
+import { Device, PathOrHubId, PathString, Seed } from './common.js';
 
 /**
  * Draft config fields given by the user: DraftConfig's fields, each optional and without its
@@ -73,8 +73,8 @@ export const ExportSpec = z.strictObject({
 export const TrainConfig = z.strictObject({
   /** Target plugin id; absent: the plugin whose architectures claim the checkpoint's. */
   target: z.string().min(1).optional(),
-  /** seed: TARGET_MODEL_NAME_OR_PATH (a local folder; hubs are not reached). */
-  targetModel: PathString,
+  /** seed: TARGET_MODEL_NAME_OR_PATH: a local checkpoint folder or a Hugging Face Hub id (`org/name[@revision]`). */
+  targetModel: PathOrHubId,
   /** seed: DRAFT_MODEL_CONFIG_PATH. A config.json path, or fields that override the target's draft defaults. */
   draftConfig: z.union([PathString, DraftConfigOverrides]).optional(),
   /** seed: TRAIN_DATA_PATH. Prepared dataset folders. */
@@ -137,7 +137,7 @@ export const TrainConfig = z.strictObject({
   /** Delete an earlier run in outputDir before training (its checkpoints, metrics and draft). */
   overwrite: z.boolean().default(false),
   /** Initialise the draft from an exported draft folder (its vocab mapping must match). */
-  warmStart: PathString.optional(),
+  warmStart: PathOrHubId.optional(),
   export: ExportSpec.prefault({}),
   /** Write `curves.png` (loss and acc_i per step) beside metrics.jsonl. */
   plot: z.boolean().default(true),

@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { SileroVad } from '@eaglet/audio';
 import {
   EagletError,
+  type HubSource,
   type PluginRegistry,
   PREPARED_SCHEMA_VERSION,
   PrepareConfig,
@@ -16,6 +17,7 @@ import type { FlowContext } from '../../context.js';
 import { claimOutputFolder } from '../../util/output-folder.js';
 import { throttledProgress } from '../../util/progress.js';
 import { EAGLET_VERSION } from '../../version.js';
+import { dataFiles, type LocalSource, modelSource } from '../sources.js';
 import { type Outcome, RecordWorker } from './record-worker.js';
 import { openOutput } from './resume.js';
 import { scanInputs } from './scan.js';
@@ -54,9 +56,12 @@ export async function prepareData(
   ctx: FlowContext = {},
 ): Promise<PrepareResult> {
   const config = PrepareConfig.parse(input);
+  // Inputs first (Hub ids fetched into the Hub cache): a missing one leaves no output folder behind.
+  const model = await modelSource(config.model, ctx, 'model');
+  const data = await dataFiles(config.data, ctx, 'data');
   const output = claimOutputFolder(resolve(config.out), 'eaglet data prepare');
   try {
-    return await prepareInto(registry, config, ctx);
+    return await prepareInto(registry, config, { model, data }, ctx);
   } finally {
     output.release();
   }
@@ -65,12 +70,14 @@ export async function prepareData(
 async function prepareInto(
   registry: PluginRegistry,
   config: PrepareConfig,
+  sources: { model: LocalSource; data: { files: string[]; hub: HubSource[] } },
   ctx: FlowContext,
 ): Promise<PrepareResult> {
   const started = Date.now();
   const out = resolve(config.out);
-  const model = resolve(config.model);
-  const files = config.data.map((f) => resolve(f));
+  const modelSrc = sources.model;
+  const model = modelSrc.path;
+  const { files, hub: dataHub } = sources.data;
   const target = resolveTarget(registry, config.target, model);
   const templateId = config.chatTemplate ?? target.chatTemplate;
   const info = await target.inspect(model);
@@ -177,6 +184,9 @@ async function prepareInto(
     fingerprint,
     target: target.id,
     model,
+    ...(modelSrc.hub || dataHub.length
+      ? { sources: { ...(modelSrc.hub ? { model: modelSrc.hub } : {}), data: dataHub } }
+      : {}),
     chatTemplate: templateId,
     vocabSize: info.vocabSize,
     tokenizerHash: session.tokenizer.hash,

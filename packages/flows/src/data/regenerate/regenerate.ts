@@ -14,6 +14,7 @@ import type { FlowContext } from '../../context.js';
 import { Limiter } from '../../util/limit.js';
 import { claimOutputFolder } from '../../util/output-folder.js';
 import { throttledProgress } from '../../util/progress.js';
+import { dataFiles } from '../sources.js';
 import { type AnswerDeps, answerRecord, backoff, type Outcome } from './answer.js';
 import { EndpointPool } from './endpoints.js';
 import { readInputRecord } from './input-record.js';
@@ -92,7 +93,7 @@ async function regenerateInto(
         { length: config.numEndpoints },
         (_, i) => `http://${config.host}:${config.basePort + i}/v1`,
       );
-  const files = config.data.map((f) => resolve(f));
+  const { files } = await dataFiles(config.data, ctx, 'data');
   const fixed = config.format !== 'auto' ? registry.format(config.format) : undefined;
   const auth = config.apiKey ? { apiKey: config.apiKey } : {};
   const log = (level: 'info' | 'warn', message: string) => ctx.events?.({ type: 'log', level, message });
