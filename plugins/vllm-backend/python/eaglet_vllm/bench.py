@@ -96,12 +96,15 @@ def build_llm(cfg: dict, mode: str):
 
 
 def render(tokenizer, messages: list[dict]) -> str:
-    """The model's own chat template; audio parts as the template expects them."""
+    """The model's own chat template, given messages as eaglet's templates give them (and as
+    text-only templates expect): a message of text parts only as its text, a message with audio
+    as a list of parts, audio as the template looks for it."""
     conv = []
     for m in messages:
-        parts = []
-        for p in m["content"]:
-            parts.append({"type": "text", "text": p["text"]} if p["type"] == "text" else {"type": "audio", "audio_url": "audio"})
+        if all(p["type"] == "text" for p in m["content"]):
+            conv.append({"role": m["role"], "content": "".join(p["text"] for p in m["content"])})
+            continue
+        parts = [{"type": "text", "text": p["text"]} if p["type"] == "text" else {"type": "audio", "audio_url": "audio"} for p in m["content"]]
         conv.append({"role": m["role"], "content": parts})
     return tokenizer.apply_chat_template(conv, add_generation_prompt=True, tokenize=False)
 
