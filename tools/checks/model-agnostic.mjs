@@ -22,6 +22,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const GENERIC_ROOTS = [
   'packages/core/src',
   'packages/audio/src',
+  'packages/chat-template/src',
   'packages/flows/src',
   'packages/engine/src',
   'packages/engine/python/eaglet_engine',

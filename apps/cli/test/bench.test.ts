@@ -60,5 +60,61 @@ describe('eaglet bench on the embedded backend (tiny Qwen2-Audio, real speech)',
     expect(readFileSync(join(dir, 'out', 'report.md'), 'utf8')).toMatch(
       /3 of 3 Eagle3 outputs equal the baseline's token for token/,
     );
+    // The default: three rounds after a warm-up, the order alternating, each with its speedup.
+    expect(report.rounds.map((x: { order: string[] }) => x.order)).toEqual([
+      ['baseline', 'eagle3'],
+      ['eagle3', 'baseline'],
+      ['baseline', 'eagle3'],
+    ]);
+    for (const round of report.rounds) expect(round.speedup).toBeGreaterThan(0);
+    expect(report.speedupInterval.low).toBeLessThanOrEqual(report.speedup);
+    expect(report.speedupInterval.high).toBeGreaterThanOrEqual(report.speedup);
+    expect(report.speedupBound).toBeCloseTo(spec.meanAcceptanceLength);
+    expect(typeof report.trustworthy).toBe('boolean');
+  }, 420_000);
+
+  it('says plainly that one round is not trustworthy, on stdout and stderr', async () => {
+    const model = tinyQwen2AudioModel();
+    const { registry } = await createEaglet({ cwd: tmpdir() });
+    const { info } = await describeTarget(registry, { model });
+    const draft = randomEagle3Draft(model, { auxLayerIds: info.auxLayerIds });
+    const dir = mkdtempSync(join(tmpdir(), 'eaglet-bench-one-'));
+    const data = makeSpeechDataset(join(dir, 'speech'));
+    const r = await eaglet(
+      [
+        'bench',
+        '--target-model',
+        model,
+        '--draft-model',
+        draft,
+        '--test-data-path',
+        data.jsonl,
+        '--output-file',
+        join(dir, 'report.json'),
+        '--num-prompts',
+        '1',
+        '--output-len',
+        '8',
+        '--rounds',
+        '1',
+        '--device',
+        'cpu',
+        '--backend-option',
+        'cpuThreads=1',
+      ],
+      { timeoutMs: 400_000 },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(
+      /\*\*Speedup: not trustworthy\.\*\* The measured \d+\.\d\dx .* is not a result, because:/,
+    );
+    expect(r.stdout).toMatch(/- only 1 round was measured/);
+    expect(r.stdout).not.toMatch(/Speedup \(throughput\)/);
+    expect(r.stderr).toMatch(/warn: the measured speed is not trustworthy: only 1 round was measured/);
+    expect(JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'))).toMatchObject({
+      schemaVersion: 2,
+      trustworthy: false,
+      rounds: [{ round: 1, order: ['baseline', 'eagle3'] }],
+    });
   }, 420_000);
 });

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeMalformedDataset, makeSpeechDataset } from '@eaglet/fixtures';
+import { makeMalformedDataset, makeSpeechDataset, tinyHfChatModel } from '@eaglet/fixtures';
 import { describe, expect, it } from 'vitest';
 import { eaglet } from './helpers.js';
 
@@ -18,6 +18,15 @@ const EXAMPLE_PLUGIN = join(
 );
 
 describe('eaglet (built binary)', () => {
+  it('`target info` on a chat LLM: hf-chat claims it and says what it reads and whether vLLM serves its draft', async () => {
+    const r = await eaglet(['target', 'info', '--model', tinyHfChatModel()]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^hf-chat: LlamaForCausalLM, 8 layers, hidden 128/);
+    expect(r.stdout).toMatch(/reads from the model folder:\n {2}config\.json: architectures/);
+    expect(r.stdout).toMatch(/chat template: .*chat_template\.jinja/);
+    expect(r.stdout).toMatch(/note: vLLM serves an Eagle3 draft for LlamaForCausalLM natively/);
+  });
+
   it('--help lists the commands', async () => {
     const r = await eaglet(['--help']);
     expect(r.code).toBe(0);

@@ -19,9 +19,12 @@ const PUBLISHED = [
   'packages/core',
   'packages/audio',
   'packages/engine',
+  'packages/chat-template',
   'packages/flows',
   'plugins/formats',
   'plugins/qwen2-audio',
+  'plugins/qwen2.5-omni',
+  'plugins/hf-chat',
   'plugins/torch-backend',
   'plugins/vllm-backend',
   'apps/server',
@@ -99,6 +102,8 @@ describe('eaglet installed from its tarballs into a project outside the reposito
     expect(plugins.plugins.map((p: { name: string }) => p.name)).toEqual([
       'eaglet:formats',
       'eaglet:qwen2-audio',
+      'eaglet:qwen2.5-omni',
+      'eaglet:hf-chat',
       'eaglet:torch-backend',
       'eaglet:vllm-backend',
     ]);
@@ -149,7 +154,7 @@ console.log(JSON.stringify({ targets: eaglet.registry.ids('target'), problems: r
     });
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({
-      targets: ['qwen2-audio', 'example-llama'],
+      targets: ['qwen2-audio', 'qwen2.5-omni', 'hf-chat', 'example-llama'],
       problems: [3],
       counts: { records: 3, written: 2, rejected: 1, truncated: 0 },
       target: 'example-llama',

@@ -24,7 +24,7 @@ const freePort = () =>
   });
 
 /** Starts `eaglet train ...` in its own process group (so a test can kill the whole node). */
-function node(args: string[]): { child: ChildProcess; result: Promise<CliResult> } {
+function node(args: string[]): { child: ChildProcess; result: Promise<CliResult>; stderr(): string } {
   const child = spawn(process.execPath, [BIN, 'train', '--config', config, ...args], {
     env: { ...process.env, NO_COLOR: '1', ...env },
     detached: true,
@@ -36,7 +36,40 @@ function node(args: string[]): { child: ChildProcess; result: Promise<CliResult>
   const result = new Promise<CliResult>((resolve) =>
     child.on('close', (code) => resolve({ code, stdout, stderr })),
   );
-  return { child, result };
+  return { child, result, stderr: () => stderr };
+}
+
+/** A process and all its descendants, whatever process group or session they are in. */
+function processTree(pid: number): number[] {
+  const ps = spawnSync('ps', ['-A', '-o', 'pid=,ppid='], { encoding: 'utf8' });
+  const children = new Map<number, number[]>();
+  for (const row of ps.stdout.trim().split('\n')) {
+    const [p, parent] = row.trim().split(/\s+/).map(Number);
+    children.set(parent!, [...(children.get(parent!) ?? []), p!]);
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) tree.push(...(children.get(tree[i]!) ?? []));
+  return tree;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** SIGKILLs a process and all its descendants. */
+function killTree(pid: number): void {
+  for (const p of processTree(pid)) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
 }
 
 /** Largest absolute difference between the tensors of two safetensors files (the engine's Python). */
@@ -87,6 +120,8 @@ beforeAll(async () => {
       batching: { maxRecords: 1, maxTokens: 4096 },
       epochs: 100,
       maxSteps: 3,
+      // A node that fails before the rendezvous leaves the other waiting this long, not 15 minutes.
+      rdzvTimeoutSeconds: 120,
       logEvery: 1,
       plot: false,
     }),
@@ -111,8 +146,14 @@ describe('eaglet train on several nodes (torchrun rendezvous, gloo on 127.0.0.1)
       endpoint,
       '--json',
     ];
-    const nodes = [node([...shared, '--node-rank', '0']), node([...shared, '--node-rank', '1'])];
-    const [n0, n1] = await Promise.all(nodes.map((n) => n.result));
+    // The nodes share the output folder (one machine here; a shared filesystem on a cluster).
+    // Node 1 starts first and is already waiting at the rendezvous when node 0 checks the folder,
+    // which must find nothing of node 1's in it.
+    const second = node([...shared, '--node-rank', '1']);
+    while (processTree(second.child.pid!).length < 2 && second.child.exitCode === null)
+      await new Promise((r) => setTimeout(r, 100));
+    const first = node([...shared, '--node-rank', '0']);
+    const [n0, n1] = await Promise.all([first.result, second.result]);
     expect(n0.code, n0.stdout).toBe(0);
     expect(n1.code, n1.stdout).toBe(0);
     // Both nodes report the run; rank 0 (node 0, static rendezvous) writes the checkpoints and the
@@ -131,7 +172,9 @@ describe('eaglet train on several nodes (torchrun rendezvous, gloo on 127.0.0.1)
 
   it('a node that dies makes the other stop with a clear error instead of hanging', async () => {
     const endpoint = `127.0.0.1:${await freePort()}`;
-    // Without --json: the terminal progress on stderr tells when training runs.
+    // Without --json: the terminal's metric lines on stderr (logEvery 1) tell when training runs.
+    // A short collective timeout: should a dead peer's sockets not close, the survivor still
+    // fails within the test's bound (the timeout path) rather than after the 30-minute default.
     const shared = [
       '--output',
       join(dir, 'dies'),
@@ -140,28 +183,44 @@ describe('eaglet train on several nodes (torchrun rendezvous, gloo on 127.0.0.1)
       '--rdzv-endpoint',
       endpoint,
       'maxSteps=200',
+      'distTimeoutSeconds=60',
     ];
     const survivor = node([...shared, '--node-rank', '0']);
     const victim = node([...shared, '--node-rank', '1']);
-    // Kill node 1 (its whole process group, as a machine going away) once training runs.
-    await new Promise<void>((resolve) => {
-      let seen = '';
-      const watch = (d: Buffer) => {
-        seen += d.toString();
-        if (/train: [1-9]\d*\/200/.test(seen)) {
-          survivor.child.stderr!.off('data', watch);
-          resolve();
-        }
-      };
-      survivor.child.stderr!.on('data', watch);
-    });
-    const killedAt = Date.now();
-    process.kill(-victim.child.pid!, 'SIGKILL');
-    const r = await survivor.result;
-    expect(Date.now() - killedAt).toBeLessThan(120_000);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/error \[EAGLET_PEER_LOST\]: rank 0 lost contact with another rank/);
-    expect(r.stderr).toMatch(/restart every node with --resume/);
+    const both = () => `node 0 stderr:\n${survivor.stderr()}\nnode 1 stderr:\n${victim.stderr()}`;
+    try {
+      // Training runs once node 0 reports its second step; a node that exits before is a failure.
+      const training = await Promise.race([
+        new Promise<boolean>((resolve) => {
+          const watch = () => {
+            if (/\[train step ([2-9]|\d\d+)\]/.test(survivor.stderr())) {
+              survivor.child.stderr!.off('data', watch);
+              resolve(true);
+            }
+          };
+          survivor.child.stderr!.on('data', watch);
+        }),
+        survivor.result.then(() => false),
+        victim.result.then(() => false),
+      ]);
+      expect(training, `a node ended before training ran\n${both()}`).toBe(true);
+      // A machine going away: every process of node 1 (the CLI, torchrun, its worker, which
+      // torchrun starts in a session of its own) dies at once.
+      const killedAt = Date.now();
+      killTree(victim.child.pid!);
+      const r = await Promise.race([
+        survivor.result,
+        new Promise<undefined>((resolve) => setTimeout(resolve, 180_000)),
+      ]);
+      expect(r, `node 0 still runs 180 s after node 1 died\n${both()}`).toBeDefined();
+      expect(Date.now() - killedAt).toBeLessThan(120_000);
+      expect(r!.code, both()).not.toBe(0);
+      expect(r!.stderr).toMatch(/error \[EAGLET_PEER_LOST\]: rank 0 lost contact with another rank/);
+      expect(r!.stderr).toMatch(/restart every node with --resume/);
+    } finally {
+      killTree(survivor.child.pid!);
+      killTree(victim.child.pid!);
+    }
   }, 900_000);
 
   it('refuses a node rank out of range, and names the rendezvous when the nodes never meet', async () => {
@@ -209,5 +268,57 @@ describe('eaglet train on several nodes (torchrun rendezvous, gloo on 127.0.0.1)
     const error = JSON.parse(lonely.stdout).error;
     expect(error.code).toBe('EAGLET_RENDEZVOUS');
     expect(error.message).toContain(endpoint);
+
+    // Node 0 alone: its store waits for the others in vain, and says so the same way.
+    const alone = await eaglet(
+      [
+        'train',
+        '--config',
+        config,
+        '--output',
+        join(dir, 'alone'),
+        '--nnodes',
+        '2',
+        '--node-rank',
+        '0',
+        '--rdzv-endpoint',
+        `127.0.0.1:${await freePort()}`,
+        'rdzvTimeoutSeconds=5',
+        '--json',
+      ],
+      { env, timeoutMs: 120_000 },
+    );
+    expect(alone.code).toBe(1);
+    expect(JSON.parse(alone.stdout).error.code).toBe('EAGLET_RENDEZVOUS');
+  }, 300_000);
+});
+
+describe('a killed eaglet leaves no engine behind', () => {
+  it('kill -9 of `eaglet train` alone (not its process group) ends the engine within seconds', async () => {
+    const run = node(['--output', join(dir, 'orphan'), 'maxSteps=500']);
+    let engine: number[] = [];
+    try {
+      const training = await Promise.race([
+        new Promise<boolean>((resolve) => {
+          const watch = () => {
+            if (/\[train step ([2-9]|\d\d+)\]/.test(run.stderr())) {
+              run.child.stderr!.off('data', watch);
+              resolve(true);
+            }
+          };
+          run.child.stderr!.on('data', watch);
+        }),
+        run.result.then(() => false),
+      ]);
+      expect(training, run.stderr()).toBe(true);
+      engine = processTree(run.child.pid!).slice(1);
+      expect(engine.length, 'the engine runs as a child of eaglet').toBeGreaterThan(0);
+      process.kill(run.child.pid!, 'SIGKILL'); // the engine has its own process group: not reached
+      const deadline = Date.now() + 20_000;
+      while (engine.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      expect(engine.filter(alive), 'engine processes still alive 20 s after eaglet died').toEqual([]);
+    } finally {
+      for (const pid of [run.child.pid!, ...engine]) killTree(pid);
+    }
   }, 300_000);
 });

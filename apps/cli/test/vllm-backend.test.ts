@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,6 +119,18 @@ describe.skipIf(!vllmPython)(
       expect(report.eagle3.spec.numDrafts).toBeGreaterThan(0);
       expect(report.eagle3.spec.numDraftTokens).toBe(2 * report.eagle3.spec.numDrafts);
       expect(report.outputsMatch).toEqual({ compared: 2, identical: 2 }); // greedy: Eagle3 == baseline in vLLM too
+      // Both engines stay loaded and the rounds alternate between them, each with its own counters.
+      expect(report.rounds.map((x: { order: string[] }) => x.order)).toEqual([
+        ['baseline', 'eagle3'],
+        ['eagle3', 'baseline'],
+        ['baseline', 'eagle3'],
+      ]);
+      for (const round of report.rounds) {
+        expect(round.speedup).toBeGreaterThan(0);
+        expect(round.eagle3.meanAcceptanceLength).toBeGreaterThanOrEqual(1);
+      }
+      expect(report.eagle3.requests).toHaveLength(2 * 3);
+      expect(typeof report.trustworthy).toBe('boolean');
       expect(existsSync(out.replace('.json', '.md'))).toBe(true);
     }, 1_600_000);
 
@@ -165,3 +177,82 @@ describe.skipIf(!vllmPython)(
     }, 1_500_000);
   },
 );
+
+/** Whether the vLLM environment can import vLLM's vision-language code (which the Omni thinker needs). */
+const vllmHasTorchvision =
+  !!vllmPython && spawnSync(vllmPython, ['-c', 'import torchvision'], { encoding: 'utf8' }).status === 0;
+
+// A draft eaglet trains and exports for each new target plugin, served by vLLM unchanged (the
+// hf-chat demo is a Llama 3, which vLLM supports natively; Qwen2.5-Omni's thinker through the
+// plugin's vLLM plugin): the same prompts on vLLM and on the embedded backend give the same greedy
+// outputs and the same accepted draft tokens at every position.
+describe.skipIf(!vllmPython)('new target plugins on a real vLLM (CPU build)', () => {
+  it.each([
+    { target: 'hf-chat', prompts: 8, needsTorchvision: false },
+    { target: 'qwen2.5-omni', prompts: 4, needsTorchvision: true },
+  ])(
+    '$target: the quickstart draft loads in vLLM and accepts exactly what the embedded backend accepts',
+    async ({ target, prompts, needsTorchvision }) => {
+      if (needsTorchvision && !vllmHasTorchvision) {
+        console.warn(`skipped: ${vllmPython} cannot import torchvision; run tools/vllm-cpu-env.sh again`);
+        return;
+      }
+      const dir = mkdtempSync(join(tmpdir(), `eaglet-vllm-${target}-`));
+      const qs = await eaglet(
+        ['quickstart', '--target', target, '--dir', join(dir, 'qs'), '--train-steps', '40', '--json'],
+        { env: { OMP_NUM_THREADS: '1' }, timeoutMs: 900_000 },
+      );
+      expect(qs.code, qs.stderr.slice(-3000)).toBe(0);
+      const { model, draft, dataset } = JSON.parse(qs.stdout);
+      const bench = (backend: string, extra: string[], env: Record<string, string>) =>
+        eaglet(
+          [
+            'bench',
+            '--backend',
+            backend,
+            '--target-model',
+            model,
+            '--draft-model',
+            draft,
+            '--test-data-path',
+            dataset,
+            '--output-file',
+            join(dir, backend, 'report.json'),
+            '--num-prompts',
+            String(prompts),
+            '--output-len',
+            '24',
+            '--num-spec-tokens',
+            '2',
+            ...extra,
+            '--json',
+          ],
+          { env, timeoutMs: 1_200_000 },
+        );
+      const vllm = await bench(
+        'vllm',
+        [
+          '--max-model-len',
+          '4096',
+          '--backend-option',
+          'enforceEager=true',
+          '--backend-option',
+          'engineArgs.dtype="float32"',
+        ],
+        { EAGLET_VLLM_PYTHON: vllmPython!, VLLM_CPU_KVCACHE_SPACE: '1' },
+      );
+      expect(vllm.code, vllm.stderr.slice(-3000)).toBe(0);
+      const torch = await bench('torch', ['--device', 'cpu'], { OMP_NUM_THREADS: '1' });
+      expect(torch.code, torch.stderr.slice(-3000)).toBe(0);
+      const [v, t] = ['vllm', 'torch'].map((b) =>
+        JSON.parse(readFileSync(join(dir, b, 'report.json'), 'utf8')),
+      );
+      expect(v.outputsMatch).toEqual({ compared: prompts, identical: prompts });
+      expect(v.eagle3.spec.numDrafts).toBeGreaterThan(0);
+      expect(v.eagle3.spec.numAcceptedTokens).toBeGreaterThan(0);
+      expect(v.eagle3.spec.acceptedPerPosition).toEqual(t.eagle3.spec.acceptedPerPosition);
+      expect(v.eagle3.spec.numDrafts).toBe(t.eagle3.spec.numDrafts);
+    },
+    2_400_000,
+  );
+});

@@ -43,7 +43,21 @@ function showBench(report) {
       `mean ${fmtNum(report[m].latency.mean)} s, p50 ${fmtNum(report[m].latency.p50)} s, p90 ${fmtNum(report[m].latency.p90)} s`,
     ]),
   ];
-  if (report.speedup !== undefined) rows.push(['speedup', `${report.speedup.toFixed(2)}x`]);
+  if (report.speedup !== undefined) rows.push(['speedup', speedupText(report)]);
+  if (report.rounds?.length)
+    rows.push([
+      'rounds',
+      report.rounds
+        .map((r) => {
+          const figure =
+            r.speedup !== undefined
+              ? `${r.speedup.toFixed(2)}x`
+              : `${fmtNum((r.baseline ?? r.eagle3).throughput)} tokens/s`;
+          return `${r.round}: ${figure}${r.disagrees ? ' (disagrees with the others)' : ''}`;
+        })
+        .join(', '),
+    ]);
+  if (report.trustworthy === false) rows.push(['not trustworthy, because', report.trustReasons.join('; ')]);
   const spec = report.eagle3?.spec;
   if (spec)
     rows.push([
@@ -70,6 +84,20 @@ function showBench(report) {
       })),
     });
   }
+}
+
+/**
+ * The speedup in words: a result only when the report found the measurement trustworthy; version 1
+ * reports (one pass per mode) were not checked and say so.
+ */
+function speedupText(report) {
+  const x = `${report.speedup.toFixed(2)}x`;
+  if (report.trustworthy === false) return `not trustworthy (measured ${x}, not a result)`;
+  if (report.trustworthy === undefined) return `${x} (one pass per mode, not checked for trust)`;
+  const ci = report.speedupInterval
+    ? `95% CI ${report.speedupInterval.low.toFixed(2)} to ${report.speedupInterval.high.toFixed(2)}x, `
+    : '';
+  return `${x} (${ci}geometric mean of ${report.rounds.length} rounds; at most ${report.speedupBound?.toFixed(2) ?? '?'}x, the mean acceptance length)`;
 }
 
 function showValidation(report) {

@@ -6,7 +6,9 @@
  */
 
 export * from './aux-layers.js';
+export * from './bench-markdown.js';
 export * from './bench-report.js';
+export * from './bench-stats.js';
 export * from './checkpoint.js';
 export * from './config-file.js';
 export * from './conversation-rules.js';

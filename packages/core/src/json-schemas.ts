@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CaptureEngineConfig } from './schemas/config/capture.js';
 import { DemoBuildConfig } from './schemas/config/quickstart.js';
 import { ExportConfig, TrainEngineConfig } from './schemas/config/train.js';
 import { EagletEvent } from './schemas/events.js';
@@ -12,6 +13,7 @@ import { HubResolveConfig } from './schemas/hub.js';
  */
 export const ENGINE_SCHEMAS: Record<string, z.ZodType> = {
   train: TrainEngineConfig,
+  capture: CaptureEngineConfig,
   export: ExportConfig,
   event: EagletEvent,
   generation: GenerationEngineConfig,

@@ -6,7 +6,6 @@ import {
   BenchConfig,
   benchReportMarkdown,
   buildBenchReport,
-  buildBenchRun,
   compareOutputs,
   percentile,
   specDecodeStats,
@@ -38,8 +37,8 @@ describe('benchmark figures', () => {
       { id: 'x', ids: [1, 2, 3] },
       { id: 'y', ids: [4, 5] },
     ];
-    expect(compareOutputs(a, a)).toEqual({ compared: 2, identical: 2 });
-    expect(compareOutputs(a, [a[0]!, { id: 'y', ids: [4, 6] }])).toEqual({
+    expect(compareOutputs([{ baseline: a, eagle3: a }])).toEqual({ compared: 2, identical: 2 });
+    expect(compareOutputs([{ baseline: a, eagle3: [a[0]!, { id: 'y', ids: [4, 6] }] }])).toEqual({
       compared: 2,
       identical: 1,
       firstMismatch: { prompt: 1, id: 'y', position: 1 },
@@ -64,20 +63,23 @@ describe('benchmark figures', () => {
       outputTokens: tokens,
       latency,
     });
-    const baseline = buildBenchRun('baseline', [req('a', 100, 2), req('b', 100, 2)], 4);
-    const eagle3 = buildBenchRun('eagle3', [req('a', 100, 1), req('b', 100, 1)], 2, {
-      numDrafts: 80,
-      numDraftTokens: 160,
-      numAcceptedTokens: 120,
-      acceptedPerPosition: [70, 50],
-    });
     const outputs = [{ id: 'a', ids: [1] }];
+    const baseline = { requests: [req('a', 100, 2), req('b', 100, 2)], outputs, wallSeconds: 4 };
+    const eagle3 = {
+      requests: [req('a', 100, 1), req('b', 100, 1)],
+      outputs,
+      wallSeconds: 2,
+      counters: { numDrafts: 80, numDraftTokens: 160, numAcceptedTokens: 120, acceptedPerPosition: [70, 50] },
+    };
+    // Three rounds that agree: a measurement the report presents as a result.
     const report = buildBenchReport({
       config,
       device: 'cpu',
-      baseline,
-      eagle3,
-      outputs: { baseline: outputs, eagle3: outputs },
+      rounds: [0, 1, 2].map((i) => ({
+        order: i % 2 ? (['eagle3', 'baseline'] as const) : (['baseline', 'eagle3'] as const),
+        baseline,
+        eagle3,
+      })),
     });
     expect(report.speedup).toBeCloseTo(2);
     expect(report.latencySpeedup).toBeCloseTo(2);

@@ -34,3 +34,20 @@ export function resolvePython(configured?: string): string {
 export function pythonPath(extra: readonly string[] = []): string {
   return [ENGINE_PYTHON_DIR, ...extra, process.env.PYTHONPATH].filter(Boolean).join(':');
 }
+
+/**
+ * The environment of an engine process: `base` plus the engine's PYTHONPATH, unbuffered output,
+ * and this process's pid, which the engine watches so that it exits when eaglet itself is killed
+ * (it runs in its own process group and would otherwise live on, orphaned).
+ */
+export function engineProcessEnv(
+  base: NodeJS.ProcessEnv,
+  extraPythonPath?: readonly string[],
+): NodeJS.ProcessEnv {
+  return {
+    ...base,
+    PYTHONPATH: pythonPath(extraPythonPath),
+    PYTHONUNBUFFERED: '1',
+    EAGLET_PARENT_PID: String(process.pid),
+  };
+}

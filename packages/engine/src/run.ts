@@ -11,7 +11,7 @@ import {
   type EventSink,
   type NodeLaunch,
 } from '@eaglet/core';
-import { pythonPath, resolvePython } from './python.js';
+import { engineProcessEnv, resolvePython } from './python.js';
 
 export interface EngineRunOptions {
   /** Engine command (`env`, `train`, ...). */
@@ -53,9 +53,12 @@ export interface EngineRunResult {
 
 const STDERR_TAIL_LINES = 40;
 
-/** What torchrun prints when the nodes never meet (endpoint unreachable, a node missing). */
+/**
+ * What torchrun prints when the nodes never meet: on node 0, its store waited for the others in
+ * vain; on the others, node 0's endpoint was unreachable.
+ */
 const RENDEZVOUS_FAILED =
-  /Rendezvous(Timeout|Connection|Closed)Error|The client socket has timed out|failed to connect to|Connection refused.*(29\d{3}|rdzv)|TCPStore.*(timed out|refused)/i;
+  /Rendezvous(Timeout|Connection|Closed)Error|The client socket has timed out|failed to connect to|Connection refused.*(29\d{3}|rdzv)|TCPStore.*(timed out|refused)|waiting for clients\. \d+\/\d+ clients joined/i;
 
 /**
  * Builds the argv: `python -m MODULE CMD --config F`, or under torchrun (`python -m
@@ -127,11 +130,10 @@ export async function runEngine(options: EngineRunOptions): Promise<EngineRunRes
   );
   const child = spawn(python, argv, {
     cwd: options.cwd,
-    env: {
-      ...rankThreadsEnv({ ...process.env, ...options.env }, options.nprocPerNode ?? 1),
-      PYTHONPATH: pythonPath(options.pythonPath),
-      PYTHONUNBUFFERED: '1',
-    },
+    env: engineProcessEnv(
+      rankThreadsEnv({ ...process.env, ...options.env }, options.nprocPerNode ?? 1),
+      options.pythonPath,
+    ),
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true, // own process group: a stop reaches torchrun's workers too
   });

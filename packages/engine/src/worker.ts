@@ -12,7 +12,7 @@ import {
   type GenerationEngineConfigInput,
   WorkerMessage,
 } from '@eaglet/core';
-import { pythonPath, resolvePython } from './python.js';
+import { engineProcessEnv, resolvePython } from './python.js';
 import { engineArgv } from './run.js';
 
 export interface WorkerReadyInfo {
@@ -85,12 +85,7 @@ export class EngineWorker {
     const configPath = join(tmp, 'config.json');
     writeFileSync(configPath, JSON.stringify(config, null, 2));
     const child = spawn(python, engineArgv('eaglet_engine', 'worker', configPath, 1), {
-      env: {
-        ...process.env,
-        ...options.env,
-        PYTHONPATH: pythonPath(options.pythonPath),
-        PYTHONUNBUFFERED: '1',
-      },
+      env: engineProcessEnv({ ...process.env, ...options.env }, options.pythonPath),
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true,
     });

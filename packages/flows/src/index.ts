@@ -6,6 +6,7 @@
 export { BUILTIN_PLUGINS } from './builtins.js';
 export type { FlowContext } from './context.js';
 export { type AudioAccess, refusedAudio } from './data/audio-access.js';
+export { type CaptureResult, captureData, dataFolderKind } from './data/capture.js';
 export { detectFormat } from './data/detect-format.js';
 export { type PrepareResult, prepareData, type RejectLine } from './data/prepare/prepare.js';
 export { PREPARED_SCHEMA, type PreparedRow, readShardBatches, ShardWriter } from './data/prepared-io.js';

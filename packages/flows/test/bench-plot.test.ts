@@ -1,10 +1,12 @@
 import { inflateSync } from 'node:zlib';
-import { BenchConfig, buildBenchReport, buildBenchRun } from '@eaglet/core';
+import { BenchConfig, buildBenchReport, type MeasuredRound, type TimedPass } from '@eaglet/core';
 import { describe, expect, it } from 'vitest';
 import { benchPlotPng, valueTicks } from '../src/serve/bench-plot.js';
 
 const BLUE = '2e86de';
 const GREY = '7f8c8d';
+const GREEN = '27ae60';
+const RED = 'c0392b';
 
 /** Reads an 8-bit RGB PNG back (checking every chunk's CRC): its size and a pixel reader. */
 function decodePng(png: Buffer) {
@@ -83,18 +85,40 @@ describe('the bench plot, drawn in TS', () => {
     outputTokens: tokens,
     latency,
   });
-  const baseline = buildBenchRun('baseline', [req('a', 100, 2), req('b', 100, 2)], 4);
-  const eagle3 = buildBenchRun('eagle3', [req('a', 100, 1), req('b', 100, 1)], 2, {
-    numDrafts: 80,
-    numDraftTokens: 240,
-    numAcceptedTokens: 150,
-    acceptedPerPosition: [70, 50, 30],
-  });
+  const outputs = [
+    { id: 'a', ids: [1, 2] },
+    { id: 'b', ids: [3] },
+  ];
+  const baseline: TimedPass = { requests: [req('a', 100, 2), req('b', 100, 2)], outputs, wallSeconds: 4 };
+  const eagle3: TimedPass = {
+    requests: [req('a', 100, 1), req('b', 100, 1)],
+    outputs,
+    wallSeconds: 2,
+    counters: {
+      numDrafts: 80,
+      numDraftTokens: 240,
+      numAcceptedTokens: 150,
+      acceptedPerPosition: [70, 50, 30],
+    },
+  };
+  /** Three rounds of these passes, the order alternating. */
+  const rounds = (b = baseline, e = eagle3): MeasuredRound[] =>
+    [0, 1, 2].map((i) => ({
+      order: i % 2 ? ['eagle3', 'baseline'] : ['baseline', 'eagle3'],
+      ...(b ? { baseline: b } : {}),
+      ...(e ? { eagle3: e } : {}),
+    }));
+  /** Dark pixels (text) in a region. */
+  const dark = (img: ReturnType<typeof decodePng>, x0: number, x1: number, y0: number, y1: number) => {
+    let n = 0;
+    for (let x = x0; x < x1; x++) for (let y = y0; y < y1; y++) if (img.pixel(x, y) === '000000') n++;
+    return n;
+  };
 
   it('shows throughput, latency and acceptance per position as bars of the right heights', () => {
-    const png = benchPlotPng(buildBenchReport({ config, device: 'cpu', baseline, eagle3 }));
+    const png = benchPlotPng(buildBenchReport({ config, device: 'cpu', rounds: rounds() }));
     const img = decodePng(png);
-    expect([img.width, img.height]).toEqual([1560, 456]);
+    expect([img.width, img.height]).toEqual([1560, 456 + 300]);
     const third = img.width / 3;
     // Throughput: eagle3 runs at twice the baseline's rate.
     const [grey] = barHeights(img, GREY, 0, third);
@@ -121,15 +145,50 @@ describe('the bench plot, drawn in TS', () => {
       for (let x = x0!; x < x1!; x++) for (let y = 30; y < 60; y++) if (img.pixel(x, y) === '000000') dark++;
       expect(dark, `title pixels in columns ${x0}..${x1}`).toBeGreaterThan(20);
     }
+    // The bottom row: the verdict and the lossless check in words, each round's speedup as a bar.
+    expect(dark(img, 0, img.width / 2, 456, img.height), 'verdict and lossless text').toBeGreaterThan(200);
+    const perRound = barHeights(img, GREEN, img.width / 2, img.width);
+    expect(perRound).toHaveLength(3);
+    expect(new Set(perRound).size).toBe(1); // three rounds of speedup 2
+    expect(barHeights(img, RED, 0, img.width)).toEqual([]);
     // The same report draws the same bytes.
-    expect(benchPlotPng(buildBenchReport({ config, device: 'cpu', baseline, eagle3 }))).toEqual(png);
+    expect(benchPlotPng(buildBenchReport({ config, device: 'cpu', rounds: rounds() }))).toEqual(png);
+  });
+
+  it('draws a disagreeing round in red, beside the others in green', () => {
+    const slowed = rounds();
+    slowed[1]!.baseline = { ...baseline, wallSeconds: 16 }; // round 2's baseline 4x slower: speedup 8
+    const report = buildBenchReport({ config, device: 'cpu', rounds: slowed });
+    expect(report.trustworthy).toBe(false);
+    const img = decodePng(benchPlotPng(report));
+    const bottom = (color: string) => barHeights(img, color, img.width / 2, img.width);
+    expect(bottom(GREEN)).toHaveLength(2);
+    expect(bottom(RED)).toHaveLength(1);
+    // Speedup 8 against 2, to a pixel of the shorter bar's height.
+    expect(Math.abs(bottom(RED)[0]! / bottom(GREEN)[0]! - 8 / 2)).toBeLessThan(
+      8 / 2 / bottom(GREEN)[0]! + 0.01,
+    );
+    // The reasons are written in red on the left.
+    let red = 0;
+    for (let x = 0; x < img.width / 2; x++)
+      for (let y = 456; y < img.height; y++) if (img.pixel(x, y) === RED) red++;
+    expect(red).toBeGreaterThan(50);
   });
 
   it('has two panels when no Eagle3 run measured acceptance', () => {
     const img = decodePng(
-      benchPlotPng(buildBenchReport({ config: { ...config, useEagle: false }, device: 'cpu', baseline })),
+      benchPlotPng(
+        buildBenchReport({
+          config: { ...config, useEagle: false },
+          device: 'cpu',
+          rounds: rounds(baseline, undefined as unknown as TimedPass).map(({ eagle3: _e, ...r }) => ({
+            ...r,
+            order: ['baseline'],
+          })),
+        }),
+      ),
     );
-    expect([img.width, img.height]).toEqual([1080, 456]);
+    expect([img.width, img.height]).toEqual([1080, 456 + 300]);
     expect(barHeights(img, BLUE, 0, img.width)).toEqual([]);
     expect(barHeights(img, GREY, 0, img.width / 2)).toHaveLength(1);
   });

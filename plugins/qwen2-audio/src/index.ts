@@ -9,15 +9,8 @@ export {
   QWEN2_AUDIO_SAMPLE_RATE,
   qwen2AudioTokenCount,
 } from './audio-tokens.js';
-export {
-  DEFAULT_SYSTEM_PROMPT,
-  folderChatTemplate,
-  KNOWN_TEMPLATES,
-  QWEN2_AUDIO_TEMPLATE_ID,
-  qwen2AudioChatTemplate,
-} from './chat-template.js';
+export { QWEN2_AUDIO_TEMPLATE_ID, QWEN2_SPLIT_REGEX, qwen2AudioChatTemplate } from './chat-template.js';
 export { QWEN2_AUDIO_TARGET_ID, qwen2AudioTarget } from './target.js';
-export { loadModelTokenizer, type ModelTokenizer } from './tokenizer.js';
 
 /** The Qwen2-Audio target plugin: its TargetModel and its chat template. */
 export const qwen2AudioPlugin = (): EagletPlugin =>

@@ -1,4 +1,5 @@
 import { join, resolve } from 'node:path';
+import { readFolderTemplate } from '@eaglet/chat-template';
 import {
   type DraftConfigInput,
   EagletError,
@@ -100,6 +101,17 @@ export const qwen2AudioTarget: TargetModel = {
       ...(text.bos_token_id === undefined ? {} : { bosTokenId: text.bos_token_id }),
       eosTokenIds: eosTokenIds(modelDir, text.eos_token_id),
       audioTokenId: config.audio_token_index ?? DEFAULT_AUDIO_TOKEN_INDEX,
+      reads: [
+        'config.json: architectures, audio_token_index, text_config (layers, widths, vocabulary, bos/eos)',
+        'preprocessor_config.json: the Whisper feature extractor (engine)',
+        'generation_config.json: eos_token_id (every id that ends generation)',
+        `model.safetensors (or its index): the whole model, the embedding at ${EMBEDDING_KEYS.join(' or ')}`,
+        'tokenizer.json (or vocab.json + merges.txt), tokenizer_config.json',
+        `chat template: ${readFolderTemplate(modelDir)?.file ?? 'none found (prepare will refuse the folder)'}`,
+      ],
+      notes: [
+        "vLLM 0.32's Qwen2AudioForConditionalGeneration lacks SupportsEagle3: the plugin's vLLM plugin (python/eaglet_qwen2_audio_vllm) adds it",
+      ],
     };
   },
 

@@ -1,12 +1,13 @@
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadModelTokenizer } from '@eaglet/chat-template';
 import type { Conversation } from '@eaglet/core';
 import { tinyQwen2AudioModel } from '@eaglet/fixtures';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  loadModelTokenizer,
   QWEN2_AUDIO_TEMPLATE_ID,
+  QWEN2_SPLIT_REGEX,
   qwen2AudioChatTemplate,
   qwen2AudioTarget,
   qwen2AudioTokenCount,
@@ -115,7 +116,7 @@ describe('qwen2-audio chat template on the real Qwen2 tokenizer', () => {
     for (const f of ['vocab.json', 'merges.txt', 'tokenizer_config.json'])
       copyFileSync(join(model, f), join(slow, f));
     const a = loadModelTokenizer(model);
-    const b = loadModelTokenizer(slow);
+    const b = loadModelTokenizer(slow, { slowFilesSplitRegex: QWEN2_SPLIT_REGEX });
     const text = 'THE PROOF WAS IN THREE LONG SLIPS. Ünïcödé 你好 🎉\n\n  x<|im_end|>\n<|AUDIO|>';
     expect(b.encode(text)).toEqual(a.encode(text));
     expect(b.tokenId('<|audio_eos|>')).toBe(151648);
@@ -123,12 +124,31 @@ describe('qwen2-audio chat template on the real Qwen2 tokenizer', () => {
     expect(a.eosTokenIds).toContain(151645);
   });
 
-  it('refuses a model folder whose chat template differs', async () => {
+  it("renders the folder's own template: a changed default system prompt is what the ids say", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'eaglet-tpl-'));
     for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(model, f), join(dir, f));
-    writeFileSync(join(dir, 'chat_template.jinja'), '{{ messages }}');
+    const own = (await qwen2AudioChatTemplate.load(model)).renderPrompt(
+      [{ role: 'user', content: [{ type: 'text', text: 'Hi' }] }],
+      [],
+    );
+    const source = JSON.parse(readFileSync(join(model, 'tokenizer_config.json'), 'utf8')).chat_template;
+    writeFileSync(
+      join(dir, 'chat_template.jinja'),
+      source.replace('You are a helpful assistant.', 'Be brief.'),
+    );
+    const session = await qwen2AudioChatTemplate.load(dir);
+    const r = session.renderPrompt([{ role: 'user', content: [{ type: 'text', text: 'Hi' }] }], []);
+    expect(session.tokenizer.decode(r.inputIds)).toBe(
+      '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n',
+    );
+    expect(r.inputIds.length).toBeLessThan(own.inputIds.length);
+  });
+
+  it('refuses a folder without a chat template', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eaglet-notpl-'));
+    copyFileSync(join(model, 'tokenizer.json'), join(dir, 'tokenizer.json'));
     await expect(qwen2AudioChatTemplate.load(dir)).rejects.toMatchObject({
-      code: 'EAGLET_TEMPLATE_MISMATCH',
+      code: 'EAGLET_TEMPLATE_MISSING',
     });
   });
 });

@@ -5,11 +5,10 @@ import {
   addCounters,
   type Backend,
   type BackendContext,
-  type BenchPrompt,
-  type BenchReport,
+  type BenchMode,
+  type BenchPass,
   type BenchRequest,
-  buildBenchReport,
-  buildBenchRun,
+  type BenchSession,
   type ChatRequest,
   type ChatResult,
   chatOverOpenAI,
@@ -33,8 +32,6 @@ import { TorchBackendOptions } from './options.js';
 export { type Completion, EmbeddedReplica, type PreparedPrompt, type SamplingParams } from './embedded.js';
 export { OpenAIServer, type OpenAIServerOptions } from './openai-server.js';
 export { TorchBackendOptions } from './options.js';
-
-const now = () => performance.now() / 1000;
 
 /** Which decode path the worker runs, for logs and the bench report. */
 export function decodePathText(info: WorkerReadyInfo | undefined): string {
@@ -110,37 +107,39 @@ async function startReplicas(
   return { replicas, servers };
 }
 
-/** Runs `prompts` through one replica in order and measures them (one mode of the benchmark). */
+/**
+ * Runs `prompts` through one replica in order and returns what the engine measured: one pass of
+ * the benchmark (`speculative`: Eagle3). `maxTokens` caps the new tokens (the warm-up's).
+ */
 async function measure(
   replica: EmbeddedReplica,
   prompts: Array<{ id: string; prepared: PreparedPrompt }>,
   config: ResolvedBenchConfig<TorchBackendOptions>,
-  speculative: boolean,
+  mode: BenchMode,
   ctx: BackendContext,
-) {
-  const mode = speculative ? 'eagle3' : 'baseline';
-  const params = (i: number) => ({
-    maxTokens: config.outputLen,
-    temperature: config.temperature,
-    topP: config.topP,
-    seed: config.seed + i,
-    speculative,
-    stopAtEos: config.stopAtEos,
-  });
-  for (let i = 0; i < Math.min(config.warmupPrompts, prompts.length); i++)
-    await replica.complete(prompts[i]!.prepared, { ...params(i), maxTokens: Math.min(config.outputLen, 16) });
+  maxTokens = config.outputLen,
+): Promise<BenchPass> {
+  const speculative = mode === 'eagle3';
   const requests: BenchRequest[] = [];
   const outputs: Array<{ id: string; ids: number[] }> = [];
   let counters = emptyCounters(config.numSpecTokens);
-  const start = now();
   for (const [i, p] of prompts.entries()) {
     if (ctx.signal.aborted) throw new EagletError('EAGLET_CANCELLED', 'benchmark cancelled');
-    const out = await replica.complete(p.prepared, params(i), { signal: ctx.signal });
+    const params = {
+      maxTokens,
+      temperature: config.temperature,
+      topP: config.topP,
+      seed: config.seed + i,
+      speculative,
+      stopAtEos: config.stopAtEos,
+    };
+    const out = await replica.complete(p.prepared, params, { signal: ctx.signal });
     const r = out.result;
     requests.push({
       id: p.id,
       promptTokens: r.promptTokens,
       outputTokens: r.outputIds.length,
+      // Latency and TTFT are the engine's own measurements; the flow times the pass around them.
       latency: r.seconds,
       ttft: r.ttftSeconds,
       finishReason: r.finishReason,
@@ -155,9 +154,7 @@ async function measure(
       unit: 'prompt',
     });
   }
-  // Latency and TTFT are the engine's own measurements; wall time also counts the IPC around them.
-  const wall = now() - start;
-  return { run: buildBenchRun(mode, requests, wall, speculative ? counters : undefined), outputs };
+  return { requests, outputs, ...(speculative ? { counters } : {}) };
 }
 
 export const torchBackend = (): Backend<TorchBackendOptions> => ({
@@ -233,11 +230,7 @@ export const torchBackend = (): Backend<TorchBackendOptions> => ({
     };
   },
 
-  async bench(
-    config: ResolvedBenchConfig<TorchBackendOptions>,
-    prompts: BenchPrompt[],
-    ctx: BackendContext,
-  ): Promise<BenchReport> {
+  async openBench(config, prompts, ctx): Promise<BenchSession> {
     if (config.tp > 1 || config.maxNumSeqs > 1) {
       ctx.events({
         type: 'log',
@@ -251,6 +244,8 @@ export const torchBackend = (): Backend<TorchBackendOptions> => ({
       });
     const session = await ctx.template.load(config.targetModel);
     const info = await ctx.target.inspect(config.targetModel);
+    // One replica holds the target and the draft: a request decodes with or without the draft,
+    // so the modes alternate on the same loaded weights.
     const replica = new EmbeddedReplica(
       ctx.target,
       session,
@@ -268,23 +263,23 @@ export const torchBackend = (): Backend<TorchBackendOptions> => ({
     );
     ctx.events({ type: 'log', level: 'info', message: 'loading the target (and draft) in the engine' });
     const ready = await replica.start();
+    const prepared: Array<{ id: string; prepared: PreparedPrompt }> = [];
     try {
-      const prepared: Array<{ id: string; prepared: PreparedPrompt }> = [];
       for (const p of prompts)
         prepared.push({ id: p.id, prepared: await replica.prepare(p.messages, ctx.signal) });
-      const baseline = config.baseline ? await measure(replica, prepared, config, false, ctx) : undefined;
-      const eagle3 = config.useEagle ? await measure(replica, prepared, config, true, ctx) : undefined;
-      return buildBenchReport({
-        config,
-        device: ready.device,
-        engineVersions: { ...ready.versions, dtype: ready.dtype, decodePath: decodePathText(ready) },
-        ...(baseline ? { baseline: baseline.run } : {}),
-        ...(eagle3 ? { eagle3: eagle3.run } : {}),
-        ...(baseline && eagle3 ? { outputs: { baseline: baseline.outputs, eagle3: eagle3.outputs } } : {}),
-      });
-    } finally {
+    } catch (e) {
       await replica.stop();
+      throw e;
     }
+    return {
+      device: ready.device,
+      engineVersions: { ...ready.versions, dtype: ready.dtype, decodePath: decodePathText(ready) },
+      pass: (mode, limit) =>
+        limit
+          ? measure(replica, prepared.slice(0, limit.prompts), config, mode, ctx, limit.maxTokens)
+          : measure(replica, prepared, config, mode, ctx),
+      close: () => replica.stop(),
+    };
   },
 });
 

@@ -3,11 +3,9 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import {
   type Backend,
+  type BenchMode,
   type BenchPrompt,
-  type BenchReport,
-  type BenchRequest,
-  buildBenchReport,
-  buildBenchRun,
+  type BenchSession,
   type ChatRequest,
   type ChatResult,
   chatOverOpenAI,
@@ -21,9 +19,8 @@ import {
   type ResolvedBenchConfig,
   type ServeOptions,
   type ServerHandle,
-  type SpecDecodeCounters,
 } from '@eaglet/core';
-import { runEngine } from '@eaglet/engine';
+import { VllmBenchProcess } from './bench-process.js';
 import { VllmBackendOptions } from './options.js';
 import {
   findVllmPython,
@@ -104,22 +101,16 @@ export function replicaDevices(index: number, tp: number): string {
 
 /** What `python -m eaglet_vllm bench` reads (bench.py): one mode of the benchmark. */
 interface BenchRunnerConfig {
-  mode: 'baseline' | 'eagle3';
+  mode: BenchMode;
   config: ResolvedBenchConfig<VllmBackendOptions>;
-  /** Facts the runner needs beside the config: the target's audio rate, vLLM's dtype name. */
-  run: { sampleRate?: number; dtype?: string };
+  /**
+   * Facts the runner needs beside the config: the target's audio rate, vLLM's dtype name, and how
+   * many engines share the GPUs (each gets that share of gpuMemoryUtilization).
+   */
+  run: { sampleRate?: number; dtype?: string; engines: number };
   /** Prompts with their audio decoded to raw float32 files. */
   prompts: Array<{ id: string; messages: BenchPrompt['messages']; audio: string[] }>;
 }
-
-type ModeResult = {
-  mode: 'baseline' | 'eagle3';
-  wallSeconds: number;
-  requests: BenchRequest[];
-  outputs: Array<{ id: string; ids: number[] }>;
-  counters?: SpecDecodeCounters;
-  versions: Record<string, string>;
-};
 
 export const vllmBackend = (): Backend<VllmBackendOptions> => ({
   id: 'vllm',
@@ -229,7 +220,7 @@ export const vllmBackend = (): Backend<VllmBackendOptions> => ({
     };
   },
 
-  async bench(config, prompts, ctx): Promise<BenchReport> {
+  async openBench(config, prompts, ctx): Promise<BenchSession> {
     const options = config.backendOptions;
     if (options.extraArgs.length)
       throw new EagletError(
@@ -238,6 +229,11 @@ export const vllmBackend = (): Backend<VllmBackendOptions> => ({
       );
     const python = requireVllmPython(options.vllmPython);
     const work = mkdtempSync(join(tmpdir(), 'eaglet-vllm-bench-'));
+    const runners = new Map<BenchMode, VllmBenchProcess>();
+    const close = async () => {
+      await Promise.all([...runners.values()].map((r) => r.stop()));
+      rmSync(work, { recursive: true, force: true });
+    };
     try {
       // Audio is decoded here by the registered decoder, the one prepare uses for training (the
       // target's rate, mono f32), and handed over as raw files.
@@ -263,41 +259,51 @@ export const vllmBackend = (): Backend<VllmBackendOptions> => ({
           }
         items.push({ id: p.id, messages: p.messages, audio });
       }
+      const modes: BenchMode[] = [
+        ...(config.baseline ? (['baseline'] as const) : []),
+        ...(config.useEagle ? (['eagle3'] as const) : []),
+      ];
       const dtype = vllmDtype(config.dtype);
       const run: BenchRunnerConfig['run'] = {
         ...(ctx.target.audio ? { sampleRate: ctx.target.audio.sampleRate } : {}),
         ...(dtype ? { dtype } : {}),
+        engines: modes.length,
       };
-      const runMode = async (mode: 'baseline' | 'eagle3'): Promise<ModeResult> => {
-        ctx.events({ type: 'log', level: 'info', message: `vllm: ${mode} run (a fresh LLM engine)` });
-        const { done } = await runEngine({
-          python,
-          module: 'eaglet_vllm',
-          command: 'bench',
-          config: { mode, config, run, prompts: items } satisfies BenchRunnerConfig,
-          // The runner, and the target plugin's vLLM support (loaded by vLLM through its entry point).
-          pythonPath: [VLLM_PLUGIN_DIR, ...targetPythonDirs(ctx.target)],
-          onEvent: ctx.events,
-          signal: ctx.signal,
-          logFile: join(work, `${mode}.log`),
-        });
-        return done.result as ModeResult;
-      };
-      // Each mode in its own process: vLLM engines do not re-initialise cleanly in one process.
-      const baseline = config.baseline ? await runMode('baseline') : undefined;
-      const eagle3 = config.useEagle ? await runMode('eagle3') : undefined;
-      const measured = (r: ModeResult) => buildBenchRun(r.mode, r.requests, r.wallSeconds, r.counters);
-      return buildBenchReport({
-        config,
-        device: `vllm ${(baseline ?? eagle3)?.versions.vllm ?? ''}`.trim(),
-        engineVersions: (baseline ?? eagle3)?.versions ?? {},
-        ...(baseline ? { baseline: measured(baseline) } : {}),
-        ...(eagle3 ? { eagle3: measured(eagle3) } : {}),
-        ...(baseline && eagle3 ? { outputs: { baseline: baseline.outputs, eagle3: eagle3.outputs } } : {}),
-      });
-    } finally {
-      rmSync(work, { recursive: true, force: true });
+      // One process per mode, both loaded for the whole benchmark so the flow can alternate them
+      // round by round (vLLM engines do not re-initialise cleanly in one process, and two engines
+      // in one process would share its state). They start one after the other, so each sizes its
+      // KV cache with the other already in memory; on a GPU each gets its share of the memory.
+      for (const mode of modes) {
+        ctx.events({ type: 'log', level: 'info', message: `vllm: loading the ${mode} engine` });
+        runners.set(
+          mode,
+          await VllmBenchProcess.start({
+            python,
+            config: { mode, config, run, prompts: items } satisfies BenchRunnerConfig,
+            configFile: join(work, `${mode}.json`),
+            // The runner, and the target plugin's vLLM support (loaded by vLLM through its entry point).
+            pythonPath: [VLLM_PLUGIN_DIR, ...targetPythonDirs(ctx.target)],
+            logFile: join(work, `${mode}.log`),
+            onEvent: ctx.events,
+            signal: ctx.signal,
+          }),
+        );
+      }
+    } catch (e) {
+      await close();
+      throw e;
     }
+    const versions = [...runners.values()][0]?.versions ?? {};
+    return {
+      device: `vllm ${versions.vllm ?? ''}`.trim(),
+      engineVersions: versions,
+      pass: (mode, limit) => {
+        const runner = runners.get(mode);
+        if (!runner) throw new EagletError('EAGLET_CONFIG_INVALID', `the ${mode} engine was not loaded`);
+        return runner.pass(limit);
+      },
+      close,
+    };
   },
 });
 

@@ -6,9 +6,11 @@ import { backendOptionFlag, backendOptionOverrides, withDefault } from '../confi
 
 export default class Bench extends EagletCommand {
   static override description =
-    `Benchmark the target alone (baseline) and with the Eagle3 draft on the same prompts.
-Reports throughput, latency (mean, p50, p90), speedup, mean acceptance length (1 + accepted/drafts), acceptance per draft position,
-and at temperature 0 whether Eagle3's outputs equal the baseline's; as JSON (--output-file), Markdown and a PNG plot beside it.
+    `Benchmark the target alone (baseline) and with the Eagle3 draft on the same prompts, in --rounds rounds whose order alternates.
+Reports throughput, latency (mean, p50, p90), the speedup of each round and their geometric mean with a 95% interval, mean acceptance
+length (1 + accepted/drafts), acceptance per draft position, and at temperature 0 whether Eagle3's outputs equal the baseline's; as JSON
+(--output-file), Markdown and a PNG plot beside it. A speedup above the mean acceptance length, rounds that disagree or scatter beyond
+noise, or a single round make the result "not trustworthy", and the report says so instead of presenting the speedup.
 The seed script's flags are accepted with underscores too (--target_model, --num_spec_tokens, ...).
 Settings only one backend understands go in --backend-option key=value (backendOptions in a run config).`;
   static override examples = [
@@ -89,7 +91,18 @@ Settings only one backend understands go in --backend-option key=value (backendO
       options: ['auto', 'bf16', 'fp16', 'fp32'],
     }),
     'warmup-prompts': Flags.integer({
-      description: withDefault(BenchConfig, 'warmupPrompts', 'unmeasured warm-up prompts'),
+      description: withDefault(
+        BenchConfig,
+        'warmupPrompts',
+        'unmeasured warm-up prompts before every measured pass',
+      ),
+    }),
+    rounds: Flags.integer({
+      description: withDefault(
+        BenchConfig,
+        'rounds',
+        'measured rounds; each runs every mode once over the same prompts, the order alternating',
+      ),
     }),
     'backend-option': backendOptionFlag,
     'cpu-threads': Flags.integer({
@@ -128,6 +141,7 @@ Settings only one backend understands go in --backend-option key=value (backendO
         device: flags.device,
         dtype: flags.dtype,
         warmupPrompts: flags['warmup-prompts'],
+        rounds: flags.rounds,
       },
     });
     const outcome = await bench(registry, config, { events: this.events(), signal: this.stopSignal() });

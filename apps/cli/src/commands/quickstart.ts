@@ -80,8 +80,9 @@ export default class Quickstart extends EagletCommand {
       this.log(
         'What the numbers mean on CPU: the acceptance length (tokens per target step) is a property of the draft and\n' +
           'carries over to a GPU. The speedup does not: with a target this small a draft step costs a large share of a\n' +
-          'target step, the runs take seconds on a shared machine, and the baseline runs before Eagle3. The speedup\n' +
-          'bound on the 7B architecture is measured on a GPU by tools/bench/embedded_speedup_bound.py (docs/perf/).',
+          'target step, and each round takes seconds on a shared machine, where other programs move the rounds apart\n' +
+          '(the interval says how far). The speedup bound on the 7B architecture is measured on a GPU by\n' +
+          'tools/bench/embedded_speedup_bound.py (docs/perf/).',
       );
       this.log(`report: ${result.bench.files.json}`);
       this.log(`        ${result.bench.files.markdown}`);

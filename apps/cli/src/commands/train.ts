@@ -4,7 +4,8 @@ import { EagletCommand } from '../base-command.js';
 
 export default class Train extends EagletCommand {
   static override description =
-    `Train an Eagle3 draft online: the frozen target runs inside the job, the draft learns with the training-time test.
+    `Train an Eagle3 draft with the training-time test: online when trainData/evalData are prepared folders (the frozen
+target runs inside the job), offline when they are capture folders (\`eaglet data capture\`: the target is not loaded).
 The train config (JSON) holds every parameter of the original training script: targetModel, draftConfig, trainData, evalData,
 outputDir, maxLength, chatTemplate, plus optimizer, schedule, batching and checkpointing. KEY=VALUE arguments override fields.
 Shows step, loss, acc_0..acc_k, tokens/s and ETA; writes metrics.jsonl, curves.png, checkpoints and the exported draft (vLLM format)

@@ -163,7 +163,7 @@ export const benchKind = defineJobKind({
   kind: 'bench',
   title: 'Benchmark baseline vs Eagle3',
   description:
-    'Baseline and Eagle3 decoding on the same prompts: throughput, latency, speedup, acceptance per draft position, and whether outputs match at temperature 0. Same flow as `eaglet bench`; writes JSON, Markdown and a plot.',
+    "Baseline and Eagle3 decoding on the same prompts in alternating rounds: throughput, latency, each round's speedup and their mean with a 95% interval, acceptance per draft position, whether outputs match at temperature 0, and whether the measurement is trustworthy. Same flow as `eaglet bench`; writes JSON, Markdown and a plot.",
   resource: 'heavy',
   config: BenchConfig,
   result: z.looseObject({ report: BenchReport }),

@@ -4,7 +4,7 @@ import type { BackendOptions } from '../schemas/config/common.js';
 import type { ServeConfig } from '../schemas/config/serve.js';
 import type { Message } from '../schemas/conversation.js';
 import type { EventSink } from '../schemas/events.js';
-import type { BenchReport } from '../schemas/report.js';
+import type { BenchMode, BenchRequest, SpecDecodeCounters } from '../schemas/report.js';
 import type { AudioDecoderFactory } from './audio-decoder.js';
 import type { ChatTemplate } from './chat-template.js';
 import type { TargetModel } from './target-model.js';
@@ -90,6 +90,36 @@ export interface BenchPrompt {
   messages: Message[];
 }
 
+/** One pass of one mode over the prompts, as the backend measured it. */
+export interface BenchPass {
+  /** One per prompt, in prompt order (latency and TTFT as the backend measures them). */
+  requests: BenchRequest[];
+  /** Output token ids per prompt, in prompt order (the temperature-0 comparison). */
+  outputs: Array<{ id: string; ids: number[] }>;
+  /** Eagle3: the speculative-decoding counters of this pass alone. */
+  counters?: SpecDecodeCounters;
+}
+
+/**
+ * A loaded benchmark: the target (and draft) ready to decode the prompts in each mode the config
+ * asks for. The bench flow drives it (a warm-up, then rounds of one pass per mode in alternating
+ * order) and times each pass around `pass`, so every backend is measured by the same clock.
+ */
+export interface BenchSession {
+  /** Where it runs, for the report (`cpu`, `cuda:0`, `vllm 0.11.0`). */
+  readonly device: string;
+  /** Versions and settings of what ran (torch, transformers, vLLM, dtype, decode path). */
+  readonly engineVersions: Record<string, string>;
+  /**
+   * Runs the prompts once in `mode`, in order (batched as the config's maxNumSeqs allows), and
+   * returns what it measured. `limit` (the warm-up) runs only the first `limit.prompts` prompts
+   * with at most `limit.maxTokens` new tokens each.
+   */
+  pass(mode: BenchMode, limit?: { prompts: number; maxTokens: number }): Promise<BenchPass>;
+  /** Frees what it loaded (processes, memory). Safe to call twice. */
+  close(): Promise<void>;
+}
+
 /** What a backend gets from the flow that calls it: resolved plugins and services, events and a stop signal. */
 export interface BackendContext {
   events: EventSink;
@@ -104,8 +134,8 @@ export interface BackendContext {
 
 /**
  * A serving engine (the embedded PyTorch engine, vLLM, ...). Backends differ in how they run the
- * model; they agree on the OpenAI API they serve and on the benchmark report they return, whose
- * metrics every backend computes with core's `buildBenchReport` (one definition of each figure).
+ * model; they agree on the OpenAI API they serve and on what a benchmark pass measures, from which
+ * the bench flow builds one report with core's `buildBenchReport` (one definition of each figure).
  */
 export interface Backend<Options = BackendOptions> {
   /** Id used on the command line (`--backend vllm`). Unique across plugins. */
@@ -123,12 +153,13 @@ export interface Backend<Options = BackendOptions> {
   /** Starts OpenAI-compatible server(s) and resolves once every replica answers health checks. */
   serve(options: ServeOptions<Options>, ctx: BackendContext): Promise<ServerHandle>;
   /**
-   * Runs the baseline and/or Eagle3 on the same prompts (as `config` says) and measures them.
-   * The report is built with `buildBenchReport`; the flow writes it (JSON, Markdown, plot).
+   * Loads what the benchmark of `prompts` needs for the modes `config` asks for (the baseline,
+   * Eagle3, or both: both stay loaded, so the flow can alternate them round by round). The flow
+   * runs the passes, closes the session and builds the report.
    */
-  bench(
+  openBench(
     config: ResolvedBenchConfig<Options>,
     prompts: BenchPrompt[],
     ctx: BackendContext,
-  ): Promise<BenchReport>;
+  ): Promise<BenchSession>;
 }

@@ -40,6 +40,15 @@ export interface TargetInfo {
   eosTokenIds: number[];
   /** Placeholder id that the processor expands into one token per audio frame. */
   audioTokenId?: number;
+  /**
+   * The text model's config.json fields (the top level, or `text_config`), for targets whose
+   * `draftDefaults` copy the target's attention shape, rope and norm eps into the draft.
+   */
+  textConfig?: Readonly<Record<string, unknown>>;
+  /** What the target reads from the model folder, one line per file (`config.json: ...`), for `eaglet target info`. */
+  reads?: string[];
+  /** What a user should know about this checkpoint (e.g. whether vLLM serves an Eagle3 draft for it). */
+  notes?: string[];
 }
 
 /**
@@ -55,6 +64,12 @@ export interface TargetModel {
   readonly description: string;
   /** Hugging Face architecture names (config.json `architectures`) this target handles; a config without `target` picks the plugin that claims its checkpoint's. */
   readonly architectures: readonly string[];
+  /**
+   * True for a catch-all target (one for a whole kind of model, such as any chat LLM that
+   * transformers loads): it claims its architectures only where no other registered target
+   * does, so a plugin written for one family takes precedence.
+   */
+  readonly generic?: boolean;
   /** Id of the ChatTemplate that reproduces this model's own chat template. */
   readonly chatTemplate: string;
   /** Audio input spec; absent for text-only targets. */

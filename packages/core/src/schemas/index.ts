@@ -1,4 +1,6 @@
+export * from './capture.js';
 export * from './config/bench.js';
+export * from './config/capture.js';
 export * from './config/common.js';
 export * from './config/prepare.js';
 export * from './config/quickstart.js';

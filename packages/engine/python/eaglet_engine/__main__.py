@@ -15,7 +15,7 @@ import traceback
 from . import config as config_mod
 from . import events
 from .errors import EngineError
-from .signals import StopRequested
+from .signals import StopRequested, exit_with_parent
 
 # command -> (module, config schema name or None). Modules import lazily: `env` must not pay for
 # what `train` needs.
@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str | None]] = {
     "env": ("eaglet_engine.env", None),
     "worker": ("eaglet_engine.worker", "generation"),
     "train": ("eaglet_engine.train", "train"),
+    "capture": ("eaglet_engine.capture", "capture"),
     "export": ("eaglet_engine.export_command", "export"),
     "hub": ("eaglet_engine.hub", "hub"),
     "build-demo": ("eaglet_engine.demo", "build-demo"),
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     events.redirect_stdout_to_stderr()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = StopRequested().install()
+    exit_with_parent()
     module_name, schema_name = COMMANDS[args.command]
     try:
         cfg = None

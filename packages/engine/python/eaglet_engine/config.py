@@ -133,6 +133,23 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class CaptureConfig:
+    """``capture``: @eaglet/core ``CaptureEngineConfig``."""
+
+    target: EngineTarget
+    data: tuple[str, ...]
+    out: str
+    shard_tokens: int
+    batch_tokens: int
+    precision: str
+    compile: str
+    device: str
+    nproc_per_node: int
+    dist_timeout_seconds: int
+    overwrite: bool
+
+
+@dataclass(frozen=True)
 class GenerationConfig:
     """``worker``: @eaglet/core ``GenerationEngineConfig``."""
 
@@ -201,6 +218,7 @@ class DemoBuildConfig:
 # Schema name -> the dataclass its validated configs become (schemas without one stay dicts).
 TYPED: dict[str, type] = {
     "train": TrainConfig,
+    "capture": CaptureConfig,
     "generation": GenerationConfig,
     "generate-request": GenerateRequest,
     "export": ExportConfig,

@@ -179,18 +179,25 @@ class PreparedDataset:
         audio = np.nonzero(ids == self.audio_token_id)[0]
         return audio.size == 0 or int(audio[-1]) < self.max_length
 
-    def record(self, ref: RecordRef) -> Record:
+    def record(self, ref: RecordRef, with_audio: bool = True) -> Record:
+        """The record ``ref`` names, cut to its length (without its clips: ``with_audio=False``)."""
         table = self._shards[ref.dataset][ref.shard]
         path = self._shard_paths[ref.dataset][ref.shard]
         rid = table.column("id")[ref.row].as_py()
         ids = table.column("input_ids")[ref.row].values.to_numpy()[: ref.length]
         mask = table.column("loss_mask")[ref.row].values.to_numpy()[: ref.length]
+        if not with_audio:
+            return Record(rid, ids, mask, [], [])
         audio_scalar = table.column("audio")[ref.row]
         audio = [np.asarray(clip.values.to_numpy(zero_copy_only=False), dtype=np.float32) for clip in audio_scalar.values] if audio_scalar.is_valid and len(audio_scalar.values) else []
         counts = [int(c) for c in table.column("audio_token_counts")[ref.row].as_py() or []]
         if len(counts) != len(audio):
             raise _fail(f"{path} row {ref.row} (id {rid}): {len(audio)} audio clips but {len(counts)} audio_token_counts")
         return Record(rid, ids, mask, audio, counts)
+
+    def collate(self, indices: Sequence[int]) -> TargetBatch:
+        """Micro-batch ``indices`` (positions in ``refs``) as the trainer reads it."""
+        return collate(self, indices)
 
     def loss_mask(self, index: int) -> np.ndarray:
         """Record ``index``'s loss mask (after the max-length cut), without reading its audio."""

@@ -1,5 +1,5 @@
-"""The online Eagle3 trainer: the frozen target runs inside the training job, the draft learns
-from it with the training-time test.
+"""The Eagle3 trainer: the frozen target runs inside the training job (online), or its outputs are
+read from captures (offline, offline.py), and the draft learns from them with the training-time test.
 
 ``Trainer`` holds everything a run needs and has one method per stage, so a subclass can replace a
 stage (``target_step`` for another target signal, ``train_step`` for another update rule) without
@@ -23,15 +23,17 @@ from . import checkpoint as ckpt
 from . import distributed as dist_env
 from . import events
 from .baseline import BigramTable
+from .capture import STORED_DTYPE
 from .config import TrainConfig, to_dict
-from .data import BatchPlanner, DataPosition, PreparedDataset, collate, collate_masks, plan_epoch, prefetch
+from .data import BatchPlanner, DataPosition, PreparedDataset, collate_masks, plan_epoch, prefetch
 from .draft import DraftConfig, Eagle3Draft, build_draft
 from .errors import ConfigError, EngineError
 from .export import aux_layer_ids_of, load_draft, save_draft
 from .metrics import MetricsLog, StepStats
+from .offline import CapturedDataset, CapturedTarget, open_captures
 from .schedule import Schedule
 from .signals import StopRequested
-from .targets import TargetAdapter, TargetBatch, TargetOutput, load_adapter, rows_needed, stored_dtype, run_target, target_signals
+from .targets import TargetAdapter, TargetBatch, TargetOutput, load_adapter, rows_needed, run_target, stored_dtype, target_signals
 from .trainer_state import CheckpointState, draft_key
 from .ttt import TTTBatch, TTTObjective, step_token_counts
 from .vocab import load_vocab
@@ -71,6 +73,7 @@ class Trainer(CheckpointState):
         torch.manual_seed(cfg.seed)
         self.amp_dtype = _dtype(cfg.precision, env.device)
         self.vocab = load_vocab(cfg.vocab)
+        self.captures = open_captures(cfg)  # {} unless the data folders are captures (offline training)
         self.target = self.build_target()
         self.draft_config = self.check_draft_config()
         self.draft = self.build_draft()
@@ -120,11 +123,15 @@ class Trainer(CheckpointState):
         self.draft.fuse()
         events.log("info", "fusing elementwise work with torch.compile (the first steps compile; set compile: 'off' to skip)")
 
-    def build_target(self) -> TargetAdapter:
+    def build_target(self) -> TargetAdapter | CapturedTarget:
         target = self.cfg.target
-        events.progress("load-target", 0, 1, "model", target.model)
-        adapter = load_adapter(target, device=self.env.device, dtype=self.amp_dtype)
-        events.progress("load-target", 1, 1, "model")
+        if self.captures:
+            adapter = CapturedTarget.open(list(self.captures.values()), target, device=self.env.device, dtype=self.amp_dtype)
+            events.log("info", f"training offline from {len(self.captures)} capture folder(s): the target's decoder is not loaded")
+        else:
+            events.progress("load-target", 0, 1, "model", target.model)
+            adapter = load_adapter(target, device=self.env.device, dtype=self.amp_dtype)
+            events.progress("load-target", 1, 1, "model")
         if adapter.info.vocab_size != self.vocab.vocab_size:
             raise EngineError(
                 f"the vocab mapping {self.cfg.vocab} covers {self.vocab.vocab_size} target ids, the target's vocabulary has {adapter.info.vocab_size}",
@@ -177,7 +184,8 @@ class Trainer(CheckpointState):
 
     def build_dataset(self, folders: tuple[str, ...]) -> PreparedDataset:
         cfg = self.cfg
-        data = PreparedDataset(folders, max_length=cfg.max_length, target=cfg.target.id, chat_template=cfg.chat_template, audio_token_id=self.target.info.audio_token_id)
+        options = dict(max_length=cfg.max_length, target=cfg.target.id, chat_template=cfg.chat_template, audio_token_id=self.target.info.audio_token_id)
+        data = CapturedDataset([self.captures[f] for f in folders], **options) if self.captures else PreparedDataset(folders, **options)
         r = data.report
         if r.truncated or r.skipped_too_long or r.skipped_no_loss:
             events.log(
@@ -193,9 +201,13 @@ class Trainer(CheckpointState):
         """What the run computes in, stated beside what the target checkpoint stores (a CPU run
         in fp32 of a bf16 checkpoint, or the reverse, reads differently)."""
         name = str(self.amp_dtype).replace("torch.", "")
-        stored = stored_dtype(self.cfg.target.model)
+        if self.captures:
+            source = f"the target's captured states (stored {str(STORED_DTYPE).replace('torch.', '')}) read as {name}"
+        else:
+            stored = stored_dtype(self.cfg.target.model)
+            source = f"target weights {name}{f' (the checkpoint stores {stored})' if stored else ''}"
         autocast = " under bfloat16 autocast" if self.amp_dtype != torch.float32 else ""
-        return f"precision {self.cfg.precision} on {self.env.device.type}: target weights {name}{f' (the checkpoint stores {stored})' if stored else ''}, draft weights float32{autocast}"
+        return f"precision {self.cfg.precision} on {self.env.device.type}: {source}, draft weights float32{autocast}"
 
     @property
     def draft_origin(self) -> str:
@@ -221,8 +233,9 @@ class Trainer(CheckpointState):
 
     def prepare(self, batch: TargetBatch) -> TargetBatch:
         """The target's media inputs (e.g. log-mel features, computed on the training device) and
-        its data checks, run in the data thread one step ahead; kept in pinned host memory."""
-        inputs = self.target.media_inputs(batch.clips, self.env.device)
+        its data checks, run in the data thread one step ahead; kept in pinned host memory with what
+        the batch already carries (captured states, offline)."""
+        inputs = {**batch.inputs, **self.target.media_inputs(batch.clips, self.env.device)}
         if self.env.device.type == "cuda":
             inputs = {k: v.pin_memory() for k, v in inputs.items()}
         batch.inputs = inputs
@@ -239,7 +252,10 @@ class Trainer(CheckpointState):
         return batch
 
     def target_forward(self, batch: TargetBatch) -> TargetOutput:
-        """The frozen target on a prepared batch on the device: aux states and final hidden state."""
+        """The frozen target on a prepared batch on the device: aux states and final hidden state
+        (offline: the captured ones)."""
+        if isinstance(self.target, CapturedTarget):
+            return self.target.output(batch)
         return run_target(self.target, batch, self.cfg.target.aux_layer_ids)
 
     @torch.no_grad()
@@ -332,7 +348,7 @@ class Trainer(CheckpointState):
                 n = self.planner.steps_in_epoch(e)
                 while s < n:
                     mine, every = self.planner.step_batches(e, s)
-                    batches = [self.prepare(collate(self.train_data, idx)) for idx in mine]
+                    batches = [self.prepare(self.train_data.collate(idx)) for idx in mine]
                     counts = torch.zeros(ttt_steps, dtype=torch.int64)
                     for idx in every:
                         lengths = self.train_data.lengths[idx]
@@ -444,7 +460,7 @@ class Trainer(CheckpointState):
         ones = torch.ones(ttt_steps, dtype=torch.float64, device=env.device)
         bigram_correct = torch.zeros(1, dtype=torch.float64, device=env.device)
         events.progress("eval", 0, len(mine), "batch", f"step {self.step}")
-        for done, batch in enumerate(prefetch(self.prepare(collate(self.eval_data, idx)) for idx in mine), start=1):
+        for done, batch in enumerate(prefetch(self.prepare(self.eval_data.collate(idx)) for idx in mine), start=1):
             counts += step_token_counts(batch.loss_mask, batch.valid, ttt_steps).double()
             ttt_batch = self.target_step(self.to_device(batch))
             _, s = self.objective_step(ttt_batch, ones, backward=False)

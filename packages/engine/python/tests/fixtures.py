@@ -4,6 +4,7 @@ train configs with every default the TS side fills in."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,7 @@ def make_records(n: int, seed: int = 0, audio_every: int = 3, min_len: int = 24,
 def write_prepared(folder: Path, records: list[dict[str, Any]], *, target: str = "qwen2-audio", chat_template: str = "qwen2-audio", shard_size: int = 16) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     shards = []
+    content = hashlib.sha256(f"{target} {chat_template}".encode())  # prepare's fingerprint: what the rows depend on
     for s, start in enumerate(range(0, len(records), shard_size)):
         part = records[start : start + shard_size]
         table = pa.table(
@@ -108,8 +110,10 @@ def write_prepared(folder: Path, records: list[dict[str, Any]], *, target: str =
         with ipc.new_file(str(folder / name), table.schema) as writer:
             writer.write_table(table)
         shards.append({"file": name, "records": len(part), "sha256": "0" * 64})
+        content.update((folder / name).read_bytes())
     manifest = {
         "schemaVersion": 1,
+        "fingerprint": content.hexdigest(),
         "target": target,
         "chatTemplate": chat_template,
         "tokenizerHash": "tiny",
@@ -225,3 +229,22 @@ def train_config(tmp: Path, model: Path, train: list[Path], vocab: Path, **over:
         else:
             cfg[key] = value
     return config_mod.parse(cfg, "train")
+
+
+def capture_config(model: Path, data: list[Path], out: Path, **over: Any):
+    """A capture config as `eaglet data capture` writes it for the tiny model (CPU, fp32 forward)."""
+    cfg: dict[str, Any] = {
+        "target": engine_target(model),
+        "data": [str(p) for p in data],
+        "out": str(out),
+        "shardTokens": 200,
+        "batchTokens": 256,
+        "precision": "fp32",
+        "compile": "off",
+        "device": "cpu",
+        "nprocPerNode": 1,
+        "distTimeoutSeconds": 120,
+        "overwrite": False,
+    }
+    cfg.update(over)
+    return config_mod.parse(cfg, "capture")

@@ -38,7 +38,7 @@ export function readWav(path: string): Pcm16 {
 /** Writes mono or interleaved 16-bit PCM as a canonical 44-byte-header WAV file. */
 export function writeWav(path: string, pcm: Pcm16): void {
   const data = Buffer.alloc(pcm.samples.length * 2);
-  pcm.samples.forEach((v, i) => data.writeInt16LE(v, i * 2));
+  for (let i = 0; i < pcm.samples.length; i++) data.writeInt16LE(pcm.samples[i]!, i * 2);
   const h = Buffer.alloc(44);
   h.write('RIFF', 0, 'ascii');
   h.writeUInt32LE(36 + data.length, 4);

@@ -73,18 +73,26 @@ export function parseBackendOptions(backend: Backend, options: BackendOptions): 
 
 /**
  * A bench or serve config as its backend receives it: the backend chosen (`resolveBackend`), its
- * options parsed by that backend's schema, the target chosen (named, or by the checkpoint's
- * architecture).
+ * options parsed by that backend's schema, the models on this machine (`localModels`: Hub ids
+ * fetched, their commits in `sources`), the target chosen (named, or by the checkpoint's
+ * architecture). The cheap checks come first: a bad option stops before anything is fetched.
  */
-export function choosePlugins<C extends PluginChoice>(
+export async function choosePlugins<C extends PluginChoice>(
   registry: PluginRegistry,
   config: C,
-): { backend: Backend; target: TargetModel; config: ResolvedConfig<C, BackendOptions> } {
+  ctx: FlowContext = {},
+): Promise<{
+  backend: Backend;
+  target: TargetModel;
+  config: ResolvedConfig<C, BackendOptions>;
+  sources: Record<string, HubSource>;
+}> {
   const backend = resolveBackend(registry, config.backend);
   const backendOptions = parseBackendOptions(backend, config.backendOptions);
-  const target = resolveTarget(registry, config.target, config.targetModel);
-  const resolved = { ...config, backend: backend.id, target: target.id, backendOptions };
-  return { backend, target, config: resolved as ResolvedConfig<C, BackendOptions> };
+  const { local, sources } = await localModels(config, ctx);
+  const target = resolveTarget(registry, local.target, local.targetModel);
+  const resolved = { ...local, backend: backend.id, target: target.id, backendOptions };
+  return { backend, target, config: resolved as ResolvedConfig<C, BackendOptions>, sources };
 }
 
 /** The fields of a config that name its plugins. */

@@ -1,21 +1,20 @@
-import type { BenchReport, BenchRun } from '@eaglet/core';
+import { type BenchReport, type BenchRun, losslessCheck, speedupVerdict } from '@eaglet/core';
 import { type Color, Raster } from '../util/raster/raster.js';
 
 /**
  * The benchmark report as a figure (PNG), drawn here in TS from the report itself, so no backend
- * and no second Python process is needed for it. Three panels: throughput of each run (with the
- * speedup), request latency (mean, p50, p90), and the Eagle3 acceptance rate per draft position
- * (with the mean acceptance length, +1 stated); the second and third only where there is data.
+ * and no second Python process is needed for it. The top row: throughput of each run, request
+ * latency (mean, p50, p90), and the Eagle3 acceptance rate per draft position (with the mean
+ * acceptance length, +1 stated; only where Eagle3 ran). The bottom row: the verdict in words (the
+ * speedup with its interval, or "not trustworthy" and why) and the lossless check, beside each
+ * round's speedup (its throughput when one mode ran) against the acceptance-length bound.
  */
 export function benchPlotPng(report: BenchReport): Buffer {
   const runs = [report.baseline, report.eagle3].filter((r): r is BenchRun => !!r);
   const spec = report.eagle3?.spec;
   const panels: Panel[] = [
     {
-      title: [
-        'throughput (output tok/s)',
-        ...(report.speedup !== undefined ? [`speedup ${report.speedup.toFixed(2)}x`] : []),
-      ],
+      title: ['throughput (output tok/s)', ...(report.speedup !== undefined ? [speedupTitle(report)] : [])],
       groups: runs.map((r) => ({
         label: r.mode,
         bars: [{ value: r.throughput, color: COLORS[r.mode], label: r.throughput.toFixed(1) }],
@@ -45,8 +44,8 @@ export function benchPlotPng(report: BenchReport): Buffer {
       xLabel: 'draft position',
     });
   }
-  // 13 x 3.8 (two panels: 9 x 3.8) inches at 120 dpi, the size the figure always had.
-  const raster = new Raster(spec ? 1560 : 1080, 456);
+  // The top row: 13 x 3.8 (two panels: 9 x 3.8) inches at 120 dpi.
+  const raster = new Raster(spec ? 1560 : 1080, TOP_ROW + BOTTOM_ROW);
   const line = Raster.lineHeight;
   raster.text(
     raster.width / 2,
@@ -60,29 +59,109 @@ export function benchPlotPng(report: BenchReport): Buffer {
   const panelWidth = raster.width / panels.length;
   for (const [i, panel] of panels.entries()) {
     // Room on the left for the value ticks, below for the group labels and an axis label.
-    const box = { x: i * panelWidth + 70, y: plotTop, w: panelWidth - 94, h: raster.height - 52 - plotTop };
+    const box = { x: i * panelWidth + 70, y: plotTop, w: panelWidth - 94, h: TOP_ROW - 52 - plotTop };
     for (const [k, text] of panel.title.entries())
       raster.text(box.x + box.w / 2, titleTop + k * line, text, { align: 'center' });
     drawBars(raster, box, panel);
   }
+  drawBottomRow(raster, report);
   return raster.png();
 }
 
+const TOP_ROW = 456;
+const BOTTOM_ROW = 300;
+
 const COLORS: Record<BenchRun['mode'], Color> = { baseline: '#7f8c8d', eagle3: '#2e86de' };
+/** Per-round bars: green where a round agrees with the others; red there and for "not trustworthy". */
+const ROUND_COLOR: Color = '#27ae60';
+const BAD: Color = '#c0392b';
+
+function speedupTitle(report: BenchReport): string {
+  return report.trustworthy === false
+    ? `speedup NOT TRUSTWORTHY (measured ${report.speedup!.toFixed(2)}x)`
+    : `speedup ${report.speedup!.toFixed(2)}x`;
+}
+
+/** The bottom row: the verdict and the lossless check in words (left), the rounds (right). */
+function drawBottomRow(raster: Raster, report: BenchReport): void {
+  const line = Raster.lineHeight;
+  const half = raster.width / 2;
+  const top = TOP_ROW + 8;
+  // The Markdown report's own sentences, without its bold marks.
+  const verdict = speedupVerdict(report)
+    .filter((text) => text)
+    .map((text) => ({
+      text: text.replaceAll('**', ''),
+      ...(report.trustworthy === false ? { color: BAD } : {}),
+    }));
+  const lines = [...verdict, { text: losslessCheck(report) }].flatMap((w) =>
+    wrap(w.text, half - 48).map((text) => ({ ...w, text })),
+  );
+  for (const [i, w] of lines.entries())
+    raster.text(24, top + 8 + i * line, w.text, w.color ? { color: w.color } : {});
+
+  const bySpeedup = report.speedup !== undefined;
+  const mode = report.baseline ? 'baseline' : 'eagle3';
+  const value = (r: BenchReport['rounds'][number]) => (bySpeedup ? r.speedup : r[mode]?.throughput) ?? 0;
+  const title = bySpeedup
+    ? [
+        'speedup per round',
+        ...(report.speedupBound !== undefined
+          ? [`dashed: the bound, mean acceptance length ${report.speedupBound.toFixed(2)}`]
+          : []),
+      ]
+    : [`${mode} throughput per round (tok/s)`];
+  const titleHeight = (title.length + 1) * line;
+  const box = { x: half + 70, y: top + titleHeight, w: half - 94, h: BOTTOM_ROW - 60 - titleHeight };
+  for (const [k, text] of title.entries())
+    raster.text(box.x + box.w / 2, top + k * line, text, { align: 'center' });
+  drawBars(raster, box, {
+    title,
+    groups: report.rounds.map((r) => ({
+      label: `${r.round}`,
+      bars: [
+        {
+          value: value(r),
+          color: r.disagrees ? BAD : ROUND_COLOR,
+          label: bySpeedup ? `${value(r).toFixed(2)}x` : value(r).toFixed(1),
+        },
+      ],
+    })),
+    ...(bySpeedup && report.speedupBound !== undefined ? { mark: report.speedupBound } : {}),
+    xLabel: 'round',
+  });
+}
+
+/** Splits text into lines no wider than `width` pixels, at spaces. */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let current = '';
+  for (const word of text.split(' ')) {
+    const next = current ? `${current} ${word}` : word;
+    if (current && Raster.textWidth(next) > width) {
+      lines.push(current);
+      current = `  ${word}`;
+    } else current = next;
+  }
+  if (current) lines.push(current);
+  return lines;
+}
 
 interface Panel {
   title: string[];
   groups: Array<{ label: string; bars: Array<{ value: number; color: Color; label?: string }> }>;
   legend?: Array<{ label: string; color: Color }>;
-  /** Top of the value axis; absent: a round number above the tallest bar. */
+  /** Top of the value axis; absent: a round number above the tallest bar (and the mark). */
   yMax?: number;
+  /** A value drawn as a horizontal line across the plot (the speedup bound). */
+  mark?: number;
   xLabel?: string;
 }
 
 /** A bar chart in `box` (the plot area): axes, value ticks, grouped bars, labels, legend. */
 function drawBars(raster: Raster, box: { x: number; y: number; w: number; h: number }, panel: Panel): void {
   const line = Raster.lineHeight;
-  const tallest = Math.max(0, ...panel.groups.flatMap((g) => g.bars.map((b) => b.value)));
+  const tallest = Math.max(0, panel.mark ?? 0, ...panel.groups.flatMap((g) => g.bars.map((b) => b.value)));
   const legendHeight = panel.legend?.length ? panel.legend.length * line + 16 : 0;
   // Headroom above the tallest bar for its value label, and for the legend, which must not hide bars.
   const headroom = Math.max(1.1, box.h / (box.h - legendHeight - 4));
@@ -108,6 +187,9 @@ function drawBars(raster: Raster, box: { x: number; y: number; w: number; h: num
   }
   if (panel.xLabel)
     raster.text(box.x + box.w / 2, box.y + box.h + 6 + line, panel.xLabel, { align: 'center' });
+  if (panel.mark !== undefined)
+    for (let x = box.x; x < box.x + box.w; x += 8)
+      raster.line(x, yOf(panel.mark), x + 4, yOf(panel.mark), black);
   // The frame last, over the bars' edges.
   raster.line(box.x, box.y, box.x + box.w, box.y, black);
   raster.line(box.x, box.y + box.h, box.x + box.w, box.y + box.h, black);

@@ -6,6 +6,7 @@ import {
   type BenchPrompt,
   type BenchReport,
   benchReportMarkdown,
+  buildBenchReport,
   EagletError,
   type PluginRegistry,
   readJsonl,
@@ -14,8 +15,9 @@ import type { FlowContext } from '../context.js';
 import { type AudioAccess, refusedAudio } from '../data/audio-access.js';
 import { detectFormat } from '../data/detect-format.js';
 import { makeOutputFolder } from '../util/output-folder.js';
-import { choosePlugins, localModels } from './backend-choice.js';
+import { choosePlugins } from './backend-choice.js';
 import { benchPlotPng } from './bench-plot.js';
+import { measureRounds } from './bench-rounds.js';
 
 export interface BenchFiles {
   json: string;
@@ -77,8 +79,9 @@ export async function loadBenchPrompts(
 }
 
 /**
- * `eaglet bench`: baseline and Eagle3 on the same prompts through a backend; writes the report as
- * JSON (`outputFile`), Markdown (same name, .md) and a plot (same name, .png).
+ * `eaglet bench`: baseline and Eagle3 on the same prompts through a backend, in alternating rounds
+ * (see measureRounds); writes the report as JSON (`outputFile`), Markdown (same name, .md) and a
+ * plot (same name, .png). The report says whether the measured speed is trustworthy.
  */
 export async function bench(
   registry: PluginRegistry,
@@ -92,8 +95,7 @@ export async function bench(
     throw new EagletError('EAGLET_CONFIG_INVALID', 'useEagle needs draftModel (seed: --draft_model)', {
       hint: 'pass --draft-model DIR, or --no-use-eagle for the baseline alone',
     });
-  const { local, sources } = await localModels(parsed, ctx);
-  const { backend, target, config } = choosePlugins(registry, local);
+  const { backend, target, config, sources } = await choosePlugins(registry, parsed, ctx);
   const template = registry.template(target.chatTemplate);
   const { prompts, skipped } = await loadBenchPrompts(registry, config.testDataPath, {
     format: config.format,
@@ -112,13 +114,32 @@ export async function bench(
     });
   }
   // The report names the target that ran (the one the checkpoint's architecture chose, when unnamed).
-  const report = await backend.bench({ ...config, target: target.id }, prompts, {
+  const resolved = { ...config, target: target.id };
+  const session = await backend.openBench(resolved, prompts, {
     events: ctx.events ?? (() => {}),
     signal: ctx.signal ?? new AbortController().signal,
     target,
     template,
     audioDecoder: registry.service('audioDecoder'),
   });
+  let report: BenchReport;
+  try {
+    const rounds = await measureRounds(session, config, ctx);
+    report = buildBenchReport({
+      config: resolved,
+      device: session.device,
+      engineVersions: session.engineVersions,
+      rounds,
+    });
+  } finally {
+    await session.close();
+  }
+  if (report.trustworthy === false)
+    ctx.events?.({
+      type: 'log',
+      level: 'warn',
+      message: `the measured speed is not trustworthy: ${report.trustReasons.join('; ')}`,
+    });
   const json = resolve(config.outputFile);
   const stem = json.slice(0, json.length - extname(json).length);
   const files: BenchFiles = { json, markdown: `${stem}.md`, plot: `${stem}.png` };

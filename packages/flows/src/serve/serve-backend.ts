@@ -6,7 +6,7 @@ import {
   type ServerHandle,
 } from '@eaglet/core';
 import type { FlowContext } from '../context.js';
-import { choosePlugins, localModels } from './backend-choice.js';
+import { choosePlugins } from './backend-choice.js';
 
 /**
  * `eaglet backend serve`: starts a backend's OpenAI-compatible server(s) and resolves once every
@@ -17,8 +17,7 @@ export async function serveBackend(
   input: ServeConfigInput,
   ctx: FlowContext = {},
 ): Promise<ServerHandle> {
-  const { local } = await localModels(ServeConfig.parse(input), ctx);
-  const { backend, target, config } = choosePlugins(registry, local);
+  const { backend, target, config } = await choosePlugins(registry, ServeConfig.parse(input), ctx);
   const status = await backend.available();
   if (!status.ok)
     throw new EagletError(

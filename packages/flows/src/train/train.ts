@@ -1,13 +1,14 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
+  CAPTURE_FILES,
   EagletError,
   engineTarget,
   loadRunConfig,
   type NodeLaunch,
   nodeLaunch,
   type PluginRegistry,
-  PREPARED_FILES,
   resolveTarget,
   TrainConfig,
   type TrainConfigInput,
@@ -16,6 +17,7 @@ import {
 } from '@eaglet/core';
 import { runEngine } from '@eaglet/engine';
 import type { FlowContext } from '../context.js';
+import { dataFolderKind } from '../data/capture.js';
 import { modelSource } from '../data/sources.js';
 import { readVocabShapes } from '../data/vocab.js';
 import { makeOutputFolder, type OutputFolder } from '../util/output-folder.js';
@@ -52,10 +54,11 @@ export interface TrainResult extends TrainEngineResult {
 /**
  * `eaglet train`: validates the config, resolves what the target plugin supplies (the engine's
  * target block, the full draft architecture, the chat template), checks the inputs, and runs the
- * engine's `train` command (under torchrun for `nprocPerNode` > 1). Events stream to `ctx.events`;
- * an abort stops the engine after its current step with a checkpoint (`stopped: true`). The
- * outputDir is locked for the run, and one holding an earlier run needs `resume` or `overwrite`
- * (claimTrainOutput).
+ * engine's `train` command (under torchrun for `nprocPerNode` > 1): online from prepared folders,
+ * offline from capture folders (the engine refuses a mix, and captures of another target). Events
+ * stream to `ctx.events`; an abort stops the engine after its current step with a checkpoint
+ * (`stopped: true`). The outputDir is locked for the run, and one holding an earlier run needs
+ * `resume` or `overwrite` (claimTrainOutput).
  */
 export async function train(
   registry: PluginRegistry,
@@ -75,13 +78,16 @@ export async function train(
   const { config, pythonPath } = await resolveTrainConfig(registry, base, ctx);
   const nodes = nodeLaunch(base);
   const outputDir = resolve(config.outputDir);
-  // Node 0 holds rank 0, the one that writes outputDir: it alone checks and locks the folder.
-  const output: OutputFolder =
-    nodes && nodes.nodeRank > 0
-      ? { dir: outputDir, created: makeOutputFolder(outputDir), share: () => {}, release: () => {} }
-      : claimTrainOutput(outputDir, config);
+  // Node 0 holds rank 0, the one that writes outputDir: it alone checks, locks and writes the
+  // folder. The other nodes only make sure it exists and write nothing there (on a shared filesystem
+  // a file of theirs would race node 0's check of the folder); their engine log stays in a
+  // temporary folder of their own.
+  const owner = !nodes || nodes.nodeRank === 0;
+  const output: OutputFolder = owner
+    ? claimTrainOutput(outputDir, config)
+    : { dir: outputDir, created: makeOutputFolder(outputDir), share: () => {}, release: () => {} };
   try {
-    return await trainInto(output, config, pythonPath, nodes, options, ctx);
+    return await trainInto(output, owner, config, pythonPath, nodes, options, ctx);
   } finally {
     output.release();
   }
@@ -89,6 +95,7 @@ export async function train(
 
 async function trainInto(
   output: OutputFolder,
+  owner: boolean,
   config: TrainEngineConfig,
   pythonPath: string[],
   nodes: NodeLaunch | undefined,
@@ -96,14 +103,16 @@ async function trainInto(
   ctx: FlowContext,
 ): Promise<TrainResult> {
   const outputDir = output.dir;
-  writeFileSync(join(outputDir, 'train-config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  if (owner) writeFileSync(join(outputDir, 'train-config.json'), `${JSON.stringify(config, null, 2)}\n`);
 
   let done: { stopped: boolean; result?: unknown } | undefined;
   const onEvent: FlowContext['events'] = (event) => {
     if (event.type === 'done') done = event;
     ctx.events?.(event);
   };
-  let logFile = join(outputDir, 'engine.log');
+  let logFile = owner
+    ? join(outputDir, 'engine.log')
+    : join(mkdtempSync(join(tmpdir(), 'eaglet-train-')), `engine-node-${nodes?.nodeRank}.log`);
   try {
     const run = await runEngine({
       command: 'train',
@@ -162,11 +171,18 @@ export async function resolveTrainConfig(
   const config = { ...given, targetModel: model.path, ...(warmStart ? { warmStart } : {}) };
   const target = resolveTarget(registry, config.target, config.targetModel);
   const info = await target.inspect(config.targetModel);
+  // Prepared folders train online; capture folders (`eaglet data capture`) offline.
   for (const folder of [...config.trainData, ...config.evalData]) {
-    if (!existsSync(join(folder, PREPARED_FILES.manifest)))
-      throw new EagletError('EAGLET_DATA_INVALID', `${folder} is not a prepared dataset (no manifest.json)`, {
-        hint: 'make it with `eaglet data prepare`',
-      });
+    if (!dataFolderKind(folder))
+      throw new EagletError(
+        'EAGLET_DATA_INVALID',
+        `${folder} is not a prepared dataset (no manifest.json) nor a capture (no capture.json)`,
+        {
+          hint: existsSync(join(folder, CAPTURE_FILES.progress))
+            ? 'its `eaglet data capture` run did not finish: rerun it to resume'
+            : 'make it with `eaglet data prepare` (and `eaglet data capture` to train offline)',
+        },
+      );
   }
   const vocab = readVocabShapes(config.vocab);
   if (vocab.vocabSize !== info.vocabSize)

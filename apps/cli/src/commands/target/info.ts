@@ -4,7 +4,7 @@ import { EagletCommand } from '../../base-command.js';
 
 export default class TargetInfo extends EagletCommand {
   static override description =
-    'Show the one declaration of a target for a model folder, as the engine will use it: aux layers (vLLM numbering), the embedding key the checkpoint holds, every eos id, the resolved draft config.';
+    'Show the one declaration of a target for a model folder, as the engine will use it: aux layers (vLLM numbering), the embedding key the checkpoint holds, every eos id, the resolved draft config, what the target reads from the folder.';
   static override examples = [
     '<%= config.bin %> target info --model ./my-target-model',
     '<%= config.bin %> target info --target ID --model ./my-target-model --json',
@@ -39,6 +39,11 @@ export default class TargetInfo extends EagletCommand {
       this.log(
         `eos token ids: ${info.eosTokenIds.join(', ') || '(none)'}${info.bosTokenId === undefined ? '' : `; bos token id: ${info.bosTokenId}`}${info.audioTokenId === undefined ? '' : `; audio token id: ${info.audioTokenId}`}`,
       );
+      if (info.reads?.length) {
+        this.log('reads from the model folder:');
+        for (const line of info.reads) this.log(`  ${line}`);
+      }
+      for (const note of info.notes ?? []) this.log(`note: ${note}`);
       this.log('draft config (before your draftConfig and vocab mapping):');
       this.log(JSON.stringify(d.draft, null, 2));
     }

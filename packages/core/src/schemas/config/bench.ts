@@ -61,8 +61,15 @@ export const BenchConfig = z.strictObject({
   tp: z.number().int().positive().default(1),
   /** seed: --seed */
   seed: z.number().int().nonnegative().default(0),
-  /** eaglet: prompts run first and not measured (kernels, caches). */
+  /** eaglet: prompts run, unmeasured and a few tokens each, before every measured pass of a mode (kernels, caches). */
   warmupPrompts: z.number().int().nonnegative().default(1),
+  /**
+   * eaglet: measured rounds. Each round runs every mode once over the same prompts, the order
+   * alternating from round to round (baseline first, then Eagle3 first, ...), so load on the
+   * machine or a drift over time hits both modes rather than one. The report gives each round's
+   * speedup and their spread; 3 is the fewest that can single out one disturbed round.
+   */
+  rounds: z.number().int().positive().default(3),
   /** eaglet: where the model runs (`auto`: CUDA when present; a vLLM build decides this itself). */
   device: Device.default('auto'),
   /** eaglet: weights and activations (`auto`: bf16 on CUDA, fp32 on CPU; vLLM: the model's own). */

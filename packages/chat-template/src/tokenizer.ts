@@ -14,10 +14,6 @@ const TOKENIZER_FILES = [
   'special_tokens_map.json',
 ];
 
-/** Qwen2's pre-tokenizer (NFC, its split regex, byte-level), for folders without tokenizer.json. */
-const QWEN2_SPLIT =
-  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-
 interface AddedToken {
   id: number;
   content: string;
@@ -26,12 +22,24 @@ interface AddedToken {
 
 /** A tokenizer loaded from a model folder, with what a chat template needs beyond TokenizerHandle. */
 export interface ModelTokenizer extends TokenizerHandle {
-  /** Added (special) token strings, longest first: text containing one of them is ambiguous. */
+  /** Special added-token strings, longest first: text containing one of them is ambiguous. */
   readonly addedTokens: readonly string[];
-  /** Encodes text that holds no added tokens; `byteEnds[i]` is the UTF-8 end offset of token i. */
-  encodeWithOffsets(text: string): { ids: number[]; byteEnds: number[] };
+  /**
+   * The special tokens tokenizer_config.json names (`bos_token`, `eos_token`, `pad_token`, ...),
+   * as strings: what transformers passes to a chat template beside the messages.
+   */
+  readonly specialTokens: Readonly<Record<string, string>>;
   /** The id of a token string, or a coded error naming the model folder. */
   requireId(token: string): number;
+}
+
+export interface LoadTokenizerOptions {
+  /**
+   * For folders with only the slow byte-level BPE files (`vocab.json`, `merges.txt`): the split
+   * regex of the family's pre-tokenizer (NFC, this split, byte-level), which those files do not
+   * record. Without it such a folder is refused.
+   */
+  slowFilesSplitRegex?: string;
 }
 
 const readJson = (path: string) =>
@@ -39,21 +47,28 @@ const readJson = (path: string) =>
 
 /**
  * Loads a Hugging Face tokenizer from a model folder with tokenizers.js: `tokenizer.json` when the
- * folder has one, otherwise the slow files (`vocab.json`, `merges.txt`, added tokens from
- * `tokenizer_config.json` / `added_tokens.json`) assembled with Qwen2's pre-tokenizer.
+ * folder has one, otherwise the slow byte-level BPE files (`vocab.json`, `merges.txt`, added
+ * tokens from `tokenizer_config.json` / `added_tokens.json`) assembled with the family's split
+ * regex (`options.slowFilesSplitRegex`).
  */
-export function loadModelTokenizer(modelDir: string): ModelTokenizer {
+export function loadModelTokenizer(modelDir: string, options: LoadTokenizerOptions = {}): ModelTokenizer {
   const path = (f: string) => join(modelDir, f);
   const configPath = path('tokenizer_config.json');
   const config = existsSync(configPath) ? readJson(configPath) : {};
   let spec: Record<string, unknown>;
   if (existsSync(path('tokenizer.json'))) {
     spec = readJson(path('tokenizer.json'));
-  } else if (existsSync(path('vocab.json')) && existsSync(path('merges.txt'))) {
-    spec = fromSlowFiles(modelDir, config);
+  } else if (
+    options.slowFilesSplitRegex &&
+    existsSync(path('vocab.json')) &&
+    existsSync(path('merges.txt'))
+  ) {
+    spec = fromSlowFiles(modelDir, config, options.slowFilesSplitRegex);
   } else {
     throw new EagletError('EAGLET_TOKENIZER_MISSING', `no tokenizer files in ${modelDir}`, {
-      hint: 'the model folder needs tokenizer.json, or vocab.json and merges.txt (a Hugging Face checkpoint)',
+      hint: options.slowFilesSplitRegex
+        ? 'the model folder needs tokenizer.json, or vocab.json and merges.txt (a Hugging Face checkpoint)'
+        : 'the model folder needs tokenizer.json (a Hugging Face checkpoint saved by a fast tokenizer)',
     });
   }
   const hash = createHash('sha256');
@@ -67,7 +82,11 @@ export function loadModelTokenizer(modelDir: string): ModelTokenizer {
   return new HfTokenizer(spec, config, hash.digest('hex'), modelDir);
 }
 
-function fromSlowFiles(modelDir: string, config: Record<string, unknown>): Record<string, unknown> {
+function fromSlowFiles(
+  modelDir: string,
+  config: Record<string, unknown>,
+  splitRegex: string,
+): Record<string, unknown> {
   const vocab = readJson(join(modelDir, 'vocab.json')) as Record<string, number>;
   const merges = readFileSync(join(modelDir, 'merges.txt'), 'utf8')
     .split('\n')
@@ -96,7 +115,7 @@ function fromSlowFiles(modelDir: string, config: Record<string, unknown>): Recor
     pre_tokenizer: {
       type: 'Sequence',
       pretokenizers: [
-        { type: 'Split', pattern: { Regex: QWEN2_SPLIT }, behavior: 'Isolated', invert: false },
+        { type: 'Split', pattern: { Regex: splitRegex }, behavior: 'Isolated', invert: false },
         byteLevel,
       ],
     },
@@ -121,6 +140,7 @@ class HfTokenizer implements ModelTokenizer {
   readonly size: number;
   readonly eosTokenIds: readonly number[];
   readonly addedTokens: readonly string[];
+  readonly specialTokens: Readonly<Record<string, string>>;
   private readonly tokenizer: Tokenizer;
   private readonly ids = new Map<string, number>();
 
@@ -143,8 +163,13 @@ class HfTokenizer implements ModelTokenizer {
       if (t.id > max) max = t.id;
     }
     this.size = max + 1;
-    this.addedTokens = added.map((t) => t.content).sort((a, b) => b.length - a.length);
-    const eos = typeof config.eos_token === 'string' ? this.ids.get(config.eos_token) : undefined;
+    this.addedTokens = added
+      .filter((t) => t.special !== false)
+      .map((t) => t.content)
+      .sort((a, b) => b.length - a.length);
+    this.specialTokens = specialTokensOf(config);
+    const eosToken = this.specialTokens.eos_token;
+    const eos = eosToken === undefined ? undefined : this.ids.get(eosToken);
     const generation = join(modelDir, 'generation_config.json');
     const fromGeneration = existsSync(generation) ? readJson(generation).eos_token_id : undefined;
     const list = [
@@ -160,18 +185,6 @@ class HfTokenizer implements ModelTokenizer {
 
   encode(text: string): number[] {
     return this.tokenizer.encode(text, { add_special_tokens: false }).ids;
-  }
-
-  encodeWithOffsets(text: string): { ids: number[]; byteEnds: number[] } {
-    const { ids, tokens } = this.tokenizer.encode(text, { add_special_tokens: false });
-    // Byte-level BPE: every character of a token string stands for one byte of the input.
-    const byteEnds: number[] = [];
-    let end = 0;
-    for (const t of tokens) {
-      end += [...t].length;
-      byteEnds.push(end);
-    }
-    return { ids, byteEnds };
   }
 
   decode(ids: ArrayLike<number>, options: { skipSpecialTokens?: boolean } = {}): string {
@@ -197,4 +210,26 @@ class HfTokenizer implements ModelTokenizer {
     }
     return id;
   }
+}
+
+/** Keys of tokenizer_config.json that name a special token (transformers' SPECIAL_TOKENS_ATTRIBUTES). */
+const SPECIAL_TOKEN_KEYS = [
+  'bos_token',
+  'eos_token',
+  'unk_token',
+  'sep_token',
+  'pad_token',
+  'cls_token',
+  'mask_token',
+];
+
+/** The named special tokens of a tokenizer_config.json: a string, or an AddedToken's `content`. */
+function specialTokensOf(config: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of SPECIAL_TOKEN_KEYS) {
+    const v = config[key];
+    const content = typeof v === 'string' ? v : (v as { content?: unknown } | null | undefined)?.content;
+    if (typeof content === 'string') out[key] = content;
+  }
+  return out;
 }
