@@ -28,6 +28,20 @@ def plot_curves(rows: Sequence[dict[str, Any]], out: Path, ttt_steps: int, subti
     except ImportError:
         log.warning("matplotlib is not installed: no plot (metrics.jsonl has the numbers)")
         return None
+    fig = curves_figure(rows, ttt_steps, subtitle)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(out)
+    return out
+
+
+def curves_figure(rows: Sequence[dict[str, Any]], ttt_steps: int, subtitle: str = ""):
+    """The figure ``plot_curves`` saves: panels (objective, ploss_i, acc_i), each line labelled
+    "<split> <quantity>" (matplotlib must be importable)."""
+    import matplotlib.pyplot as plt
+
     train = [r for r in rows if r["split"] == "train"]
     evals = [r for r in rows if r["split"] == "eval"]
     fig, (ax_obj, ax_ploss, ax_acc) = plt.subplots(1, 3, figsize=(17, 4.8))
@@ -63,9 +77,4 @@ def plot_curves(rows: Sequence[dict[str, Any]], out: Path, ttt_steps: int, subti
     if subtitle:
         fig.suptitle(subtitle, fontsize=9)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(out)
-    return out
+    return fig
