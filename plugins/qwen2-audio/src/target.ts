@@ -162,8 +162,8 @@ export const qwen2AudioTarget: TargetModel = {
     train: {
       optimizer: { lr: 3e-3 },
       ttt: { steps: 3 },
-      batching: { maxRecords: 8 },
-      evalEvery: 50,
+      batching: { maxRecords: 4 },
+      evalEvery: 100,
       precision: 'fp32',
     },
     draftVocabSize: 4096,
