@@ -16,15 +16,17 @@ import { buildVocab, createEaglet, prepareData, type TrainResult, train } from '
 // One intra-op thread: deterministic, and many times faster for a model this size on a shared CPU.
 process.env.OMP_NUM_THREADS ??= '1';
 
-/** The budget: the quickstart's settings (the plugin's demo), fewer steps. */
-const STEPS = 120;
+/** The budget: the quickstart's draft settings (the plugin's demo) on the builder's 40 training clips. */
+const STEPS = 200;
 /**
- * Floors for the final eval on the held-out split (measured at 120 steps, seed 0: see
- * docs/perf/quality.md "The regression test"): acc_0 must beat the bigram table by a margin, and
- * the later TTT steps must be right most of the time.
+ * Floors for the final eval on the held-out split, measured at 200 steps, seed 0, one thread
+ * (docs/perf/quality.md "The regression test"): acc 0.861 / 0.834 / 0.830, bigram 0.706, the same
+ * to the last digit on every run here. acc_0 must beat the bigram table by 0.08 (it does by 0.155;
+ * without the target's hidden states it reaches 0.746, 0.040 above it); every acc_i must stay
+ * above its floor (a zeroed loss mask leaves them at 0).
  */
-const ACC_0_OVER_BIGRAM = 0.05;
-const ACC_FLOORS = [0.8, 0.7, 0.6];
+const ACC_0_OVER_BIGRAM = 0.08;
+const ACC_FLOORS = [0.78, 0.72, 0.72];
 
 let registry: PluginRegistry;
 let result: TrainResult;
