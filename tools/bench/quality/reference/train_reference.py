@@ -40,9 +40,6 @@ from pathlib import Path
 
 import torch
 
-# AngelSlim's draft config for Qwen2-Audio-7B (angelslim/compressor/speculative/train/configs/
-# qwen2-audio-7b-eagle3.json) with the widths eaglet's qwen2-audio plugin picks for a 64-wide
-# target (draft_experiment.draft_config): hidden 64, 4 heads of 16, 4 kv heads, intermediate 176.
 EMBED_WEIGHT_KEY = "language_model.model.embed_tokens.weight"  # the 7B script's --embed_weight_key
 
 
@@ -65,6 +62,10 @@ def import_angelslim_speculative():
 
 
 def draft_config(target: Path, draft_vocab_size: int) -> dict:
+    """AngelSlim's draft config for Qwen2-Audio-7B (angelslim/compressor/speculative/train/configs/
+    qwen2-audio-7b-eagle3.json) with the widths eaglet's qwen2-audio plugin picks for a small
+    target (as draft_experiment.draft_config): head dim 16, intermediate 11008/4096 of the width
+    rounded up to 8; for the 64-wide fixture 4 heads, 4 kv heads, intermediate 176."""
     text = json.loads((target / "config.json").read_text())["text_config"]
     hidden = text["hidden_size"]
     head_dim = 16
