@@ -24,11 +24,11 @@ export interface TextConfigDraftDefaults {
 }
 
 /**
- * The Eagle3 draft of a Llama-style decoder (Llama, Qwen2/2.5/3, Mistral, Gemma, a thinker's text
- * model): one layer that copies the target's attention shape (heads, kv heads, head dim), MLP
- * width, rope theta, positions and norm eps from `info.textConfig`, as published Eagle3 drafts of
- * these families do (EAGLE-3's Llama 3.1 8B draft: 32 heads, 8 kv heads, intermediate 14336, theta
- * 500000). What the config leaves out falls back to `defaults` (heads: one per 128 of width).
+ * The Eagle3 draft of a decoder whose text config uses transformers' common names: one layer that
+ * copies the target's attention shape (num_attention_heads, num_key_value_heads, head_dim), MLP
+ * width, rope theta, positions and norm eps from `info.textConfig`, as the published Eagle3 drafts
+ * of such targets do. What the config leaves out falls back to `defaults` (heads: one per 128 of
+ * width). Target plugins whose text model is of this kind return it from `draftDefaults`.
  */
 export function draftFromTextConfig(info: TargetInfo, defaults: TextConfigDraftDefaults): DraftConfigInput {
   const c = info.textConfig ?? {};
