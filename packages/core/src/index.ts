@@ -12,6 +12,7 @@ export * from './bench-stats.js';
 export * from './checkpoint.js';
 export * from './config-file.js';
 export * from './conversation-rules.js';
+export * from './draft-from-text-config.js';
 export * from './errors.js';
 export * from './interfaces/audio-decoder.js';
 export * from './interfaces/backend.js';

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   checkAuxLayerIds,
+  draftFromTextConfig,
   eagle3DefaultAuxLayers,
   eosTokenIds,
   findTensorKey,
@@ -59,5 +60,60 @@ describe('checkpoint folder readers', () => {
     );
     expect(modelArchitecture(folder({ 'config.json': {} }))).toBeUndefined();
     expect(() => modelArchitecture(folder({}))).toThrow(/no config\.json in/);
+  });
+});
+
+describe('draftFromTextConfig (a draft that copies a Llama-style text config)', () => {
+  const info = (textConfig: Record<string, unknown>) => ({
+    architecture: 'LlamaForCausalLM',
+    numLayers: 32,
+    hiddenSize: 4096,
+    vocabSize: 128256,
+    auxLayerIds: [2, 16, 29] as [number, number, number],
+    embeddingKey: 'model.embed_tokens.weight',
+    eosTokenIds: [128009],
+    bosTokenId: 128000,
+    textConfig,
+  });
+  const defaults = { draftVocabSize: 32000, ropeTheta: 10000, maxPositionEmbeddings: 8192 };
+
+  it("copies Llama 3.1 8B's attention shape, MLP width, rope theta (either layout) and eps", () => {
+    const llama = {
+      num_attention_heads: 32,
+      num_key_value_heads: 8,
+      intermediate_size: 14336,
+      max_position_embeddings: 131072,
+      rms_norm_eps: 1e-5,
+    };
+    for (const rope of [
+      { rope_theta: 500000 },
+      { rope_parameters: { rope_type: 'default', rope_theta: 500000 } },
+    ])
+      expect(draftFromTextConfig(info({ ...llama, ...rope }), defaults)).toEqual({
+        hidden_size: 4096,
+        intermediate_size: 14336,
+        num_attention_heads: 32,
+        num_key_value_heads: 8,
+        head_dim: 128,
+        vocab_size: 128256,
+        draft_vocab_size: 32000,
+        rope_theta: 500000,
+        max_position_embeddings: 131072,
+        rms_norm_eps: 1e-5,
+        bos_token_id: 128000,
+        eos_token_id: 128009,
+      });
+  });
+
+  it("falls back to the family's defaults where the config is silent", () => {
+    expect(draftFromTextConfig(info({}), { ...defaults, ropeTheta: 1e6 })).toMatchObject({
+      num_attention_heads: 32,
+      num_key_value_heads: 32,
+      head_dim: 128,
+      intermediate_size: 16384,
+      rope_theta: 1e6,
+      max_position_embeddings: 8192,
+      rms_norm_eps: 1e-6,
+    });
   });
 });

@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { readFolderTemplate } from '@eaglet/chat-template';
 import {
   type DraftConfigInput,
+  draftFromTextConfig,
   EagletError,
   eagle3DefaultAuxLayers,
   eosTokenIds,
@@ -32,14 +33,6 @@ const fail = (modelDir: string, message: string, hint?: string) =>
 
 const num = (config: Record<string, unknown>, key: string): number | undefined =>
   typeof config[key] === 'number' ? (config[key] as number) : undefined;
-
-/** rope theta: config.json's `rope_theta`, or `rope_parameters.rope_theta` (transformers 5). */
-function ropeTheta(config: Record<string, unknown>): number | undefined {
-  const params = config.rope_parameters as { rope_theta?: unknown } | undefined;
-  return (
-    num(config, 'rope_theta') ?? (typeof params?.rope_theta === 'number' ? params.rope_theta : undefined)
-  );
-}
 
 /**
  * Any decoder-only chat LLM that transformers loads (the architectures in `ARCHITECTURES`): a
@@ -115,29 +108,13 @@ export const hfChatTarget: TargetModel = {
     };
   },
 
-  /**
-   * The draft copies the target's attention shape (heads, kv heads, head dim), MLP width, rope
-   * theta, positions and norm eps, as published Eagle3 drafts of these families do (EAGLE-3's
-   * Llama 3.1 8B draft: 32 heads, 8 kv heads, intermediate 14336, theta 500000); draft vocabulary
-   * 32000.
-   */
+  /** The draft copies the target's text config (core's draftFromTextConfig); draft vocabulary 32000. */
   draftDefaults(info: TargetInfo): DraftConfigInput {
-    const c = info.textConfig ?? {};
-    const heads = num(c, 'num_attention_heads') ?? Math.max(1, Math.floor(info.hiddenSize / 128));
-    return {
-      hidden_size: info.hiddenSize,
-      intermediate_size: num(c, 'intermediate_size') ?? info.hiddenSize * 4,
-      num_attention_heads: heads,
-      num_key_value_heads: num(c, 'num_key_value_heads') ?? heads,
-      head_dim: num(c, 'head_dim') ?? Math.floor(info.hiddenSize / heads),
-      vocab_size: info.vocabSize,
-      draft_vocab_size: Math.min(DRAFT_VOCAB, info.vocabSize),
-      rope_theta: ropeTheta(c) ?? 10000,
-      max_position_embeddings: num(c, 'max_position_embeddings') ?? 8192,
-      rms_norm_eps: num(c, 'rms_norm_eps') ?? 1e-6,
-      ...(info.bosTokenId === undefined ? {} : { bos_token_id: info.bosTokenId }),
-      ...(info.eosTokenIds[0] === undefined ? {} : { eos_token_id: info.eosTokenIds[0] }),
-    };
+    return draftFromTextConfig(info, {
+      draftVocabSize: DRAFT_VOCAB,
+      ropeTheta: 10000,
+      maxPositionEmbeddings: 8192,
+    });
   },
 
   demo: {

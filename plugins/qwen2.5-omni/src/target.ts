@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { readFolderTemplate } from '@eaglet/chat-template';
 import {
   type DraftConfigInput,
+  draftFromTextConfig,
   EagletError,
   eagle3DefaultAuxLayers,
   eosTokenIds,
@@ -162,28 +163,12 @@ export const qwen25OmniTarget: TargetModel = {
   },
 
   /**
-   * The draft copies the thinker's text model shape (heads, kv heads, head dim, MLP width, rope
-   * theta, positions, norm eps; for the 7B: 28 heads, 4 kv heads, 18944, theta 1e6, 32768
-   * positions), as Eagle3 drafts of Qwen2.5 do; draft vocabulary 32000.
+   * The draft copies the thinker's text config (core's draftFromTextConfig; for the 7B: 28 heads,
+   * 4 kv heads, 18944, theta 1e6, 32768 positions), as Eagle3 drafts of Qwen2.5 do; draft
+   * vocabulary 32000.
    */
   draftDefaults(info: TargetInfo): DraftConfigInput {
-    const c = info.textConfig ?? {};
-    const heads = num(c, 'num_attention_heads') ?? Math.max(1, Math.floor(info.hiddenSize / 128));
-    const rope = (c.rope_parameters ?? c.rope_scaling) as { rope_theta?: unknown } | undefined;
-    return {
-      hidden_size: info.hiddenSize,
-      intermediate_size: num(c, 'intermediate_size') ?? info.hiddenSize * 4,
-      num_attention_heads: heads,
-      num_key_value_heads: num(c, 'num_key_value_heads') ?? heads,
-      head_dim: num(c, 'head_dim') ?? Math.floor(info.hiddenSize / heads),
-      vocab_size: info.vocabSize,
-      draft_vocab_size: Math.min(32000, info.vocabSize),
-      rope_theta: num(c, 'rope_theta') ?? (typeof rope?.rope_theta === 'number' ? rope.rope_theta : 1e6),
-      max_position_embeddings: num(c, 'max_position_embeddings') ?? 32768,
-      rms_norm_eps: num(c, 'rms_norm_eps') ?? 1e-6,
-      ...(info.bosTokenId === undefined ? {} : { bos_token_id: info.bosTokenId }),
-      ...(info.eosTokenIds[0] === undefined ? {} : { eos_token_id: info.eosTokenIds[0] }),
-    };
+    return draftFromTextConfig(info, { draftVocabSize: 32000, ropeTheta: 1e6, maxPositionEmbeddings: 32768 });
   },
 
   demo: {

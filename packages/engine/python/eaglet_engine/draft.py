@@ -86,6 +86,14 @@ class DraftConfig:
         extra = {k: v for k, v in data.items() if k not in known and k != "extra"}
         if kwargs.get("head_dim") is None and "hidden_size" in kwargs and "num_attention_heads" in kwargs:
             kwargs["head_dim"] = kwargs["hidden_size"] // kwargs["num_attention_heads"]
+        # transformers 5 writes the rope settings as `rope_parameters` (a draft saved by another
+        # trainer may carry only that); the theta must not silently fall back to the default.
+        rope = data.get("rope_parameters") or data.get("rope_scaling") or {}
+        if "rope_theta" not in kwargs and "rope_theta" in rope:
+            kwargs["rope_theta"] = rope["rope_theta"]
+        rope_type = rope.get("rope_type", rope.get("type", "default"))
+        if rope_type != "default":
+            raise ValueError(f"the draft's rope_type {rope_type!r} is not supported (an Eagle3 draft uses plain rope)")
         return cls(**kwargs, extra=extra)
 
     def to_dict(self) -> dict[str, Any]:

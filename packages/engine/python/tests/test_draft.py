@@ -138,6 +138,16 @@ def test_draft_config_round_trips_and_refuses_impossible_shapes():
         tiny_draft_config(num_hidden_layers=2)
 
 
+def test_draft_config_reads_rope_theta_from_rope_parameters_and_refuses_scaled_rope():
+    body = tiny_draft_config().to_dict()
+    del body["rope_theta"]
+    # transformers 5's layout (what another trainer's saved draft may carry alone)
+    assert DraftConfig.from_dict({**body, "rope_parameters": {"rope_type": "default", "rope_theta": 1e6}}).rope_theta == 1e6
+    assert DraftConfig.from_dict(body).rope_theta == 10000.0
+    with pytest.raises(ValueError, match="rope_type 'llama3' is not supported"):
+        DraftConfig.from_dict({**body, "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "rope_theta": 5e5}})
+
+
 def test_embedding_is_frozen_and_never_saved():
     model = tiny_draft()
     assert "embed_tokens" not in model.state_dict()

@@ -7,7 +7,8 @@ features and how those merge into the token embeddings. It lives with its target
 plugin's Python folder), which the engine config names in its
 target block (``EngineTarget.adapter``). An adapter module exposes
 ``load_target(target: EngineTarget, *, device, dtype) -> TargetAdapter``; text-only families can
-subclass ``targets.causal_lm.CausalLMTarget``.
+subclass ``targets.causal_lm.CausalLMTarget``, audio-in families with placeholder tokens
+``targets.audio_lm.AudioPlaceholderTarget``.
 
 Everything else is generic and here (training) or in ``generate.target`` (generation):
 
