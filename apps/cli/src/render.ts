@@ -24,7 +24,10 @@ export function terminalRenderer(stream: NodeJS.WriteStream = process.stderr): {
         cliProgress.Presets.shades_classic,
       )
     : undefined;
-  const bars = new Map<string, { bar?: cliProgress.SingleBar; start: number; lastLine: number }>();
+  const bars = new Map<
+    string,
+    { bar?: cliProgress.SingleBar; start: number; lastLine: number; done: number }
+  >();
   const line = (text: string) => (multibar ? multibar.log(`${text}\n`) : stream.write(`${text}\n`));
 
   const sink: EventSink = (event: EagletEvent) => {
@@ -32,8 +35,13 @@ export function terminalRenderer(stream: NodeJS.WriteStream = process.stderr): {
       case 'progress': {
         let state = bars.get(event.task);
         const now = Date.now();
+        // A task that starts over (each eval of a training run) counts its rate from its new start.
+        if (state && event.done < state.done) {
+          state.start = now;
+          state.lastLine = 0;
+        }
         if (!state) {
-          state = { start: now, lastLine: 0 };
+          state = { start: now, lastLine: 0, done: 0 };
           if (multibar) {
             state.bar = multibar.create(event.total ?? 0, event.done, {
               task: event.task,
@@ -44,6 +52,7 @@ export function terminalRenderer(stream: NodeJS.WriteStream = process.stderr): {
           }
           bars.set(event.task, state);
         }
+        state.done = event.done;
         const rate = event.done / Math.max((now - state.start) / 1000, 1e-3);
         const payload = {
           task: event.task,

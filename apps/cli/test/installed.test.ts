@@ -76,8 +76,8 @@ beforeAll(() => {
   bin = join(project, 'node_modules', '.bin', 'eaglet');
 }, 900_000);
 
-const eaglet = (args: string[], env: Record<string, string> = {}) =>
-  run(bin, args, { cwd: project, env: { OMP_NUM_THREADS: '1', ...env }, timeout: 600_000 });
+const eaglet = (args: string[], env: Record<string, string> = {}, timeout = 600_000) =>
+  run(bin, args, { cwd: project, env: { OMP_NUM_THREADS: '1', ...env }, timeout });
 
 describe('eaglet installed from its tarballs into a project outside the repository', () => {
   it('installs nothing from the checkout: every @eaglet package is a real copy in node_modules', () => {
@@ -208,25 +208,30 @@ console.log(JSON.stringify({ targets: eaglet.registry.ids('target'), problems: r
     });
   });
 
-  it('the installed quickstart runs from any folder: demo model, real speech (45 s segmented), regenerate, train, bench', () => {
+  it('the installed quickstart runs from any folder: trained demo target, real speech (45 s segmented), regenerate, train, bench on held-out prompts', () => {
     // The default work folder, in the user's project (the folder it is run from).
-    const r = eaglet(['quickstart', '--json']);
+    const r = eaglet(['quickstart', '--json'], {}, 900_000);
     expect(r.status, r.stderr).toBe(0);
     const result = JSON.parse(r.stdout);
     expect(result.dir).toBe(join(project, 'eaglet-quickstart'));
     expect(result.target).toBe('qwen2-audio');
-    expect(result.prepared.manifest.counts).toMatchObject({ written: 8, rejected: 0 });
+    // The demo's 8 conversations (the 45 s one segmented) and the builder's 40 training clips.
+    expect(result.prepared.manifest.counts).toMatchObject({ written: 48, rejected: 0 });
     expect(result.prepared.manifest.audioActions).toEqual([expect.objectContaining({ action: 'segmented' })]);
     expect(existsSync(result.vocab.out)).toBe(true);
-    // regenerated through the embedded server: 7 answered, the 45 s recording refused with its reason
-    expect(result.regenerated).toMatchObject({ total: 8, written: 7, rejected: 1 });
+    // regenerated through the embedded server: 47 answered, the 45 s recording refused with its reason
+    expect(result.regenerated).toMatchObject({ total: 48, written: 47, rejected: 1 });
     expect(readFileSync(result.regenerated.rejectsFile, 'utf8')).toMatch(/at most 30 s/);
+    // The held-out voices: the eval split (the target's answers) and the benchmark's prompts.
+    expect(result.preparedHeldOut.manifest.counts).toMatchObject({ written: 40, rejected: 0 });
+    expect(result.train.eval.acc_0).toBeGreaterThan(result.train.eval.bigram_acc);
     expect(existsSync(join(result.draft, 'model.safetensors'))).toBe(true);
     const report = result.bench.report;
-    expect(report.outputsMatch).toEqual({ compared: 6, identical: 6 });
-    expect(report.eagle3.spec.meanAcceptanceLength).toBeGreaterThan(1);
+    expect(report.outputsMatch).toEqual({ compared: 20, identical: 20 });
+    // Issue 16's goal for the quickstart (measured: see docs/perf/quality.md "The quickstart").
+    expect(report.eagle3.spec.meanAcceptanceLength).toBeGreaterThanOrEqual(2.5);
     for (const f of Object.values(result.bench.files) as string[]) expect(existsSync(f)).toBe(true);
-  }, 960_000);
+  }, 960_000); // about 5 minutes on 2 cores, the demo target's first build included (docs/perf/quality.md)
 });
 
 function writeConfig(dir: string, config: object): string {

@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "plugins" / "qwen2-audio" / "python"))
 
 from eaglet_engine import config as config_mod  # noqa: E402
-from eaglet_engine import draft as draft_mod  # noqa: E402
 from eaglet_engine import trainer as trainer_mod  # noqa: E402
+from variants import VARIANTS  # noqa: E402  (beside this file)
 
 
 AUX_LAYER_IDS = [2, 4, 5]  # vLLM's numbering; Eagle3's default for an 8-layer target
@@ -176,69 +176,6 @@ def cache_target_audio() -> None:
         return target
 
     q.load_target = load_with_encoder_cache
-
-
-# --------------------------------------------------------------------------------------------
-# Variants: one engine change each
-# --------------------------------------------------------------------------------------------
-
-
-def _normal_init(std: float):
-    """The draft's linear layers from normal(0, std), as the engine initialised them before
-    docs/perf/quality.md's first finding (std 0.02, Llama's initializer_range); the engine's own
-    initialisation is PyTorch's default, as the reference's."""
-
-    def reset_parameters(self, generator=None) -> None:
-        for module in self.modules():
-            if isinstance(module, torch.nn.Linear):
-                with torch.no_grad():
-                    module.weight.normal_(0.0, std, generator=generator)
-            elif isinstance(module, draft_mod.RMSNorm):
-                torch.nn.init.ones_(module.weight)
-
-    draft_mod.Eagle3Draft.reset_parameters = reset_parameters
-
-
-def _no_hidden_input() -> None:
-    """The hidden-state input dropped (zeros): what a draft learns from token embeddings alone."""
-    project = draft_mod.Eagle3Draft.project
-    draft_mod.Eagle3Draft.project = lambda self, taps: project(self, torch.zeros_like(taps))
-
-
-def _zero_loss_mask() -> None:
-    """A broken objective: no row counts in training (the loss mask zeroed inside the objective);
-    eval still scores every assistant token, so the metrics show what the draft learnt."""
-    from eaglet_engine import ttt
-
-    counted = ttt.TTTObjective._counted_rows
-
-    def none_counted(self, batch):
-        if self.training:
-            batch = ttt.TTTBatch(**{**batch.__dict__, "loss_mask": torch.zeros_like(batch.loss_mask)})
-        return counted(self, batch)
-
-    ttt.TTTObjective._counted_rows = none_counted
-
-
-def _sequence_normaliser() -> None:
-    """The reference's loss normaliser: every real position of the step's sequences (prompt and
-    audio included) instead of eaglet's assistant tokens, for every TTT step."""
-    train_step = trainer_mod.Trainer.train_step
-
-    def step(self, micro_batches, all_counts):
-        ttt_steps = self.objective.steps
-        positions = float(sum(int(b.lengths.sum()) for b in micro_batches))
-        return train_step(self, micro_batches, torch.full((ttt_steps,), positions, dtype=torch.float64))
-
-    trainer_mod.Trainer.train_step = step
-
-
-VARIANTS = {
-    "init-normal-0.02": lambda: _normal_init(0.02),
-    "no-hidden-input": _no_hidden_input,
-    "zero-loss-mask": _zero_loss_mask,
-    "normaliser-sequence": _sequence_normaliser,
-}
 
 
 def summarise(out: Path, wall: float) -> dict:

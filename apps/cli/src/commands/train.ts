@@ -81,11 +81,16 @@ An outputDir that holds an earlier run is refused unless --resume (continue it) 
           ? `\nstopped at step ${result.steps} of ${result.totalSteps}; continue with --resume`
           : `\ntrained ${result.steps} steps`,
       );
+      if (result.draftOrigin) this.log(`  draft ${result.draftOrigin}`);
+      if (result.precision) this.log(`  ${result.precision}`);
       if (result.eval) {
         const accs = Object.entries(result.eval)
           .filter(([k]) => k.startsWith('acc_'))
           .map(([k, v]) => `${k} ${v.toFixed(3)}`);
-        this.log(`  eval: ${accs.join(', ')}`);
+        const bigram = result.eval.bigram_acc;
+        this.log(
+          `  eval: ${accs.join(', ')}${bigram === undefined ? '' : ` (a bigram table predicts the target with ${bigram.toFixed(3)}; acc_0 must beat it)`}`,
+        );
       }
       for (const [fmt, folder] of Object.entries(result.draft ?? {})) this.log(`  draft (${fmt}): ${folder}`);
       this.log(`  metrics: ${result.metrics}`);

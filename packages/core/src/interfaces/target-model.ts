@@ -98,8 +98,14 @@ export interface TargetDemo {
   readonly description: string;
   /**
    * Python module on the plugin's `enginePath` with `build_demo(out: str, seed: int) -> dict`:
-   * writes a checkpoint folder of this family into `out` (deterministic for a seed). Run once and
-   * cached under $EAGLET_HOME/demo.
+   * writes a checkpoint folder of this family into `out` (deterministic for a seed) and returns a
+   * summary (`DemoBuildResult`). Run once and cached under $EAGLET_HOME/demo.
+   *
+   * The builder may also write datasets into `out` and name them in the summary's `datasets`
+   * (`DemoDatasets`): the quickstart then trains the draft on `data`'s conversations and
+   * `datasets.train`, evaluates on `datasets.heldOut` (so eval metrics and the bigram baseline
+   * print) and benchmarks on its prompts, which no training file holds. Without them it trains
+   * and benchmarks on `data`'s conversations alone.
    */
   readonly builder: string;
   /** Files that change what the builder writes (hashed into the cache key with the module's source). */

@@ -23,6 +23,7 @@ from . import checkpoint as ckpt
 from . import distributed as dist_env
 from . import events
 from .baseline import BigramTable
+from .capture import STORED_DTYPE
 from .config import TrainConfig, to_dict
 from .data import BatchPlanner, DataPosition, PreparedDataset, collate_masks, plan_epoch, prefetch
 from .draft import DraftConfig, Eagle3Draft, build_draft
@@ -32,7 +33,7 @@ from .metrics import MetricsLog, StepStats
 from .offline import CapturedDataset, CapturedTarget, open_captures
 from .schedule import Schedule
 from .signals import StopRequested
-from .targets import TargetAdapter, TargetBatch, TargetOutput, load_adapter, rows_needed, run_target, target_signals
+from .targets import TargetAdapter, TargetBatch, TargetOutput, load_adapter, rows_needed, run_target, stored_dtype, target_signals
 from .trainer_state import CheckpointState, draft_key
 from .ttt import TTTBatch, TTTObjective, step_token_counts
 from .vocab import load_vocab
@@ -195,15 +196,33 @@ class Trainer(CheckpointState):
             )
         return data
 
+    @property
+    def precision(self) -> str:
+        """What the run computes in, stated beside what the target checkpoint stores (a CPU run
+        in fp32 of a bf16 checkpoint, or the reverse, reads differently)."""
+        name = str(self.amp_dtype).replace("torch.", "")
+        if self.captures:
+            source = f"the target's captured states (stored {str(STORED_DTYPE).replace('torch.', '')}) read as {name}"
+        else:
+            stored = stored_dtype(self.cfg.target.model)
+            source = f"target weights {name}{f' (the checkpoint stores {stored})' if stored else ''}"
+        autocast = " under bfloat16 autocast" if self.amp_dtype != torch.float32 else ""
+        return f"precision {self.cfg.precision} on {self.env.device.type}: {source}, draft weights float32{autocast}"
+
+    @property
+    def draft_origin(self) -> str:
+        return f"warm start from {self.cfg.warm_start}" if self.cfg.warm_start else f"initialised fresh (seed {self.cfg.seed})"
+
     def _log_setup(self, steps_per_epoch: int, resume_from: Path | None) -> None:
         n_params = sum(p.numel() for p in self.draft.parameters())
         info = self.target.info
         events.log(
             "info",
             f"target {info.architecture}: {info.num_layers} layers, hidden {info.hidden_size}, aux layers {list(self.cfg.target.aux_layer_ids)} (vLLM numbering); "
-            f"draft {_count(n_params)} trainable parameters, draft vocab {self.draft_config.draft_vocab_size}; "
+            f"draft {_count(n_params)} trainable parameters, draft vocab {self.draft_config.draft_vocab_size}, {self.draft_origin}; "
             f"{len(self.train_data)} training records, {steps_per_epoch} steps/epoch, {self.total_steps} steps; "
-            f"{self.env.world_size} rank(s) on {self.env.device.type} ({self.cfg.parallel if self.env.distributed else 'single process'})",
+            f"{self.env.world_size} rank(s) on {self.env.device.type} ({self.cfg.parallel if self.env.distributed else 'single process'}); "
+            f"{self.precision}",
         )
         if resume_from is not None:
             events.log("info", f"resumed from {resume_from} at step {self.step} (epoch {self.position.epoch}, step {self.position.step_in_epoch} of it)")
@@ -375,7 +394,14 @@ class Trainer(CheckpointState):
                 break
             if done:
                 break
-        result: dict[str, Any] = {"steps": self.step, "totalSteps": self.total_steps, "outputDir": str(self.output), "stopped": stopped}
+        result: dict[str, Any] = {
+            "steps": self.step,
+            "totalSteps": self.total_steps,
+            "outputDir": str(self.output),
+            "stopped": stopped,
+            "precision": self.precision,
+            "draftOrigin": self.draft_origin,
+        }
         if not stopped:
             if self.eval_data is not None:
                 result["eval"] = self.evaluate()
@@ -433,17 +459,21 @@ class Trainer(CheckpointState):
         counts = torch.zeros(ttt_steps, dtype=torch.float64)
         ones = torch.ones(ttt_steps, dtype=torch.float64, device=env.device)
         bigram_correct = torch.zeros(1, dtype=torch.float64, device=env.device)
-        for batch in prefetch(self.prepare(self.eval_data.collate(idx)) for idx in mine):
+        events.progress("eval", 0, len(mine), "batch", f"step {self.step}")
+        for done, batch in enumerate(prefetch(self.prepare(self.eval_data.collate(idx)) for idx in mine), start=1):
             counts += step_token_counts(batch.loss_mask, batch.valid, ttt_steps).double()
             ttt_batch = self.target_step(self.to_device(batch))
             _, s = self.objective_step(ttt_batch, ones, backward=False)
             stats += s.double()
             if self.bigram is not None:
                 bigram_correct += self.bigram.correct(ttt_batch.input_ids, ttt_batch.loss_mask, ttt_batch.target_in_draft, self._target_argmax(ttt_batch))
+            events.progress("eval", done, len(mine), "batch", f"step {self.step}")
         packed = dist_env.all_reduce_sum(torch.cat([stats[:, 0], stats[:, 1], counts.to(env.device), bigram_correct]), env).cpu()
         result = StepStats(0, packed[:ttt_steps], packed[ttt_steps : 2 * ttt_steps], packed[2 * ttt_steps : 3 * ttt_steps])
         self.model.train()
         values = result.values()  # already reduced
+        # The objective the training rows log as `loss`, on the eval split: comparable with it.
+        values["loss"] = sum(self.objective.decay**i * values[f"ploss_{i}"] for i in range(ttt_steps))
         if self.bigram is not None:
             values["bigram_acc"] = float(packed[-1] / result.counts[0].clamp(min=1))
         return self.write_metrics("eval", values)
@@ -460,7 +490,8 @@ class Trainer(CheckpointState):
         out: dict[str, str] = {}
         if self.env.is_main:
             spec = self.cfg.export
-            for fmt in spec.formats:
+            events.progress("export", 0, len(spec.formats), "format")
+            for done, fmt in enumerate(spec.formats, start=1):
                 folder = self.output / ("draft" if fmt == "vllm" else f"draft-{fmt}")
                 save_draft(
                     self.draft,
@@ -471,6 +502,7 @@ class Trainer(CheckpointState):
                     state_dict=state,
                 )
                 out[fmt] = str(folder)
+                events.progress("export", done, len(spec.formats), "format", fmt)
                 events.artifact("draft", str(folder), f"Eagle3 draft ({fmt} format)")
         dist_env.barrier(self.env)
         return out
@@ -480,7 +512,7 @@ class Trainer(CheckpointState):
             return None
         from .plot import plot_curves
 
-        path = plot_curves(self.metrics_log.rows, self.output / "curves.png", self.objective.steps)
+        path = plot_curves(self.metrics_log.rows, self.output / "curves.png", self.objective.steps, f"{self.draft_origin}; {self.precision}")
         if path is not None:
             events.artifact("plot", str(path), "training curves: loss and acc_i per step")
         return path

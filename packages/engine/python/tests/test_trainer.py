@@ -170,3 +170,25 @@ def test_a_draft_config_that_does_not_fit_the_mapping_or_the_target_is_refused_n
     ):
         with pytest.raises(EngineError, match=message):
             Trainer(_cfg(world, tmp_path, draftConfig=resolved_draft_config(**over))).build()
+
+
+def test_a_run_states_where_the_draft_started_what_it_computes_in_and_shows_eval_and_export_progress(world, tmp_path, capsys):
+    fresh = Trainer(_cfg(world, tmp_path / "fresh", maxSteps=2, seed=7, evalData=[str(world["eval"])])).build().train()
+    assert fresh["draftOrigin"] == "initialised fresh (seed 7)"
+    assert fresh["precision"] == "precision fp32 on cpu: target weights float32 (the checkpoint stores float32), draft weights float32"
+    warm = Trainer(_cfg(world, tmp_path / "warm", maxSteps=1, warmStart=fresh["draft"]["vllm"])).build().train()
+    assert warm["draftOrigin"] == f"warm start from {fresh['draft']['vllm']}"
+
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    setup = [e["message"] for e in events if e["type"] == "log" and e["message"].startswith("target ")]
+    assert "initialised fresh (seed 7)" in setup[0] and fresh["precision"] in setup[0]
+    assert f"warm start from {fresh['draft']['vllm']}" in setup[1]
+    # The final eval and the export report progress, each pass from 0 to its total.
+    evals = [(e["done"], e["total"]) for e in events if e["type"] == "progress" and e["task"] == "eval"]
+    batches = evals[-1][1]
+    assert batches >= 1 and evals == [(k, batches) for k in range(batches + 1)]
+    exports = [(e["done"], e["total"]) for e in events if e["type"] == "progress" and e["task"] == "export"]
+    assert exports == [(0, 1), (1, 1)] * 2
+    # The eval row carries the objective the train rows log as `loss`: decay^i x ploss_i summed.
+    ev = fresh["eval"]
+    assert ev["loss"] == pytest.approx(sum(0.8**i * ev[f"ploss_{i}"] for i in range(3)))

@@ -17,23 +17,35 @@ import { serveBackend } from '../serve/serve-backend.js';
 import { type TrainResult, train } from '../train/train.js';
 import { makeOutputFolder } from '../util/output-folder.js';
 import { type DemoDataset, writeDemoDataset } from './demo-data.js';
-import { demoModel } from './demo-model.js';
+import { type DemoBuild, demoModel } from './demo-model.js';
 
 /** The quickstart runs on the embedded PyTorch backend: on a CPU, the one that runs anywhere. */
 const EMBEDDED = 'torch';
+/** Benchmark prompts: from the held-out split when the demo has one, else its own conversations. */
+const HELD_OUT_BENCH = { numPrompts: 20, outputLen: 48 };
+const DEMO_DATA_BENCH = { numPrompts: 6, outputLen: 32 };
 
 export interface QuickstartResult {
   dir: string;
   /** The target plugin whose demo ran. */
   target: string;
+  /** The demo data folder's conversations, in the seed format. */
   dataset: string;
+  /** The builder's training datasets (absent: the demo has none). */
+  trainDatasets: string[];
+  /** The builder's held-out dataset: eval split and benchmark prompts (absent: the demo has none). */
+  heldOutDataset?: string;
   validation: ValidationReport;
   /** The target's demo model folder (built once, cached under $EAGLET_HOME/demo). */
   model: string;
+  /** What the demo builder returned (its summary). */
+  build: DemoBuild['result'];
   prepared: PrepareResult;
-  /** The target's own answers to the dataset's user turns, through the embedded OpenAI server. */
+  /** The target's own answers to the training conversations, through the embedded OpenAI server. */
   regenerated: RegenerateReport;
   preparedRegenerated: PrepareResult;
+  /** The target's answers to the held-out conversations, prepared: the eval split. */
+  preparedHeldOut?: PrepareResult;
   vocab: VocabResult;
   /** The exported Eagle3 draft folder (the layout vLLM loads). */
   draft: string;
@@ -70,8 +82,10 @@ export function demoTarget(registry: PluginRegistry, id: string | undefined): Ta
 
 /**
  * `eaglet quickstart`: the whole pipeline on CPU in minutes, on a target plugin's demo (its small
- * model, built offline and cached, and the conversations it ships) through the steps eaglet has.
- * Each step reports what it made.
+ * model and datasets, built offline and cached, and the conversations it ships) through the steps
+ * eaglet has. Each step reports what it made. A demo with a held-out split is measured on it:
+ * eval metrics (with the bigram baseline) and the benchmark's prompts come from conversations
+ * the draft never trained on.
  */
 export async function quickstart(
   registry: PluginRegistry,
@@ -85,13 +99,28 @@ export async function quickstart(
   const target = demoTarget(registry, options.target);
   const demo = target.demo!;
 
-  step(`1. the ${target.id} demo's conversations, in the seed format`);
+  step(`1. the demo target: ${demo.description}; built once and cached`);
+  const build = await demoModel(target, ctx);
+  const model = build.dir;
+  ctx.events?.({ type: 'artifact', kind: 'model', path: model });
+  const datasets = build.result.datasets;
+  const trainDatasets = (datasets?.train ?? []).map((f) => join(model, f));
+  const heldOut = datasets ? join(model, datasets.heldOut) : undefined;
+
+  step(`2. the ${target.id} demo's conversations, in the seed format`);
   const dataset: DemoDataset = writeDemoDataset(demo, join(dir, 'data'));
   step(`  ${dataset.about}`);
-  ctx.events?.({ type: 'artifact', kind: 'dataset', path: dataset.jsonl });
+  for (const path of [dataset.jsonl, ...trainDatasets])
+    ctx.events?.({ type: 'artifact', kind: 'dataset', path });
+  if (heldOut) step(`  held out (eval and benchmark prompts, never trained on): ${heldOut}`);
+  const trainFiles = [dataset.jsonl, ...trainDatasets];
 
-  step('2. validate the dataset');
-  const validation = await validateData(registry, { files: [dataset.jsonl] }, ctx);
+  step('3. validate the datasets');
+  const validation = await validateData(
+    registry,
+    { files: [...trainFiles, ...(heldOut ? [heldOut] : [])] },
+    ctx,
+  );
   if (!validation.ok) {
     throw new EagletError(
       'EAGLET_QUICKSTART',
@@ -99,58 +128,16 @@ export async function quickstart(
     );
   }
 
-  step(`3. the demo target: ${demo.description}; built once and cached`);
-  const model = await demoModel(target, ctx);
-  ctx.events?.({ type: 'artifact', kind: 'model', path: model });
-
   step('4. prepare: decode audio, render the chat template, tokenize, mask, write Arrow shards');
-  const prepared = await prepareData(
-    registry,
-    { target: target.id, model, data: [dataset.jsonl], out: join(dir, 'prepared'), shardSize: 4 },
-    ctx,
-  );
+  const prepareInto = (data: string[], out: string) =>
+    prepareData(registry, { target: target.id, model, data, out: join(dir, out), shardSize: 64 }, ctx);
+  const prepared = await prepareInto(trainFiles, 'prepared');
 
   step(
     '5. regenerate: the target answers every user turn again through the embedded OpenAI-compatible server',
   );
-  const server = await serveBackend(
-    registry,
-    {
-      backend: EMBEDDED,
-      target: target.id,
-      targetModel: model,
-      host: '127.0.0.1',
-      port: 0,
-      device: 'cpu',
-      maxModelLen: 4096,
-      backendOptions: { cpuThreads: 1 },
-    },
-    ctx,
-  );
-  let regenerated: RegenerateReport;
-  try {
-    ctx.events?.({
-      type: 'log',
-      level: 'info',
-      message: `  serving ${server.model} at ${server.urls.join(', ')}`,
-    });
-    regenerated = await regenerate(
-      registry,
-      {
-        data: [dataset.jsonl],
-        outputDir: join(dir, 'regenerated'),
-        endpoints: [...server.urls],
-        model: server.model,
-        concurrency: 2,
-        maxTokens: 48,
-        temperature: 0,
-        shardSize: 1000,
-      },
-      ctx,
-    );
-  } finally {
-    await server.stop();
-  }
+  const answered = await regenerateAll(registry, target, model, dir, trainFiles, heldOut, ctx);
+  const regenerated = answered.train;
   if (regenerated.rejected) {
     ctx.events?.({
       type: 'log',
@@ -160,17 +147,10 @@ export async function quickstart(
   }
 
   step('6. prepare the regenerated answers too');
-  const preparedRegenerated = await prepareData(
-    registry,
-    {
-      target: target.id,
-      model,
-      data: regenerated.shards,
-      out: join(dir, 'prepared-regenerated'),
-      shardSize: 4,
-    },
-    ctx,
-  );
+  const preparedRegenerated = await prepareInto(regenerated.shards, 'prepared-regenerated');
+  const preparedHeldOut = answered.heldOut
+    ? await prepareInto(answered.heldOut.shards, 'prepared-held-out')
+    : undefined;
 
   step('7. vocab: the draft vocabulary from the trained tokens');
   const vocab = await buildVocab(
@@ -183,7 +163,9 @@ export async function quickstart(
   );
 
   const steps = options.trainSteps;
-  step(`8. train an Eagle3 draft for ${steps} steps on CPU (online: the frozen target runs inside the job)`);
+  step(
+    `8. train an Eagle3 draft for ${steps} steps on CPU (online: the frozen target runs inside the job)${preparedHeldOut ? ', evaluated on the held-out split' : ''}`,
+  );
   const trainOut = join(dir, 'train');
   // A tiny model on a small CPU trains several times faster on one thread (no oversubscription);
   // the engine inherits the variable.
@@ -199,6 +181,7 @@ export async function quickstart(
           target: target.id,
           targetModel: model,
           trainData: [preparedRegenerated.out, prepared.out],
+          ...(preparedHeldOut ? { evalData: [preparedHeldOut.out] } : {}),
           vocab: vocab.out,
           outputDir: trainOut,
           maxSteps: steps,
@@ -217,9 +200,12 @@ export async function quickstart(
   const draft = join(trainOut, 'draft');
 
   const n = options.numSpecTokens;
-  const testData = regenerated.shards[0];
+  const testData = heldOut ?? regenerated.shards[0];
   if (!testData) throw new EagletError('EAGLET_QUICKSTART', 'regenerate wrote no answers to benchmark on');
-  step(`9. bench: baseline vs Eagle3 (${n} draft tokens) on the embedded backend, temperature 0`);
+  const prompts = heldOut ? HELD_OUT_BENCH : DEMO_DATA_BENCH;
+  step(
+    `9. bench: baseline vs Eagle3 (${n} draft tokens) on the embedded backend, temperature 0, ${prompts.numPrompts} ${heldOut ? 'held-out ' : ''}prompts`,
+  );
   const benchOutcome = await bench(
     registry,
     {
@@ -229,8 +215,7 @@ export async function quickstart(
       draftModel: draft,
       testDataPath: testData,
       outputFile: join(dir, 'bench', 'report.json'),
-      numPrompts: 6,
-      outputLen: 32,
+      ...prompts,
       numSpecTokens: n,
       temperature: 0,
       maxModelLen: 4096,
@@ -243,14 +228,73 @@ export async function quickstart(
     dir,
     target: target.id,
     dataset: dataset.jsonl,
+    trainDatasets,
+    ...(heldOut ? { heldOutDataset: heldOut } : {}),
     validation,
     model,
+    build: build.result,
     prepared,
     regenerated,
     preparedRegenerated,
+    ...(preparedHeldOut ? { preparedHeldOut } : {}),
     vocab,
     draft,
     train: trained,
     bench: benchOutcome,
   };
+}
+
+/**
+ * The target's own answers, through one embedded server: to the training conversations (into
+ * `regenerated/`) and to the held-out ones (into `regenerated-held-out/`).
+ */
+async function regenerateAll(
+  registry: PluginRegistry,
+  target: TargetModel,
+  model: string,
+  dir: string,
+  trainFiles: string[],
+  heldOut: string | undefined,
+  ctx: { events?: EventSink; signal?: AbortSignal },
+): Promise<{ train: RegenerateReport; heldOut?: RegenerateReport }> {
+  const server = await serveBackend(
+    registry,
+    {
+      backend: EMBEDDED,
+      target: target.id,
+      targetModel: model,
+      host: '127.0.0.1',
+      port: 0,
+      device: 'cpu',
+      maxModelLen: 4096,
+      backendOptions: { cpuThreads: 1 },
+    },
+    ctx,
+  );
+  try {
+    ctx.events?.({
+      type: 'log',
+      level: 'info',
+      message: `  serving ${server.model} at ${server.urls.join(', ')}`,
+    });
+    const answer = (data: string[], outputDir: string) =>
+      regenerate(
+        registry,
+        {
+          data,
+          outputDir: join(dir, outputDir),
+          endpoints: [...server.urls],
+          model: server.model,
+          concurrency: 2,
+          maxTokens: 48,
+          temperature: 0,
+          shardSize: 1000,
+        },
+        ctx,
+      );
+    const train = await answer(trainFiles, 'regenerated');
+    return heldOut ? { train, heldOut: await answer([heldOut], 'regenerated-held-out') } : { train };
+  } finally {
+    await server.stop();
+  }
 }

@@ -25,6 +25,39 @@ export const DemoBuildConfig = z.strictObject({
 });
 export type DemoBuildConfig = z.infer<typeof DemoBuildConfig>;
 
+/** A path inside the demo build folder: relative, and never out of it. */
+const BuildRelativePath = z
+  .string()
+  .min(1)
+  .refine((p) => !p.startsWith('/') && !p.split(/[\\/]/).includes('..'), {
+    message: 'must be a path relative to the build folder, inside it',
+  });
+
+/**
+ * Datasets a demo builder wrote into its build folder (seed-format jsonl files with their audio,
+ * paths relative to the folder): what the quickstart trains and measures a draft on.
+ */
+export const DemoDatasets = z.strictObject({
+  /** Conversations the draft trains on (beside the demo data folder's own). */
+  train: z.array(BuildRelativePath).min(1),
+  /**
+   * Conversations no training file holds (other recordings or prompts): the eval split, and the
+   * benchmark's prompts.
+   */
+  heldOut: BuildRelativePath,
+});
+export type DemoDatasets = z.infer<typeof DemoDatasets>;
+
+/**
+ * What a demo builder's `build_demo` returns (the `build-demo` command's result): a summary the
+ * quickstart keeps with the cached build (any fields: sizes, timings, checks), and the datasets
+ * it wrote, if any.
+ */
+export const DemoBuildResult = z.looseObject({
+  datasets: DemoDatasets.optional(),
+});
+export type DemoBuildResult = z.infer<typeof DemoBuildResult>;
+
 /**
  * `demo.json` in a target plugin's demo data folder (`TargetDemo.data`): the conversations the
  * quickstart runs on. Audio files are 16 kHz mono 16-bit WAV in the same folder.

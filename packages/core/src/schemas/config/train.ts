@@ -219,8 +219,12 @@ export const TrainEngineResult = z.object({
   stopped: z.boolean(),
   /** Exported draft folders by format (absent when the run stopped early). */
   draft: z.record(z.string(), z.string()).optional(),
-  /** Final acc_i / ploss_i on the eval split, when there is one. */
+  /** Final acc_i / ploss_i / loss (the objective) and bigram_acc on the eval split, when there is one. */
   eval: z.record(z.string(), z.number()).optional(),
+  /** What the run computed in and what the target checkpoint stores (e.g. an fp32 CPU run of a bf16 checkpoint). */
+  precision: z.string().optional(),
+  /** Where the draft's weights started: fresh (and its seed) or the warm start's folder. */
+  draftOrigin: z.string().optional(),
 });
 export type TrainEngineResult = z.infer<typeof TrainEngineResult>;
 

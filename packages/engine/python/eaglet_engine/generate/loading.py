@@ -18,7 +18,7 @@ from ..config import EngineTarget, GenerationConfig
 from ..draft import DraftConfig
 from ..errors import EngineError
 from ..export import aux_layer_ids_of, read_draft_config
-from ..targets import TargetAdapter, load_adapter
+from ..targets import TargetAdapter, describe_dtype, load_adapter
 from .draft import DraftRunner
 from .speculative import Generator
 from .static_cache import StaticKVCache, kv_buckets
@@ -69,7 +69,7 @@ def build_generator(cfg: GenerationConfig) -> tuple[Generator, dict]:
     info = {
         **path,
         "device": device_name(device),
-        "dtype": str(dtype).replace("torch.", ""),
+        "dtype": describe_dtype(dtype, cfg.dtype, device, cfg.target.model),
         "speculative": draft is not None,
         "numSpecTokens": cfg.num_spec_tokens if draft is not None else 0,
         "vocabSize": target.vocab_size,

@@ -144,6 +144,45 @@ def load_adapter(target: EngineTarget, *, device: torch.device, dtype: torch.dty
     return adapter
 
 
+def stored_dtype(model_dir: str | Path) -> str | None:
+    """The dtype a checkpoint folder holds its weights in: config.json's ``torch_dtype`` (or
+    ``dtype``, at the top or in ``text_config``), else the first floating tensor's in its
+    safetensors; None when neither says."""
+    import json
+
+    folder = Path(model_dir)
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    for block in (config, config.get("text_config") or {}):
+        for key in ("torch_dtype", "dtype"):
+            if isinstance(block.get(key), str):
+                return block[key]
+    index = folder / "model.safetensors.index.json"
+    try:
+        first = sorted(set(json.loads(index.read_text())["weight_map"].values()))[0] if index.is_file() else "model.safetensors"
+        from safetensors import safe_open
+
+        with safe_open(str(folder / first), "pt") as f:
+            for key in f.keys():
+                dtype = f.get_slice(key).get_dtype()
+                if dtype.startswith(("F", "BF")):
+                    return {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}.get(dtype, dtype)
+    except (OSError, ValueError, KeyError, IndexError):
+        return None
+    return None
+
+
+def describe_dtype(dtype: torch.dtype, asked: str, device: torch.device, model_dir: str | Path) -> str:
+    """The dtype a model runs in, why, and what its checkpoint stores: what a report states so a CPU
+    run in float32 is not read as the checkpoint's bfloat16 (``asked``: the config's setting)."""
+    name = str(dtype).replace("torch.", "")
+    why = f"auto: {name} on {device.type}" if asked == "auto" else f"{asked} as configured"
+    stored = stored_dtype(model_dir)
+    return f"{name} ({why}; the checkpoint stores {stored})" if stored else f"{name} ({why})"
+
+
 def check_aux_layer_ids(ids: Sequence[int], num_layers: int, where: str) -> tuple[int, ...]:
     """Refuses aux layer ids that a target of ``num_layers`` layers does not have."""
     if len(ids) != 3 or len(set(ids)) != 3 or not all(0 <= k <= num_layers for k in ids):

@@ -1,0 +1,72 @@
+"""Engine changes for draft-quality experiments, one per name: each replaces one piece of the engine
+in this process only, so a hypothesis (docs/perf/quality.md) is one flag against the same code.
+
+``draft_experiment.py --variant NAME`` applies them in its own process; ``controls/sitecustomize.py``
+applies the one named by ``EAGLET_QUALITY_VARIANT`` in every engine process started with that
+folder on PYTHONPATH (how the draft-quality regression test is shown to fail on a broken objective).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from eaglet_engine import draft as draft_mod
+from eaglet_engine import trainer as trainer_mod
+
+
+def _normal_init(std: float):
+    """The draft's linear layers from normal(0, std), as the engine initialised them before
+    docs/perf/quality.md's first finding (std 0.02, Llama's initializer_range); the engine's own
+    initialisation is PyTorch's default, as the reference's."""
+
+    def reset_parameters(self, generator=None) -> None:
+        for module in self.modules():
+            if isinstance(module, torch.nn.Linear):
+                with torch.no_grad():
+                    module.weight.normal_(0.0, std, generator=generator)
+            elif isinstance(module, draft_mod.RMSNorm):
+                torch.nn.init.ones_(module.weight)
+
+    draft_mod.Eagle3Draft.reset_parameters = reset_parameters
+
+
+def _no_hidden_input() -> None:
+    """The hidden-state input dropped (zeros): what a draft learns from token embeddings alone."""
+    project = draft_mod.Eagle3Draft.project
+    draft_mod.Eagle3Draft.project = lambda self, taps: project(self, torch.zeros_like(taps))
+
+
+def _zero_loss_mask() -> None:
+    """A broken objective: no row counts in training (the loss mask zeroed inside the objective);
+    eval still scores every assistant token, so the metrics show what the draft learnt."""
+    from eaglet_engine import ttt
+
+    counted = ttt.TTTObjective._counted_rows
+
+    def none_counted(self, batch):
+        if self.training:
+            batch = ttt.TTTBatch(**{**batch.__dict__, "loss_mask": torch.zeros_like(batch.loss_mask)})
+        return counted(self, batch)
+
+    ttt.TTTObjective._counted_rows = none_counted
+
+
+def _sequence_normaliser() -> None:
+    """The reference's loss normaliser: every real position of the step's sequences (prompt and
+    audio included) instead of eaglet's assistant tokens, for every TTT step."""
+    train_step = trainer_mod.Trainer.train_step
+
+    def step(self, micro_batches, all_counts):
+        ttt_steps = self.objective.steps
+        positions = float(sum(int(b.lengths.sum()) for b in micro_batches))
+        return train_step(self, micro_batches, torch.full((ttt_steps,), positions, dtype=torch.float64))
+
+    trainer_mod.Trainer.train_step = step
+
+
+VARIANTS = {
+    "init-normal-0.02": lambda: _normal_init(0.02),
+    "no-hidden-input": _no_hidden_input,
+    "zero-loss-mask": _zero_loss_mask,
+    "normaliser-sequence": _sequence_normaliser,
+}
