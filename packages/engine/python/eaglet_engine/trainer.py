@@ -6,6 +6,11 @@ stage (``target_step`` for another target signal, ``train_step`` for another upd
 copying the loop. ``state_dict``/``load_state_dict`` (trainer_state.py) cover what a checkpoint
 must restore for an exact resume; the metric sums are metrics.py's, the learning-rate schedule
 schedule.py's. Rank 0 alone writes files; the first process of each node emits events.
+
+Why one file of ~550 lines: the stages share the run's state (model, optimiser, data position,
+schedule, metrics) and a subclass overrides them one by one; split across modules, each stage would
+reach back into the others' attributes. What is separable already lives apart (the objective in
+ttt.py, checkpoints in trainer_state.py/checkpoint.py, data in data.py, offline targets in offline.py).
 """
 
 from __future__ import annotations
