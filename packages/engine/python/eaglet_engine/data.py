@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -323,23 +324,46 @@ def collate_masks(dataset: PreparedDataset, indices: Sequence[int], t: int) -> t
 
 
 def prefetch(items: Iterator, depth: int = 2) -> Iterator:
-    """Runs an iterator in a background thread, `depth` items ahead (CPU work overlaps the GPU)."""
+    """Runs an iterator in a background thread, `depth` items ahead (CPU work overlaps the GPU).
+
+    When the consumer stops early (a run ends at maxSteps mid-epoch, an exception), closing this
+    generator stops the thread and waits for the item it is making: a daemon thread left inside a
+    torch op at interpreter exit is killed by CPython while it unwinds C++ frames, and the process
+    aborts ("terminate called without an active exception"), failing a run that had finished.
+    """
     q: queue.Queue = queue.Queue(maxsize=depth)
     done = object()
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def work() -> None:
         try:
             for item in items:
-                q.put(item)
+                if not put(item):
+                    return
         except BaseException as e:  # noqa: BLE001 - re-raised in the consumer
-            q.put(e)
-        q.put(done)
-
-    threading.Thread(target=work, daemon=True).start()
-    while True:
-        item = q.get()
-        if item is done:
+            put(e)
             return
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+        put(done)
+
+    thread = threading.Thread(target=work, name="eaglet-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from eaglet_engine.data import BatchPlanner, PreparedDataset, collate, plan_epoch
+from eaglet_engine.data import BatchPlanner, PreparedDataset, collate, plan_epoch, prefetch
 from eaglet_engine.errors import EngineError
 
 from .fixtures import AUDIO_TOKEN, make_records, write_prepared
@@ -90,3 +90,35 @@ def test_ranks_split_each_optimizer_step_and_together_see_every_batch(tmp_path):
         assert mine[0] + mine[1] != [] and not set(map(tuple, mine[0])) & set(map(tuple, mine[1]))
         seen += [tuple(b) for m in mine for b in m]
     assert len(seen) == steps * 4 == len(set(seen))
+
+
+def test_prefetch_stops_its_thread_when_the_consumer_stops_early():
+    import threading
+    import time
+
+    made = []
+
+    def slow():
+        for i in range(1000):
+            time.sleep(0.01)  # an item takes a while to make (collate, features)
+            made.append(i)
+            yield i
+
+    it = prefetch(slow())
+    assert [next(it) for _ in range(3)] == [0, 1, 2]
+    it.close()  # what a `break` out of the consuming loop does
+    assert not any(t.name == "eaglet-prefetch" for t in threading.enumerate())
+    n = len(made)
+    time.sleep(0.1)
+    assert len(made) == n and n < 10  # nothing made after the close
+
+
+def test_prefetch_passes_items_and_errors_through():
+    def failing():
+        yield 1
+        raise ValueError("bad record")
+
+    it = prefetch(failing())
+    assert next(it) == 1
+    with pytest.raises(ValueError, match="bad record"):
+        next(it)
