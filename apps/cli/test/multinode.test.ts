@@ -39,6 +39,25 @@ function node(args: string[]): { child: ChildProcess; result: Promise<CliResult>
   return { child, result, stderr: () => stderr };
 }
 
+/**
+ * Resolves true once a node's terminal output (metric lines, logEvery 1) shows its second
+ * training step, false if it exits before.
+ */
+function secondStep(run: ReturnType<typeof node>): Promise<boolean> {
+  return Promise.race([
+    new Promise<boolean>((resolve) => {
+      const watch = () => {
+        if (/\[train step ([2-9]|\d\d+)\]/.test(run.stderr())) {
+          run.child.stderr!.off('data', watch);
+          resolve(true);
+        }
+      };
+      run.child.stderr!.on('data', watch);
+    }),
+    run.result.then(() => false),
+  ]);
+}
+
 /** A process and all its descendants, whatever process group or session they are in. */
 function processTree(pid: number): number[] {
   const ps = spawnSync('ps', ['-A', '-o', 'pid=,ppid='], { encoding: 'utf8' });
@@ -190,19 +209,7 @@ describe('eaglet train on several nodes (torchrun rendezvous, gloo on 127.0.0.1)
     const both = () => `node 0 stderr:\n${survivor.stderr()}\nnode 1 stderr:\n${victim.stderr()}`;
     try {
       // Training runs once node 0 reports its second step; a node that exits before is a failure.
-      const training = await Promise.race([
-        new Promise<boolean>((resolve) => {
-          const watch = () => {
-            if (/\[train step ([2-9]|\d\d+)\]/.test(survivor.stderr())) {
-              survivor.child.stderr!.off('data', watch);
-              resolve(true);
-            }
-          };
-          survivor.child.stderr!.on('data', watch);
-        }),
-        survivor.result.then(() => false),
-        victim.result.then(() => false),
-      ]);
+      const training = await Promise.race([secondStep(survivor), victim.result.then(() => false)]);
       expect(training, `a node ended before training ran\n${both()}`).toBe(true);
       // A machine going away: every process of node 1 (the CLI, torchrun, its worker, which
       // torchrun starts in a session of its own) dies at once.
@@ -298,18 +305,7 @@ describe('a killed eaglet leaves no engine behind', () => {
     const run = node(['--output', join(dir, 'orphan'), 'maxSteps=500']);
     let engine: number[] = [];
     try {
-      const training = await Promise.race([
-        new Promise<boolean>((resolve) => {
-          const watch = () => {
-            if (/\[train step ([2-9]|\d\d+)\]/.test(run.stderr())) {
-              run.child.stderr!.off('data', watch);
-              resolve(true);
-            }
-          };
-          run.child.stderr!.on('data', watch);
-        }),
-        run.result.then(() => false),
-      ]);
+      const training = await secondStep(run);
       expect(training, run.stderr()).toBe(true);
       engine = processTree(run.child.pid!).slice(1);
       expect(engine.length, 'the engine runs as a child of eaglet').toBeGreaterThan(0);
