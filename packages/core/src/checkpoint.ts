@@ -18,6 +18,12 @@ export function readModelConfig(modelDir: string): Record<string, unknown> {
   return readJsonFile(path, "the model's config.json") as Record<string, unknown>;
 }
 
+/** A numeric field of a config object (config.json or one of its sub-configs); undefined otherwise. */
+export function configNumber(config: Readonly<Record<string, unknown>>, key: string): number | undefined {
+  const value = config[key];
+  return typeof value === 'number' ? value : undefined;
+}
+
 /** The `architectures[0]` of a model folder's config.json (undefined when it names none). */
 export function modelArchitecture(modelDir: string): string | undefined {
   const archs = readModelConfig(modelDir).architectures;

@@ -1,8 +1,6 @@
+import { configNumber as num } from './checkpoint.js';
 import type { TargetInfo } from './interfaces/target-model.js';
 import type { DraftConfigInput } from './schemas/draft.js';
-
-const num = (config: Readonly<Record<string, unknown>>, key: string): number | undefined =>
-  typeof config[key] === 'number' ? (config[key] as number) : undefined;
 
 /**
  * A text config's rope theta: `rope_theta`, or `rope_parameters.rope_theta` (transformers 5's

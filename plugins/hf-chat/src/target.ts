@@ -8,6 +8,7 @@ import {
   eosTokenIds,
   findTensorKey,
   isEagletError,
+  configNumber as num,
   readModelConfig,
   type TargetInfo,
   type TargetModel,
@@ -30,9 +31,6 @@ const fail = (modelDir: string, message: string, hint?: string) =>
     `${join(modelDir, 'config.json')}: ${message}`,
     hint ? { hint } : {},
   );
-
-const num = (config: Record<string, unknown>, key: string): number | undefined =>
-  typeof config[key] === 'number' ? (config[key] as number) : undefined;
 
 /**
  * Any decoder-only chat LLM that transformers loads (the architectures in `ARCHITECTURES`): a

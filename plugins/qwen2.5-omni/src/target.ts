@@ -9,6 +9,7 @@ import {
   eosTokenIds,
   findTensorKey,
   isEagletError,
+  configNumber as num,
   readJsonFile,
   readModelConfig,
   type TargetInfo,
@@ -58,8 +59,6 @@ const fail = (modelDir: string, file: string, message: string, hint?: string) =>
   new EagletError('EAGLET_TARGET_CONFIG', `${join(modelDir, file)}: ${message}`, hint ? { hint } : {});
 
 type Config = Record<string, unknown>;
-const num = (config: Config, key: string): number | undefined =>
-  typeof config[key] === 'number' ? (config[key] as number) : undefined;
 
 /** The thinker's config: `thinker_config` of the whole model's config.json, or the file itself for a thinker saved alone. */
 function thinkerConfig(config: Config): Config {
