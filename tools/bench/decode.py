@@ -245,6 +245,7 @@ class Bench:
         return {
             "path": self.fast.path,
             "compiled": self.fast.target.compiled,
+            "attentionKernel": "torch SDPA for 1 query, split-KV (Triton) for 2-16" if self.fast.target.cache.split_kv(2) else "torch SDPA",
             "maxModelLen": self.args.max_model_len,
             "buckets": self.fast.buckets,
             "graphs": len(self.fast.graphs.graphs) if self.fast.graphs else 0,
@@ -260,6 +261,13 @@ class Bench:
         no_graphs = plain.generate(self.prompt, [self.pcm], p32).output_ids
         spec = fast.generate(self.prompt, [self.pcm], GenerationParams(max_tokens=32, speculative=True)).output_ids
         own = {"graphsEqualNoGraphs": graphs == no_graphs, "speculativeEqualBaseline": spec == graphs}
+        if spec != graphs:  # verification (N+1 tokens) and decode (1) round differently in bf16: a tie?
+            step = next((i for i, (a, b) in enumerate(zip(spec, graphs)) if a != b), None)
+            if step is None:
+                own["speculativeDivergence"] = {"lengths": [len(spec), len(graphs)]}
+            else:
+                row = fast_logits_at(plain, self.prompt, [self.pcm], step).float()
+                own["speculativeDivergence"] = {"step": step, "baselineToken": graphs[step], "speculativeToken": spec[step], "baselineMargin": (row[graphs[step]] - row[spec[step]]).item()}
         if not hasattr(self, "ref_tokens"):
             return {**own, "vsGenerate": "not compared: the hf_dynamic section (the reference tokens) was skipped"}
         return {
@@ -310,10 +318,23 @@ class Bench:
 
             out = {"bucket": bucket}
             variants = {"compiled": fast.target}
+            sdpa = None
+            if fast.target.cache.split_kv(2):  # the same steps with the other attention kernel
+                forced = {}
+                for name, split in (("splitKvAttention", True), ("torchAttention", False)):
+                    forced[name] = copy.copy(fast.target)
+                    forced[name].cache = copy.copy(fast.target.cache)
+                    forced[name].cache.split_kv = lambda tokens, split=split: split
+                variants["splitKvAttention"] = forced["splitKvAttention"]  # decode: cuDNN is the default there
+                sdpa = forced["torchAttention"]  # verification: split-KV is the default there
             if fast.target.compiled:
                 plain = copy.copy(fast.target)
                 plain._pre, plain._post, plain.compiled = pre_attention, post_attention, False
                 variants["uncompiled"] = plain
+                if self.cuda:  # one-token products as torch.compile's default picks them (cuBLAS), not autotuned
+                    default = copy.copy(fast.target)
+                    default._pre, default._post = torch.compile(pre_attention), torch.compile(post_attention)
+                    variants["defaultCompile"] = default
             for name, target in variants.items():
                 out[f"decodeSeconds_{name}"] = self.piece_time(bank, ("decode", name), decode_piece(target))
             self.t_decode = out["decodeSeconds_compiled"]
@@ -332,6 +353,11 @@ class Bench:
                     "chain": lambda gen=gen: gen.chain(bucket, True),
                     "catchup": lambda gen=gen, e=emitted, t=taps: gen.draft.step(e, gen.draft.fuse(t), gen.pos + gen.offsets, bucket)[1].index_select(0, accepted),
                 }
+                if sdpa is not None:
+                    torch_gen = FastGenerator(fast.adapter, sdpa, fast.draft, n, self.args.max_model_len, graphs=False)
+                    torch_gen.pos.copy_(pos0)
+                    torch_gen.pending.copy_(fast.pending)
+                    parts["verifyTorchAttention"] = lambda g=torch_gen, drafts=drafts: g.verify(drafts, None, bucket, True)
                 row = {"n": n, **{f"{k}Seconds": self.piece_time(bank, (k, n), fn) for k, fn in parts.items()}}
                 row["verifyOverDecode"] = row["verifySeconds"] / self.t_decode
                 row["chainOverDecode"] = row["chainSeconds"] / self.t_decode

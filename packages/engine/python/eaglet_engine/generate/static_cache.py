@@ -6,7 +6,8 @@ on the GPU: a write goes to explicit positions (`index_copy_`), a read covers th
 positions with a mask that lets each query see the keys at or before its own position. One graph
 then serves every position inside its bucket, and attention reads the bucket, not the whole
 buffer. Rolling back rejected draft tokens needs no work at all: positions past the accepted ones
-are masked until a later step overwrites them.
+are masked until a later step overwrites them. On CUDA, attention for 2-16 queries (verification,
+the draft's catch-up) runs `split_kv_attention`, which takes the positions instead of a mask.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import bisect
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from . import split_kv_attention
 
 SMALLEST_BUCKET = 256
 BUCKET_ALIGN = 64  # the memory-efficient attention kernel wants mask rows in multiples of 16
@@ -88,6 +91,11 @@ class StaticKVCache:
     def bytes_for(layers: int, kv_heads: int, head_dim: int, capacity: int, dtype: torch.dtype) -> int:
         return layers * 2 * kv_heads * capacity * head_dim * dtype.itemsize
 
+    def split_kv(self, tokens: int) -> bool:
+        """Whether attention over the cache for `tokens` queries runs the split-KV kernel (CUDA,
+        2-16 queries: it reads the cache faster) rather than torch's, which needs `attention_bias`."""
+        return split_kv_attention.serves(self.kv.device, self.kv.dtype, tokens, self.kv.shape[-1])
+
     def write(self, layer: int, kv: Tensor, positions: Tensor) -> None:
         """kv [2, Hkv, T, D] goes to `positions` [T]."""
         self.kv[layer].index_copy_(2, positions, kv)
@@ -98,6 +106,8 @@ class StaticKVCache:
         self.write(layer, kv, positions)
         if bucket is None:
             return causal_attention(q, kv, scale)
+        if self.split_kv(q.shape[1]):
+            return split_kv_attention.split_kv_attention(q, self.kv[layer], positions, bucket, scale)
         return cached_attention(q, self.kv[layer], bucket, bias, scale)
 
 
@@ -114,7 +124,8 @@ class DraftCacheView:
 
     def at(self, positions: Tensor, bucket: int | None) -> DraftCacheView:
         self.positions, self.bucket = positions, bucket
-        self.bias = None if bucket is None else attention_bias(self.cache.key_index, positions, bucket, self.cache.kv.dtype)
+        needs_bias = bucket is not None and not self.cache.split_kv(positions.shape[0])
+        self.bias = attention_bias(self.cache.key_index, positions, bucket, self.cache.kv.dtype) if needs_bias else None
         return self
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:

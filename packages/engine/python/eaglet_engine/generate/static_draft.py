@@ -13,6 +13,7 @@ from torch import Tensor
 
 from ..draft import Eagle3Draft
 from . import device_sampling
+from .decode_compile import one_token_compiled
 from .static_cache import DraftCacheView, StaticKVCache
 
 
@@ -33,7 +34,10 @@ class StaticDraft:
         self._logits = model.logits
         if compile:
             model.fuse()
-            self._logits = torch.compile(model.logits, dynamic=True)  # the final norm fused too
+            layer = model.midlayer  # [1, T, H] inputs: the chain's one-token steps get autotuned kernels
+            layer._attention_inputs = one_token_compiled(layer._attention_inputs, layer.attention_inputs, 1, self.device)
+            layer._output = one_token_compiled(layer._output, layer.output, 1, self.device)
+            self._logits = one_token_compiled(torch.compile(model.logits, dynamic=True), model.logits, 1, self.device)  # the final norm fused too
 
     def fuse(self, taps: Tensor) -> Tensor:
         """[T, 3 * target hidden] tapped target states -> [T, H] through `fc`."""

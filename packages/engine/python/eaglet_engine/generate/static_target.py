@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .decode_compile import one_token_compiled
 from .static_cache import StaticKVCache, attention_bias
 
 log = logging.getLogger("eaglet.generate")
@@ -190,8 +191,8 @@ class StaticTarget:
         self.compiled = False
         self._pre, self._post = pre_attention, post_attention
         if compile:
-            self._pre = torch.compile(pre_attention)
-            self._post = torch.compile(post_attention)
+            self._pre = one_token_compiled(torch.compile(pre_attention), pre_attention, 0, self.device)
+            self._post = one_token_compiled(torch.compile(post_attention), post_attention, 0, self.device)
             self.compiled = True
         self._check_against_decoder()
 
@@ -199,7 +200,8 @@ class StaticTarget:
     def forward(self, x: Tensor, positions: Tensor, bucket: int | None, want_taps: bool = False) -> tuple[Tensor, Tensor | None]:
         cos = self.cos.index_select(0, positions)
         sin = self.sin.index_select(0, positions)
-        bias = None if bucket is None else attention_bias(self.cache.key_index, positions, bucket, self.dtype)
+        needs_bias = bucket is not None and not self.cache.split_kv(x.shape[0])
+        bias = attention_bias(self.cache.key_index, positions, bucket, self.dtype) if needs_bias else None
         taps = {0: x} if want_taps and 0 in self.aux_layer_ids else {}
         # One compiled graph serves every token count above 1 (prompts, verification); 1 (decode)
         # gets its own. Marked here, so the first compilation is already the general one.
