@@ -22,8 +22,9 @@ float32, 127 MB). So:
   at pack time, and its digest again after the rebuild there).
 - **The target's unused embedding rows are NaN.** Only the token ids the data uses are ever
   looked up (``keep``: the rows the fixture trained, every id in the prepared shards, every id of
-  the chat-templated conversations, every special token); the other 155k rows are the untrained
-  initialisation and compress to nothing as NaN. Any read of one would turn a loss NaN. The lm
+  the chat-templated conversations, every special token, and 0, the padding both collators use);
+  the other 155k rows are the untrained initialisation and compress to nothing as NaN. Any read
+  of one turns the losses NaN (which is how padding's id 0 was found). The lm
   head, every other tensor and the tokenizer files travel exactly. AngelSlim copies the table
   into its draft, so its saved draft carries the NaN rows too: restore_reference_draft.py puts
   the real rows back here.
@@ -129,6 +130,9 @@ def keep_ids(target: Path, inputs: Path, head: np.ndarray) -> list[int]:
             text = processor.apply_chat_template(json.loads(line)["conversations"], tokenize=False)
             keep.update(tokenizer(text)["input_ids"])
     keep.update(tokenizer.all_special_ids)
+    # Both trainers' collators right-pad input_ids with 0: a padded position is masked, but its
+    # values still meet zero attention weights and loss masks, and NaN * 0 is NaN.
+    keep.add(0)
     keep.update(int(i) for i in tokenizer.added_tokens_decoder)
     return sorted(int(i) for i in keep)
 
