@@ -118,7 +118,7 @@ def keep_ids(target: Path, inputs: Path, head: np.ndarray) -> list[int]:
     import pyarrow.ipc as ipc
     from transformers import AutoProcessor
 
-    rows, inverse, counts = np.unique(head, axis=0, return_inverse=True, return_counts=True)
+    _, inverse, counts = np.unique(head, axis=0, return_inverse=True, return_counts=True)
     keep = set(np.flatnonzero(inverse.reshape(-1) != counts.argmax()).tolist())  # the trained rows; the rest share one
     for split in SPLITS:
         for shard in sorted((inputs / "prep" / split).glob("shard-*.arrow")):
@@ -130,10 +130,10 @@ def keep_ids(target: Path, inputs: Path, head: np.ndarray) -> list[int]:
             text = processor.apply_chat_template(json.loads(line)["conversations"], tokenize=False)
             keep.update(tokenizer(text)["input_ids"])
     keep.update(tokenizer.all_special_ids)
+    keep.update(int(i) for i in tokenizer.added_tokens_decoder)
     # Both trainers' collators right-pad input_ids with 0: a padded position is masked, but its
     # values still meet zero attention weights and loss masks, and NaN * 0 is NaN.
     keep.add(0)
-    keep.update(int(i) for i in tokenizer.added_tokens_decoder)
     return sorted(int(i) for i in keep)
 
 
@@ -214,13 +214,12 @@ def pack_prep(inputs: Path, dst: Path) -> None:
     for split in SPLITS:
         src, out = inputs / "prep" / split, dst / split
         out.mkdir(parents=True)
-        for name in ("manifest.json", "rejects.jsonl", "lengths.svg"):
+        for name in ("manifest.json", "rejects.jsonl"):
             shutil.copy(src / name, out / name)
         wavs = {Path(p).stem: Path(p) for p in audio_paths(inputs / "regen" / f"{split}.jsonl")}
         rebuild = {}
         for shard in sorted(src.glob("shard-*.arrow")):
-            reader = ipc.open_file(str(shard))
-            table = reader.read_all()
+            table = ipc.open_file(str(shard)).read_all()
             audio = table["audio"].combine_chunks()
             if not np.array_equal(audio.value_lengths().to_numpy(), np.ones(len(table))):
                 raise SystemExit(f"{shard}: a record with more than one audio segment; rebuilding expects one clip per record")
@@ -233,7 +232,7 @@ def pack_prep(inputs: Path, dst: Path) -> None:
                 pass
             with ipc.new_file(str(out / f"{stem}.noaudio.arrow"), table.drop_columns(["audio"]).schema) as writer:
                 writer.write_table(table.drop_columns(["audio"]))
-            rebuild[shard.name] = {"batches": [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)], "audio_sha256": audio_digest(values)}
+            rebuild[shard.name] = {"audio_sha256": audio_digest(values)}
         (out / "rebuild.json").write_text(json.dumps(rebuild, indent=1) + "\n")
 
 
