@@ -12,6 +12,10 @@ hypothesis in docs/perf/quality.md is one flag against the same code. Prints one
 Two caches make a CPU experiment fast without changing what the objective computes: the target's
 log-mel features and its audio encoder's outputs are computed once per clip (the target is frozen;
 the encoder then runs one clip at a time, so only float summation order can differ from a batch).
+
+On a GPU (``--set device=cuda``) it runs in true fp32: TF32 is off for matmuls and convolutions.
+``precision fp32`` there needs ``--set ttt.attention=eager``: the flash TTT kernel calls PyTorch's
+CUDA flash attention, which takes only fp16/bf16; the eager kernel computes the same function.
 """
 
 from __future__ import annotations
@@ -163,7 +167,8 @@ def cache_target_audio() -> None:
         cache: dict[bytes, torch.Tensor] = {}
 
         def cached(input_features, attention_mask=None, **kw):
-            keys = [hashlib.sha1(input_features[i].numpy().tobytes()).digest() for i in range(input_features.shape[0])]
+            host = input_features.detach().cpu()  # on a GPU the features arrive on the device
+            keys = [hashlib.sha1(host[i].numpy().tobytes()).digest() for i in range(host.shape[0])]
             for i, key in enumerate(keys):  # one clip at a time: its output cannot depend on batch neighbours
                 if key not in cache:
                     mask = None if attention_mask is None else attention_mask[i : i + 1]
@@ -201,6 +206,8 @@ def main() -> None:
     args = p.parse_args()
 
     torch.set_num_threads(1)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
     cfg = base_config(args.target, args.train, args.eval, args.vocab, args.out)
     for item in args.set:
         key, _, value = item.partition("=")

@@ -18,7 +18,13 @@ AngelSlim is changed or copied. What this driver sets that the entry point canno
 - ``max_steps`` (the entry point only takes whole epochs);
 - the draft vocabulary: eaglet's d2t/t2d written as AngelSlim's own vocab_mapping_cache.pt, which
   its build_vocab_mapping then loads (same 4096 tokens on both sides);
-- one CPU thread (as the eaglet runs);
+- one CPU thread (as the eaglet runs), and on a GPU true fp32 (no TF32 in matmuls or
+  convolutions, as draft_experiment.py); the device is AngelSlim's own choice for the target
+  (``decide_device_for_distributed``: cuda:0 when torch sees a GPU, else the CPU), and the
+  Trainer's follows it (``use_cpu`` only without a GPU);
+- ``--num-proc``: the dataset build's worker processes (its ``num_proc``; 1 as the CPU runs ran,
+  more on the GPU machine, where the build would otherwise outlast the training: the records and
+  their order do not depend on it);
 - a callback that records each eval's acc_i/ploss_i at its own step (AngelSlim logs them with the
   next training log) and the training log rows, into metrics.jsonl in eaglet's row format.
 
@@ -124,9 +130,12 @@ def main() -> None:
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--target-dtype", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--num-proc", type=int, default=1, help="dataset build worker processes")
     args = p.parse_args()
 
     torch.set_num_threads(1)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
     speculative = import_angelslim_speculative()
     import transformers
     from angelslim.compressor.speculative.train.data.dataset import DatasetManager
@@ -155,7 +164,7 @@ def main() -> None:
     data_args = argparse.Namespace(
         train_data_path=[args.train],
         eval_data_path=args.eval,
-        num_proc=1,
+        num_proc=args.num_proc,
         sample_num=None,
         shuffle_seed=42,  # the entry point's default
         training_mode="online",
@@ -193,7 +202,7 @@ def main() -> None:
         logging_steps=args.log_every,
         report_to="none",
         seed=args.seed,
-        use_cpu=True,
+        use_cpu=not torch.cuda.is_available(),  # where AngelSlim put the target
     )
     metrics = (out / "metrics.jsonl").open("w")
     holder: dict = {}
@@ -241,6 +250,7 @@ def main() -> None:
         "seconds": round(wall, 1),
         "seed": args.seed,
         "draft_dtype": str(next(draft_model.parameters()).dtype),
+        "device": str(next(draft_model.parameters()).device),
         "train_records": len(train_dataset),
         "eval_records": len(eval_dataset),
         "eval": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items() if k.startswith("acc_") or k == "step"} for r in rows if r["split"] == "eval"],
