@@ -84,7 +84,7 @@ class Trainer(CheckpointState):
         self.draft = self.build_draft()
         if self.fusing:
             self.fuse()
-        self.objective = TTTObjective(self.draft, steps=cfg.ttt.steps, decay=cfg.ttt.loss_decay, kernel=cfg.ttt.attention, compiled=self.fusing)
+        self.objective = TTTObjective(self.draft, steps=cfg.ttt.steps, decay=cfg.ttt.loss_decay, kernel=self.ttt_kernel(), compiled=self.fusing)
         self.model = dist_env.wrap(self.objective, env, cfg.parallel)
         self.optimizer = self.build_optimizer()
         self.train_data = self.build_dataset(cfg.train_data)
@@ -200,6 +200,16 @@ class Trainer(CheckpointState):
                 f"{len(r.skipped_no_loss)} skipped (no assistant tokens)",
             )
         return data
+
+    def ttt_kernel(self) -> str:
+        """The TTT attention kernel: the configured one, except that fp32 on CUDA runs the eager
+        reference, since PyTorch's CUDA flash attention (the flash kernel's core) takes only 16-bit
+        inputs. Same function; the eager kernel's memory grows with the square of the length."""
+        kernel = self.cfg.ttt.attention
+        if kernel == "flash" and self.env.device.type == "cuda" and self.amp_dtype == torch.float32:
+            events.log("warn", "precision fp32 on cuda: the TTT attention runs the eager kernel (PyTorch's CUDA flash attention takes only 16-bit inputs); bf16 keeps the flash kernel and its linear memory")
+            return "eager"
+        return kernel
 
     @property
     def precision(self) -> str:

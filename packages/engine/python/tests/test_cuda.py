@@ -336,3 +336,18 @@ def test_split_kv_attention_in_bf16_on_cuda_equals_torch_attention(kv_heads):
             want = cached_attention(q.float(), kv.float(), bucket, bias, 128**-0.5)
             got = split_kv_attention(q, kv, positions, bucket, 128**-0.5).float()
             assert (got - want).abs().max().item() < 2e-2, (bucket, last, tokens)  # bf16 output rounding is 4e-3 at |x| ~ 1
+
+
+def test_fp32_training_on_cuda_runs_the_eager_ttt_kernel(tmp_path):
+    """PyTorch's CUDA flash attention takes only 16-bit inputs: precision fp32 on a GPU must train
+    (on the eager reference kernel), not fail inside the flash kernel."""
+    model = tiny_qwen2_audio(tmp_path / "model")
+    records = make_records(4, seed=0, audio_every=2)
+    data = write_prepared(tmp_path / "train", records)
+    vocab = write_vocab(tmp_path / "vocab.safetensors", records)
+    trainer = Trainer(train_config(tmp_path / "a", model, [data], vocab, device="cuda", precision="fp32", compile="off", maxSteps=3, logEvery=1)).build()
+    assert trainer.objective.kernel is eager_ttt_attention
+    trainer.train()
+    rows = [json.loads(line) for line in (tmp_path / "a" / "out" / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in rows if r["split"] == "train"]
+    assert len(losses) == 3 and all(np.isfinite(losses)), rows
