@@ -3,6 +3,7 @@
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CAPTURE_SCHEMA_VERSION } from '@eaglet/core';
 import { makeSpeechDataset, tinyQwen2AudioModel } from '@eaglet/fixtures';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { eaglet } from './helpers.js';
@@ -56,7 +57,7 @@ describe('eaglet data capture, then eaglet train offline', () => {
     const result = JSON.parse(again.stdout);
     expect(result).toMatchObject({ alreadyDone: true, shardsWritten: 0 });
     expect(result.manifest).toMatchObject({
-      schemaVersion: 1,
+      schemaVersion: CAPTURE_SCHEMA_VERSION,
       dtype: 'bfloat16',
       target: { id: 'qwen2-audio', model, auxLayerIds: [2, 4, 5] },
       data: [{ folder: join(dir, 'prepared') }],

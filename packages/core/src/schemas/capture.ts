@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { EngineTarget } from './engine-target.js';
 
 /** Schema version of captures; bump when the shard layout or the manifest change. */
-export const CAPTURE_SCHEMA_VERSION = 1;
+export const CAPTURE_SCHEMA_VERSION = 2;
 
 /**
  * The capture contract between `eaglet data capture` (the engine writes it) and offline training

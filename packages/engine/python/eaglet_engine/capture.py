@@ -40,7 +40,7 @@ from .errors import EngineError
 from .signals import StopRequested
 from .targets import TargetAdapter, TargetBatch, load_adapter, rows_needed, run_target
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: final states at the rows of the alignment that trains the prompt's last row (ttt)
 MANIFEST = "capture.json"
 PROGRESS = "capture-progress.json"
 HEAD = "target-head.safetensors"

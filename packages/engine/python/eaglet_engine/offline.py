@@ -32,7 +32,7 @@ from .capture import HEAD, MANIFEST, PROGRESS, SCHEMA_VERSION, differences, prep
 from .config import EngineTarget, TrainConfig, to_dict
 from .data import PreparedDataset, collate
 from .errors import ConfigError, EngineError
-from .targets import TargetBatch, TargetInfo, TargetOutput
+from .targets import TargetBatch, TargetInfo, TargetOutput, rows_needed
 
 OPEN_SHARDS = 256
 
@@ -180,8 +180,8 @@ class CapturedDataset(PreparedDataset):
             n = int(batch.lengths[k])
             f = self._open(path)
             taps[k, :n] = f.get_slice("taps")[tap : tap + n]
-            # Loss rows of the (possibly cut) record: the first ones of the whole record's.
-            positions = batch.loss_mask[k, : n - 1].nonzero(as_tuple=True)[0] + 1
+            # Loss rows of the (possibly cut) record, chosen as the capture chose them: the first ones of the whole record's.
+            positions = rows_needed(batch.loss_mask[k : k + 1, :n], torch.ones(1, n, dtype=torch.bool))[0].nonzero(as_tuple=True)[0]
             if len(positions) > rows or (n == length and len(positions) != rows):
                 raise EngineError(f"{path}: record {batch.ids[k]} has {rows} captured loss rows, its prepared loss mask {len(positions)}", code="EAGLET_DATA_INVALID", hint="capture the data again")
             final[k, positions] = f.get_slice("final_hidden")[row : row + len(positions)]

@@ -9,9 +9,16 @@ Alignment (as in the reference implementation; T = sequence length, t = position
   t+1, and learns the target's distribution at position t+1 (the token after t+1);
 * step i reads its own previous output at t, the embedding of token t+1+i, and learns the
   target's distribution at t+1+i; its rope position is t+i;
-* the row counts when token t+i is an assistant token (``loss_mask``) and the target's argmax
-  at t+1+i lies in the draft vocabulary. Rows whose target would lie beyond the sequence do not
-  exist (the reference pads them with zero logits; we leave them out).
+* the row counts when the token it reads, t+1+i, is an assistant token (``loss_mask``) and the
+  target's argmax at t+1+i lies in the draft vocabulary. Rows whose target would lie beyond the
+  sequence do not exist (the reference pads them with zero logits; we leave them out).
+
+The reference counts a row when its own token, t+i, is an assistant token instead. That leaves
+the prompt's last row untrained (it reads the first answer token), and in decoding that row makes
+every request's first draft: on the fixture of docs/perf/quality.md every first draft after the
+prefill was rejected, for the reference's drafts and ours alike (120 of 462 verifications, mean
+acceptance length 3.17); counting the rows the draft is queried at raised it to 3.8. The number
+of counted rows is the same (the row after each assistant span, which no decoding reads, drops).
 
 loss_i = (sum of soft cross-entropy over counted rows) / normaliser_i, total = sum_i decay^i
 loss_i. The trainer's normaliser is the number of assistant tokens at step i over the whole
@@ -64,8 +71,8 @@ class TTTBatch:
 
 
 def step_token_counts(loss_mask: Tensor, valid: Tensor, steps: int) -> Tensor:
-    """Assistant tokens counted at each TTT step (the acc_i denominators): loss_mask[t+i] where
-    position t+1+i exists. Works on CPU tensors before the target runs, so normalisers for a whole
+    """Assistant tokens counted at each TTT step (the acc_i denominators): loss_mask[t+1+i] for
+    the rows t whose target position t+1+i exists. Works on CPU tensors before the target runs, so normalisers for a whole
     optimizer step are known up front."""
     t = loss_mask.shape[1]
     counts = []
@@ -74,7 +81,7 @@ def step_token_counts(loss_mask: Tensor, valid: Tensor, steps: int) -> Tensor:
         if n <= 0:
             counts.append(torch.zeros((), dtype=torch.int64))
             continue
-        counts.append((loss_mask[:, i : i + n] & valid[:, 1 + i : 1 + i + n]).sum().to(torch.int64).cpu())
+        counts.append((loss_mask[:, 1 + i : 1 + i + n] & valid[:, 1 + i : 1 + i + n]).sum().to(torch.int64).cpu())
     return torch.stack(counts)
 
 
@@ -149,7 +156,7 @@ class TTTObjective(nn.Module):
         for i in range(self.steps):
             n = t - 1 - i  # positions whose target (t+1+i) exists
             if n > 0:
-                counted[i, :, :n] = batch.loss_mask[:, i : i + n] & batch.target_in_draft[:, 1 + i : 1 + i + n]
+                counted[i, :, :n] = batch.loss_mask[:, 1 + i : 1 + i + n] & batch.target_in_draft[:, 1 + i : 1 + i + n]
         si, bi, ti = counted.nonzero(as_tuple=True)
         sizes = torch.bincount(si, minlength=self.steps).tolist()
         return list(bi.split(sizes)), list(ti.split(sizes))

@@ -11,12 +11,12 @@ from .fixtures import TEXT_VOCAB, make_records, tiny_qwen2_audio, train_config, 
 
 
 def _plain_table(records) -> dict[int, int]:
-    """Most frequent assistant follower of each token, ties to the lower id."""
+    """Most frequent follower of each assistant token, ties to the lower id."""
     pairs: Counter = Counter()
     for r in records:
         ids, mask = r["input_ids"], r["loss_mask"]
-        for a, b, follows in zip(ids[:-1], ids[1:], mask[1:]):
-            if follows:
+        for a, b, reads in zip(ids[:-1], ids[1:], mask[:-1]):
+            if reads:
                 pairs[(int(a), int(b))] += 1
     best: dict[int, tuple[int, int]] = {}
     for (a, b), n in pairs.items():
@@ -73,8 +73,8 @@ def test_eval_reports_the_bigram_accuracy_on_the_rows_acc0_counts(tmp_path):
     correct = total = 0
     for ids, mask, argmax in rows:
         for t in range(len(ids) - 1):
-            if mask[t]:
-                total += 1  # acc_0's denominator: every assistant token t with a position t+1
+            if mask[t + 1]:
+                total += 1  # acc_0's denominator: every row t whose next token, t+1, is an assistant token
                 correct += bool(t2d[argmax[t + 1]]) and int(table[ids[t + 1]]) == argmax[t + 1]
     assert correct > 0
     assert values["bigram_acc"] == correct / total

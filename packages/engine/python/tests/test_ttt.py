@@ -21,8 +21,10 @@ def _pad_left_shift(x):
 def naive_ttt(draft, input_ids, loss_mask, valid, taps, target_full, steps, decay):
     """Reference implementation (float64): eager attention, full logits, padding shifts.
 
-    Differs from the original in one documented way: a row whose target position lies beyond the
-    record (padding, or past the end) is not counted (the original pads with zero logits there).
+    Differs from the original in two documented ways: a row whose target position lies beyond the
+    record (padding, or past the end) is not counted (the original pads with zero logits there);
+    and a row counts when the token it reads is an assistant token (the original: its own token),
+    so the prompt's last row, which makes a request's first draft, is trained (``ttt``'s docstring).
     """
     t2d = draft.t2d
     hidden = draft.project(taps)
@@ -32,7 +34,7 @@ def naive_ttt(draft, input_ids, loss_mask, valid, taps, target_full, steps, deca
     ids = _pad_left_shift(input_ids)
     target = _pad_left_shift(target_full)
     target_valid = _pad_left_shift(valid)
-    lm = loss_mask.clone()
+    lm = _pad_left_shift(loss_mask)  # row t reads token t+1
     losses, stats = [], []
     for i in range(steps):
         hidden = draft.step(draft.embed(ids), hidden, pos + i, cache)
@@ -123,5 +125,5 @@ def test_fused_loss_equals_reference_in_fp32_and_bf16_and_skips_grads_in_eval():
 def test_step_counts_are_the_accuracy_denominators():
     loss_mask = torch.tensor([[0, 0, 1, 1, 1, 0], [0, 1, 1, 0, 0, 0]], dtype=torch.bool)
     valid = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], dtype=torch.bool)
-    # step i counts loss_mask[t+i] where t+1+i is a real position
-    assert step_token_counts(loss_mask, valid, 3).tolist() == [3 + 2, 3 + 2, 3 + 1]
+    # step i counts loss_mask[t+1+i] where t+1+i is a real position: the assistant tokens from position 1+i on
+    assert step_token_counts(loss_mask, valid, 3).tolist() == [3 + 2, 3 + 1, 2 + 0]

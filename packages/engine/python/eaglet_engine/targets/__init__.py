@@ -254,10 +254,11 @@ def compile_layers(layers: nn.ModuleList) -> None:
 
 
 def rows_needed(loss_mask: Tensor, valid: Tensor) -> Tensor:
-    """Positions p whose target distribution some TTT step reads: token p-1 is an assistant token
-    and p is a real position (step i reads target p = t+1+i for loss_mask[t+i], i.e. p-1)."""
-    need = torch.zeros_like(valid)
-    need[:, 1:] = loss_mask[:, :-1] & valid[:, 1:]
+    """Positions p whose target distribution some TTT step reads: token p is an assistant token and
+    a real position past the first (step i reads target p = t+1+i when loss_mask[t+1+i]; see
+    ``ttt``'s alignment)."""
+    need = loss_mask & valid
+    need[:, 0] = False
     return need
 
 
