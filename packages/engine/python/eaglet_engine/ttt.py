@@ -17,8 +17,9 @@ The reference counts a row when its own token, t+i, is an assistant token instea
 the prompt's last row untrained (it reads the first answer token), and in decoding that row makes
 every request's first draft: on the fixture of docs/perf/quality.md every first draft after the
 prefill was rejected, for the reference's drafts and ours alike (120 of 462 verifications, mean
-acceptance length 3.17); counting the rows the draft is queried at raised it to 3.8. The number
-of counted rows is the same (the row after each assistant span, which no decoding reads, drops).
+acceptance length 3.17); counting the rows the draft is queried at raised it to 3.8. About as
+many rows count (per assistant span one row moves from its end, which no decoding reads, to the
+row before its start).
 
 loss_i = (sum of soft cross-entropy over counted rows) / normaliser_i, total = sum_i decay^i
 loss_i. The trainer's normaliser is the number of assistant tokens at step i over the whole
