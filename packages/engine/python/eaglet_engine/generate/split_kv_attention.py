@@ -2,7 +2,7 @@
 
 Why a kernel of our own: a verification step attends N+1 queries over every cached key and value
 of a layer. torch's kernels give each (head, block of queries) one program, 32 programs for a
-32-head model on an H200's 132 multiprocessors: on the Qwen2-Audio-7B shapes (32 layers, KV 1024)
+32-head model on an H200's 132 multiprocessors: on the benchmarked 7B's shapes (32 layers, KV 1024)
 cuDNN's took 0.38 ms for one query and 0.88 ms for five, reading the cache at a fifth to a third
 of the copy bandwidth. Here each head's keys are cut into splits read by separate programs, each
 keeping a running softmax (`_partial`), and a second kernel merges the splits by log-sum-exp
