@@ -1,9 +1,14 @@
-"""The experiment table of docs/perf/quality.md from ``draft_experiment.py`` output folders.
+"""The tables of docs/perf/quality.md from ``draft_experiment.py`` output folders.
 
     node tools/python.mjs tools/bench/quality/summarise.py RUN_DIR...
+    node tools/python.mjs tools/bench/quality/summarise.py --acceptance RUN_DIR...
 
-One Markdown row per run: eval acc_0 at every eval step, the last eval's acc_i, the bigram
-baseline, and the first eval step at which acc_0 beat it.
+Default ("Experiments"): one Markdown row per run: eval acc_0 at every eval step, the last eval's
+acc_i, the bigram baseline, and the first eval step at which acc_0 beat it.
+
+``--acceptance`` ("What moves acceptance", runs of ``sweep.sh``): the last eval's step and acc_i,
+the bigram baseline, and from the run's bench.json the mean acceptance length and the acceptance
+rate per draft position; the training and bench wall seconds.
 """
 
 from __future__ import annotations
@@ -11,6 +16,10 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+
+
+def change_of(summary: dict) -> str:
+    return " ".join(summary["set"] + [f"variant {v}" for v in summary["variant"]]) or "(engine as is)"
 
 
 def row(run: Path) -> tuple[list[int], str]:
@@ -21,13 +30,41 @@ def row(run: Path) -> tuple[list[int], str]:
     accs = [v for k, v in sorted(last.items()) if k.startswith("acc_")]
     bigram = last["bigram_acc"]
     beat = next((e["step"] for e in evals if e["acc_0"] > e["bigram_acc"]), None)
-    change = " ".join(summary["set"] + [f"variant {v}" for v in summary["variant"]]) or "(engine as is)"
-    cells = [run.name, change, *(f"{e['acc_0']:.2f}" for e in evals), " / ".join(f"{a:.2f}" for a in accs), f"{bigram:.2f}", str(beat or "never")]
+    cells = [run.name, change_of(summary), *(f"{e['acc_0']:.2f}" for e in evals), " / ".join(f"{a:.2f}" for a in accs), f"{bigram:.2f}", str(beat or "never")]
     return steps, "| " + " | ".join(cells) + " |"
 
 
+def acceptance_row(run: Path) -> str:
+    summary = json.loads((run / "summary.json").read_text())
+    last = summary["eval"][-1]
+    accs = [v for k, v in sorted(last.items()) if k.startswith("acc_")]
+    eagle3 = json.loads((run / "bench.json").read_text())["eagle3"]
+    spec = eagle3["spec"]
+    cells = [
+        run.name,
+        str(last["step"]),
+        " / ".join(f"{a:.2f}" for a in accs),
+        f"{last['bigram_acc']:.2f}",
+        f"{spec['meanAcceptanceLength']:.2f}",
+        " / ".join(f"{a:.2f}" for a in spec["acceptanceRatePerPosition"]),
+        f"{summary['seconds']:.0f} + {eagle3['wallSeconds']:.0f}",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
 def main() -> None:
-    runs = [Path(p) for p in sys.argv[1:]]
+    args = sys.argv[1:]
+    acceptance = "--acceptance" in args
+    runs = [Path(p) for p in args if p != "--acceptance"]
+    if acceptance:
+        done = [r for r in runs if (r / "summary.json").is_file() and (r / "bench.json").is_file()]
+        if not done:
+            raise SystemExit("no run with summary.json and bench.json in the given folders")
+        print("| run | steps | eval acc_0 .. acc_4 | bigram | acceptance length | accepted per position | seconds (train + bench) |")
+        print("|---|---:|---|---:|---:|---|---:|")
+        for run in done:
+            print(acceptance_row(run))
+        return
     rows = [row(r) for r in runs if (r / "summary.json").is_file()]
     if not rows:
         raise SystemExit("no summary.json in the given folders")
