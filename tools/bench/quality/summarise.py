@@ -2,6 +2,7 @@
 
     node tools/python.mjs tools/bench/quality/summarise.py RUN_DIR...
     node tools/python.mjs tools/bench/quality/summarise.py --acceptance RUN_DIR...
+    node tools/python.mjs tools/bench/quality/summarise.py --draft-log FILE...
 
 Default ("Experiments"): one Markdown row per run: eval acc_0 at every eval step, the last eval's
 acc_i, the bigram baseline, and the first eval step at which acc_0 beat it.
@@ -9,12 +10,16 @@ acc_i, the bigram baseline, and the first eval step at which acc_0 beat it.
 ``--acceptance`` ("What moves acceptance", runs of ``sweep.sh``): the last eval's step and acc_i,
 the bigram baseline, and from the run's bench.json the mean acceptance length and the acceptance
 rate per draft position; the training and bench wall seconds.
+
+``--draft-log`` (files of ``draft_log/sitecustomize.py``): how many draft tokens were accepted in
+each request's first draft and in its later ones.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
+from collections import Counter
 from pathlib import Path
 
 
@@ -52,11 +57,35 @@ def acceptance_row(run: Path) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def draft_log_rows(path: Path) -> list[str]:
+    first, later = Counter(), Counter()
+    for line in path.read_text().splitlines():
+        entry = json.loads(line)
+        (first if entry["draft"] == 0 else later)[entry["accepted"]] += 1
+    rows = []
+    for name, counts in (("first draft of a request", first), ("later drafts", later)):
+        total = sum(counts.values())
+        mean = sum(a * n for a, n in counts.items()) / max(1, total)
+        spread = ", ".join(f"{a}: {counts[a]}" for a in sorted(counts))
+        rows.append(f"| {path} | {name} | {total} | {mean:.2f} | {spread} |")
+    return rows
+
+
 def main() -> None:
-    args = sys.argv[1:]
-    acceptance = "--acceptance" in args
-    runs = [Path(p) for p in args if p != "--acceptance"]
-    if acceptance:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--acceptance", action="store_true")
+    mode.add_argument("--draft-log", action="store_true")
+    p.add_argument("paths", nargs="+", type=Path)
+    args = p.parse_args()
+    runs = args.paths
+    if args.draft_log:
+        print("| log | drafts | count | mean accepted | drafts by tokens accepted |")
+        print("|---|---|---:|---:|---|")
+        for path in runs:
+            print("\n".join(draft_log_rows(path)))
+        return
+    if args.acceptance:
         done = [r for r in runs if (r / "summary.json").is_file() and (r / "bench.json").is_file()]
         if not done:
             raise SystemExit("no run with summary.json and bench.json in the given folders")
