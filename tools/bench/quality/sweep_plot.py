@@ -3,8 +3,9 @@
     node tools/python.mjs tools/bench/quality/sweep_plot.py RUNS OUT.png
 
 Left: mean acceptance length (bench, 3 draft tokens) against epochs, constant lr and cosine.
-Right: against the draft vocabulary size, with each vocabulary's share of the bench answers'
-tokens. Runs named as in the doc's commands (base-4ep-const is constant lr at 4 epochs); seeds
+Middle: against the draft vocabulary size, with each vocabulary's share of the bench answers'
+tokens. Right: by training answers (regenerated at temperature 0, 0.7, 1.0; the original
+transcripts; both), after 150 and 300 steps. Runs named as in the doc's commands (base-4ep-const is constant lr at 4 epochs); seeds
 1 and 2 (NAME-sN), where present, are drawn as points beside seed 0's line.
 """
 
@@ -40,13 +41,13 @@ def series(runs: Path, names: list[str], xs: list[int], ax, label: str, color: s
 
 def main() -> None:
     runs, out = Path(sys.argv[1]), Path(sys.argv[2])
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (left, right, data) = plt.subplots(1, 3, figsize=(16, 4.4))
     const = [f"const-{e}ep" if e != 4 else "base-4ep-const" for e in EPOCHS]
     series(runs, const, EPOCHS, left, "constant lr 3e-3", "tab:blue")
     series(runs, [f"cos-{e}ep" for e in EPOCHS], EPOCHS, left, "cosine from 3e-3", "tab:orange")
-    mask = acceptance(runs / "mask-prompt-end")
-    if mask is not None:
-        left.plot([4], [mask], "s", color="tab:green", label="+ loss mask at the prompt's end")
+    masks = [y for n in ("mask-prompt-end", "mask-prompt-end-s1", "mask-prompt-end-s2") if (y := acceptance(runs / n)) is not None]
+    if masks:
+        left.plot([4] * len(masks), masks, "s", color="tab:green", label="constant, + loss mask at the prompt's end")
     left.set(xscale="log", xticks=EPOCHS, xticklabels=[f"{e}\n({75 * e} steps)" for e in EPOCHS], xlabel="epochs of 600 records, batches of 8", ylabel="mean acceptance length (3 draft tokens)", title="epochs and schedule")
     vocab = [f"vocab{n}" if n != 4096 else "base-4ep-const" for n in VOCABS]
     series(runs, vocab, VOCABS, right, "300 steps", "tab:blue")
@@ -54,7 +55,19 @@ def main() -> None:
     twin.plot(VOCABS, [BENCH_COVERAGE[n] for n in VOCABS], "--", color="gray", label="bench answer tokens covered")
     twin.set(ylabel="share of bench answer tokens in the draft vocabulary", ylim=(0, 1.05))
     right.set(xscale="log", xticks=VOCABS, xticklabels=[str(n) for n in VOCABS], xlabel="draft vocabulary size (240 distinct answer tokens)", title="draft vocabulary")
-    for ax in (left, right):
+    answers = [("regen T=0", "const-2ep", "base-4ep-const"), ("regen T=0.7", "regen-t0.7-2ep", "regen-t0.7"), ("regen T=1.0", "regen-t1.0-2ep", "regen-t1.0"), ("original", "original-2ep", "original"), ("both", "mixed-1ep", "mixed")]
+    for offset, steps, color in ((-0.2, 150, "tab:gray"), (0.2, 300, "tab:blue")):
+        names = [a[1] if steps == 150 else a[2] for a in answers]
+        xs = [i + offset for i in range(len(answers))]
+        heights = [acceptance(runs / n) or 0 for n in names]
+        data.bar(xs, heights, width=0.4, color=color, alpha=0.6, label=f"{steps} steps (seed 0)")
+        for x, name in zip(xs, names):
+            seeds = [y for s in (1, 2) if (y := acceptance(runs / f"{name}-s{s}")) is not None]
+            data.plot([x] * len(seeds), seeds, "x", color="black")
+    data.set_xticks(range(len(answers)), [a[0] for a in answers])
+    data.set(xlabel="training answers", title="training answers (regenerated, original, both)")
+    data.legend(loc="lower right", fontsize=8)
+    for ax in (left, right, data):
         ax.minorticks_off()
         ax.set_ylim(1, 4)
         ax.grid(alpha=0.3)
