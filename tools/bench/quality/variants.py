@@ -64,33 +64,9 @@ def _sequence_normaliser() -> None:
     trainer_mod.Trainer.train_step = step
 
 
-def _mask_prompt_end() -> None:
-    """The loss mask also counts the prompt's last position: the row whose step 0 reads the
-    target's hidden state there and the first answer token, and predicts the second answer token,
-    which is what the first draft after prefill does in decoding. Eagle3's alignment counts a row
-    when its own token is an assistant token, so that row is never trained (nor scored) while
-    every request's first draft uses it. Applied to every record read (train, eval, normalisers)."""
-    from eaglet_engine import data as data_mod
-
-    def widened(mask):
-        out = mask.copy()
-        out[:-1] |= mask[1:]
-        return out
-
-    record, loss_mask = data_mod.PreparedDataset.record, data_mod.PreparedDataset.loss_mask
-
-    def record_widened(self, ref, with_audio=True):
-        r = record(self, ref, with_audio)
-        return data_mod.Record(r.id, r.input_ids, widened(r.loss_mask), r.audio, r.audio_token_counts)
-
-    data_mod.PreparedDataset.record = record_widened
-    data_mod.PreparedDataset.loss_mask = lambda self, index: widened(loss_mask(self, index))
-
-
 VARIANTS = {
     "init-normal-0.02": lambda: _normal_init(0.02),
     "no-hidden-input": _no_hidden_input,
     "zero-loss-mask": _zero_loss_mask,
     "normaliser-sequence": _sequence_normaliser,
-    "mask-prompt-end": _mask_prompt_end,
 }
