@@ -4,7 +4,8 @@
         --target MODEL --train PREPARED --eval PREPARED --vocab VOCAB --out DIR \\
         [--set optimizer.lr=0.003 --set ttt.steps=3 ...] [--variant NAME ...]
 
-``--set`` overrides any field of the train config (values are JSON, else strings). ``--variant``
+``--set`` overrides any field of the train config (values are JSON, else strings; ``null`` removes
+an optional field, e.g. ``--set maxSteps=null --set epochs=4`` trains whole epochs). ``--variant``
 applies a named change to the engine for this run only (listed in ``VARIANTS``), so each
 hypothesis in docs/perf/quality.md is one flag against the same code. Prints one JSON summary line
 (final and per-eval acc_i next to the bigram baseline) and leaves metrics.jsonl in --out.
@@ -131,7 +132,10 @@ def set_field(cfg: dict, path: str, raw: str) -> None:
     node = cfg
     for key in parents:
         node = node.setdefault(key, {})
-    node[last] = value
+    if value is None:
+        node.pop(last, None)
+    else:
+        node[last] = value
 
 
 # --------------------------------------------------------------------------------------------
