@@ -96,6 +96,14 @@ class StaticKVCache:
         2-16 queries: it reads the cache faster) rather than torch's, which needs `attention_bias`."""
         return split_kv_attention.serves(self.kv.device, self.kv.dtype, tokens, self.kv.shape[-1])
 
+    def bias_for(self, positions: Tensor, bucket: int | None) -> Tensor | None:
+        """The mask torch's attention needs for queries at `positions` over the first `bucket`
+        cached positions (`attention_bias`), made once per step; None where none is read: a prompt
+        (`bucket` None) or the split-KV kernel, which takes the positions themselves."""
+        if bucket is None or self.split_kv(positions.shape[0]):
+            return None
+        return attention_bias(self.key_index, positions, bucket, self.kv.dtype)
+
     def write(self, layer: int, kv: Tensor, positions: Tensor) -> None:
         """kv [2, Hkv, T, D] goes to `positions` [T]."""
         self.kv[layer].index_copy_(2, positions, kv)
@@ -124,8 +132,7 @@ class DraftCacheView:
 
     def at(self, positions: Tensor, bucket: int | None) -> DraftCacheView:
         self.positions, self.bucket = positions, bucket
-        needs_bias = bucket is not None and not self.cache.split_kv(positions.shape[0])
-        self.bias = attention_bias(self.cache.key_index, positions, bucket, self.cache.kv.dtype) if needs_bias else None
+        self.bias = self.cache.bias_for(positions, bucket)
         return self
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .decode_compile import one_token_compiled
-from .static_cache import StaticKVCache, attention_bias
+from .static_cache import StaticKVCache
 
 log = logging.getLogger("eaglet.generate")
 
@@ -200,8 +200,7 @@ class StaticTarget:
     def forward(self, x: Tensor, positions: Tensor, bucket: int | None, want_taps: bool = False) -> tuple[Tensor, Tensor | None]:
         cos = self.cos.index_select(0, positions)
         sin = self.sin.index_select(0, positions)
-        needs_bias = bucket is not None and not self.cache.split_kv(x.shape[0])
-        bias = attention_bias(self.cache.key_index, positions, bucket, self.dtype) if needs_bias else None
+        bias = self.cache.bias_for(positions, bucket)
         taps = {0: x} if want_taps and 0 in self.aux_layer_ids else {}
         # One compiled graph serves every token count above 1 (prompts, verification); 1 (decode)
         # gets its own. Marked here, so the first compilation is already the general one.
