@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+"""Launch shapes of the fused decode kernels (eaglet_engine.generate.fused_decode), searched on this
+GPU, and the decode step they make, side by side with the compiled step the fast path ran before
+them, in one run:
+
+  1. each kernel alone, over the 7B text decoder's 32 layers (one launch per layer with that layer's
+     weights, captured in a CUDA graph: every launch reads its weights from memory, as a decode step
+     does), for a grid of launch shapes; time per launch and bytes read over the copy bandwidth;
+  2. a whole decode step (32 layers, final norm, lm_head, argmax) with the best shapes, with the
+     library defaults (`fused_decode.Config()`), and with torch.compile's autotuned functions
+     (`static_target.pre_attention`/`post_attention` through `decode_compile.one_token_compiled`,
+     cuDNN attention), and the floor: the step's weight and KV bytes over the copy bandwidth;
+  3. the fused layer against the reference functions in bf16 (largest difference, relative).
+
+    PYTHONPATH=packages/engine/python:tools/bench python tools/bench/decode_kernels.py --out "$OUT"
+
+Random bf16 weights of Qwen2-7B's shapes (qwen2_audio_7b.py); one token at position 853 of a
+1024-position KV bucket (the 790-token prompt plus half of 128 new tokens, as decode.py). Writes
+decode-kernels.json to --out after every section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+import statistics
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from eaglet_engine.generate import fused_decode as fd
+from eaglet_engine.generate.decode_compile import one_token_compiled
+from eaglet_engine.generate.static_cache import attention_bias, cached_attention
+from eaglet_engine.generate.static_target import LayerWeights, post_attention, pre_attention, rms_norm
+from qwen2_audio_7b import QWEN2_AUDIO_7B
+
+TEXT = QWEN2_AUDIO_7B["text_config"]
+LAYERS, HIDDEN, INTER = TEXT["num_hidden_layers"], TEXT["hidden_size"], TEXT["intermediate_size"]
+HEADS, KV_HEADS = TEXT["num_attention_heads"], TEXT["num_key_value_heads"]
+D = HIDDEN // HEADS
+VOCAB = TEXT["vocab_size"]
+EPS = TEXT["rms_norm_eps"]
+
+
+def graph_ms(fn, replays: int = 20) -> float:
+    """Median over 5 batches of the milliseconds of one replay of fn captured as a CUDA graph."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(2):
+            fn()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    graph.replay()
+    torch.cuda.synchronize()
+    samples = []
+    for _ in range(5):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        for _ in range(replays):
+            graph.replay()
+        b.record()
+        b.synchronize()
+        samples.append(a.elapsed_time(b) / replays)
+    return statistics.median(samples)
+
+
+class Bench:
+    def __init__(self, args) -> None:
+        self.out = Path(args.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.args = args
+        self.dev = torch.device("cuda")
+        self.result: dict = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": "python tools/bench/decode_kernels.py", "errors": {}}
+        self.t0 = time.perf_counter()
+
+    def log(self, msg: str) -> None:
+        print(f"[{time.perf_counter() - self.t0:7.1f}s] {msg}", flush=True)
+
+    def save(self) -> None:
+        (self.out / "decode-kernels.json").write_text(json.dumps(self.result, indent=1))
+
+    def section(self, name: str, fn) -> None:
+        self.log(f"-- {name}")
+        try:
+            self.result[name] = fn()
+        except Exception:  # noqa: BLE001 - record it; the other sections still run
+            self.result["errors"][name] = traceback.format_exc()[-3000:]
+            self.log(traceback.format_exc())
+        self.save()
+
+    def machine(self) -> dict:
+        import torch._inductor.config
+        import triton
+        import triton.language.extra.cuda
+
+        n = 2**30 // 2  # 1 GiB of bf16 read and written, timed as decode.py times it (not in a graph,
+        src = torch.randn(n, device=self.dev, dtype=torch.bfloat16)  # where a copy is a memcpy node)
+        dst = torch.empty_like(src)
+        for _ in range(3):
+            dst.copy_(src)
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        for _ in range(20):
+            dst.copy_(src)
+        b.record()
+        b.synchronize()
+        ms = a.elapsed_time(b) / 20
+        return {
+            "device": torch.cuda.get_device_name(),
+            "torch": torch.__version__,
+            "triton": triton.__version__,
+            "tritonHasPdl": hasattr(triton.language.extra.cuda, "gdc_wait"),
+            "inductorHasPdl": hasattr(torch._inductor.config.triton, "enable_pdl"),
+            "copyBandwidthTBs": 2 * 2**30 / (ms / 1e3) / 1e12,
+        }
+
+    def build(self) -> dict:
+        torch.manual_seed(0)
+        bf, dev = torch.bfloat16, self.dev
+        r = lambda *s, scale=0.02: torch.randn(*s, device=dev, dtype=bf) * scale  # noqa: E731
+        self.layers = [
+            LayerWeights(1 + r(HIDDEN), EPS, r((HEADS + 2 * KV_HEADS) * D, HIDDEN), r((HEADS + 2 * KV_HEADS) * D), r(HIDDEN, HEADS * D), 1 + r(HIDDEN), EPS, r(2 * INTER, HIDDEN), r(HIDDEN, INTER))
+            for _ in range(LAYERS)
+        ]  # fmt: skip
+        self.norm = 1 + r(HIDDEN)
+        self.lm_head = r(VOCAB, HIDDEN)
+        self.capacity = 2048
+        self.kv = torch.randn(LAYERS, 2, KV_HEADS, self.capacity, D, device=dev, dtype=bf)
+        ang = torch.arange(self.capacity, device=dev)[:, None].float() * (10000.0 ** (-torch.arange(0, D, 2, device=dev).float() / D))[None]
+        self.cos = torch.cat([ang.cos(), ang.cos()], -1).to(bf)
+        self.sin = torch.cat([ang.sin(), ang.sin()], -1).to(bf)
+        self.bucket, self.position = 1024, 853
+        self.pos = torch.tensor([self.position], device=dev)
+        self.x = torch.randn(1, HIDDEN, device=dev, dtype=bf)
+        self.scale = D**-0.5
+        weight_bytes = sum(t.numel() * 2 for w in self.layers for t in (w.ln1, w.w_qkv, w.b_qkv, w.w_o, w.ln2, w.w_gate_up, w.w_down)) + 2 * (self.norm.numel() + self.lm_head.numel())
+        kv_bytes = LAYERS * 2 * KV_HEADS * (self.position + 1) * D * 2
+        self.bw = self.result["machine"]["copyBandwidthTBs"] * 1e12
+        return {"weightBytes": weight_bytes, "kvBytes": kv_bytes, "floorMs": 1e3 * (weight_bytes + kv_bytes) / self.bw, "bucket": self.bucket, "position": self.position}
+
+    # -- 1. each kernel alone ------------------------------------------------------------------
+
+    def _per_launch(self, launch) -> float:
+        """ms per launch of `launch(i)` over the 32 layers, captured together."""
+        return graph_ms(lambda: [launch(i) for i in range(LAYERS)]) / LAYERS
+
+    def kernels(self) -> dict:
+        import triton
+
+        x, pos = self.x, self.pos
+        q = torch.empty(HEADS, 1, D, device=self.dev, dtype=torch.bfloat16)
+        attn = torch.randn(HEADS * D, device=self.dev, dtype=torch.bfloat16)
+        act = torch.randn(INTER, device=self.dev, dtype=torch.bfloat16) * 0.1
+        outs = torch.empty(1, HIDDEN, device=self.dev, dtype=torch.bfloat16)
+        act_out = torch.empty(INTER, device=self.dev, dtype=torch.bfloat16)
+        kp = triton.next_power_of_2(HIDDEN)
+        kv = self.kv
+        rows_qkv = (4, 8, 16, 32)
+        rows_gemv = (4, 8, 16, 32)
+
+        def grid(rows, paired):
+            """Shapes whose fp32 accumulators fit in 64 registers a thread (more spills)."""
+            blocks, stages = ((128, 256, 512), (2, 3, 4)) if paired else ((256, 512, 1024), (1, 2, 3))
+            for r, bk, warps, st in itertools.product(rows, blocks, (4, 8), stages):
+                if r * bk * (2 if paired else 1) <= 64 * 32 * warps:
+                    yield r, bk, warps, st
+
+        def qkv(c, pdl=False):
+            return lambda i: fd._qkv[((HEADS + 2 * KV_HEADS) * (D // 2 // c.rows),)](
+                x, self.layers[i].ln1, self.layers[i].w_qkv, self.layers[i].b_qkv, self.cos, self.sin, pos, q, kv[i],
+                HIDDEN, EPS, kv.stride(1), kv.stride(2), kv.stride(3), HEADS=HEADS, KV_HEADS=KV_HEADS, D=D, HAS_BIAS=True,
+                PAIRS=c.rows, BLOCK_K=c.block_k, K_PAD=kp, num_warps=c.warps, num_stages=c.stages, PDL=pdl, launch_pdl=pdl,
+            )  # fmt: skip
+
+        def gate_up(c, pdl=False):
+            return lambda i: fd._gate_up[(triton.cdiv(INTER, c.rows),)](
+                x, self.layers[i].ln2, self.layers[i].w_gate_up, act_out, INTER, HIDDEN, EPS,
+                PAIRS=c.rows, BLOCK_K=c.block_k, K_PAD=kp, num_warps=c.warps, num_stages=c.stages, PDL=pdl, launch_pdl=pdl,
+            )  # fmt: skip
+
+        def o(c, pdl=False):
+            return lambda i: fd._gemv_residual[(triton.cdiv(HIDDEN, c.rows),)](attn, self.layers[i].w_o, x, outs, HIDDEN, HEADS * D, ROWS=c.rows, BLOCK_K=c.block_k, num_warps=c.warps, num_stages=c.stages, PDL=pdl, launch_pdl=pdl)
+
+        def down(c, pdl=False):
+            return lambda i: fd._gemv_residual[(triton.cdiv(HIDDEN, c.rows),)](act, self.layers[i].w_down, x, outs, HIDDEN, INTER, ROWS=c.rows, BLOCK_K=c.block_k, num_warps=c.warps, num_stages=c.stages, PDL=pdl, launch_pdl=pdl)
+
+        products = {
+            "qkv": (qkv, rows_qkv, True, (HEADS + 2 * KV_HEADS) * D * HIDDEN * 2),
+            "o": (o, rows_gemv, False, HIDDEN * HEADS * D * 2),
+            "gate_up": (gate_up, rows_qkv, True, 2 * INTER * HIDDEN * 2),
+            "down": (down, rows_gemv, False, HIDDEN * INTER * 2),
+        }
+        out = {}
+        self.best = {}
+        for name, (make, rows, paired, nbytes) in products.items():
+            rows_out = []
+            for r, bk, warps, stages in grid(rows, paired):
+                c = fd.Launch(r, bk, warps, stages)
+                try:
+                    ms = self._per_launch(make(c))
+                except Exception as e:  # noqa: BLE001 - a shape this GPU cannot run (registers, shared memory)
+                    rows_out.append({"launch": c.__dict__, "error": str(e)[:200]})
+                    continue
+                rows_out.append({"launch": c.__dict__, "us": 1e3 * ms, "ofCopyBandwidth": nbytes / (ms / 1e3) / self.bw})
+            ok = [row for row in rows_out if "us" in row]
+            top = min(ok, key=lambda row: row["us"])
+            self.best[name] = fd.Launch(**top["launch"])
+            pdl_us = 1e3 * self._per_launch(make(self.best[name], True))
+            out[name] = {"bytes": nbytes, "best": top, "bestWithPdlUs": pdl_us, "rows": rows_out}
+            self.log(f"{name}: best {top['launch']} {top['us']:.2f} us ({100 * top['ofCopyBandwidth']:.1f}% of copy bandwidth) of {len(ok)} shapes; with PDL {pdl_us:.2f} us")
+            self.save_partial("kernels", out)
+
+        # attention: one query over keys 0..position of the bucket, with its merge
+        att = []
+        for split, block, warps in itertools.product((64, 128, 256), (32, 64, 128), (1, 2, 4)):
+            if block > split:
+                continue
+            c = fd.Config(split=split, attn_block=block, attn_warps=warps)
+            layer = fd.FusedDecodeLayer(HEADS, KV_HEADS, D, HIDDEN, INTER, c)
+            splits = layer.splits(self.bucket)
+            partial = torch.empty(HEADS, splits, D, device=self.dev, dtype=torch.float32)
+            lse = torch.empty(HEADS, splits, device=self.dev, dtype=torch.float32)
+            o_att = torch.empty(HEADS * D, device=self.dev, dtype=torch.bfloat16)
+
+            def launch(i, splits=splits, partial=partial, lse=lse, o_att=o_att, c=c):
+                fd._attend[(HEADS, splits)](q, kv[i], pos, partial, lse, self.scale, kv.stride(1), kv.stride(2), kv.stride(3), GROUP=1, SPLIT=c.split, BLOCK_N=c.attn_block, D=D, num_warps=c.attn_warps, PDL=False)
+                fd._merge[(HEADS,)](partial, lse, o_att, splits, SPLITS_PAD=triton.next_power_of_2(splits), D=D, PDL=False)
+
+            try:
+                ms = self._per_launch(launch)
+            except Exception as e:  # noqa: BLE001
+                att.append({"split": split, "block": block, "warps": warps, "error": str(e)[:200]})
+                continue
+            att.append({"split": split, "block": block, "warps": warps, "us": 1e3 * ms})
+        nbytes = 2 * KV_HEADS * (self.position + 1) * D * 2
+        ok = [a for a in att if "us" in a]
+        top = min(ok, key=lambda a: a["us"])
+        self.best["attention"] = top
+        bias = attention_bias(torch.arange(self.capacity, device=self.dev), pos, self.bucket, torch.bfloat16)
+        qs = q.view(HEADS, 1, D)
+        cudnn = self._per_launch(lambda i: cached_attention(qs, kv[i], self.bucket, bias, self.scale))
+        out["attention"] = {"bytes": nbytes, "best": top, "rows": att, "torchSdpaUs": 1e3 * cudnn}
+        self.log(f"attention: best {top} (+merge); torch's SDPA over the bucket {1e3 * cudnn:.2f} us")
+        return out
+
+    def save_partial(self, key, value) -> None:
+        self.result[key] = value
+        self.save()
+
+    # -- 2. whole decode steps -----------------------------------------------------------------
+
+    def _fused_step(self, config: fd.Config):
+        layer = fd.FusedDecodeLayer(HEADS, KV_HEADS, D, HIDDEN, INTER, config)
+
+        def step():
+            x = self.x
+            for i, w in enumerate(self.layers):
+                x = layer(x, w, self.kv[i], self.pos, self.cos, self.sin, self.bucket, self.scale)
+            return F.linear(rms_norm(x, self.norm, EPS), self.lm_head).argmax(-1)
+
+        return step
+
+    def _compiled_step(self):
+        pre = one_token_compiled(torch.compile(pre_attention), pre_attention, 0, self.dev)
+        post = one_token_compiled(torch.compile(post_attention), post_attention, 0, self.dev)
+        key_index = torch.arange(self.capacity, device=self.dev)
+
+        def step():
+            x = self.x
+            cos, sin = self.cos.index_select(0, self.pos), self.sin.index_select(0, self.pos)
+            bias = attention_bias(key_index, self.pos, self.bucket, torch.bfloat16)
+            for i, w in enumerate(self.layers):
+                q, kv = pre(x, w.ln1, w.eps1, w.w_qkv, w.b_qkv, cos, sin, HEADS, KV_HEADS)
+                self.kv[i].index_copy_(2, self.pos, kv)
+                attn = cached_attention(q, self.kv[i], self.bucket, bias, self.scale)
+                x = post(x, attn, w.w_o, w.ln2, w.eps2, w.w_gate_up, w.w_down)
+            return F.linear(rms_norm(x, self.norm, EPS), self.lm_head).argmax(-1)
+
+        return step
+
+    def steps(self) -> dict:
+        floor = self.result["build"]["floorMs"]
+        best = self.best
+        tuned = fd.Config(qkv=best["qkv"], o=best["o"], gate_up=best["gate_up"], down=best["down"], split=best["attention"]["split"], attn_block=best["attention"]["block"], attn_warps=best["attention"]["warps"])
+        out = {"floorMs": floor, "tunedConfig": {k: (v.__dict__ if isinstance(v, fd.Launch) else v) for k, v in tuned.__dict__.items()}}
+        with torch.inference_mode():
+            variants = (
+                ("fusedTuned", self._fused_step(tuned)),
+                ("fusedTunedPdl", self._fused_step(dataclasses.replace(tuned, pdl=True))),
+                ("fusedDefault", self._fused_step(fd.Config())),
+                ("fusedDefaultPdl", self._fused_step(fd.Config(pdl=True))),
+                ("compiled", None),
+            )
+            for name, step in variants:
+                if step is None:
+                    t = time.perf_counter()
+                    step = self._compiled_step()
+                    step()
+                    out["compiledBuildSeconds"] = time.perf_counter() - t
+                ms = graph_ms(step)
+                out[f"{name}Ms"] = ms
+                out[f"{name}OverFloor"] = ms / floor
+                self.log(f"step {name}: {ms:.3f} ms = {ms / floor:.3f}x the floor {floor:.3f} ms")
+                self.save_partial("steps", out)
+            out["profileFusedTuned"] = self._profile(self._fused_step(tuned))
+        return out
+
+    def _profile(self, step) -> list[dict]:
+        """GPU time per kernel name of one uncaptured step (mean of 3), largest first."""
+        from torch.profiler import ProfilerActivity, profile
+
+        step()
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(3):
+                step()
+            torch.cuda.synchronize()
+        time_of = lambda e: getattr(e, "device_time_total", None) or getattr(e, "cuda_time_total", 0)  # noqa: E731
+        rows = [{"name": e.key[:80], "usPerStep": time_of(e) / 3, "callsPerStep": e.count / 3} for e in prof.key_averages() if time_of(e) > 0]
+        return sorted(rows, key=lambda r: -r["usPerStep"])[:25]
+
+    # -- 3. correctness -------------------------------------------------------------------------
+
+    def parity(self) -> dict:
+        """The fused layer vs the reference functions (eager, bf16) on layer 0, several positions."""
+        rows = []
+        layer = fd.FusedDecodeLayer(HEADS, KV_HEADS, D, HIDDEN, INTER)
+        w = self.layers[0]
+        with torch.inference_mode():
+            for position, bucket in ((0, 256), (853, 1024), (1500, 1536)):
+                pos = torch.tensor([position], device=self.dev)
+                kv_ref, kv_got = self.kv[0].clone(), self.kv[0].clone()
+                x = torch.randn(1, HIDDEN, device=self.dev, dtype=torch.bfloat16)
+                q, kvn = pre_attention(x, w.ln1, w.eps1, w.w_qkv, w.b_qkv, self.cos[pos], self.sin[pos], HEADS, KV_HEADS)
+                kv_ref.index_copy_(2, pos, kvn)
+                attn = cached_attention(q, kv_ref, bucket, attention_bias(torch.arange(self.capacity, device=self.dev), pos, bucket, torch.bfloat16), self.scale)
+                want = post_attention(x, attn, w.w_o, w.ln2, w.eps2, w.w_gate_up, w.w_down).float()
+                got = layer(x, w, kv_got, pos, self.cos, self.sin, bucket, self.scale).float()
+                rows.append({
+                    "position": position, "bucket": bucket,
+                    "relativeError": ((got - want).norm() / want.norm()).item(),
+                    "maxAbsError": (got - want).abs().max().item(),
+                    "kvMaxAbsError": (kv_got[:, :, position] - kv_ref[:, :, position]).abs().max().item(),
+                })  # fmt: skip
+        return {"rows": rows}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+    bench = Bench(args)
+    for name, fn in (("machine", bench.machine), ("build", bench.build), ("parity", bench.parity), ("kernels", bench.kernels), ("steps", bench.steps)):
+        bench.section(name, fn)
+    return 1 if bench.result["errors"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
