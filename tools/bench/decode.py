@@ -317,22 +317,30 @@ class Bench:
                 return lambda: target.logits(target.forward(target.embed(fast.pending), fast.pos, bucket)[0]).argmax(-1)
 
             out = {"bucket": bucket}
+            # "compiled" is the fast path as built (its one-token step on the fused kernels where
+            # they run: out["decodeKernels"]); the others are the same steps without them.
+            out["decodeKernels"] = fast.target.decode_kernels
+            out["fusedTuning"] = fast.target.fused_tuning
             variants = {"compiled": fast.target}
+            unfused = copy.copy(fast.target)
+            unfused.fused = None
+            if fast.target.fused is not None:  # the one-token step as torch.compile's autotuned kernels
+                variants["compiledFunctions"] = unfused
             sdpa = None
             if fast.target.cache.split_kv(2):  # the same steps with the other attention kernel
                 forced = {}
                 for name, split in (("splitKvAttention", True), ("torchAttention", False)):
-                    forced[name] = copy.copy(fast.target)
+                    forced[name] = copy.copy(unfused)
                     forced[name].cache = copy.copy(fast.target.cache)
                     forced[name].cache.split_kv = lambda tokens, split=split: split
-                variants["splitKvAttention"] = forced["splitKvAttention"]  # decode: cuDNN is the default there
+                variants["splitKvAttention"] = forced["splitKvAttention"]  # one query: cuDNN is the compiled functions' default
                 sdpa = forced["torchAttention"]  # verification: split-KV is the default there
             if fast.target.compiled:
-                plain = copy.copy(fast.target)
+                plain = copy.copy(unfused)
                 plain._pre, plain._post, plain.compiled = pre_attention, post_attention, False
                 variants["uncompiled"] = plain
                 if self.cuda:  # one-token products as torch.compile's default picks them (cuBLAS), not autotuned
-                    default = copy.copy(fast.target)
+                    default = copy.copy(unfused)
                     default._pre, default._post = torch.compile(pre_attention), torch.compile(post_attention)
                     variants["defaultCompile"] = default
             for name, target in variants.items():

@@ -6,8 +6,9 @@ them, in one run:
   1. each kernel alone, over the 7B text decoder's 32 layers (one launch per layer with that layer's
      weights, captured in a CUDA graph: every launch reads its weights from memory, as a decode step
      does), for a grid of launch shapes; time per launch and bytes read over the copy bandwidth;
-  2. a whole decode step (32 layers, final norm, lm_head, argmax) with the best shapes, with the
-     library defaults (`fused_decode.Config()`), and with torch.compile's autotuned functions
+  2. a whole decode step (32 layers, final norm, lm_head, argmax) with the best shapes searched,
+     with those `FusedDecodeLayer.tune` picks at start-up from its short list, with the library
+     defaults (`fused_decode.Config()`), and with torch.compile's autotuned functions
      (`static_target.pre_attention`/`post_attention` through `decode_compile.one_token_compiled`,
      cuDNN attention), and the floor: the step's weight and KV bytes over the copy bandwidth;
   3. the fused layer against the reference functions in bf16 (largest difference, relative).
@@ -98,9 +99,7 @@ class Bench:
         self.save()
 
     def machine(self) -> dict:
-        import torch._inductor.config
         import triton
-        import triton.language.extra.cuda
 
         n = 2**30 // 2  # 1 GiB of bf16 read and written, timed as decode.py times it (not in a graph,
         src = torch.randn(n, device=self.dev, dtype=torch.bfloat16)  # where a copy is a memcpy node)
@@ -118,8 +117,6 @@ class Bench:
             "device": torch.cuda.get_device_name(),
             "torch": torch.__version__,
             "triton": triton.__version__,
-            "tritonHasPdl": hasattr(triton.language.extra.cuda, "gdc_wait"),
-            "inductorHasPdl": hasattr(torch._inductor.config.triton, "enable_pdl"),
             "copyBandwidthTBs": 2 * 2**30 / (ms / 1e3) / 1e12,
         }
 
@@ -154,57 +151,31 @@ class Bench:
         return graph_ms(lambda: [launch(i) for i in range(LAYERS)]) / LAYERS
 
     def kernels(self) -> dict:
-        import triton
-
-        x, pos = self.x, self.pos
-        q = torch.empty(HEADS, 1, D, device=self.dev, dtype=torch.bfloat16)
+        x, pos, kv = self.x, self.pos, self.kv
+        layer = fd.FusedDecodeLayer(HEADS, KV_HEADS, D, HIDDEN, INTER)
+        q = layer.qkv(x, self.layers[0], kv[0], pos, self.cos, self.sin, layer.config.qkv)
         attn = torch.randn(HEADS * D, device=self.dev, dtype=torch.bfloat16)
         act = torch.randn(INTER, device=self.dev, dtype=torch.bfloat16) * 0.1
-        outs = torch.empty(1, HIDDEN, device=self.dev, dtype=torch.bfloat16)
-        act_out = torch.empty(INTER, device=self.dev, dtype=torch.bfloat16)
-        kp = triton.next_power_of_2(HIDDEN)
-        kv = self.kv
-        rows_qkv = (4, 8, 16, 32)
-        rows_gemv = (4, 8, 16, 32)
 
         def grid(rows, paired):
             """Shapes whose fp32 accumulators fit in 64 registers a thread (more spills)."""
             blocks, stages = ((128, 256, 512), (2, 3, 4)) if paired else ((256, 512, 1024), (1, 2, 3))
             for r, bk, warps, st in itertools.product(rows, blocks, (4, 8), stages):
                 if r * bk * (2 if paired else 1) <= 64 * 32 * warps:
-                    yield r, bk, warps, st
+                    yield fd.Launch(r, bk, warps, st)
 
-        def qkv(c, pdl=False):
-            return lambda i: fd._qkv[((HEADS + 2 * KV_HEADS) * (D // 2 // c.rows),)](
-                x, self.layers[i].ln1, self.layers[i].w_qkv, self.layers[i].b_qkv, self.cos, self.sin, pos, q, kv[i],
-                HIDDEN, EPS, kv.stride(1), kv.stride(2), kv.stride(3), HEADS=HEADS, KV_HEADS=KV_HEADS, D=D, HAS_BIAS=True,
-                PAIRS=c.rows, BLOCK_K=c.block_k, K_PAD=kp, num_warps=c.warps, num_stages=c.stages, PDL=pdl, launch_pdl=pdl,
-            )  # fmt: skip
-
-        def gate_up(c, pdl=False):
-            return lambda i: fd._gate_up[(triton.cdiv(INTER, c.rows),)](
-                x, self.layers[i].ln2, self.layers[i].w_gate_up, act_out, INTER, HIDDEN, EPS,
-                PAIRS=c.rows, BLOCK_K=c.block_k, K_PAD=kp, num_warps=c.warps, num_stages=c.stages, PDL=pdl, launch_pdl=pdl,
-            )  # fmt: skip
-
-        def o(c, pdl=False):
-            return lambda i: fd._gemv_residual[(triton.cdiv(HIDDEN, c.rows),)](attn, self.layers[i].w_o, x, outs, HIDDEN, HEADS * D, ROWS=c.rows, BLOCK_K=c.block_k, num_warps=c.warps, num_stages=c.stages, PDL=pdl, launch_pdl=pdl)
-
-        def down(c, pdl=False):
-            return lambda i: fd._gemv_residual[(triton.cdiv(HIDDEN, c.rows),)](act, self.layers[i].w_down, x, outs, HIDDEN, INTER, ROWS=c.rows, BLOCK_K=c.block_k, num_warps=c.warps, num_stages=c.stages, PDL=pdl, launch_pdl=pdl)
-
+        w = self.layers
         products = {
-            "qkv": (qkv, rows_qkv, True, (HEADS + 2 * KV_HEADS) * D * HIDDEN * 2),
-            "o": (o, rows_gemv, False, HIDDEN * HEADS * D * 2),
-            "gate_up": (gate_up, rows_qkv, True, 2 * INTER * HIDDEN * 2),
-            "down": (down, rows_gemv, False, HIDDEN * INTER * 2),
+            "qkv": (lambda c: lambda i: layer.qkv(x, w[i], kv[i], pos, self.cos, self.sin, c), (4, 8, 16, 32), True, (HEADS + 2 * KV_HEADS) * D * HIDDEN * 2),
+            "o": (lambda c: lambda i: layer.o(attn, w[i], x, c), (4, 8, 16, 32), False, HIDDEN * HEADS * D * 2),
+            "gate_up": (lambda c: lambda i: layer.gate_up(x, w[i], c), (4, 8, 16, 32), True, 2 * INTER * HIDDEN * 2),
+            "down": (lambda c: lambda i: layer.down(act, w[i], x, c), (4, 8, 16, 32), False, HIDDEN * INTER * 2),
         }
         out = {}
         self.best = {}
         for name, (make, rows, paired, nbytes) in products.items():
             rows_out = []
-            for r, bk, warps, stages in grid(rows, paired):
-                c = fd.Launch(r, bk, warps, stages)
+            for c in grid(rows, paired):
                 try:
                     ms = self._per_launch(make(c))
                 except Exception as e:  # noqa: BLE001 - a shape this GPU cannot run (registers, shared memory)
@@ -214,9 +185,8 @@ class Bench:
             ok = [row for row in rows_out if "us" in row]
             top = min(ok, key=lambda row: row["us"])
             self.best[name] = fd.Launch(**top["launch"])
-            pdl_us = 1e3 * self._per_launch(make(self.best[name], True))
-            out[name] = {"bytes": nbytes, "best": top, "bestWithPdlUs": pdl_us, "rows": rows_out}
-            self.log(f"{name}: best {top['launch']} {top['us']:.2f} us ({100 * top['ofCopyBandwidth']:.1f}% of copy bandwidth) of {len(ok)} shapes; with PDL {pdl_us:.2f} us")
+            out[name] = {"bytes": nbytes, "floorUs": 1e6 * nbytes / self.bw, "best": top, "rows": rows_out}
+            self.log(f"{name}: best {top['launch']} {top['us']:.2f} us ({100 * top['ofCopyBandwidth']:.1f}% of copy bandwidth) of {len(ok)} shapes")
             self.save_partial("kernels", out)
 
         # attention: one query over keys 0..position of the bucket, with its merge
@@ -224,32 +194,21 @@ class Bench:
         for split, block, warps in itertools.product((64, 128, 256), (32, 64, 128), (1, 2, 4)):
             if block > split:
                 continue
-            c = fd.Config(split=split, attn_block=block, attn_warps=warps)
-            layer = fd.FusedDecodeLayer(HEADS, KV_HEADS, D, HIDDEN, INTER, c)
-            splits = layer.splits(self.bucket)
-            partial = torch.empty(HEADS, splits, D, device=self.dev, dtype=torch.float32)
-            lse = torch.empty(HEADS, splits, device=self.dev, dtype=torch.float32)
-            o_att = torch.empty(HEADS * D, device=self.dev, dtype=torch.bfloat16)
-
-            def launch(i, splits=splits, partial=partial, lse=lse, o_att=o_att, c=c):
-                fd._attend[(HEADS, splits)](q, kv[i], pos, partial, lse, self.scale, kv.stride(1), kv.stride(2), kv.stride(3), GROUP=1, SPLIT=c.split, BLOCK_N=c.attn_block, D=D, num_warps=c.attn_warps, PDL=False)
-                fd._merge[(HEADS,)](partial, lse, o_att, splits, SPLITS_PAD=triton.next_power_of_2(splits), D=D, PDL=False)
-
+            c = fd.AttentionLaunch(split, block, warps)
             try:
-                ms = self._per_launch(launch)
+                ms = self._per_launch(lambda i, c=c: layer.attend(q, kv[i], pos, self.bucket, self.scale, c))
             except Exception as e:  # noqa: BLE001
-                att.append({"split": split, "block": block, "warps": warps, "error": str(e)[:200]})
+                att.append({"launch": c.__dict__, "error": str(e)[:200]})
                 continue
-            att.append({"split": split, "block": block, "warps": warps, "us": 1e3 * ms})
+            att.append({"launch": c.__dict__, "us": 1e3 * ms})
         nbytes = 2 * KV_HEADS * (self.position + 1) * D * 2
         ok = [a for a in att if "us" in a]
         top = min(ok, key=lambda a: a["us"])
-        self.best["attention"] = top
+        self.best["attention"] = fd.AttentionLaunch(**top["launch"])
         bias = attention_bias(torch.arange(self.capacity, device=self.dev), pos, self.bucket, torch.bfloat16)
-        qs = q.view(HEADS, 1, D)
-        cudnn = self._per_launch(lambda i: cached_attention(qs, kv[i], self.bucket, bias, self.scale))
-        out["attention"] = {"bytes": nbytes, "best": top, "rows": att, "torchSdpaUs": 1e3 * cudnn}
-        self.log(f"attention: best {top} (+merge); torch's SDPA over the bucket {1e3 * cudnn:.2f} us")
+        cudnn = self._per_launch(lambda i: cached_attention(q, kv[i], self.bucket, bias, self.scale))
+        out["attention"] = {"bytes": nbytes, "floorUs": 1e6 * nbytes / self.bw, "best": top, "rows": att, "torchSdpaUs": 1e3 * cudnn}
+        self.log(f"attention: best {top} (with its merge); torch's SDPA over the bucket {1e3 * cudnn:.2f} us")
         return out
 
     def save_partial(self, key, value) -> None:
@@ -289,15 +248,22 @@ class Bench:
 
     def steps(self) -> dict:
         floor = self.result["build"]["floorMs"]
-        best = self.best
-        tuned = fd.Config(qkv=best["qkv"], o=best["o"], gate_up=best["gate_up"], down=best["down"], split=best["attention"]["split"], attn_block=best["attention"]["block"], attn_warps=best["attention"]["warps"])
-        out = {"floorMs": floor, "tunedConfig": {k: (v.__dict__ if isinstance(v, fd.Launch) else v) for k, v in tuned.__dict__.items()}}
+        searched = fd.Config(**self.best)
+        startup = fd.FusedDecodeLayer(HEADS, KV_HEADS, D, HIDDEN, INTER)
+        t = time.perf_counter()
+        tuning = startup.tune(self.layers, self.kv, self.cos, self.sin, self.bucket, self.scale)
+        out = {
+            "floorMs": floor,
+            "searchedConfig": dataclasses.asdict(searched),
+            "startupConfig": dataclasses.asdict(startup.config),
+            "startupTuning": tuning,
+            "startupTuningSeconds": time.perf_counter() - t,
+        }
         with torch.inference_mode():
             variants = (
-                ("fusedTuned", self._fused_step(tuned)),
-                ("fusedTunedPdl", self._fused_step(dataclasses.replace(tuned, pdl=True))),
+                ("fusedSearched", self._fused_step(searched)),
+                ("fusedStartupTuned", self._fused_step(startup.config)),
                 ("fusedDefault", self._fused_step(fd.Config())),
-                ("fusedDefaultPdl", self._fused_step(fd.Config(pdl=True))),
                 ("compiled", None),
             )
             for name, step in variants:
@@ -311,7 +277,7 @@ class Bench:
                 out[f"{name}OverFloor"] = ms / floor
                 self.log(f"step {name}: {ms:.3f} ms = {ms / floor:.3f}x the floor {floor:.3f} ms")
                 self.save_partial("steps", out)
-            out["profileFusedTuned"] = self._profile(self._fused_step(tuned))
+            out["profileFusedStartupTuned"] = self._profile(self._fused_step(startup.config))
         return out
 
     def _profile(self, step) -> list[dict]:
@@ -336,7 +302,7 @@ class Bench:
         layer = fd.FusedDecodeLayer(HEADS, KV_HEADS, D, HIDDEN, INTER)
         w = self.layers[0]
         with torch.inference_mode():
-            for position, bucket in ((0, 256), (853, 1024), (1500, 1536)):
+            for position, bucket in ((0, 256), (853, 1024), (1500, 1536), (2047, 2048)):
                 pos = torch.tensor([position], device=self.dev)
                 kv_ref, kv_got = self.kv[0].clone(), self.kv[0].clone()
                 x = torch.randn(1, HIDDEN, device=self.dev, dtype=torch.bfloat16)

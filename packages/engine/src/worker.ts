@@ -25,6 +25,8 @@ export interface WorkerReadyInfo {
   /** 'graphs': CUDA graphs over static caches; 'eager': plain PyTorch (CPU, or a target the fast path refuses). */
   decodePath?: 'graphs' | 'eager';
   captureSeconds?: number;
+  /** On the graph path: 'fused' Triton kernels for a decode step, or the 'compiled' / 'plain' PyTorch functions. */
+  decodeKernels?: 'fused' | 'compiled' | 'plain';
 }
 
 export interface StartWorkerOptions {

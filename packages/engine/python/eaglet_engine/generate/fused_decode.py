@@ -1,4 +1,4 @@
-"""One decode step of a Llama-layout decoder layer in five Triton kernels, each reading its weights once.
+"""A decode step of a Llama-layout decoder layer in six Triton kernels, each reading its weights once.
 
 Why kernels of our own: at batch 1 a decode step reads every weight once, so its floor is the
 weight bytes over the memory bandwidth. torch.compile's kernels for the same step (autotuned, see
@@ -16,7 +16,14 @@ eleven kernels per layer. Here a layer is
 
 Each product is a GEMV: a program owns a few output rows and streams their weights once along the
 input dimension, accumulating in fp32. Where an epilogue needs two rows together (rotary's pairs
-d and d + D/2, a gate row and its up row) one program owns both.
+d and d + D/2, a gate row and its up row) one program owns both. On the 7B (H200) a whole decode
+step took 4.14 ms against 4.80 with the compiled functions in the same run (docs/perf/decode.md).
+
+Which launch shape (rows per program, elements per iteration, warps, stages) reads a matrix
+fastest differs between two machines of the same kind by up to 10%, so `FusedDecodeLayer.tune`
+times a few candidates per kernel on the real weights at start-up (`CANDIDATES`, the best of
+`tools/bench/decode_kernels.py`'s searches). Programmatic dependent launch (each kernel starting
+while the previous one drains) was measured and made the step slower (4.30 ms), so it is not used.
 
 Rounding follows transformers' eager layer where it is cheap to (the normalised input is rounded to
 the weights' dtype before its scale, each product's output is rounded before the residual);
@@ -27,7 +34,11 @@ the compiled functions of `static_target`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
@@ -35,13 +46,10 @@ from torch import Tensor
 try:
     import triton
     import triton.language as tl
-    from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
 except ImportError:  # pragma: no cover - torch wheels without Triton: the compiled path stays
     triton = None
 
-
-def available() -> bool:
-    return triton is not None
+log = logging.getLogger("eaglet.generate")
 
 
 @dataclass(frozen=True)
@@ -50,24 +58,41 @@ class Launch:
     input elements per iteration, warps, pipeline stages."""
 
     rows: int
-    block_k: int = 256
-    warps: int = 4
-    stages: int = 4
+    block_k: int
+    warps: int
+    stages: int
+
+
+@dataclass(frozen=True)
+class AttentionLaunch:
+    """Keys per attention program (`split`), read `block` at a time, by `warps` warps."""
+
+    split: int
+    block: int
+    warps: int
+
+
+# Per kernel, the shapes that were fastest on the 7B's matrices on two H200s (decode_kernels.py,
+# docs/perf/data/decode-kernels-2026-12-01-*.json); the first is the default when not tuned.
+CANDIDATES: dict[str, tuple] = {
+    "qkv": (Launch(8, 128, 8, 3), Launch(16, 128, 8, 3), Launch(4, 128, 4, 3), Launch(16, 256, 4, 3)),
+    "o": (Launch(4, 512, 4, 2), Launch(8, 512, 8, 2), Launch(16, 512, 4, 3), Launch(8, 256, 8, 3)),
+    "gate_up": (Launch(4, 256, 4, 3), Launch(32, 128, 8, 3), Launch(8, 512, 4, 3), Launch(4, 512, 4, 3)),
+    "down": (Launch(4, 512, 4, 3), Launch(8, 512, 8, 3), Launch(8, 128, 8, 3), Launch(16, 512, 4, 3)),
+    "attention": (AttentionLaunch(64, 64, 2), AttentionLaunch(128, 128, 4), AttentionLaunch(128, 128, 2), AttentionLaunch(64, 64, 4)),
+}
 
 
 @dataclass(frozen=True)
 class Config:
-    """Launch shapes of a layer's kernels (measured on an H200, docs/perf/decode.md); `split` keys
-    per attention program, read `attn_block` at a time."""
+    """The launch shapes of a layer's kernels."""
 
-    qkv: Launch = Launch(16)
-    o: Launch = Launch(32)
-    gate_up: Launch = Launch(16)
-    down: Launch = Launch(32)
-    split: int = 256
-    attn_block: int = 64
-    attn_warps: int = 4
-    pdl: bool = False  # programmatic dependent launch (Hopper and later): see `_launch`
+    qkv: Launch = CANDIDATES["qkv"][0]
+    o: Launch = CANDIDATES["o"][0]
+    gate_up: Launch = CANDIDATES["gate_up"][0]
+    down: Launch = CANDIDATES["down"][0]
+    attention: AttentionLaunch = CANDIDATES["attention"][0]
+
 
 
 if triton is not None:
@@ -91,7 +116,7 @@ if triton is not None:
         x_ptr, ln_ptr, w_ptr, b_ptr, cos_ptr, sin_ptr, pos_ptr, q_ptr, kv_ptr,
         K, eps, stride_kind, stride_head, stride_pos,
         HEADS: tl.constexpr, KV_HEADS: tl.constexpr, D: tl.constexpr, HAS_BIAS: tl.constexpr,
-        PAIRS: tl.constexpr, BLOCK_K: tl.constexpr, K_PAD: tl.constexpr, PDL: tl.constexpr,
+        PAIRS: tl.constexpr, BLOCK_K: tl.constexpr, K_PAD: tl.constexpr,
     ):  # fmt: skip
         """Program p owns, in one q, k or v head, the PAIRS rows j.. and their rotary partners j + D/2."""
         HALF: tl.constexpr = D // 2
@@ -101,18 +126,10 @@ if triton is not None:
         j = (pid % per_head) * PAIRS + tl.arange(0, PAIRS)
         rows_a = head * D + j
         rows_b = rows_a + HALF
-        k = tl.arange(0, BLOCK_K)
-        if PDL:  # let the next kernel's programs start as this one's finish; they wait below
-            gdc_launch_dependents()
-        wa = tl.load(w_ptr + rows_a[:, None] * K + k[None, :], mask=(k < K)[None, :], other=0.0, eviction_policy="evict_first")
-        wb = tl.load(w_ptr + rows_b[:, None] * K + k[None, :], mask=(k < K)[None, :], other=0.0, eviction_policy="evict_first")
-        if PDL:  # the weights' first tile is read; the input is the previous kernel's output
-            gdc_wait()
         r = _norm_scale(x_ptr, K, eps, K_PAD)
-        h = _normed(x_ptr, ln_ptr, k, K, r)[None, :]
-        acc_a = wa.to(tl.float32) * h
-        acc_b = wb.to(tl.float32) * h
-        for k0 in range(BLOCK_K, K, BLOCK_K):
+        acc_a = tl.zeros([PAIRS, BLOCK_K], tl.float32)
+        acc_b = tl.zeros([PAIRS, BLOCK_K], tl.float32)
+        for k0 in range(0, K, BLOCK_K):
             k = k0 + tl.arange(0, BLOCK_K)
             h = _normed(x_ptr, ln_ptr, k, K, r)[None, :]
             inside = (k < K)[None, :]
@@ -147,16 +164,13 @@ if triton is not None:
     @triton.jit
     def _attend(
         q_ptr, kv_ptr, pos_ptr, o_ptr, lse_ptr, scale, stride_kind, stride_head, stride_pos,
-        GROUP: tl.constexpr, SPLIT: tl.constexpr, BLOCK_N: tl.constexpr, D: tl.constexpr, PDL: tl.constexpr,
+        GROUP: tl.constexpr, SPLIT: tl.constexpr, BLOCK_N: tl.constexpr, D: tl.constexpr,
     ):  # fmt: skip
         """One (query head, split): the softmax-weighted values of the split's keys up to the
         position, and the log-sum-exp of their scores (-inf for a split past the position)."""
         h = tl.program_id(0)
         s = tl.program_id(1)
         d = tl.arange(0, D)
-        if PDL:
-            gdc_launch_dependents()
-            gdc_wait()
         pos = tl.load(pos_ptr)
         q = tl.load(q_ptr + h * D + d).to(tl.float32) * scale
         k_ptr = kv_ptr + (h // GROUP) * stride_head
@@ -184,12 +198,9 @@ if triton is not None:
         tl.store(lse_ptr + row, tl.where(seen, m + tl.log(denom), float("-inf")))
 
     @triton.jit
-    def _merge(o_ptr, lse_ptr, out_ptr, splits, SPLITS_PAD: tl.constexpr, D: tl.constexpr, PDL: tl.constexpr):
+    def _merge(o_ptr, lse_ptr, out_ptr, splits, SPLITS_PAD: tl.constexpr, D: tl.constexpr):
         """One query head: the splits' outputs weighted by exp(lse - logsumexp(lse))."""
         h = tl.program_id(0)
-        if PDL:
-            gdc_launch_dependents()
-            gdc_wait()
         s = tl.arange(0, SPLITS_PAD)
         d = tl.arange(0, D)
         lse = tl.load(lse_ptr + h * splits + s, mask=s < splits, other=float("-inf"))
@@ -199,18 +210,12 @@ if triton is not None:
         tl.store(out_ptr + h * D + d, out.to(out_ptr.dtype.element_ty))
 
     @triton.jit
-    def _gemv_residual(a_ptr, w_ptr, res_ptr, out_ptr, N, K, ROWS: tl.constexpr, BLOCK_K: tl.constexpr, PDL: tl.constexpr):
+    def _gemv_residual(a_ptr, w_ptr, res_ptr, out_ptr, N, K, ROWS: tl.constexpr, BLOCK_K: tl.constexpr):
         """out = res + W a for the program's ROWS output rows."""
         rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
         live = rows < N
-        k = tl.arange(0, BLOCK_K)
-        if PDL:
-            gdc_launch_dependents()
-        w = tl.load(w_ptr + rows[:, None] * K + k[None, :], mask=live[:, None] & (k < K)[None, :], other=0.0, eviction_policy="evict_first")
-        if PDL:
-            gdc_wait()
-        acc = w.to(tl.float32) * tl.load(a_ptr + k, mask=k < K, other=0.0).to(tl.float32)[None, :]
-        for k0 in range(BLOCK_K, K, BLOCK_K):
+        acc = tl.zeros([ROWS, BLOCK_K], tl.float32)
+        for k0 in range(0, K, BLOCK_K):
             k = k0 + tl.arange(0, BLOCK_K)
             a = tl.load(a_ptr + k, mask=k < K, other=0.0).to(tl.float32)
             w = tl.load(w_ptr + rows[:, None] * K + k[None, :], mask=live[:, None] & (k < K)[None, :], other=0.0, eviction_policy="evict_first")
@@ -221,24 +226,15 @@ if triton is not None:
         tl.store(out_ptr + rows, (res + y).to(out_ty), mask=live)
 
     @triton.jit
-    def _gate_up(x_ptr, ln_ptr, w_ptr, act_ptr, I, K, eps, PAIRS: tl.constexpr, BLOCK_K: tl.constexpr, K_PAD: tl.constexpr, PDL: tl.constexpr):
+    def _gate_up(x_ptr, ln_ptr, w_ptr, act_ptr, I, K, eps, PAIRS: tl.constexpr, BLOCK_K: tl.constexpr, K_PAD: tl.constexpr):
         """act = SiLU(gate) * up for the program's PAIRS rows; W is [gate; up] ([2I, K])."""
         rows_g = tl.program_id(0) * PAIRS + tl.arange(0, PAIRS)
         live = rows_g < I
         rows_u = rows_g + I
-        k = tl.arange(0, BLOCK_K)
-        if PDL:
-            gdc_launch_dependents()
-        inside = live[:, None] & (k < K)[None, :]
-        wg = tl.load(w_ptr + rows_g[:, None] * K + k[None, :], mask=inside, other=0.0, eviction_policy="evict_first")
-        wu = tl.load(w_ptr + rows_u[:, None] * K + k[None, :], mask=inside, other=0.0, eviction_policy="evict_first")
-        if PDL:
-            gdc_wait()
         r = _norm_scale(x_ptr, K, eps, K_PAD)
-        h = _normed(x_ptr, ln_ptr, k, K, r)[None, :]
-        acc_g = wg.to(tl.float32) * h
-        acc_u = wu.to(tl.float32) * h
-        for k0 in range(BLOCK_K, K, BLOCK_K):
+        acc_g = tl.zeros([PAIRS, BLOCK_K], tl.float32)
+        acc_u = tl.zeros([PAIRS, BLOCK_K], tl.float32)
+        for k0 in range(0, K, BLOCK_K):
             k = k0 + tl.arange(0, BLOCK_K)
             h = _normed(x_ptr, ln_ptr, k, K, r)[None, :]
             inside = live[:, None] & (k < K)[None, :]
@@ -254,54 +250,144 @@ if triton is not None:
 
 def serves(device: torch.device, dtype: torch.dtype, tokens: int, head_dim: int) -> bool:
     """Whether a step of `tokens` tokens runs these kernels: Triton, CUDA, a 16-bit type, one
-    token (a decode step or a draft chain step) and an even head size Triton can index."""
+    token (a decode step) and a head size Triton can index."""
     return triton is not None and device.type == "cuda" and dtype in (torch.bfloat16, torch.float16) and tokens == 1 and head_dim in (64, 128, 256)
 
 
 class FusedDecodeLayer:
     """Runs one token through a decoder layer with the kernels above. Shapes are fixed at
     construction (heads, kv heads, head size, hidden and MLP sizes), so every call launches the
-    same grids: CUDA-graph capturable."""
+    same grids on buffers of the same sizes: CUDA-graph capturable. `w` arguments are
+    `static_target.LayerWeights`; `kv_layer` a layer's cache [2, Hkv, capacity, D] with contiguous
+    rows; `pos` [1] the token's position (int64, on the GPU); cos/sin [capacity, D] tables."""
 
-    def __init__(self, heads: int, kv_heads: int, head_dim: int, hidden: int, intermediate: int, config: Config = Config()) -> None:
-        if heads % kv_heads or head_dim % 2 or (head_dim // 2) % config.qkv.rows:
-            raise ValueError(f"fused decode: heads {heads}, kv heads {kv_heads}, head size {head_dim}, q/k/v rows {config.qkv.rows}")
+    def __init__(self, heads: int, kv_heads: int, head_dim: int, hidden: int, intermediate: int, config: Config | None = None) -> None:
+        if triton is None:
+            raise RuntimeError("fused decode needs Triton")
         self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
         self.hidden, self.intermediate = hidden, intermediate
-        self.config = config
         self.k_pad = triton.next_power_of_2(hidden)
+        self.config = config or Config()
+        self._check(self.config)
 
-    def splits(self, bucket: int) -> int:
-        return -(-bucket // self.config.split)
+    def _check(self, c: Config) -> None:
+        if self.heads % self.kv_heads or (self.head_dim // 2) % c.qkv.rows or c.attention.split % c.attention.block:
+            raise ValueError(f"fused decode: heads {self.heads}, kv heads {self.kv_heads}, head size {self.head_dim}, {c}")
 
-    def __call__(self, x: Tensor, w, kv_layer: Tensor, pos: Tensor, cos: Tensor, sin: Tensor, bucket: int, scale: float) -> Tensor:
-        """x [1, hidden] -> [1, hidden]; `w` a static_target.LayerWeights; kv_layer [2, Hkv,
-        capacity, D] (this token's key and value are written at `pos` [1])."""
-        c, d, hidden = self.config, self.head_dim, self.hidden
-        pdl = {"PDL": True, "launch_pdl": True} if c.pdl else {"PDL": False}
-        q = x.new_empty(self.heads, 1, d)
-        _qkv[((self.heads + 2 * self.kv_heads) * (d // 2 // c.qkv.rows),)](
+    # -- the kernels, one method each ----------------------------------------------------------
+
+    def qkv(self, x: Tensor, w, kv_layer: Tensor, pos: Tensor, cos: Tensor, sin: Tensor, c: Launch) -> Tensor:
+        """-> q [heads, 1, D] (rotary applied); the key and value go into kv_layer at pos."""
+        q = x.new_empty(self.heads, 1, self.head_dim)
+        _qkv[((self.heads + 2 * self.kv_heads) * (self.head_dim // 2 // c.rows),)](
             x, w.ln1, w.w_qkv, w.b_qkv if w.b_qkv is not None else w.w_qkv, cos, sin, pos, q, kv_layer,
-            hidden, w.eps1, kv_layer.stride(0), kv_layer.stride(1), kv_layer.stride(2),
-            HEADS=self.heads, KV_HEADS=self.kv_heads, D=d, HAS_BIAS=w.b_qkv is not None,
-            PAIRS=c.qkv.rows, BLOCK_K=c.qkv.block_k, K_PAD=self.k_pad, num_warps=c.qkv.warps, num_stages=c.qkv.stages, **pdl,
+            self.hidden, w.eps1, kv_layer.stride(0), kv_layer.stride(1), kv_layer.stride(2),
+            HEADS=self.heads, KV_HEADS=self.kv_heads, D=self.head_dim, HAS_BIAS=w.b_qkv is not None,
+            PAIRS=c.rows, BLOCK_K=c.block_k, K_PAD=self.k_pad, num_warps=c.warps, num_stages=c.stages,
         )  # fmt: skip
-        splits = self.splits(bucket)
-        partial = torch.empty(self.heads, splits, d, device=x.device, dtype=torch.float32)
-        lse = torch.empty(self.heads, splits, device=x.device, dtype=torch.float32)
+        return q
+
+    def attend(self, q: Tensor, kv_layer: Tensor, pos: Tensor, bucket: int, scale: float, c: AttentionLaunch) -> Tensor:
+        """-> [heads * D]: q over the cached keys 0..pos (pos < bucket)."""
+        d = self.head_dim
+        splits = -(-bucket // c.split)
+        partial = torch.empty(self.heads, splits, d, device=q.device, dtype=torch.float32)
+        lse = torch.empty(self.heads, splits, device=q.device, dtype=torch.float32)
         _attend[(self.heads, splits)](
             q, kv_layer, pos, partial, lse, scale, kv_layer.stride(0), kv_layer.stride(1), kv_layer.stride(2),
-            GROUP=self.heads // self.kv_heads, SPLIT=c.split, BLOCK_N=c.attn_block, D=d, num_warps=c.attn_warps, **pdl,
+            GROUP=self.heads // self.kv_heads, SPLIT=c.split, BLOCK_N=c.block, D=d, num_warps=c.warps,
         )  # fmt: skip
-        attn = torch.empty(self.heads * d, device=x.device, dtype=x.dtype)
-        _merge[(self.heads,)](partial, lse, attn, splits, SPLITS_PAD=triton.next_power_of_2(splits), D=d, **pdl)
-        x1 = torch.empty_like(x)
-        _gemv_residual[(triton.cdiv(hidden, c.o.rows),)](attn, w.w_o, x, x1, hidden, self.heads * d, ROWS=c.o.rows, BLOCK_K=c.o.block_k, num_warps=c.o.warps, num_stages=c.o.stages, **pdl)
-        act = x.new_empty(self.intermediate)
-        _gate_up[(triton.cdiv(self.intermediate, c.gate_up.rows),)](
-            x1, w.ln2, w.w_gate_up, act, self.intermediate, hidden, w.eps2,
-            PAIRS=c.gate_up.rows, BLOCK_K=c.gate_up.block_k, K_PAD=self.k_pad, num_warps=c.gate_up.warps, num_stages=c.gate_up.stages, **pdl,
-        )  # fmt: skip
-        out = torch.empty_like(x)
-        _gemv_residual[(triton.cdiv(hidden, c.down.rows),)](act, w.w_down, x1, out, hidden, self.intermediate, ROWS=c.down.rows, BLOCK_K=c.down.block_k, num_warps=c.down.warps, num_stages=c.down.stages, **pdl)
+        out = torch.empty(self.heads * d, device=q.device, dtype=q.dtype)
+        _merge[(self.heads,)](partial, lse, out, splits, SPLITS_PAD=triton.next_power_of_2(splits), D=d)
         return out
+
+    def _gemv(self, a: Tensor, weight: Tensor, residual: Tensor, c: Launch) -> Tensor:
+        out = torch.empty_like(residual)
+        n, k = weight.shape
+        _gemv_residual[(triton.cdiv(n, c.rows),)](a, weight, residual, out, n, k, ROWS=c.rows, BLOCK_K=c.block_k, num_warps=c.warps, num_stages=c.stages)
+        return out
+
+    def o(self, attn: Tensor, w, x: Tensor, c: Launch) -> Tensor:
+        """x + o_proj(attn)."""
+        return self._gemv(attn, w.w_o, x, c)
+
+    def gate_up(self, x1: Tensor, w, c: Launch) -> Tensor:
+        """SiLU(gate) * up of the normalised x1 -> [intermediate]."""
+        act = x1.new_empty(self.intermediate)
+        _gate_up[(triton.cdiv(self.intermediate, c.rows),)](
+            x1, w.ln2, w.w_gate_up, act, self.intermediate, self.hidden, w.eps2,
+            PAIRS=c.rows, BLOCK_K=c.block_k, K_PAD=self.k_pad, num_warps=c.warps, num_stages=c.stages,
+        )  # fmt: skip
+        return act
+
+    def down(self, act: Tensor, w, x1: Tensor, c: Launch) -> Tensor:
+        """x1 + down(act)."""
+        return self._gemv(act, w.w_down, x1, c)
+
+    def __call__(self, x: Tensor, w, kv_layer: Tensor, pos: Tensor, cos: Tensor, sin: Tensor, bucket: int, scale: float) -> Tensor:
+        """x [1, hidden] -> the layer's output [1, hidden]."""
+        c = self.config
+        q = self.qkv(x, w, kv_layer, pos, cos, sin, c.qkv)
+        x1 = self.o(self.attend(q, kv_layer, pos, bucket, scale, c.attention), w, x, c.o)
+        return self.down(self.gate_up(x1, w, c.gate_up), w, x1, c.down)
+
+    # -- start-up tuning -----------------------------------------------------------------------
+
+    def tune(self, weights: Sequence, kv: Tensor, cos: Tensor, sin: Tensor, bucket: int, scale: float) -> dict:
+        """Times each kernel's CANDIDATES over every layer's weights (one launch per layer, captured
+        as a CUDA graph, so each launch reads its weights from memory as a decode step does) and
+        keeps the fastest. Writes one key and value into `kv` at position bucket - 1 of each
+        layer (start-up: no request's cache yet). Returns {kernel: {candidate: microseconds}}."""
+        dev = kv.device
+        layers = range(len(weights))
+        pos = torch.tensor([bucket - 1], device=dev)
+        x = torch.randn(1, self.hidden, device=dev, dtype=kv.dtype)
+        q = self.qkv(x, weights[0], kv[0], pos, cos, sin, self.config.qkv)
+        attn = self.attend(q, kv[0], pos, bucket, scale, self.config.attention)
+        act = self.gate_up(x, weights[0], self.config.gate_up)
+        runs: dict[str, Callable] = {
+            "qkv": lambda c: [self.qkv(x, weights[i], kv[i], pos, cos, sin, c) for i in layers],
+            "attention": lambda c: [self.attend(q, kv[i], pos, bucket, scale, c) for i in layers],
+            "o": lambda c: [self.o(attn, weights[i], x, c) for i in layers],
+            "gate_up": lambda c: [self.gate_up(x, weights[i], c) for i in layers],
+            "down": lambda c: [self.down(act, weights[i], x, c) for i in layers],
+        }
+        t0, best, report = time.perf_counter(), {}, {}
+        for name, run in runs.items():
+            times = {}
+            for c in CANDIDATES[name]:
+                try:
+                    times[c] = _graph_seconds(lambda c=c: run(c)) / len(weights)
+                except Exception as e:  # noqa: BLE001 - a shape this GPU cannot launch (shared memory, registers)
+                    log.info("fused decode: %s %s not launchable here: %s", name, c, e)
+            if not times:
+                raise RuntimeError(f"fused decode: no launch shape of {name} runs on this GPU")
+            best[name] = min(times, key=times.get)
+            report[name] = {str(c): round(1e6 * t, 2) for c, t in times.items()}
+        self.config = replace(self.config, **best)
+        self._check(self.config)
+        log.info("fused decode kernels tuned in %.1f s: %s", time.perf_counter() - t0, self.config)
+        return report
+
+
+def _graph_seconds(fn: Callable[[], object], replays: int = 10) -> float:
+    """Seconds of one run of fn, captured as a CUDA graph and replayed (median of 3 batches)."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        fn()  # compiles the kernel outside the capture
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, stream=stream):
+            fn()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph.replay()
+    samples = []
+    for _ in range(3):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(replays):
+            graph.replay()
+        end.record()
+        end.synchronize()
+        samples.append(start.elapsed_time(end) / 1e3 / replays)
+    return statistics.median(samples)

@@ -99,5 +99,5 @@ def fast_generator(adapter: TargetAdapter, aux_layer_ids: tuple[int, ...], draft
             code="EAGLET_OUT_OF_MEMORY",
             hint="lower maxModelLen (--max-model-len): the KV cache and CUDA graphs are sized for it at start-up",
         ) from e
-    log.info("decode path: CUDA graphs, %d KV buckets up to %d, captured in %.1f s (set-up %.1f s)", len(gen.buckets), gen.buckets[-1], gen.capture_seconds, time.perf_counter() - t0)
-    return gen, {"decodePath": "graphs", "captureSeconds": round(gen.capture_seconds, 3)}
+    log.info("decode path: CUDA graphs, %d KV buckets up to %d, captured in %.1f s (set-up %.1f s); one-token steps: %s kernels", len(gen.buckets), gen.buckets[-1], gen.capture_seconds, time.perf_counter() - t0, gen.target.decode_kernels)
+    return gen, {"decodePath": "graphs", "captureSeconds": round(gen.capture_seconds, 3), "decodeKernels": gen.target.decode_kernels}

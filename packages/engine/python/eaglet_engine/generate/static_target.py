@@ -12,6 +12,10 @@ q/k with optional q/k/v bias, attention, SiLU-gated MLP, two residuals). `unsupp
 checks a decoder has exactly that layout, and `StaticTarget` compares its output with the
 decoder's own forward once at start-up, so a model of another layout is refused (and generation
 keeps the eager path) rather than computed wrongly.
+
+With `compile` on CUDA in 16 bits, a one-token step (decode) runs each layer as the six Triton
+kernels of `fused_decode` instead (tuned at start-up, then checked against these functions);
+every other step runs the functions below, compiled.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import fused_decode
 from .decode_compile import one_token_compiled
 from .static_cache import StaticKVCache
 
@@ -190,18 +195,33 @@ class StaticTarget:
         self.cache = StaticKVCache(self.num_layers, self.kv_heads, self.head_dim, capacity, self.device, self.dtype)
         self.compiled = False
         self._pre, self._post = pre_attention, post_attention
+        self.fused: fused_decode.FusedDecodeLayer | None = None  # set by _start_fused
+        self.fused_tuning: dict | None = None
         if compile:
             self._pre = one_token_compiled(torch.compile(pre_attention), pre_attention, 0, self.device)
             self._post = one_token_compiled(torch.compile(post_attention), post_attention, 0, self.device)
             self.compiled = True
         self._check_against_decoder()
+        if compile and fused_decode.serves(self.device, self.dtype, 1, self.head_dim):
+            self._start_fused()
+
+    @property
+    def decode_kernels(self) -> str:
+        """What a one-token step runs: 'fused' (fused_decode's kernels), 'compiled' or 'plain' functions."""
+        return "fused" if self.fused is not None else "compiled" if self.compiled else "plain"
 
     @torch.inference_mode()
     def forward(self, x: Tensor, positions: Tensor, bucket: int | None, want_taps: bool = False) -> tuple[Tensor, Tensor | None]:
+        taps = {0: x} if want_taps and 0 in self.aux_layer_ids else {}
+        if self.fused is not None and x.shape[0] == 1 and bucket is not None:
+            for i, w in enumerate(self.weights):
+                x = self.fused(x, w, self.cache.kv[i], positions, self.cos, self.sin, bucket, self.scale)
+                if want_taps and i + 1 in self.aux_layer_ids:
+                    taps[i + 1] = x
+            return self._final(x, taps, want_taps)
         cos = self.cos.index_select(0, positions)
         sin = self.sin.index_select(0, positions)
         bias = self.cache.bias_for(positions, bucket)
-        taps = {0: x} if want_taps and 0 in self.aux_layer_ids else {}
         # One compiled graph serves every token count above 1 (prompts, verification); 1 (decode)
         # gets its own. Marked here, so the first compilation is already the general one.
         dynamic = self.compiled and x.shape[0] > 1
@@ -216,6 +236,9 @@ class StaticTarget:
             x = self._post(x, attn, w.w_o, w.ln2, w.eps2, w.w_gate_up, w.w_down)
             if want_taps and i + 1 in self.aux_layer_ids:
                 taps[i + 1] = x
+        return self._final(x, taps, want_taps)
+
+    def _final(self, x: Tensor, taps: dict[int, Tensor], want_taps: bool) -> tuple[Tensor, Tensor | None]:
         hidden = rms_norm(x, self.norm_weight, self.norm_eps)
         return hidden, (torch.cat([taps[k] for k in self.aux_layer_ids], dim=-1) if want_taps else None)
 
@@ -242,8 +265,50 @@ class StaticTarget:
             log.warning("torch.compile of the fast decode path failed, running it uncompiled: %s", e)
             self._pre, self._post, self.compiled = pre_attention, post_attention, False
             got = self.forward(embeds[0], positions, None)[0].float()
-        err = ((got - expected).norm() / expected.norm()).item()
-        # Rounding differs (fused products, fp32 inside fused norms); a wrong layout is off by O(1).
-        tolerance = 1e-4 if self.dtype == torch.float32 else 1e-1
-        if not err <= tolerance:
+        err = _relative_error(got, expected)
+        if not err <= self._tolerance:
             raise FastPathUnsupported(f"the fast forward differs from the decoder's own (relative error {err:.2e})")
+
+    @property
+    def _tolerance(self) -> float:
+        # Rounding differs (fused products, fp32 inside fused norms); a wrong layout is off by O(1).
+        return 1e-4 if self.dtype == torch.float32 else 1e-1
+
+    @torch.inference_mode()
+    def _start_fused(self) -> None:
+        """Tunes the fused kernels' launch shapes on this GPU and checks a one-token step with them
+        against the compiled functions; if either fails the decode step keeps those functions."""
+        weights = self.weights
+        if not all(t.is_contiguous() for w in weights for t in (w.ln1, w.w_qkv, w.w_o, w.ln2, w.w_gate_up, w.w_down)):
+            log.warning("fused decode kernels not used: a weight is not contiguous")
+            return
+        fused = fused_decode.FusedDecodeLayer(self.heads, self.kv_heads, self.head_dim, self.hidden_size, weights[0].w_down.shape[1])
+        bucket = min(self.capacity, 1024)
+        try:
+            self.fused_tuning = fused.tune(weights, self.cache.kv, self.cos, self.sin, bucket, self.scale)
+            # The 8-token prompt of _check_against_decoder is in the cache; a ninth token both ways,
+            # first through the plain functions (their compiled one-token form is no longer needed).
+            x = self.decoder.embed_tokens(torch.tensor([7], device=self.device))
+            pos = torch.tensor([8], device=self.device)
+            compiled = self._pre, self._post
+            self._pre, self._post = pre_attention, post_attention
+            try:
+                expected = self.forward(x, pos, bucket)[0].float()
+            finally:
+                self._pre, self._post = compiled
+            self.fused = fused
+            got = self.forward(x, pos, bucket)[0].float()
+        except Exception as e:  # noqa: BLE001 - e.g. no Triton compiler for this GPU: say so, keep the compiled step
+            self.fused = None
+            log.warning("fused decode kernels not used (%s: %s); one-token steps run the compiled functions", type(e).__name__, e)
+            return
+        err = _relative_error(got, expected)
+        if not err <= self._tolerance:
+            self.fused = None
+            log.warning("fused decode kernels not used: a one-token step differs from the compiled functions' (relative error %.2e)", err)
+            return
+        log.info("decode steps run the fused kernels (relative difference to the compiled functions %.1e)", err)
+
+
+def _relative_error(got: Tensor, expected: Tensor) -> float:
+    return ((got - expected).norm() / expected.norm()).item()
