@@ -361,14 +361,11 @@ class Bench:
                     "chain": lambda gen=gen: gen.chain(bucket, True),
                     "catchup": lambda gen=gen, e=emitted, t=taps: gen.draft.step(e, gen.draft.fuse(t), gen.pos + gen.offsets, bucket)[1].index_select(0, accepted),
                 }
-                others = {"verifyTorchAttention": sdpa, "verifyCompiledFunctions": unfused if fast.target.fused is not None else None}
-                for key, other in others.items():
-                    if other is None:
-                        continue
-                    other_gen = FastGenerator(fast.adapter, other, fast.draft, n, self.args.max_model_len, graphs=False)
-                    other_gen.pos.copy_(pos0)
-                    other_gen.pending.copy_(fast.pending)
-                    parts[key] = lambda g=other_gen, drafts=drafts: g.verify(drafts, None, bucket, True)
+                if sdpa is not None:
+                    torch_gen = FastGenerator(fast.adapter, sdpa, fast.draft, n, self.args.max_model_len, graphs=False)
+                    torch_gen.pos.copy_(pos0)
+                    torch_gen.pending.copy_(fast.pending)
+                    parts["verifyTorchAttention"] = lambda g=torch_gen, drafts=drafts: g.verify(drafts, None, bucket, True)
                 row = {"n": n, **{f"{k}Seconds": self.piece_time(bank, (k, n), fn) for k, fn in parts.items()}}
                 row["verifyOverDecode"] = row["verifySeconds"] / self.t_decode
                 row["chainOverDecode"] = row["chainSeconds"] / self.t_decode

@@ -1,4 +1,4 @@
-"""Decode and verification steps of a Llama-layout decoder layer in Triton kernels that read each weight once.
+"""A decode step of a Llama-layout decoder layer in six Triton kernels, each reading its weights once.
 
 Why kernels of our own: at batch 1 a decode step reads every weight once, so its floor is the
 weight bytes over the memory bandwidth. torch.compile's kernels for the same step (autotuned, see
@@ -18,10 +18,6 @@ Each product is a GEMV: a program owns a few output rows and streams their weigh
 input dimension, accumulating in fp32. Where an epilogue needs two rows together (rotary's pairs
 d and d + D/2, a gate row and its up row) one program owns both. On the 7B (H200) a whole decode
 step took 4.14 ms against 4.80 with the compiled functions in the same run (docs/perf/decode.md).
-
-A verification (2 to MAX_TOKENS tokens) runs the same four products as `*_multi` kernels, the
-tokens padded to 16 rows of a tensor-core product so each weight tile read serves them all, and
-attention by `split_kv_attention`.
 
 Which launch shape (rows per program, elements per iteration, warps, stages) reads a matrix
 fastest differs between two machines of the same kind by up to 10%, so `FusedDecodeLayer.tune`
@@ -46,8 +42,6 @@ from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
-
-from .split_kv_attention import split_kv_attention
 
 try:
     import triton
@@ -86,14 +80,7 @@ CANDIDATES: dict[str, tuple] = {
     "gate_up": (Launch(4, 256, 4, 3), Launch(32, 128, 8, 3), Launch(8, 512, 4, 3), Launch(4, 512, 4, 3)),
     "down": (Launch(4, 512, 4, 3), Launch(8, 512, 8, 3), Launch(8, 128, 8, 3), Launch(16, 512, 4, 3)),
     "attention": (AttentionLaunch(64, 64, 2), AttentionLaunch(128, 128, 4), AttentionLaunch(128, 128, 2), AttentionLaunch(64, 64, 4)),
-    # several tokens (verification): rows per program at least 16 (tl.dot)
-    "qkv_multi": (Launch(16, 128, 4, 3), Launch(16, 256, 8, 3), Launch(32, 128, 8, 3)),
-    "o_multi": (Launch(16, 256, 4, 3), Launch(16, 128, 4, 4), Launch(32, 128, 4, 3)),
-    "gate_up_multi": (Launch(16, 128, 4, 3), Launch(16, 256, 8, 3), Launch(32, 128, 8, 3)),
-    "down_multi": (Launch(16, 256, 4, 3), Launch(16, 128, 4, 4), Launch(32, 128, 4, 3)),
 }
-MAX_TOKENS = 16  # tokens per step the kernels take: a decode step (1) or a verification (N + 1)
-TUNE_TOKENS = 5  # the verification of N = 4 draft tokens, the shape the several-token kernels are tuned on
 
 
 @dataclass(frozen=True)
@@ -105,10 +92,6 @@ class Config:
     gate_up: Launch = CANDIDATES["gate_up"][0]
     down: Launch = CANDIDATES["down"][0]
     attention: AttentionLaunch = CANDIDATES["attention"][0]
-    qkv_multi: Launch = CANDIDATES["qkv_multi"][0]
-    o_multi: Launch = CANDIDATES["o_multi"][0]
-    gate_up_multi: Launch = CANDIDATES["gate_up_multi"][0]
-    down_multi: Launch = CANDIDATES["down_multi"][0]
 
 
 
@@ -265,133 +248,10 @@ if triton is not None:
         tl.store(act_ptr + rows_g, (g / (1.0 + tl.exp(-g)) * u).to(out_ty), mask=live)
 
 
-    # -- a few tokens at once (verification): the same products as small matrix products ---------
-    # T tokens (padded to T_PAD = 16 rows, tl.dot's smallest) share each weight tile read, so a
-    # step of T tokens still reads every weight once. Rows per program are at least 16 (tl.dot's
-    # smallest N). Attention for several queries is `split_kv_attention`'s.
-
-    @triton.jit
-    def _norm_scales(x_ptr, T, K, eps, T_PAD: tl.constexpr, BLOCK_K: tl.constexpr):
-        """rsqrt(mean(x_t^2) + eps) of each of the T input rows [T_PAD], in fp32."""
-        t = tl.arange(0, T_PAD)
-        ss = tl.zeros([T_PAD], tl.float32)
-        for k0 in range(0, K, BLOCK_K):
-            k = k0 + tl.arange(0, BLOCK_K)
-            x = tl.load(x_ptr + t[:, None] * K + k[None, :], mask=(t < T)[:, None] & (k < K)[None, :], other=0.0).to(tl.float32)
-            ss += tl.sum(x * x, 1)
-        return tl.rsqrt(ss / K + eps)
-
-    @triton.jit
-    def _normed_rows(x_ptr, ln_ptr, k, T, K, r, T_PAD: tl.constexpr):
-        """The RMSNorm output of the T rows at input indices k [T_PAD, len(k)], the weights' dtype."""
-        t = tl.arange(0, T_PAD)
-        x = tl.load(x_ptr + t[:, None] * K + k[None, :], mask=(t < T)[:, None] & (k < K)[None, :], other=0.0)
-        ln = tl.load(ln_ptr + k, mask=k < K, other=0.0)
-        return ln[None, :] * (x.to(tl.float32) * r[:, None]).to(ln.dtype)
-
-    @triton.jit
-    def _qkv_multi(
-        x_ptr, ln_ptr, w_ptr, b_ptr, cos_ptr, sin_ptr, pos_ptr, q_ptr, kv_ptr,
-        T, K, eps, stride_kind, stride_head, stride_pos,
-        HEADS: tl.constexpr, KV_HEADS: tl.constexpr, D: tl.constexpr, HAS_BIAS: tl.constexpr,
-        PAIRS: tl.constexpr, BLOCK_K: tl.constexpr, T_PAD: tl.constexpr,
-    ):  # fmt: skip
-        """`_qkv` for T tokens at positions pos[0..T-1]; q is [HEADS, T, D]."""
-        HALF: tl.constexpr = D // 2
-        per_head: tl.constexpr = HALF // PAIRS
-        pid = tl.program_id(0)
-        head = pid // per_head
-        j = (pid % per_head) * PAIRS + tl.arange(0, PAIRS)
-        rows_a = head * D + j
-        rows_b = rows_a + HALF
-        t = tl.arange(0, T_PAD)
-        live = t < T
-        r = _norm_scales(x_ptr, T, K, eps, T_PAD, BLOCK_K)
-        acc_a = tl.zeros([T_PAD, PAIRS], tl.float32)
-        acc_b = tl.zeros([T_PAD, PAIRS], tl.float32)
-        for k0 in range(0, K, BLOCK_K):
-            k = k0 + tl.arange(0, BLOCK_K)
-            h = _normed_rows(x_ptr, ln_ptr, k, T, K, r, T_PAD)
-            inside = (k < K)[None, :]
-            wa = tl.load(w_ptr + rows_a[:, None] * K + k[None, :], mask=inside, other=0.0, eviction_policy="evict_first")
-            wb = tl.load(w_ptr + rows_b[:, None] * K + k[None, :], mask=inside, other=0.0, eviction_policy="evict_first")
-            acc_a = tl.dot(h, tl.trans(wa), acc_a)
-            acc_b = tl.dot(h, tl.trans(wb), acc_b)
-        out_ty = q_ptr.dtype.element_ty
-        if HAS_BIAS:
-            acc_a += tl.load(b_ptr + rows_a).to(tl.float32)[None, :]
-            acc_b += tl.load(b_ptr + rows_b).to(tl.float32)[None, :]
-        ya = acc_a.to(out_ty).to(tl.float32)
-        yb = acc_b.to(out_ty).to(tl.float32)
-        pos = tl.load(pos_ptr + t, mask=live, other=0)
-        if head < HEADS + KV_HEADS:
-            at = pos[:, None] * D + j[None, :]
-            ca = tl.load(cos_ptr + at).to(tl.float32)
-            cb = tl.load(cos_ptr + at + HALF).to(tl.float32)
-            sa = tl.load(sin_ptr + at).to(tl.float32)
-            sb = tl.load(sin_ptr + at + HALF).to(tl.float32)
-            ya, yb = ya * ca - yb * sa, yb * cb + ya * sb
-        if head < HEADS:
-            dst = q_ptr + head * T * D + t[:, None] * D + j[None, :]
-        elif head < HEADS + KV_HEADS:
-            dst = kv_ptr + (head - HEADS) * stride_head + pos[:, None] * stride_pos + j[None, :]
-        else:
-            dst = kv_ptr + stride_kind + (head - HEADS - KV_HEADS) * stride_head + pos[:, None] * stride_pos + j[None, :]
-        tl.store(dst, ya.to(out_ty), mask=live[:, None])
-        tl.store(dst + HALF, yb.to(out_ty), mask=live[:, None])
-
-    @triton.jit
-    def _gemv_residual_multi(
-        a_ptr, stride_at, stride_ah, A_D, w_ptr, res_ptr, out_ptr, T, N, K,
-        ROWS: tl.constexpr, BLOCK_K: tl.constexpr, T_PAD: tl.constexpr,
-    ):  # fmt: skip
-        """out[t] = res[t] + W a[t] for the program's ROWS output rows; a[t, k] is read at
-        t * stride_at + (k // A_D) * stride_ah + k % A_D (attention's [heads, T, D] as it comes)."""
-        rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
-        t = tl.arange(0, T_PAD)
-        live_t = t < T
-        live = rows < N
-        acc = tl.zeros([T_PAD, ROWS], tl.float32)
-        for k0 in range(0, K, BLOCK_K):
-            k = k0 + tl.arange(0, BLOCK_K)
-            a = tl.load(a_ptr + t[:, None] * stride_at + (k // A_D)[None, :] * stride_ah + (k % A_D)[None, :], mask=live_t[:, None] & (k < K)[None, :], other=0.0)
-            w = tl.load(w_ptr + rows[:, None] * K + k[None, :], mask=live[:, None] & (k < K)[None, :], other=0.0, eviction_policy="evict_first")
-            acc = tl.dot(a, tl.trans(w), acc)
-        out_ty = out_ptr.dtype.element_ty
-        at = t[:, None] * N + rows[None, :]
-        both = live_t[:, None] & live[None, :]
-        res = tl.load(res_ptr + at, mask=both, other=0.0).to(tl.float32)
-        tl.store(out_ptr + at, (res + acc.to(out_ty).to(tl.float32)).to(out_ty), mask=both)
-
-    @triton.jit
-    def _gate_up_multi(x_ptr, ln_ptr, w_ptr, act_ptr, T, I, K, eps, PAIRS: tl.constexpr, BLOCK_K: tl.constexpr, T_PAD: tl.constexpr):
-        """`_gate_up` for T tokens; act is [T, I]."""
-        rows_g = tl.program_id(0) * PAIRS + tl.arange(0, PAIRS)
-        live = rows_g < I
-        rows_u = rows_g + I
-        t = tl.arange(0, T_PAD)
-        r = _norm_scales(x_ptr, T, K, eps, T_PAD, BLOCK_K)
-        acc_g = tl.zeros([T_PAD, PAIRS], tl.float32)
-        acc_u = tl.zeros([T_PAD, PAIRS], tl.float32)
-        for k0 in range(0, K, BLOCK_K):
-            k = k0 + tl.arange(0, BLOCK_K)
-            h = _normed_rows(x_ptr, ln_ptr, k, T, K, r, T_PAD)
-            inside = live[:, None] & (k < K)[None, :]
-            wg = tl.load(w_ptr + rows_g[:, None] * K + k[None, :], mask=inside, other=0.0, eviction_policy="evict_first")
-            wu = tl.load(w_ptr + rows_u[:, None] * K + k[None, :], mask=inside, other=0.0, eviction_policy="evict_first")
-            acc_g = tl.dot(h, tl.trans(wg), acc_g)
-            acc_u = tl.dot(h, tl.trans(wu), acc_u)
-        out_ty = act_ptr.dtype.element_ty
-        g = acc_g.to(out_ty).to(tl.float32)
-        u = acc_u.to(out_ty).to(tl.float32)
-        both = (t < T)[:, None] & live[None, :]
-        tl.store(act_ptr + t[:, None] * I + rows_g[None, :], (g / (1.0 + tl.exp(-g)) * u).to(out_ty), mask=both)
-
-
 def serves(device: torch.device, dtype: torch.dtype, tokens: int, head_dim: int) -> bool:
-    """Whether a step of `tokens` tokens runs these kernels: Triton, CUDA, a 16-bit type, 1 to
-    MAX_TOKENS tokens (a decode step or a verification) and a head size Triton can index."""
-    return triton is not None and device.type == "cuda" and dtype in (torch.bfloat16, torch.float16) and 1 <= tokens <= MAX_TOKENS and head_dim in (64, 128, 256)
+    """Whether a step of `tokens` tokens runs these kernels: Triton, CUDA, a 16-bit type, one
+    token (a decode step) and a head size Triton can index."""
+    return triton is not None and device.type == "cuda" and dtype in (torch.bfloat16, torch.float16) and tokens == 1 and head_dim in (64, 128, 256)
 
 
 class FusedDecodeLayer:
@@ -411,8 +271,7 @@ class FusedDecodeLayer:
         self._check(self.config)
 
     def _check(self, c: Config) -> None:
-        half = self.head_dim // 2
-        if self.heads % self.kv_heads or half % c.qkv.rows or half % c.qkv_multi.rows or c.attention.split % c.attention.block:
+        if self.heads % self.kv_heads or (self.head_dim // 2) % c.qkv.rows or c.attention.split % c.attention.block:
             raise ValueError(f"fused decode: heads {self.heads}, kv heads {self.kv_heads}, head size {self.head_dim}, {c}")
 
     # -- the kernels, one method each ----------------------------------------------------------
@@ -465,86 +324,33 @@ class FusedDecodeLayer:
         """x1 + down(act)."""
         return self._gemv(act, w.w_down, x1, c)
 
-    # -- several tokens -------------------------------------------------------------------------
-
-    def qkv_multi(self, x: Tensor, w, kv_layer: Tensor, pos: Tensor, cos: Tensor, sin: Tensor, c: Launch) -> Tensor:
-        """x [T, hidden] at positions pos [T] -> q [heads, T, D]; keys and values go into kv_layer."""
-        tokens = x.shape[0]
-        q = x.new_empty(self.heads, tokens, self.head_dim)
-        _qkv_multi[((self.heads + 2 * self.kv_heads) * (self.head_dim // 2 // c.rows),)](
-            x, w.ln1, w.w_qkv, w.b_qkv if w.b_qkv is not None else w.w_qkv, cos, sin, pos, q, kv_layer,
-            tokens, self.hidden, w.eps1, kv_layer.stride(0), kv_layer.stride(1), kv_layer.stride(2),
-            HEADS=self.heads, KV_HEADS=self.kv_heads, D=self.head_dim, HAS_BIAS=w.b_qkv is not None,
-            PAIRS=c.rows, BLOCK_K=c.block_k, T_PAD=MAX_TOKENS, num_warps=c.warps, num_stages=c.stages,
-        )  # fmt: skip
-        return q
-
-    def _gemv_multi(self, a: Tensor, a_strides: tuple[int, int, int], weight: Tensor, residual: Tensor, c: Launch) -> Tensor:
-        out = torch.empty_like(residual)
-        n, k = weight.shape
-        _gemv_residual_multi[(triton.cdiv(n, c.rows),)](
-            a, *a_strides, weight, residual, out, residual.shape[0], n, k, ROWS=c.rows, BLOCK_K=c.block_k, T_PAD=MAX_TOKENS, num_warps=c.warps, num_stages=c.stages
-        )  # fmt: skip
-        return out
-
-    def o_multi(self, attn: Tensor, w, x: Tensor, c: Launch) -> Tensor:
-        """x + o_proj(attn) for attention's output as it comes, [heads, T, D] (contiguous)."""
-        return self._gemv_multi(attn, (attn.stride(1), attn.stride(0), self.head_dim), w.w_o, x, c)
-
-    def gate_up_multi(self, x1: Tensor, w, c: Launch) -> Tensor:
-        """[T, hidden] -> SiLU(gate) * up [T, intermediate]."""
-        act = x1.new_empty(x1.shape[0], self.intermediate)
-        _gate_up_multi[(triton.cdiv(self.intermediate, c.rows),)](
-            x1, w.ln2, w.w_gate_up, act, x1.shape[0], self.intermediate, self.hidden, w.eps2,
-            PAIRS=c.rows, BLOCK_K=c.block_k, T_PAD=MAX_TOKENS, num_warps=c.warps, num_stages=c.stages,
-        )  # fmt: skip
-        return act
-
-    def down_multi(self, act: Tensor, w, x1: Tensor, c: Launch) -> Tensor:
-        return self._gemv_multi(act, (self.intermediate, 0, self.intermediate), w.w_down, x1, c)
-
     def __call__(self, x: Tensor, w, kv_layer: Tensor, pos: Tensor, cos: Tensor, sin: Tensor, bucket: int, scale: float) -> Tensor:
-        """x [T, hidden] (T <= MAX_TOKENS) at positions pos [T] -> the layer's output [T, hidden];
-        each token attends to the cached keys 0..its position."""
+        """x [1, hidden] -> the layer's output [1, hidden]."""
         c = self.config
-        if x.shape[0] == 1:
-            q = self.qkv(x, w, kv_layer, pos, cos, sin, c.qkv)
-            x1 = self.o(self.attend(q, kv_layer, pos, bucket, scale, c.attention), w, x, c.o)
-            return self.down(self.gate_up(x1, w, c.gate_up), w, x1, c.down)
-        q = self.qkv_multi(x, w, kv_layer, pos, cos, sin, c.qkv_multi)
-        x1 = self.o_multi(split_kv_attention(q, kv_layer, pos, bucket, scale), w, x, c.o_multi)
-        return self.down_multi(self.gate_up_multi(x1, w, c.gate_up_multi), w, x1, c.down_multi)
+        q = self.qkv(x, w, kv_layer, pos, cos, sin, c.qkv)
+        x1 = self.o(self.attend(q, kv_layer, pos, bucket, scale, c.attention), w, x, c.o)
+        return self.down(self.gate_up(x1, w, c.gate_up), w, x1, c.down)
 
     # -- start-up tuning -----------------------------------------------------------------------
 
     def tune(self, weights: Sequence, kv: Tensor, cos: Tensor, sin: Tensor, bucket: int, scale: float) -> dict:
         """Times each kernel's CANDIDATES over every layer's weights (one launch per layer, captured
         as a CUDA graph, so each launch reads its weights from memory as a decode step does) and
-        keeps the fastest; the several-token kernels on TUNE_TOKENS tokens. Writes keys and values
-        into `kv` at the last positions of the bucket of each layer (start-up: no request's cache
-        yet). Returns {kernel: {candidate: microseconds}}."""
-        dev, c0 = kv.device, self.config
+        keeps the fastest. Writes one key and value into `kv` at position bucket - 1 of each
+        layer (start-up: no request's cache yet). Returns {kernel: {candidate: microseconds}}."""
+        dev = kv.device
         layers = range(len(weights))
         pos = torch.tensor([bucket - 1], device=dev)
         x = torch.randn(1, self.hidden, device=dev, dtype=kv.dtype)
-        q = self.qkv(x, weights[0], kv[0], pos, cos, sin, c0.qkv)
-        attn = self.attend(q, kv[0], pos, bucket, scale, c0.attention)
-        act = self.gate_up(x, weights[0], c0.gate_up)
-        t = TUNE_TOKENS
-        pos_t = torch.arange(bucket - t, bucket, device=dev)
-        x_t = torch.randn(t, self.hidden, device=dev, dtype=kv.dtype)
-        attn_t = split_kv_attention(self.qkv_multi(x_t, weights[0], kv[0], pos_t, cos, sin, c0.qkv_multi), kv[0], pos_t, bucket, scale)
-        act_t = self.gate_up_multi(x_t, weights[0], c0.gate_up_multi)
+        q = self.qkv(x, weights[0], kv[0], pos, cos, sin, self.config.qkv)
+        attn = self.attend(q, kv[0], pos, bucket, scale, self.config.attention)
+        act = self.gate_up(x, weights[0], self.config.gate_up)
         runs: dict[str, Callable] = {
             "qkv": lambda c: [self.qkv(x, weights[i], kv[i], pos, cos, sin, c) for i in layers],
             "attention": lambda c: [self.attend(q, kv[i], pos, bucket, scale, c) for i in layers],
             "o": lambda c: [self.o(attn, weights[i], x, c) for i in layers],
             "gate_up": lambda c: [self.gate_up(x, weights[i], c) for i in layers],
             "down": lambda c: [self.down(act, weights[i], x, c) for i in layers],
-            "qkv_multi": lambda c: [self.qkv_multi(x_t, weights[i], kv[i], pos_t, cos, sin, c) for i in layers],
-            "o_multi": lambda c: [self.o_multi(attn_t, weights[i], x_t, c) for i in layers],
-            "gate_up_multi": lambda c: [self.gate_up_multi(x_t, weights[i], c) for i in layers],
-            "down_multi": lambda c: [self.down_multi(act_t, weights[i], x_t, c) for i in layers],
         }
         t0, best, report = time.perf_counter(), {}, {}
         for name, run in runs.items():

@@ -13,9 +13,9 @@ checks a decoder has exactly that layout, and `StaticTarget` compares its output
 decoder's own forward once at start-up, so a model of another layout is refused (and generation
 keeps the eager path) rather than computed wrongly.
 
-With `compile` on CUDA in 16 bits, a step of up to 16 tokens over the cache (a decode step, a
-verification) runs each layer as the Triton kernels of `fused_decode` instead (tuned at start-up,
-then checked against these functions); a prompt runs the functions below, compiled.
+With `compile` on CUDA in 16 bits, a one-token step (decode) runs each layer as the six Triton
+kernels of `fused_decode` instead (tuned at start-up, then checked against these functions);
+every other step runs the functions below, compiled.
 """
 
 from __future__ import annotations
@@ -207,13 +207,13 @@ class StaticTarget:
 
     @property
     def decode_kernels(self) -> str:
-        """What decode and verification steps run: 'fused' (fused_decode's kernels), 'compiled' or 'plain' functions."""
+        """What a one-token step runs: 'fused' (fused_decode's kernels), 'compiled' or 'plain' functions."""
         return "fused" if self.fused is not None else "compiled" if self.compiled else "plain"
 
     @torch.inference_mode()
     def forward(self, x: Tensor, positions: Tensor, bucket: int | None, want_taps: bool = False) -> tuple[Tensor, Tensor | None]:
         taps = {0: x} if want_taps and 0 in self.aux_layer_ids else {}
-        if self.fused is not None and x.shape[0] <= fused_decode.MAX_TOKENS and bucket is not None:
+        if self.fused is not None and x.shape[0] == 1 and bucket is not None:
             for i, w in enumerate(self.weights):
                 x = self.fused(x, w, self.cache.kv[i], positions, self.cos, self.sin, bucket, self.scale)
                 if want_taps and i + 1 in self.aux_layer_ids:
@@ -276,8 +276,8 @@ class StaticTarget:
 
     @torch.inference_mode()
     def _start_fused(self) -> None:
-        """Tunes the fused kernels' launch shapes on this GPU and checks a one- and a five-token step
-        with them against the plain functions; if either fails those steps keep the compiled functions."""
+        """Tunes the fused kernels' launch shapes on this GPU and checks a one-token step with them
+        against the compiled functions; if either fails the decode step keeps those functions."""
         weights = self.weights
         if not all(t.is_contiguous() for w in weights for t in (w.ln1, w.w_qkv, w.w_o, w.ln2, w.w_gate_up, w.w_down)):
             log.warning("fused decode kernels not used: a weight is not contiguous")
@@ -286,28 +286,28 @@ class StaticTarget:
         bucket = min(self.capacity, 1024)
         try:
             self.fused_tuning = fused.tune(weights, self.cache.kv, self.cos, self.sin, bucket, self.scale)
-            # The 8-token prompt of _check_against_decoder is in the cache; then one token and a
-            # verification of five, both ways: first through the plain functions (the compiled
-            # one-token form is no longer needed), then the fused kernels (same cache rows).
-            steps = [torch.tensor([8], device=self.device), torch.arange(9, 14, device=self.device)]  # token ids = positions
+            # The 8-token prompt of _check_against_decoder is in the cache; a ninth token both ways,
+            # first through the plain functions (their compiled one-token form is no longer needed).
+            x = self.decoder.embed_tokens(torch.tensor([7], device=self.device))
+            pos = torch.tensor([8], device=self.device)
             compiled = self._pre, self._post
             self._pre, self._post = pre_attention, post_attention
             try:
-                expected = torch.cat([self.forward(self.decoder.embed_tokens(pos), pos, bucket)[0].float() for pos in steps])
+                expected = self.forward(x, pos, bucket)[0].float()
             finally:
                 self._pre, self._post = compiled
             self.fused = fused
-            got = torch.cat([self.forward(self.decoder.embed_tokens(pos), pos, bucket)[0].float() for pos in steps])
+            got = self.forward(x, pos, bucket)[0].float()
         except Exception as e:  # noqa: BLE001 - e.g. no Triton compiler for this GPU: say so, keep the compiled step
             self.fused = None
-            log.warning("fused decode kernels not used (%s: %s); decode steps run the compiled functions", type(e).__name__, e)
+            log.warning("fused decode kernels not used (%s: %s); one-token steps run the compiled functions", type(e).__name__, e)
             return
         err = _relative_error(got, expected)
         if not err <= self._tolerance:
             self.fused = None
-            log.warning("fused decode kernels not used: their steps differ from the plain functions' (relative error %.2e)", err)
+            log.warning("fused decode kernels not used: a one-token step differs from the compiled functions' (relative error %.2e)", err)
             return
-        log.info("decode and verification steps run the fused kernels (relative difference to the plain functions %.1e)", err)
+        log.info("decode steps run the fused kernels (relative difference to the compiled functions %.1e)", err)
 
 
 def _relative_error(got: Tensor, expected: Tensor) -> float:
