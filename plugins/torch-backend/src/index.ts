@@ -35,8 +35,10 @@ export { TorchBackendOptions } from './options.js';
 
 /** Which decode path the worker runs, for logs and the bench report. */
 export function decodePathText(info: WorkerReadyInfo | undefined): string {
-  if (info?.decodePath === 'graphs')
-    return `CUDA graphs (captured in ${(info.captureSeconds ?? 0).toFixed(1)} s)`;
+  if (info?.decodePath === 'graphs') {
+    const kernels = info.decodeKernels ? `, ${info.decodeKernels} decode kernels` : '';
+    return `CUDA graphs (captured in ${(info.captureSeconds ?? 0).toFixed(1)} s${kernels})`;
+  }
   return 'eager';
 }
 
