@@ -69,6 +69,7 @@ const LLAMA_LAYOUT_FILES = new Set([
   'packages/engine/python/eaglet_engine/export.py',
   'packages/engine/python/eaglet_engine/schemas/train.schema.json',
   'packages/engine/python/eaglet_engine/generate/static_target.py',
+  'packages/engine/python/eaglet_engine/generate/fused_decode.py',
   'packages/engine/python/eaglet_engine/generate/static_draft.py',
 ]);
 

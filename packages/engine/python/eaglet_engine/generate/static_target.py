@@ -277,7 +277,7 @@ class StaticTarget:
     @torch.inference_mode()
     def _start_fused(self) -> None:
         """Tunes the fused kernels' launch shapes on this GPU and checks a one-token step with them
-        against the compiled functions; if either fails the decode step keeps those functions."""
+        against the plain functions; if either fails, decode steps keep the compiled functions."""
         weights = self.weights
         if not all(t.is_contiguous() for w in weights for t in (w.ln1, w.w_qkv, w.w_o, w.ln2, w.w_gate_up, w.w_down)):
             log.warning("fused decode kernels not used: a weight is not contiguous")
@@ -305,9 +305,9 @@ class StaticTarget:
         err = _relative_error(got, expected)
         if not err <= self._tolerance:
             self.fused = None
-            log.warning("fused decode kernels not used: a one-token step differs from the compiled functions' (relative error %.2e)", err)
+            log.warning("fused decode kernels not used: a one-token step differs from the plain functions' (relative error %.2e)", err)
             return
-        log.info("decode steps run the fused kernels (relative difference to the compiled functions %.1e)", err)
+        log.info("decode steps run the fused kernels (relative difference to the plain functions %.1e)", err)
 
 
 def _relative_error(got: Tensor, expected: Tensor) -> float:
