@@ -33,7 +33,6 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from eaglet_engine.draft import build_draft
@@ -47,6 +46,7 @@ from eaglet_engine.generate.static_cache import bucket_for
 from eaglet_engine.generate.static_target import post_attention, pre_attention
 from eaglet_engine.generate.target import TargetRunner
 from embedded_speedup_bound import AUDIO_TOKEN, VOCAB, draft_config, qwen2_audio_config
+from gpu_timing import copy_bandwidth_tbs
 from eaglet_qwen2_audio import Qwen2AudioTarget
 from qwen2_audio_7b import AUX_LAYER_IDS_7B, DRAFT_VOCAB_7B
 
@@ -152,19 +152,7 @@ class Bench:
             "dtype": str(self.dtype).replace("torch.", ""),
         }
         if self.cuda:
-            n = 2**30 // 2  # 1 GiB of bf16, read and written: bytes counted twice
-            src = torch.randn(n, device=self.device, dtype=torch.bfloat16)
-            dst = torch.empty_like(src)
-            for _ in range(3):
-                dst.copy_(src)
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            for _ in range(20):
-                dst.copy_(src)
-            end.record()
-            end.synchronize()
-            info["copyBandwidthTBs"] = 2 * 2**30 * 20 / (start.elapsed_time(end) / 1e3) / 1e12
-            del src, dst
+            info["copyBandwidthTBs"] = copy_bandwidth_tbs(self.device)
         return info
 
     def build(self) -> dict:

@@ -26,7 +26,6 @@ import argparse
 import dataclasses
 import itertools
 import json
-import statistics
 import time
 import traceback
 from datetime import datetime, timezone
@@ -39,6 +38,7 @@ from eaglet_engine.generate import fused_decode as fd
 from eaglet_engine.generate.decode_compile import one_token_compiled
 from eaglet_engine.generate.static_cache import attention_bias, cached_attention
 from eaglet_engine.generate.static_target import LayerWeights, post_attention, pre_attention, rms_norm
+from gpu_timing import copy_bandwidth_tbs
 from qwen2_audio_7b import QWEN2_AUDIO_7B
 
 TEXT = QWEN2_AUDIO_7B["text_config"]
@@ -49,29 +49,9 @@ VOCAB = TEXT["vocab_size"]
 EPS = TEXT["rms_norm_eps"]
 
 
-def graph_ms(fn, replays: int = 20) -> float:
-    """Median over 5 batches of the milliseconds of one replay of fn captured as a CUDA graph."""
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        for _ in range(2):
-            fn()
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        fn()
-    graph.replay()
-    torch.cuda.synchronize()
-    samples = []
-    for _ in range(5):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        for _ in range(replays):
-            graph.replay()
-        b.record()
-        b.synchronize()
-        samples.append(a.elapsed_time(b) / replays)
-    return statistics.median(samples)
+def graph_ms(fn) -> float:
+    """Milliseconds of one replay of fn captured as a CUDA graph (the engine's tuning clock)."""
+    return 1e3 * fd.graph_seconds(fn, replays=20, batches=5)
 
 
 class Bench:
@@ -101,23 +81,11 @@ class Bench:
     def machine(self) -> dict:
         import triton
 
-        n = 2**30 // 2  # 1 GiB of bf16 read and written, timed as decode.py times it (not in a graph,
-        src = torch.randn(n, device=self.dev, dtype=torch.bfloat16)  # where a copy is a memcpy node)
-        dst = torch.empty_like(src)
-        for _ in range(3):
-            dst.copy_(src)
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        for _ in range(20):
-            dst.copy_(src)
-        b.record()
-        b.synchronize()
-        ms = a.elapsed_time(b) / 20
         return {
             "device": torch.cuda.get_device_name(),
             "torch": torch.__version__,
             "triton": triton.__version__,
-            "copyBandwidthTBs": 2 * 2**30 / (ms / 1e3) / 1e12,
+            "copyBandwidthTBs": copy_bandwidth_tbs(self.dev),
         }
 
     def build(self) -> dict:

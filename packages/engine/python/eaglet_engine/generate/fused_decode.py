@@ -357,7 +357,7 @@ class FusedDecodeLayer:
             times = {}
             for c in CANDIDATES[name]:
                 try:
-                    times[c] = _graph_seconds(lambda c=c: run(c)) / len(weights)
+                    times[c] = graph_seconds(lambda c=c: run(c)) / len(weights)
                 except Exception as e:  # noqa: BLE001 - a shape this GPU cannot launch (shared memory, registers)
                     log.info("fused decode: %s %s not launchable here: %s", name, c, e)
             if not times:
@@ -370,8 +370,9 @@ class FusedDecodeLayer:
         return report
 
 
-def _graph_seconds(fn: Callable[[], object], replays: int = 10) -> float:
-    """Seconds of one run of fn, captured as a CUDA graph and replayed (median of 3 batches)."""
+def graph_seconds(fn: Callable[[], object], replays: int = 10, batches: int = 3) -> float:
+    """Seconds of one run of fn, captured as a CUDA graph and replayed `replays` times back to back
+    (median of `batches` such batches)."""
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
@@ -382,7 +383,7 @@ def _graph_seconds(fn: Callable[[], object], replays: int = 10) -> float:
     torch.cuda.current_stream().wait_stream(stream)
     graph.replay()
     samples = []
-    for _ in range(3):
+    for _ in range(batches):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
         for _ in range(replays):
