@@ -20,8 +20,9 @@ d and d + D/2, a gate row and its up row) one program owns both. On the 7B (H200
 step took 4.14 ms against 4.80 with the compiled functions in the same run (docs/perf/decode.md).
 
 Which launch shape (rows per program, elements per iteration, warps, stages) reads a matrix
-fastest differs between two machines of the same kind by up to 10%, so `FusedDecodeLayer.tune`
-times a few candidates per kernel on the real weights at start-up (`CANDIDATES`, the best of
+fastest differs between two machines of the same kind (gate/up's fastest shape on one H200 took
+62.7 us on another, whose fastest took 44.6), so `FusedDecodeLayer.tune` times a few candidates
+per kernel on the real weights at start-up (`CANDIDATES`, the best of
 `tools/bench/decode_kernels.py`'s searches). Programmatic dependent launch (each kernel starting
 while the previous one drains) was measured and made the step slower (4.30 ms), so it is not used.
 
