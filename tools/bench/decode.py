@@ -233,7 +233,8 @@ class Bench:
         return {
             "path": self.fast.path,
             "compiled": self.fast.target.compiled,
-            "attentionKernel": "torch SDPA for 1 query, split-KV (Triton) for 2-16" if self.fast.target.cache.split_kv(2) else "torch SDPA",
+            "decodeKernels": self.fast.target.decode_kernels,  # 'fused': one query's attention is fused_decode's
+            "attentionKernel": "split-KV (Triton) for 2-16 queries" if self.fast.target.cache.split_kv(2) else "torch SDPA",
             "maxModelLen": self.args.max_model_len,
             "buckets": self.fast.buckets,
             "graphs": len(self.fast.graphs.graphs) if self.fast.graphs else 0,
