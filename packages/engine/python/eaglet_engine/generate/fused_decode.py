@@ -8,8 +8,9 @@ eleven kernels per layer. Here a layer is
 
   1. `_qkv`: RMSNorm of the input, the q/k/v product (+ bias), rotary on q and k, the new key and
      value written into the cache at the step's position;
-  2. `_attend` + `_merge`: one query over the cached keys 0..position, the keys split across
-     programs that stop at the position (not at the end of the KV bucket), merged by log-sum-exp;
+  2. `_attend` + `split_kv_attention.merge_splits`: one query over the cached keys 0..position,
+     the keys split across programs that stop at the position (not at the end of the KV bucket),
+     merged by log-sum-exp;
   3. `_gemv_residual`: o_proj, plus the residual;
   4. `_gate_up`: RMSNorm, the gate and up products, SiLU(gate) x up;
   5. `_gemv_residual`: down, plus the residual.
@@ -47,6 +48,8 @@ from torch import Tensor
 try:
     import triton
     import triton.language as tl
+
+    from .split_kv_attention import merge_splits
 except ImportError:  # pragma: no cover - torch wheels without Triton: the compiled path stays
     triton = None
 
@@ -199,18 +202,6 @@ if triton is not None:
         tl.store(lse_ptr + row, tl.where(seen, m + tl.log(denom), float("-inf")))
 
     @triton.jit
-    def _merge(o_ptr, lse_ptr, out_ptr, splits, SPLITS_PAD: tl.constexpr, D: tl.constexpr):
-        """One query head: the splits' outputs weighted by exp(lse - logsumexp(lse))."""
-        h = tl.program_id(0)
-        s = tl.arange(0, SPLITS_PAD)
-        d = tl.arange(0, D)
-        lse = tl.load(lse_ptr + h * splits + s, mask=s < splits, other=float("-inf"))
-        w = tl.exp(lse - tl.max(lse, 0))  # split 0 always holds key 0: the max is finite
-        o = tl.load(o_ptr + (h * splits + s)[:, None] * D + d[None, :], mask=(s < splits)[:, None], other=0.0)
-        out = tl.sum(o * w[:, None], 0) / tl.sum(w, 0)
-        tl.store(out_ptr + h * D + d, out.to(out_ptr.dtype.element_ty))
-
-    @triton.jit
     def _gemv_residual(a_ptr, w_ptr, res_ptr, out_ptr, N, K, ROWS: tl.constexpr, BLOCK_K: tl.constexpr):
         """out = res + W a for the program's ROWS output rows."""
         rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
@@ -299,7 +290,8 @@ class FusedDecodeLayer:
             GROUP=self.heads // self.kv_heads, SPLIT=c.split, BLOCK_N=c.block, D=d, num_warps=c.warps,
         )  # fmt: skip
         out = torch.empty(self.heads * d, device=q.device, dtype=q.dtype)
-        _merge[(self.heads,)](partial, lse, out, splits, SPLITS_PAD=triton.next_power_of_2(splits), D=d)
+        # partial/lse rows are (head, split): the several-query merge with one query, T_PAD 1
+        merge_splits[(self.heads, 1)](partial, lse, out, 1, splits, T_PAD=1, SPLITS_PAD=triton.next_power_of_2(splits), D=d)
         return out
 
     def _gemv(self, a: Tensor, weight: Tensor, residual: Tensor, c: Launch) -> Tensor:

@@ -6,9 +6,10 @@ of a layer. torch's kernels give each (head, block of queries) one program, 32 p
 cuDNN's took 0.38 ms for one query and 0.88 ms for five, reading the cache at a fifth to a third
 of the copy bandwidth. Here each head's keys are cut into splits read by separate programs, each
 keeping a running softmax (`_partial`), and a second kernel merges the splits by log-sum-exp
-(`_merge`), as vLLM's and FlashAttention's decode kernels do. `serves` says where the fast path
-uses it: verification and the draft's catch-up (2 to 16 queries), not a one-query decode step,
-where cuDNN's kernel measured as fast.
+(`merge_splits`, shared with `fused_decode`'s one-query attention), as vLLM's and
+FlashAttention's decode kernels do. `serves` says where the fast path uses it: verification and
+the draft's catch-up (2 to 16 queries). A one-query decode step runs `fused_decode`'s attention
+where those kernels run, else cuDNN's, which measured as fast as this one for one query.
 
 Semantics are those of `static_cache.cached_attention`: query t at position `positions[t]` sees
 the cached keys 0..positions[t] of the first `bucket` positions. q [H, T, D], the layer's cache
@@ -93,7 +94,7 @@ if triton is not None:
         tl.store(lse_ptr + row, tl.where(seen, m + tl.log(denom), float("-inf")), mask=live)
 
     @triton.jit
-    def _merge(o_ptr, lse_ptr, out_ptr, T, splits, T_PAD: tl.constexpr, SPLITS_PAD: tl.constexpr, D: tl.constexpr):
+    def merge_splits(o_ptr, lse_ptr, out_ptr, T, splits, T_PAD: tl.constexpr, SPLITS_PAD: tl.constexpr, D: tl.constexpr):
         """One (query head, query): the splits' outputs weighted by exp(lse - logsumexp(lse))."""
         h = tl.program_id(0)
         t = tl.program_id(1)
@@ -128,5 +129,5 @@ def split_kv_attention(q: Tensor, kv_layer: Tensor, positions: Tensor, bucket: i
         tokens, bucket, scale, kv_layer.stride(0), kv_layer.stride(1), kv_layer.stride(2),
         GROUP=heads // kv_heads, SPLIT=size, BLOCK_N=BLOCK_N, T_PAD=t_pad, D=dim,
     )  # fmt: skip
-    _merge[(heads, tokens)](partial, lse, out, tokens, splits, T_PAD=t_pad, SPLITS_PAD=triton.next_power_of_2(splits), D=dim)
+    merge_splits[(heads, tokens)](partial, lse, out, tokens, splits, T_PAD=t_pad, SPLITS_PAD=triton.next_power_of_2(splits), D=dim)
     return out
