@@ -5,18 +5,15 @@ tuned, inside the static target). Here, on the CPU, Triton's interpreter runs th
 source in fp32, so the kernels' indexing (rotary pairs, q/k/v rows, cache writes, gate/up pairs,
 attention splits that stop at the position) is checked in every test run against
 `static_target.pre_attention` + `static_cache.cached_attention` + `static_target.post_attention`.
-The interpreter is chosen when Triton is first imported, hence the subprocess.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
+
+from .triton_interpreter import interpreted_rows
 
 pytest.importorskip("triton", reason="torch wheels without Triton (e.g. macOS) keep the compiled functions; nothing to check")
 
@@ -58,10 +55,7 @@ CHECK = textwrap.dedent(
 
 
 def test_fused_layer_equals_the_reference_functions_in_the_interpreter():
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
-    proc = subprocess.run([sys.executable, "-c", CHECK], env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = json.loads(proc.stdout.strip().splitlines()[-1])
+    rows = interpreted_rows(CHECK)
     assert len(rows) == 15
     assert {r["kv_heads"] for r in rows} == {4, 2, 1} and {r["bias"] for r in rows} == {True, False}
     # positions at the start, the end and inside a bucket; splits wholly past the position (pos 64, bucket 256)

@@ -2,19 +2,16 @@
 
 On CUDA the fast path runs it compiled (tests/test_cuda.py checks it there in bf16 on the 7B's
 shapes). Here, on the CPU, Triton's interpreter runs the same kernel source in fp32, so the
-kernel's indexing, masking and merge are checked in every test run. The interpreter is chosen when
-Triton is first imported, hence the subprocess.
+kernel's indexing, masking and merge are checked in every test run (`triton_interpreter`).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
+
+from .triton_interpreter import interpreted_rows
 
 pytest.importorskip("triton", reason="torch wheels without Triton (e.g. macOS) keep torch's attention; nothing to check")
 
@@ -45,10 +42,7 @@ CHECK = textwrap.dedent(
 
 
 def test_kernel_equals_the_reference_attention_in_the_interpreter():
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
-    proc = subprocess.run([sys.executable, "-c", CHECK], env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = json.loads(proc.stdout.strip().splitlines()[-1])
+    rows = interpreted_rows(CHECK)
     assert len(rows) == 45
     assert {r["splits"] for r in rows} >= {1, 3, 5}, "the cases must cover one split and several"
     worst = max(rows, key=lambda r: r["err"])
