@@ -234,7 +234,7 @@ class Bench:
             "path": self.fast.path,
             "compiled": self.fast.target.compiled,
             "decodeKernels": self.fast.target.decode_kernels,  # 'fused': one query's attention is fused_decode's
-            "draftChainKernels": "fused" if self.fast.draft.fused is not None else "compiled layer" if self.fast.draft.compiled else "plain layer",
+            "draftKernels": "fused" if self.fast.draft.fused is not None else "compiled layer" if self.fast.draft.compiled else "plain layer",  # chain steps and catch-up
             "attentionKernel": "split-KV (Triton) for 2-16 queries" if self.fast.target.cache.split_kv(2) else "torch SDPA",
             "maxModelLen": self.args.max_model_len,
             "buckets": self.fast.buckets,
@@ -317,7 +317,7 @@ class Bench:
             if fast.target.fused is not None:  # the one-token step as torch.compile's autotuned kernels
                 variants["compiledFunctions"] = unfused
             unfused_draft = None
-            if fast.draft.fused is not None:  # the chain's steps on the compiled draft layer
+            if fast.draft.fused is not None:  # the chain's steps and the catch-up on the compiled draft layer
                 unfused_draft = copy.copy(fast.draft)
                 unfused_draft.fused = None
             sdpa = None
@@ -355,11 +355,13 @@ class Bench:
                     "chain": lambda gen=gen: gen.chain(bucket, True),
                     "catchup": lambda gen=gen, e=emitted, t=taps: gen.draft.step(e, gen.draft.fuse(t), gen.pos + gen.offsets, bucket)[1].index_select(0, accepted),
                 }
-                if unfused_draft is not None:
-                    layer_gen = FastGenerator(fast.adapter, fast.target, unfused_draft, n, self.args.max_model_len, graphs=False)
+                if fast.target.fused is not None or unfused_draft is not None:  # the same pieces without the fused kernels
+                    base = FastGenerator(fast.adapter, unfused, unfused_draft or fast.draft, n, self.args.max_model_len, graphs=False)
                     for name in ("pos", "pending", "d_hidden", "d_logits"):
-                        getattr(layer_gen, name).copy_(getattr(gen, name))
-                    parts["chainCompiledLayer"] = lambda g=layer_gen: g.chain(bucket, True)
+                        getattr(base, name).copy_(getattr(gen, name))
+                    parts["verifyCompiledFunctions"] = lambda g=base, drafts=drafts: g.verify(drafts, None, bucket, True)
+                    parts["chainCompiledLayer"] = lambda g=base: g.chain(bucket, True)
+                    parts["catchupCompiledLayer"] = lambda g=base, e=emitted, t=taps: g.draft.step(e, g.draft.fuse(t), g.pos + g.offsets, bucket)[1].index_select(0, accepted)
                 if sdpa is not None:
                     torch_gen = FastGenerator(fast.adapter, sdpa, fast.draft, n, self.args.max_model_len, graphs=False)
                     torch_gen.pos.copy_(pos0)

@@ -341,8 +341,9 @@ def test_split_kv_attention_in_bf16_on_cuda_equals_torch_attention(kv_heads):
 @pytest.mark.parametrize("kv_heads", [32, 8])
 def test_fused_decode_layer_in_bf16_on_cuda_equals_the_fp32_reference(kv_heads):
     """Every launch shape start-up tuning may pick, on the 7B's layer shapes (32 heads of 128, 4096
-    hidden, 11008 MLP; 32 or 8 kv heads), at the start, inside and at the end of KV buckets: the
-    layer's output and the key/value it writes against the reference functions in fp32."""
+    hidden, 11008 MLP; 32 or 8 kv heads), for a decode step (1 token) and verifications (2, 5, 16),
+    at the start, inside and at the end of KV buckets: the layer's output and the keys/values it
+    writes against the reference functions in fp32."""
     from eaglet_engine.generate import fused_decode as fd
     from eaglet_engine.generate.static_cache import attention_bias, cached_attention
     from eaglet_engine.generate.static_target import LayerWeights, post_attention, pre_attention
@@ -355,27 +356,32 @@ def test_fused_decode_layer_in_bf16_on_cuda_equals_the_fp32_reference(kv_heads):
     angle = torch.arange(cap, device=CUDA)[:, None] * 10000.0 ** (-torch.arange(0, dim, 2, device=CUDA) / dim)
     cos, sin = torch.cat([angle.cos(), angle.cos()], -1).bfloat16(), torch.cat([angle.sin(), angle.sin()], -1).bfloat16()
     kv = torch.randn(2, kv_heads, cap, dim, device=CUDA, dtype=torch.bfloat16, generator=g)
-    configs = [fd.Config(*shapes) for shapes in zip(*(fd.CANDIDATES[k] for k in ("qkv", "o", "gate_up", "down", "attention")))]
-    for config in configs:
-        layer = fd.FusedDecodeLayer(heads, kv_heads, dim, hidden, inter, config)
-        for pos, bucket in ((0, 256), (853, 1024), (1500, 1536), (2047, 2048)):
-            positions = torch.tensor([pos], device=CUDA)
-            x = torch.randn(1, hidden, device=CUDA, dtype=torch.bfloat16, generator=g)
-            want_kv = kv.float()
-            q, new = pre_attention(x.float(), w32.ln1, w32.eps1, w32.w_qkv, w32.b_qkv, cos[positions].float(), sin[positions].float(), heads, kv_heads)
-            want_kv.index_copy_(2, positions, new)
-            attn = cached_attention(q, want_kv, bucket, attention_bias(torch.arange(cap, device=CUDA), positions, bucket, torch.float32), dim**-0.5)
-            want = post_attention(x.float(), attn, w32.w_o, w32.ln2, w32.eps2, w32.w_gate_up, w32.w_down)
-            got_kv = kv.clone()
-            got = layer(x, w, got_kv, positions, cos, sin, bucket, dim**-0.5).float()
-            assert _rel(got, want) < 1e-2, (config, pos)  # bf16 products against fp32; a wrong row or mask is O(1)
-            assert _rel(got_kv[:, :, pos].float(), want_kv[:, :, pos]) < 1e-2, (config, pos)
-            assert torch.equal(got_kv[:, :, pos + 1 :], kv[:, :, pos + 1 :]) and torch.equal(got_kv[:, :, :pos], kv[:, :, :pos])
+    for tokens in (1, 2, 5, fd.MAX_TOKENS):
+        cls = fd.token_class(tokens)
+        for shapes in zip(*fd.CANDIDATES[cls].values()):
+            config = fd.Config(**dict(zip(fd.CANDIDATES[cls], shapes)))
+            layer = fd.FusedDecodeLayer(heads, kv_heads, dim, hidden, inter, {cls: config})
+            for last, bucket in ((tokens - 1, 256), (853, 1024), (1500, 1536), (2047, 2048)):
+                first = last - tokens + 1
+                positions = torch.arange(first, last + 1, device=CUDA)
+                x = torch.randn(tokens, hidden, device=CUDA, dtype=torch.bfloat16, generator=g)
+                want_kv = kv.float()
+                q, new = pre_attention(x.float(), w32.ln1, w32.eps1, w32.w_qkv, w32.b_qkv, cos[positions].float(), sin[positions].float(), heads, kv_heads)
+                want_kv.index_copy_(2, positions, new)
+                attn = cached_attention(q, want_kv, bucket, attention_bias(torch.arange(cap, device=CUDA), positions, bucket, torch.float32), dim**-0.5)
+                want = post_attention(x.float(), attn, w32.w_o, w32.ln2, w32.eps2, w32.w_gate_up, w32.w_down)
+                got_kv = kv.clone()
+                got = layer(x, w, got_kv, positions, cos, sin, bucket, dim**-0.5).float()
+                where = (tokens, config, last)
+                assert _rel(got, want) < 1e-2, where  # bf16 products against fp32; a wrong row or mask is O(1)
+                assert _rel(got_kv[:, :, first : last + 1].float(), want_kv[:, :, first : last + 1]) < 1e-2, where
+                assert torch.equal(got_kv[:, :, last + 1 :], kv[:, :, last + 1 :]) and torch.equal(got_kv[:, :, :first], kv[:, :, :first]), where
 
 
-def test_static_target_decodes_on_the_tuned_fused_kernels_equal_to_the_compiled_functions():
-    """In bf16 with compile on, a one-token step runs the fused kernels (tuned at start-up), and
-    its states equal those of the compiled functions step for step; verification keeps them."""
+def test_static_target_decodes_and_verifies_on_the_tuned_fused_kernels_equal_to_the_compiled_functions():
+    """In bf16 with compile on, one-token steps and verifications of 5 run the fused kernels (tuned
+    at start-up for each), and their states and taps equal those of the compiled functions step
+    for step."""
     import copy
 
     from transformers import Qwen2Config, Qwen2ForCausalLM
@@ -387,34 +393,35 @@ def test_static_target_decodes_on_the_tuned_fused_kernels_equal_to_the_compiled_
     model = Qwen2ForCausalLM(config).to(CUDA, torch.bfloat16).eval()
     target = StaticTarget(model.model, model.lm_head.weight, [1, 2, 3], 512, compile=True)
     assert target.decode_kernels == "fused"
-    assert set(target.fused_tuning) == {"qkv", "attention", "o", "gate_up", "down"}
+    assert {k: set(v) for k, v in target.fused_tuning.items()} == {"1": {"qkv", "attention", "o", "gate_up", "down"}, "5": {"qkv", "o", "gate_up", "down"}}
     compiled = copy.copy(target)
     compiled.fused = None
     assert compiled.decode_kernels == "compiled"
-    ids = torch.randint(0, 128, (40,), generator=torch.Generator().manual_seed(1)).to(CUDA)
+    ids = torch.randint(0, 128, (60,), generator=torch.Generator().manual_seed(1)).to(CUDA)
     with torch.inference_mode():
         target.forward(target.embed(ids[:20]), torch.arange(20, device=CUDA), None)
-        for pos in range(20, 40):
-            x, positions = target.embed(ids[pos : pos + 1]), torch.tensor([pos], device=CUDA)
+        pos = 20
+        for tokens in (1, 5, 1, 1, 5, 5, 1, 8):
+            x, positions = target.embed(ids[pos : pos + tokens]), torch.arange(pos, pos + tokens, device=CUDA)
             want, want_taps = compiled.forward(x, positions, 64, want_taps=True)
-            got, taps = target.forward(x, positions, 64, want_taps=True)  # overwrites the same cache row
-            assert _rel(got.float(), want.float()) < 3e-2 and _rel(taps.float(), want_taps.float()) < 3e-2, pos
+            got, taps = target.forward(x, positions, 64, want_taps=True)  # overwrites the same cache rows
+            assert _rel(got.float(), want.float()) < 3e-2 and _rel(taps.float(), want_taps.float()) < 3e-2, (pos, tokens)
+            pos += tokens
 
 
-def test_static_draft_chain_steps_on_the_fused_kernels_equal_the_compiled_layer():
+def test_static_draft_chain_steps_and_catch_up_on_the_fused_kernels_equal_the_compiled_layer():
     """The 7B draft's layer shapes (4096 hidden, 32 heads, 4 kv heads, 11008 MLP) in bf16: its
-    one-token chain steps on the fused kernels' two-input form equal the compiled layer's, state
-    and logits, step for step; a catch-up (5 tokens) in between keeps the compiled layer."""
+    one-token chain steps and 5-token catch-ups on the fused kernels' two-input form equal the
+    compiled layer's, state and logits, step for step."""
     import copy
 
     from eaglet_engine.draft import DraftConfig, build_draft
-    from eaglet_engine.generate import fused_decode as fd
     from eaglet_engine.generate.static_draft import StaticDraft
 
     cfg = DraftConfig(hidden_size=4096, intermediate_size=11008, num_attention_heads=32, num_key_value_heads=4, head_dim=128, vocab_size=4096, draft_vocab_size=1024)
     model = build_draft(cfg, seed=0, device=CUDA).to(torch.bfloat16)
     model.set_embedding(torch.randn(4096, 4096, generator=torch.Generator().manual_seed(1)).to(CUDA, torch.bfloat16))
-    draft = StaticDraft(model, 2048, compile=True, fused_config=fd.Config())
+    draft = StaticDraft(model, 2048, compile=True, fused_configs={})
     assert draft.fused is not None
     plain = copy.copy(draft)
     plain.fused = None

@@ -262,8 +262,8 @@ def build_fast_generator(
     does not compute."""
     capacity = kv_buckets(max_model_len)[-1]
     target = StaticTarget(adapter.decoder, adapter.lm_head_weight(), aux_layer_ids, capacity, compile=compile)
-    fused = target.fused.config if target.fused is not None else None  # the draft's chain steps run the same kernels, shapes as tuned
-    draft = StaticDraft(draft_model, capacity, compile=compile, fused_config=fused) if draft_model is not None else None
+    fused = target.fused.configs if target.fused is not None else None  # the draft runs the same kernels with the shapes tuned for them
+    draft = StaticDraft(draft_model, capacity, compile=compile, fused_configs=fused) if draft_model is not None else None
     if compile and hasattr(adapter, "fuse_media"):
         adapter.fuse_media()  # the prefill's media encoder; compiled on the first request with media
     return FastGenerator(adapter, target, draft, num_spec_tokens, max_model_len, graphs=graphs)

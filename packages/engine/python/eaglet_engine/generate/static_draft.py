@@ -5,10 +5,10 @@ its cache, so the fast path and the eager `DraftRunner` compute the same functio
 keys live differs. `propose` turns the draft's logits into the chain's next token (a target id,
 through the d2t mapping) on the device.
 
-On CUDA in 16 bits, with the launch shapes the target tuned (`fused_config`), the chain's one-token
-steps run `fused_decode`'s kernels in their two-input form instead (q/k/v read
+On CUDA in 16 bits, with the target's tuned launch shapes (`fused_configs`), the layer's chain
+steps and catch-ups run `fused_decode`'s kernels in their two-input form instead (q/k/v read
 cat(norm(embedding), norm(state)), the residual is the state), checked against the layer at
-start-up; the catch-up (N + 1 tokens) keeps the compiled layer.
+start-up.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def draft_layer_weights(layer: DraftDecoderLayer) -> tuple[LayerWeights, tuple[T
 
 
 class StaticDraft:
-    def __init__(self, model: Eagle3Draft, capacity: int, compile: bool = False, fused_config: fused_decode.Config | None = None) -> None:
+    def __init__(self, model: Eagle3Draft, capacity: int, compile: bool = False, fused_configs: dict | None = None) -> None:
         self.model = model.eval().requires_grad_(False)
         cfg = model.config
         self.device, self.dtype = model.fc.weight.device, model.fc.weight.dtype
@@ -60,13 +60,13 @@ class StaticDraft:
             layer._output = one_token_compiled(layer._output, layer.output, 1, self.device)
             self._logits = one_token_compiled(torch.compile(model.logits, dynamic=True), model.logits, 1, self.device)  # the final norm fused too
         self.fused: fused_decode.FusedDecodeLayer | None = None
-        if compile and fused_config is not None and fused_decode.serves(self.device, self.dtype, 1, cfg.head_dim):
-            self._start_fused(fused_config)
+        if compile and fused_configs is not None and fused_decode.serves(self.device, self.dtype, 1, cfg.head_dim):
+            self._start_fused(fused_configs)
 
     @torch.inference_mode()
-    def _start_fused(self, config: fused_decode.Config) -> None:
-        """The layer on fused_decode's kernels with the target's tuned shapes, checked on two
-        chain steps against the layer's own; on any failure the layer stays."""
+    def _start_fused(self, configs: dict) -> None:
+        """The layer on fused_decode's kernels with the target's tuned shapes, checked on a chain
+        step and a catch-up against the layer's own step; on any failure the layer stays."""
         cfg, layer = self.model.config, self.model.midlayer
         self.weights, self.second_norm = draft_layer_weights(layer)
         attn = layer.self_attn
@@ -75,12 +75,12 @@ class StaticDraft:
         bucket = min(self.cache.capacity, 1024)
         errors = []
         try:
-            fused = fused_decode.FusedDecodeLayer(cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim, cfg.hidden_size, cfg.intermediate_size, config)
+            fused = fused_decode.FusedDecodeLayer(cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim, cfg.hidden_size, cfg.intermediate_size, configs)
             gen = torch.Generator(device=self.device).manual_seed(0)
-            for start in (8, 9):
-                ids = torch.tensor([start - 1], device=self.device)
-                hidden = torch.randn(1, cfg.hidden_size, generator=gen, device=self.device).to(self.dtype)
-                pos = torch.tensor([start], device=self.device)
+            for start, tokens in ((8, 1), (9, fused_decode.TUNE_TOKENS)):
+                ids = torch.arange(7, 7 + tokens, device=self.device)
+                hidden = torch.randn(tokens, cfg.hidden_size, generator=gen, device=self.device).to(self.dtype)
+                pos = torch.arange(start, start + tokens, device=self.device)
                 self.fused = None
                 expected = self.step(ids, hidden, pos, bucket)[0].float()
                 self.fused = fused
@@ -102,7 +102,7 @@ class StaticDraft:
     def step(self, ids: Tensor, hidden: Tensor, positions: Tensor, bucket: int | None) -> tuple[Tensor, Tensor]:
         """Draft positions `positions` [T] reading tokens ids [T] (the token after each position)
         and hidden [T, H]. Returns (output hidden [T, H], logits [T, draft vocab] fp32)."""
-        if self.fused is not None and bucket is not None and ids.shape[0] == 1:
+        if self.fused is not None and bucket is not None and ids.shape[0] <= fused_decode.MAX_TOKENS:
             embeds = self.model.embed(ids).to(hidden.dtype)
             out = self.fused(embeds, self.weights, self.cache.kv[0], positions, self.cos, self.sin, bucket, self.scale, second=(hidden, *self.second_norm))
             return out, self._logits(out[None])[0]

@@ -13,10 +13,9 @@ checks a decoder has exactly that layout, and `StaticTarget` compares its output
 decoder's own forward once at start-up, so a model of another layout is refused (and generation
 keeps the eager path) rather than computed wrongly.
 
-With `compile` on CUDA in 16 bits, a one-token step (decode) runs each layer as the six Triton
-kernels of `fused_decode` instead (tuned at start-up, then checked against these functions);
-every other step runs the functions below, compiled. (Kernels of the same kind for a verification
-of 5 tokens took 5.16 ms against these functions' 5.07 on an H200: docs/perf/decode.md.)
+With `compile` on CUDA in 16 bits, a step of 1 to `fused_decode.MAX_TOKENS` tokens over the cache
+(decode, verification) runs each layer as the Triton kernels of `fused_decode` instead (tuned at
+start-up, then checked against these functions); a prompt runs the functions below, compiled.
 """
 
 from __future__ import annotations
@@ -208,13 +207,13 @@ class StaticTarget:
 
     @property
     def decode_kernels(self) -> str:
-        """What a one-token step runs: 'fused' (fused_decode's kernels), 'compiled' or 'plain' functions."""
+        """What decode and verification steps run: 'fused' (fused_decode's kernels), 'compiled' or 'plain' functions."""
         return "fused" if self.fused is not None else "compiled" if self.compiled else "plain"
 
     @torch.inference_mode()
     def forward(self, x: Tensor, positions: Tensor, bucket: int | None, want_taps: bool = False) -> tuple[Tensor, Tensor | None]:
         taps = {0: x} if want_taps and 0 in self.aux_layer_ids else {}
-        if self.fused is not None and x.shape[0] == 1 and bucket is not None:
+        if self.fused is not None and bucket is not None and x.shape[0] <= fused_decode.MAX_TOKENS:
             for i, w in enumerate(self.weights):
                 x = self.fused(x, w, self.cache.kv[i], positions, self.cos, self.sin, bucket, self.scale)
                 if want_taps and i + 1 in self.aux_layer_ids:
@@ -277,38 +276,40 @@ class StaticTarget:
 
     @torch.inference_mode()
     def _start_fused(self) -> None:
-        """Tunes the fused kernels' launch shapes on this GPU and checks a one-token step with them
-        against the plain functions; if either fails, decode steps keep the compiled functions."""
+        """Tunes the fused kernels' launch shapes on this GPU, for one token and for a verification,
+        and checks a step of each with them against the plain functions; if anything fails, decode
+        and verification keep the compiled functions."""
         weights = self.weights
         if not all(t.is_contiguous() for w in weights for t in (w.ln1, w.w_qkv, w.w_o, w.ln2, w.w_gate_up, w.w_down)):
             log.warning("fused decode kernels not used: a weight is not contiguous")
             return
         fused = fused_decode.FusedDecodeLayer(self.heads, self.kv_heads, self.head_dim, self.hidden_size, weights[0].w_down.shape[1])
         bucket = min(self.capacity, 1024)
+        compiled = self._pre, self._post
         try:
-            self.fused_tuning = fused.tune(weights, self.cache.kv, self.cos, self.sin, bucket, self.scale)
-            # The 8-token prompt of _check_against_decoder is in the cache; a ninth token both ways,
-            # first through the plain functions (their compiled one-token form is no longer needed).
-            x = self.decoder.embed_tokens(torch.tensor([7], device=self.device))
-            pos = torch.tensor([8], device=self.device)
-            compiled = self._pre, self._post
-            self._pre, self._post = pre_attention, post_attention
-            try:
+            self.fused_tuning = {str(t): fused.tune(weights, self.cache.kv, self.cos, self.sin, bucket, self.scale, tokens=t) for t in (1, fused_decode.TUNE_TOKENS)}
+            # The 8-token prompt of _check_against_decoder is in the cache: one token at position 8,
+            # then a verification at 9.., each first through the plain functions, then fused.
+            errors = []
+            for start, tokens in ((8, 1), (9, fused_decode.TUNE_TOKENS)):
+                ids = torch.arange(7, 7 + tokens, device=self.device)
+                x, pos = self.decoder.embed_tokens(ids), torch.arange(start, start + tokens, device=self.device)
+                self.fused = None
+                self._pre, self._post = pre_attention, post_attention
                 expected = self.forward(x, pos, bucket)[0].float()
-            finally:
                 self._pre, self._post = compiled
-            self.fused = fused
-            got = self.forward(x, pos, bucket)[0].float()
+                self.fused = fused
+                errors.append(relative_error(self.forward(x, pos, bucket)[0].float(), expected))
         except Exception as e:  # noqa: BLE001 - e.g. no Triton compiler for this GPU: say so, keep the compiled step
             self.fused = None
-            log.warning("fused decode kernels not used (%s: %s); one-token steps run the compiled functions", type(e).__name__, e)
+            self._pre, self._post = compiled
+            log.warning("fused decode kernels not used (%s: %s); decode and verification run the compiled functions", type(e).__name__, e)
             return
-        err = relative_error(got, expected)
-        if not err <= self._tolerance:
+        if not max(errors) <= self._tolerance:
             self.fused = None
-            log.warning("fused decode kernels not used: a one-token step differs from the plain functions' (relative error %.2e)", err)
+            log.warning("fused decode kernels not used: a step differs from the plain functions' (relative errors %s)", ", ".join(f"{e:.2e}" for e in errors))
             return
-        log.info("decode steps run the fused kernels (relative difference to the plain functions %.1e)", err)
+        log.info("decode and verification steps run the fused kernels (relative difference to the plain functions %s)", ", ".join(f"{e:.1e}" for e in errors))
 
 
 def relative_error(got: Tensor, expected: Tensor) -> float:
