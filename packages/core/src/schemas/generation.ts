@@ -93,7 +93,7 @@ export const WorkerMessage = z.discriminatedUnion('type', [
     decodePath: z.enum(['graphs', 'eager']).optional(),
     /** Seconds spent capturing the CUDA graphs at start-up. */
     captureSeconds: z.number().nonnegative().optional(),
-    /** What a decode step runs on the graph path: the fused Triton kernels, or the compiled (or plain) PyTorch functions. */
+    /** What decode and verification steps run on the graph path: the fused Triton kernels, or the compiled (or plain) PyTorch functions. */
     decodeKernels: z.enum(['fused', 'compiled', 'plain']).optional(),
   }),
   z.strictObject({ type: z.literal('tokens'), id: z.string(), ids: z.array(z.number().int()) }),
