@@ -143,7 +143,7 @@ class Bench:
                         yield fd.Launch(r, bk, warps, st)
             else:
                 for r, bk, warps, st in itertools.product((16, 32, 64, 128), (64, 128, 256), (4, 8), (3, 4)):
-                    if r * bk * tiles * st * 2 <= 192 * 1024 and not (paired and name == "qkv" and r > D // 2):
+                    if r * bk * tiles * st * 2 <= 192 * 1024 and fd.fits(name, fd.Launch(r, bk, warps, st), D):
                         yield fd.Launch(r, bk, warps, st)
 
         products = {
@@ -250,7 +250,7 @@ class Bench:
             variants = (
                 ("fusedSearched", self._fused_step(searched)),
                 ("fusedStartupTuned", self._fused_step(tuned)),
-                ("fusedDefault", self._fused_step(fd.Config.default(self.tokens))),
+                ("fusedDefault", self._fused_step(fd.Config.default(self.tokens, D))),
                 ("compiled", None),
             )
             for name, step in variants:

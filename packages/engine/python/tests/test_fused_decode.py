@@ -126,3 +126,15 @@ def test_the_fused_kernels_serve_cuda_steps_of_up_to_max_tokens_in_16_bits():
     assert not serves(torch.device("cpu"), torch.bfloat16, 1, 128)  # the CPU keeps the plain functions
     assert not serves(cuda, torch.float32, 1, 128)  # fp32 keeps the compiled functions
     assert not serves(cuda, torch.bfloat16, 1, 96)  # a head size the kernels cannot index
+
+
+def test_the_default_launch_shapes_fit_every_head_size_the_kernels_serve():
+    """A model with 64-wide heads (32 rotary pairs) must not get a q/k/v shape of 64 pair-rows,
+    the several-token kernels' first candidate on the 7B's 128-wide heads."""
+    from eaglet_engine.generate import fused_decode as fd
+
+    for head_dim in (64, 128, 256):
+        layer = fd.FusedDecodeLayer(8, 2, head_dim, 512, 1024)
+        for config in layer.configs.values():
+            assert fd.fits("qkv", config.qkv, head_dim) and (head_dim // 2) % config.qkv.rows == 0, (head_dim, config)
+    assert fd.Config.default(5, 64).qkv.rows == 32 and fd.Config.default(5, 128).qkv.rows == 64

@@ -124,8 +124,20 @@ class Config:
     attention: AttentionLaunch | None = None
 
     @classmethod
-    def default(cls, tokens: int) -> Config:
-        return cls(**{name: shapes[0] for name, shapes in CANDIDATES[token_class(tokens)].items()})
+    def default(cls, tokens: int, head_dim: int) -> Config:
+        """Each kernel's first candidate that fits the head size."""
+        chosen = {}
+        for name, shapes in CANDIDATES[token_class(tokens)].items():
+            chosen[name] = next((c for c in shapes if fits(name, c, head_dim)), None)
+            if chosen[name] is None:
+                raise ValueError(f"fused decode: no {name} launch shape for {tokens} token(s) fits head size {head_dim}")
+        return cls(**chosen)
+
+
+def fits(kernel: str, launch: Launch | AttentionLaunch, head_dim: int) -> bool:
+    """Whether a launch shape can run a kernel for this head size: a q/k/v program's rows (rotary
+    pairs) stay inside one head's half."""
+    return kernel != "qkv" or (head_dim // 2) % launch.rows == 0
 
 
 if triton is not None:
@@ -412,13 +424,14 @@ class FusedDecodeLayer:
         self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
         self.hidden, self.intermediate = hidden, intermediate
         self.k_pad = triton.next_power_of_2(hidden)
-        self.configs = {1: Config.default(1), MAX_TOKENS: Config.default(MAX_TOKENS), **(configs or {})}
+        given = configs or {}
+        self.configs = {cls: given[cls] if cls in given else Config.default(cls, head_dim) for cls in (1, MAX_TOKENS)}
         for c in self.configs.values():
             self._check(c)
 
     def _check(self, c: Config) -> None:
         a = c.attention
-        if self.heads % self.kv_heads or (self.head_dim // 2) % c.qkv.rows or (a is not None and a.split % a.block):
+        if self.heads % self.kv_heads or not fits("qkv", c.qkv, self.head_dim) or (a is not None and a.split % a.block):
             raise ValueError(f"fused decode: heads {self.heads}, kv heads {self.kv_heads}, head size {self.head_dim}, {c}")
 
     # -- the kernels, one method each ----------------------------------------------------------
@@ -524,8 +537,8 @@ class FusedDecodeLayer:
         for name, candidates in CANDIDATES[cls].items():
             times = {}
             for c in candidates:
-                if name == "qkv" and (self.head_dim // 2) % c.rows:
-                    continue  # a program's rows stay inside one head's half
+                if not fits(name, c, self.head_dim):
+                    continue
                 try:
                     times[c] = graph_seconds(lambda c=c, run=runs[name]: run(c)) / len(weights)
                 except Exception as e:  # noqa: BLE001 - a shape this GPU cannot launch (shared memory, registers)

@@ -283,10 +283,10 @@ class StaticTarget:
         if not all(t.is_contiguous() for w in weights for t in (w.ln1, w.w_qkv, w.w_o, w.ln2, w.w_gate_up, w.w_down)):
             log.warning("fused decode kernels not used: a weight is not contiguous")
             return
-        fused = fused_decode.FusedDecodeLayer(self.heads, self.kv_heads, self.head_dim, self.hidden_size, weights[0].w_down.shape[1])
         bucket = min(self.capacity, 1024)
         compiled = self._pre, self._post
         try:
+            fused = fused_decode.FusedDecodeLayer(self.heads, self.kv_heads, self.head_dim, self.hidden_size, weights[0].w_down.shape[1])
             self.fused_tuning = {str(t): fused.tune(weights, self.cache.kv, self.cos, self.sin, bucket, self.scale, tokens=t) for t in (1, fused_decode.TUNE_TOKENS)}
             # The 8-token prompt of _check_against_decoder is in the cache: one token at position 8,
             # then a verification at 9.., each first through the plain functions, then fused.
