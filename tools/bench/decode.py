@@ -311,6 +311,7 @@ class Bench:
             # they run: out["decodeKernels"]); the others are the same steps without them.
             out["decodeKernels"] = fast.target.decode_kernels
             out["fusedTuning"] = fast.target.fused_tuning
+            out["draftTuning"] = fast.draft.fused_tuning  # the draft's q/k/v, tuned on its own matrix
             variants = {"compiled": fast.target}
             unfused = copy.copy(fast.target)
             unfused.fused = None

@@ -358,8 +358,9 @@ def test_fused_decode_layer_in_bf16_on_cuda_equals_the_fp32_reference(kv_heads):
     kv = torch.randn(2, kv_heads, cap, dim, device=CUDA, dtype=torch.bfloat16, generator=g)
     for tokens in (1, 2, 5, fd.MAX_TOKENS):
         cls = fd.token_class(tokens)
-        for shapes in zip(*fd.CANDIDATES[cls].values()):
-            config = fd.Config(**dict(zip(fd.CANDIDATES[cls], shapes)))
+        candidates = fd.CANDIDATES[cls]
+        for i in range(max(map(len, candidates.values()))):  # every shape of every kernel, the shorter lists cycled
+            config = fd.Config(**{name: shapes[i % len(shapes)] for name, shapes in candidates.items()})
             layer = fd.FusedDecodeLayer(heads, kv_heads, dim, hidden, inter, {cls: config})
             for last, bucket in ((tokens - 1, 256), (853, 1024), (1500, 1536), (2047, 2048)):
                 first = last - tokens + 1
@@ -412,30 +413,61 @@ def test_static_target_decodes_and_verifies_on_the_tuned_fused_kernels_equal_to_
 def test_static_draft_chain_steps_and_catch_up_on_the_fused_kernels_equal_the_compiled_layer():
     """The 7B draft's layer shapes (4096 hidden, 32 heads, 4 kv heads, 11008 MLP) in bf16: its
     one-token chain steps and 5-token catch-ups on the fused kernels' two-input form equal the
-    compiled layer's, state and logits, step for step."""
+    compiled layer's, state and logits, step for step, with the q/k/v shape tuned at start-up on
+    the draft's matrix and with every other q/k/v candidate."""
     import copy
+    from dataclasses import replace
 
     from eaglet_engine.draft import DraftConfig, build_draft
+    from eaglet_engine.generate import fused_decode as fd
     from eaglet_engine.generate.static_draft import StaticDraft
 
     cfg = DraftConfig(hidden_size=4096, intermediate_size=11008, num_attention_heads=32, num_key_value_heads=4, head_dim=128, vocab_size=4096, draft_vocab_size=1024)
     model = build_draft(cfg, seed=0, device=CUDA).to(torch.bfloat16)
     model.set_embedding(torch.randn(4096, 4096, generator=torch.Generator().manual_seed(1)).to(CUDA, torch.bfloat16))
-    draft = StaticDraft(model, 2048, compile=True, fused_configs={})
+    target_shapes = {cls: fd.Config.default(cls, 128) for cls in (1, fd.MAX_TOKENS)}
+    draft = StaticDraft(model, 2048, compile=True, fused_configs=target_shapes)
     assert draft.fused is not None
+    # Only q/k/v is tuned again, on both token classes; the other kernels keep the target's shapes.
+    assert {t: set(kernels) for t, kernels in draft.fused_tuning.items()} == {"1": {"qkv"}, "5": {"qkv"}}
+    for cls, shapes in target_shapes.items():
+        assert replace(draft.fused.configs[cls], qkv=shapes.qkv) == shapes
     plain = copy.copy(draft)
     plain.fused = None
     g = torch.Generator(device=CUDA).manual_seed(2)
-    pos = 900
+    tuned = dict(draft.fused.configs)
+    qkv_shapes = [(cls, c) for cls in tuned for c in fd.CANDIDATES[cls]["qkv"]]
+    pos = 200
     with torch.inference_mode():
-        for tokens in (5, 1, 1, 1, 5, 1):
-            ids = torch.randint(0, 4096, (tokens,), device=CUDA, generator=g)
-            hidden = torch.randn(tokens, 4096, device=CUDA, generator=g).bfloat16()
-            positions = torch.arange(pos, pos + tokens, device=CUDA)
-            want, want_logits = plain.step(ids, hidden, positions, 1024)
-            got, logits = draft.step(ids, hidden, positions, 1024)  # overwrites the same cache rows
-            assert _rel(got.float(), want.float()) < 3e-2 and _rel(logits, want_logits) < 3e-2, (pos, tokens)
-            pos += tokens
+        for cls, qkv in [(None, None), *qkv_shapes]:
+            draft.fused.configs = tuned if cls is None else {**tuned, cls: replace(tuned[cls], qkv=qkv)}
+            for tokens in (5, 1, 1, 5, 1):
+                ids = torch.randint(0, 4096, (tokens,), device=CUDA, generator=g)
+                hidden = torch.randn(tokens, 4096, device=CUDA, generator=g).bfloat16()
+                positions = torch.arange(pos, pos + tokens, device=CUDA)
+                want, want_logits = plain.step(ids, hidden, positions, 2048)
+                got, logits = draft.step(ids, hidden, positions, 2048)  # overwrites the same cache rows
+                assert _rel(got.float(), want.float()) < 3e-2 and _rel(logits, want_logits) < 3e-2, (pos, tokens, qkv)
+                pos += tokens
+
+
+def test_row_argmax_on_cuda_equals_torch_argmax_and_keeps_the_first_of_equal_maxima():
+    """The greedy chain's argmax kernel on the draft's 32k vocabulary (one tile) and the target's
+    156k (five), with maxima repeated inside a tile and across tiles."""
+    from eaglet_engine.generate.row_argmax import row_argmax
+
+    g = torch.Generator(device=CUDA).manual_seed(0)
+    for width in (32000, 156032, 1000):
+        logits = torch.randn(6, width, device=CUDA, generator=g)
+        logits[1, [17, 900]] = 50.0  # a tie inside the first tile
+        logits[2, [width - 1, 3]] = 60.0  # a tie across tiles (or inside one for narrow rows)
+        logits[3] = 0.0  # all equal
+        logits[4, :] = float("-inf")
+        logits[4, width // 2] = -1e30
+        ids = torch.randperm(width * 3, device=CUDA, generator=g)[:width]
+        got = row_argmax(logits, ids)
+        assert got.dtype == ids.dtype and torch.equal(got, ids[logits.argmax(-1)]), width
+        assert torch.equal(row_argmax(logits[:1], ids), ids[logits[:1].argmax(-1)])
 
 
 def test_fp32_training_on_cuda_runs_the_eager_ttt_kernel(tmp_path):

@@ -95,17 +95,19 @@ def token_class(tokens: int) -> int:
 
 # Per token class and kernel, the shapes that were fastest on the 7B's matrices on H200s
 # (decode_kernels.py, docs/perf/data/decode-kernels-2026-12-01-*.json); the first is the default
-# when not tuned. Several tokens: no attention shape (they run split_kv_attention).
+# when not tuned. Several tokens: no attention shape (they run split_kv_attention). The last two
+# q/k/v shapes of each class are for the draft's two-input q/k/v (5120 rows of 8192 inputs on the
+# 7B: 40 heads, so the target's shapes leave it few, long programs on 132 multiprocessors).
 CANDIDATES: dict[int, dict[str, tuple]] = {
     1: {
-        "qkv": (Launch(8, 128, 8, 3), Launch(16, 128, 8, 3), Launch(4, 128, 4, 3), Launch(16, 256, 4, 3)),
+        "qkv": (Launch(8, 128, 8, 3), Launch(16, 128, 8, 3), Launch(4, 128, 4, 3), Launch(16, 256, 4, 3), Launch(4, 256, 4, 3), Launch(2, 256, 4, 3)),
         "o": (Launch(4, 512, 4, 2), Launch(8, 512, 8, 2), Launch(16, 512, 4, 3), Launch(8, 256, 8, 3)),
         "gate_up": (Launch(4, 256, 4, 3), Launch(32, 128, 8, 3), Launch(8, 512, 4, 3), Launch(4, 512, 4, 3)),
         "down": (Launch(4, 512, 4, 3), Launch(8, 512, 8, 3), Launch(8, 128, 8, 3), Launch(16, 512, 4, 3)),
         "attention": (AttentionLaunch(64, 64, 2), AttentionLaunch(128, 128, 4), AttentionLaunch(128, 128, 2), AttentionLaunch(64, 64, 4)),
     },
     MAX_TOKENS: {  # rows >= 16: tl.dot's smallest side
-        "qkv": (Launch(64, 256, 4, 3), Launch(64, 128, 8, 4), Launch(32, 256, 4, 3), Launch(64, 128, 8, 3)),
+        "qkv": (Launch(64, 256, 4, 3), Launch(64, 128, 8, 4), Launch(32, 256, 4, 3), Launch(64, 128, 8, 3), Launch(16, 256, 4, 3), Launch(16, 128, 4, 4)),
         "o": (Launch(64, 256, 4, 4), Launch(32, 256, 4, 4), Launch(64, 256, 4, 3), Launch(64, 128, 4, 4)),
         "gate_up": (Launch(128, 128, 8, 3), Launch(32, 64, 4, 4), Launch(64, 64, 4, 4), Launch(64, 128, 8, 3)),
         "down": (Launch(64, 256, 4, 4), Launch(32, 256, 4, 4), Launch(32, 256, 8, 4), Launch(64, 256, 4, 3)),
@@ -510,11 +512,16 @@ class FusedDecodeLayer:
 
     # -- start-up tuning -----------------------------------------------------------------------
 
-    def tune(self, weights: Sequence, kv: Tensor, cos: Tensor, sin: Tensor, bucket: int, scale: float, tokens: int = 1) -> dict:
+    def tune(
+        self, weights: Sequence, kv: Tensor, cos: Tensor, sin: Tensor, bucket: int, scale: float, tokens: int = 1,
+        second_norm: tuple[Tensor, float] | None = None, kernels: Sequence[str] | None = None,
+    ) -> dict:  # fmt: skip
         """Times each kernel's candidate shapes for `tokens` tokens over every layer's weights (one
         launch per layer, captured as a CUDA graph, so each launch reads its weights from memory as
         a step does) and keeps the fastest for that token class. Writes keys and values into `kv`
         at the positions bucket - tokens.. of each layer (start-up: no request's cache yet).
+        `second_norm` (weight, eps) tunes q/k/v in the draft's two-input form; `kernels` limits
+        the tuning to those kernels (the others keep their shapes).
         Returns {kernel: {candidate: microseconds}}."""
         dev = kv.device
         layers = range(len(weights))
@@ -522,12 +529,13 @@ class FusedDecodeLayer:
         start = self.configs[cls]
         pos = torch.arange(bucket - tokens, bucket, device=dev)
         x = torch.randn(tokens, self.hidden, device=dev, dtype=kv.dtype)
+        second = None if second_norm is None else (torch.randn_like(x), *second_norm)
         w0 = weights[0]
-        q = self.qkv(x, w0.ln1, w0.eps1, w0, kv[0], pos, cos, sin, start.qkv)
+        q = self.qkv(x, w0.ln1, w0.eps1, w0, kv[0], pos, cos, sin, start.qkv, second)
         attn = self.attend(q, kv[0], pos, bucket, scale, start.attention)
         act = self.gate_up(x, w0, start.gate_up)
         runs: dict[str, Callable] = {
-            "qkv": lambda c: [self.qkv(x, weights[i].ln1, weights[i].eps1, weights[i], kv[i], pos, cos, sin, c) for i in layers],
+            "qkv": lambda c: [self.qkv(x, weights[i].ln1, weights[i].eps1, weights[i], kv[i], pos, cos, sin, c, second) for i in layers],
             "attention": lambda c: [self.attend(q, kv[i], pos, bucket, scale, c) for i in layers],
             "o": lambda c: [self.o(attn, weights[i], x, c) for i in layers],
             "gate_up": lambda c: [self.gate_up(x, weights[i], c) for i in layers],
@@ -535,6 +543,8 @@ class FusedDecodeLayer:
         }
         t0, best, report = time.perf_counter(), {}, {}
         for name, candidates in CANDIDATES[cls].items():
+            if kernels is not None and name not in kernels:
+                continue
             times = {}
             for c in candidates:
                 if not fits(name, c, self.head_dim):

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from ..draft import DraftDecoderLayer, Eagle3Draft
 from . import device_sampling, fused_decode
+from .row_argmax import row_argmax
 from .decode_compile import one_token_compiled
 from .static_cache import DraftCacheView, StaticKVCache
 from .static_target import LayerWeights, fuse_linears, relative_error
@@ -60,13 +61,15 @@ class StaticDraft:
             layer._output = one_token_compiled(layer._output, layer.output, 1, self.device)
             self._logits = one_token_compiled(torch.compile(model.logits, dynamic=True), model.logits, 1, self.device)  # the final norm fused too
         self.fused: fused_decode.FusedDecodeLayer | None = None
+        self.fused_tuning: dict | None = None  # {tokens: {kernel: {shape: us}}}: q/k/v tuned on the draft's matrix
         if compile and fused_configs is not None and fused_decode.serves(self.device, self.dtype, 1, cfg.head_dim):
             self._start_fused(fused_configs)
 
     @torch.inference_mode()
     def _start_fused(self, configs: dict) -> None:
-        """The layer on fused_decode's kernels with the target's tuned shapes, checked on a chain
-        step and a catch-up against the layer's own step; on any failure the layer stays."""
+        """The layer on fused_decode's kernels with the target's tuned shapes, q/k/v tuned on the
+        draft's matrix, checked on a chain step and a catch-up against the layer's own step; on
+        any failure the layer stays."""
         cfg, layer = self.model.config, self.model.midlayer
         self.weights, self.second_norm = draft_layer_weights(layer)
         attn = layer.self_attn
@@ -76,6 +79,10 @@ class StaticDraft:
         errors = []
         try:
             fused = fused_decode.FusedDecodeLayer(cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim, cfg.hidden_size, cfg.intermediate_size, configs)
+            self.fused_tuning = {
+                str(t): fused.tune([self.weights], self.cache.kv, self.cos, self.sin, bucket, self.scale, tokens=t, second_norm=self.second_norm, kernels=("qkv",))
+                for t in (1, fused_decode.TUNE_TOKENS)
+            }
             gen = torch.Generator(device=self.device).manual_seed(0)
             for start, tokens in ((8, 1), (9, fused_decode.TUNE_TOKENS)):
                 ids = torch.arange(7, 7 + tokens, device=self.device)
@@ -113,7 +120,7 @@ class StaticDraft:
         """The chain's token for target position `position` [1] from draft logits [1, draft vocab]:
         (target id [1], its distribution over the target vocabulary [1, V] when sampling)."""
         if greedy:
-            return self.draft_ids[logits.argmax(-1)], None
+            return row_argmax(logits, self.draft_ids), None
         q = device_sampling.probabilities(logits, temperature, top_p)
         token = self.draft_ids[device_sampling.sample(q, u)]
         return token, q.new_zeros(1, self.vocab_size).index_copy_(1, self.draft_ids, q)
