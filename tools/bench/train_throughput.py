@@ -17,12 +17,17 @@ whole steps, the target's and the draft's share, peak GPU memory, or OOM.
     python tools/bench/train_throughput.py --tiny --lengths 1024,2048   # the same code path on CPU
     torchrun --standalone --nproc-per-node 2 tools/bench/train_throughput.py --parallel ddp   # per GPU, data parallel
     python tools/bench/train_throughput.py --offline --lengths 4096   # capture, then train from the capture
+    python tools/bench/train_throughput.py --lengths 4096 --target-fp8 both   # bf16 target, then FP8 (targetFp8), same run
 
 ``--offline`` first captures ``--capture-records`` records of each length with the capture module
 (``eaglet data capture``'s engine side: target forward, bf16 shards written to disk; after one
 warm-up record), frees the target, then trains from the captures without it: capture tokens/s and
 bytes per token are reported beside the offline step (its "target" part is reading the captured
 states and computing the target's logits from the final hidden state).
+
+``--target-fp8 on`` trains with the config's ``targetFp8`` (the target decoder's linears as FP8
+products); ``both`` runs every length with the bf16 target first, then converts the same target
+and runs them again, so the two are measured side by side on one card in one process.
 
 Under torchrun every rank holds the whole target and one record per step (data parallel, the
 draft wrapped in DDP or FSDP2 as the trainer does it); tokens/s is reported per GPU and in total.
@@ -204,18 +209,20 @@ def capture_length(target, length: int, args, work: Path, spec: dict, denv: dist
     }
 
 
-def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: dict, draft_cfg: dict, denv: dist_env.DistEnv, captured: Path | None = None) -> dict:
+def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: dict, draft_cfg: dict, denv: dist_env.DistEnv, captured: Path | None = None, target_fp8: bool = False) -> dict:
     """``draft_cfg``: the resolved draft config; ``spec``: the target's architecture; ``captured``:
-    train offline from this capture (``target`` is then None)."""
+    train offline from this capture (``target`` is then None); ``target_fp8``: the config's
+    targetFp8 (converts ``target`` in place)."""
     device = denv.device
     vocab_size = spec["text_config"]["vocab_size"]
+    suffix = "-fp8" if target_fp8 else ""
     if captured is not None:
         data = captured
     else:
         rng = np.random.default_rng(length)
         # one record per rank and step: every rank builds the same shard, the planner deals it out
         records = [make_record(target, length, vocab_size, rng, i) for i in range(denv.world_size)]
-        data = write_prepared(work / f"data-{length}-{args.variant}", records)
+        data = write_prepared(work / f"data-{length}-{args.variant}{suffix}", records)
     steps = args.warmup + args.steps
     cfg = config_mod.parse(
         {
@@ -223,7 +230,7 @@ def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: di
             "draftConfig": draft_cfg,
             "trainData": [str(data)],
             "evalData": [],
-            "outputDir": str(work / f"out-{length}-{args.variant}"),
+            "outputDir": str(work / f"out-{length}-{args.variant}{suffix}"),
             "maxLength": length,
             "vocab": str(vocab_path),
             "ttt": {"steps": args.ttt, "lossDecay": 0.8, "attention": "eager" if args.variant == "eager" else "flash"},
@@ -237,6 +244,7 @@ def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: di
             "saveEvery": 0,
             "keepCheckpoints": 1,
             "precision": "bf16" if device.type == "cuda" else "fp32",
+            "targetFp8": target_fp8,
             "compile": "off" if args.no_compile else "auto",
             "device": device.type,
             "nprocPerNode": denv.world_size,
@@ -248,7 +256,7 @@ def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: di
         },
         "train",
     )
-    result: dict = {"length": length, "variant": args.variant, "offline": captured is not None, "gpus": denv.world_size, "parallel": args.parallel if denv.distributed else "single"}
+    result: dict = {"length": length, "variant": args.variant, "target_fp8": target_fp8, "offline": captured is not None, "gpus": denv.world_size, "parallel": args.parallel if denv.distributed else "single"}
     trainer = BenchTrainer.__new__(BenchTrainer)
     Trainer.__init__(trainer, cfg, env=denv)
     trainer.target_obj = target
@@ -304,6 +312,7 @@ def main() -> None:
     parser.add_argument("--search", action="store_true", help="the longest context that trains: --lengths in ascending order, stopping at the first that runs out of memory")
     parser.add_argument("--offline", action="store_true", help="capture each length first (capture tokens/s, bytes/token), then train from the captures without the target")
     parser.add_argument("--capture-records", type=int, default=8, help="--offline: records captured per length (one per shard)")
+    parser.add_argument("--target-fp8", choices=["off", "on", "both"], default="off", help="the target decoder's linears in FP8 (targetFp8); both: bf16 first, then FP8, same run")
     args = parser.parse_args()
 
     events.redirect_stdout_to_stderr()  # the trainer's events go to stderr; the table to stdout
@@ -349,9 +358,10 @@ def main() -> None:
             gc.collect()
             if device.type == "cuda":
                 torch.cuda.empty_cache()
-        for length in sorted(lengths) if args.search else lengths:
+        fp8_runs = {"off": [False], "on": [True], "both": [False, True]}[args.target_fp8]  # FP8 last: it converts the target in place
+        for target_fp8, length in [(f, n) for f in fp8_runs for n in (sorted(lengths) if args.search else lengths)]:
             folder, capture_figures = captures.get(length, (None, {}))
-            row = run_length(target, length, args, work, work / "vocab.safetensors", spec, resolved_draft_config(draft_cfg, spec, draft_vocab), denv, captured=folder)
+            row = run_length(target, length, args, work, work / "vocab.safetensors", spec, resolved_draft_config(draft_cfg, spec, draft_vocab), denv, captured=folder, target_fp8=target_fp8)
             row.update(capture_figures)
             row["device"] = env["device"]
             rows.append(row)
@@ -378,13 +388,14 @@ def main() -> None:
             train = "OOM | | | " if r.get("oom") else f"{r['tokens_per_s']:,.0f} | {r['step_s']:.3f} | {r['target_s']:.3f} | {r['draft_and_optimizer_s']:.3f}"
             print(f"| {r['length']} | {r['capture_tokens_per_s']:,.0f} | {r['capture_bytes_per_token']:,.0f} | {train} | {r.get('peak_allocated_gib', '')} |")
         return
-    print("| length | tokens/s per GPU | step s | target s | draft+opt s | target share | peak GiB |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("| length | target | tokens/s per GPU | step s | target s | draft+opt s | target share | peak GiB |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
+        target_kind = "FP8 linears" if r["target_fp8"] else ("bf16" if device.type == "cuda" else "fp32")
         if r.get("oom"):
-            print(f"| {r['length']} | OOM | | | | | {r.get('peak_allocated_gib', '')} |")
+            print(f"| {r['length']} | {target_kind} | OOM | | | | | {r.get('peak_allocated_gib', '')} |")
         else:
-            print(f"| {r['length']} | {r['tokens_per_s']:,.0f} | {r['step_s']:.3f} | {r['target_s']:.3f} | {r['draft_and_optimizer_s']:.3f} | {r['target_share']:.2f} | {r.get('peak_allocated_gib', '')} |")
+            print(f"| {r['length']} | {target_kind} | {r['tokens_per_s']:,.0f} | {r['step_s']:.3f} | {r['target_s']:.3f} | {r['draft_and_optimizer_s']:.3f} | {r['target_share']:.2f} | {r.get('peak_allocated_gib', '')} |")
 
 
 if __name__ == "__main__":

@@ -114,6 +114,7 @@ class TrainConfig:
     save_every: int
     keep_checkpoints: int
     precision: str
+    target_fp8: bool
     compile: str
     device: str
     nproc_per_node: int

@@ -26,10 +26,10 @@ from torch import Tensor
 
 from . import checkpoint as ckpt
 from . import distributed as dist_env
-from . import events
+from . import events, fp8
 from .baseline import BigramTable
 from .capture import STORED_DTYPE
-from .config import TrainConfig, to_dict
+from .config import TrainConfig
 from .data import BatchPlanner, DataPosition, PreparedDataset, collate_masks, plan_epoch, prefetch
 from .draft import DraftConfig, Eagle3Draft, build_draft
 from .errors import ConfigError, EngineError
@@ -80,6 +80,8 @@ class Trainer(CheckpointState):
         self.vocab = load_vocab(cfg.vocab)
         self.captures = open_captures(cfg)  # {} unless the data folders are captures (offline training)
         self.target = self.build_target()
+        if cfg.target_fp8 and not self.captures:
+            self.target_to_fp8()
         self.draft_config = self.check_draft_config()
         self.draft = self.build_draft()
         if self.fusing:
@@ -133,6 +135,8 @@ class Trainer(CheckpointState):
         if self.captures:
             adapter = CapturedTarget.open(list(self.captures.values()), target, device=self.env.device, dtype=self.amp_dtype)
             events.log("info", f"training offline from {len(self.captures)} capture folder(s): the target's decoder is not loaded")
+            if self.cfg.target_fp8:
+                events.log("warn", "targetFp8 has no effect offline: the captures hold the states of the target as it was captured")
         else:
             events.progress("load-target", 0, 1, "model", target.model)
             adapter = load_adapter(target, device=self.env.device, dtype=self.amp_dtype)
@@ -144,6 +148,13 @@ class Trainer(CheckpointState):
                 hint="build the mapping for this target with `eaglet data vocab`",
             )
         return adapter
+
+    def target_to_fp8(self) -> None:
+        """targetFp8: the target decoder's linears multiply in FP8 from here on (before ``fuse``,
+        so the compiled layers hold the FP8 products)."""
+        fp8.check_fp8_device(self.env.device, self.amp_dtype)
+        n = fp8.to_fp8(self.target.layers)
+        events.log("info", f"targetFp8: {n} linear layers of the target's decoder multiply in FP8 e4m3 (row-wise scales); the draft trains on those states")
 
     def check_draft_config(self) -> DraftConfig:
         """The draft config as `eaglet train` resolved it (nothing is merged here), checked against
@@ -221,6 +232,8 @@ class Trainer(CheckpointState):
         else:
             stored = stored_dtype(self.cfg.target.model)
             source = f"target weights {name}{f' (the checkpoint stores {stored})' if stored else ''}"
+            if self.cfg.target_fp8:
+                source += ", the decoder's linears in FP8 e4m3"
         autocast = " under bfloat16 autocast" if self.amp_dtype != torch.float32 else ""
         return f"precision {self.cfg.precision} on {self.env.device.type}: {source}, draft weights float32{autocast}"
 

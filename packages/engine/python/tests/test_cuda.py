@@ -179,6 +179,45 @@ def test_fused_compiled_draft_loss_and_target_equal_their_eager_versions(tmp_pat
     assert _rel(after.taps, before.taps) < 2e-2 and _rel(after.final_hidden, before.final_hidden) < 2e-2
 
 
+def test_fp8_target_products_on_the_gpu_equal_the_rounded_product_compiled_or_not(tmp_path):
+    """targetFp8 on FP8 tensor cores: a 7B-shaped linear (gate_proj, 4096 -> 11008, 4096 tokens) in
+    bf16 equals the e4m3 row-rounded product in fp32 up to the bf16 output; the tiny target's
+    compiled layers (the trainer's fuse) read the same FP8 states as its eager ones."""
+    import torch.nn.functional as F
+
+    from eaglet_engine import fp8
+    from eaglet_engine.errors import EngineError
+
+    fp8.check_fp8_device(CUDA, torch.bfloat16)  # the H100/H200 this runs on has FP8 tensor cores
+    with pytest.raises(EngineError, match="needs precision bf16"):
+        fp8.check_fp8_device(CUDA, torch.float32)
+    g = torch.Generator(device=CUDA).manual_seed(0)
+    linear = torch.nn.Linear(4096, 11008, bias=True, device=CUDA, dtype=torch.bfloat16)
+    x = torch.randn(4096, 4096, device=CUDA, generator=g).bfloat16()
+    layer = fp8.Fp8Linear(linear)
+    got = layer(x)
+    want = F.linear(fp8.round_rows(x).float(), fp8.round_rows(linear.weight).float(), linear.bias.float())
+    assert got.dtype == torch.bfloat16 and _rel(got, want) < 5e-3
+    assert _rel(torch.compile(layer)(x), got) < 5e-3
+    assert _rel(got, linear(x)) > 1e-2  # the rounding took effect
+
+    target = _qwen2_audio(tiny_qwen2_audio(tmp_path / "m"))
+    records = make_records(2, seed=3, audio_every=1)
+    from eaglet_engine.data import PreparedDataset, collate
+
+    data = PreparedDataset([write_prepared(tmp_path / "d", records)], max_length=4096, audio_token_id=target.audio_token_id)
+    b = collate(data, [0, 1])
+    b.inputs = {k: v.to(CUDA) for k, v in target.media_inputs(b.clips, CUDA).items()}
+    b.input_ids, b.loss_mask, b.lengths = b.input_ids.to(CUDA), b.loss_mask.to(CUDA), b.lengths.to(CUDA)
+    plain = run_target(target, b, TINY_AUX_LAYER_IDS)
+    assert fp8.to_fp8(target.layers) == 7 * len(target.layers)
+    eager = run_target(target, b, TINY_AUX_LAYER_IDS)
+    target.fuse()
+    fused = run_target(target, b, TINY_AUX_LAYER_IDS)
+    assert _rel(fused.taps, eager.taps) < 2e-2 and _rel(fused.final_hidden, eager.final_hidden) < 2e-2
+    assert _rel(eager.final_hidden, plain.final_hidden) < 0.1
+
+
 # -- the fast decode path: static caches, CUDA graphs, verification on the GPU ------------------
 
 

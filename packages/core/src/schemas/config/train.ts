@@ -102,6 +102,14 @@ export const TrainConfig = z.strictObject({
   keepCheckpoints: z.number().int().positive().default(2),
   precision: z.enum(['bf16', 'fp32']).default('bf16'),
   /**
+   * Run the frozen target's decoder linears as FP8 e4m3 products with row-wise scales (weights
+   * quantised once at load): on an H100/H200 those products run at twice the bf16 rate. Needs CUDA
+   * compute capability 8.9+ with precision bf16 (the CPU runs it too, slowly). Off by default: on
+   * the fixture it left acceptance unchanged (docs/perf/train.md); check your own target first.
+   * Online training only (offline captures hold the states as captured).
+   */
+  targetFp8: z.boolean().default(false),
+  /**
    * Fuse elementwise work (norms, rope, activations, the loss's softmax) with torch.compile:
    * `auto` on GPUs, `on` everywhere (CPU needs a C++ compiler), `off` never. The first steps
    * pay the compilation; shapes are dynamic, so new sequence lengths do not recompile.
