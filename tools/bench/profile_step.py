@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=45)
     parser.add_argument("--trace", help="write a Chrome trace here")
     parser.add_argument("--sort", choices=["cuda", "cpu"], default="cuda", help="rank ops by GPU time or by host (CPU) time")
+    parser.add_argument("--target-fp8", action="store_true", help="the target decoder's linears in FP8 (the train config's targetFp8)")
     args = parser.parse_args()
     tt.events.redirect_stdout_to_stderr()
     tt.events.emit = lambda *a, **k: None
@@ -59,7 +60,7 @@ def main() -> None:
         tt.BenchTrainer.train_step = stepped
         prof.start()
         t0 = time.perf_counter()
-        row = tt.run_length(target, args.length, ns, work, work / "vocab.safetensors", spec, tt.resolved_draft_config(draft_cfg, spec, draft_vocab), denv)
+        row = tt.run_length(target, args.length, ns, work, work / "vocab.safetensors", spec, tt.resolved_draft_config(draft_cfg, spec, draft_vocab), denv, target_fp8=args.target_fp8)
         prof.stop()
         print(json.dumps(row), f"{time.perf_counter() - t0:.1f}s", flush=True)
     key = "self_cuda_time_total" if device.type == "cuda" and args.sort == "cuda" else "self_cpu_time_total"
