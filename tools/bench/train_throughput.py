@@ -359,18 +359,19 @@ def main() -> None:
             if device.type == "cuda":
                 torch.cuda.empty_cache()
         fp8_runs = {"off": [False], "on": [True], "both": [False, True]}[args.target_fp8]  # FP8 last: it converts the target in place
-        for target_fp8, length in [(f, n) for f in fp8_runs for n in (sorted(lengths) if args.search else lengths)]:
-            folder, capture_figures = captures.get(length, (None, {}))
-            row = run_length(target, length, args, work, work / "vocab.safetensors", spec, resolved_draft_config(draft_cfg, spec, draft_vocab), denv, captured=folder, target_fp8=target_fp8)
-            row.update(capture_figures)
-            row["device"] = env["device"]
-            rows.append(row)
-            say(json.dumps(row), flush=True)
-            if args.out and denv.is_main:
-                with open(args.out, "a") as f:
-                    f.write(json.dumps({**row, **{k: env[k] for k in ("date", "torch", "transformers", "command", "memory_cap_gib") if k in env}}) + "\n")
-            if args.search and row.get("oom"):
-                break
+        for target_fp8 in fp8_runs:
+            for length in sorted(lengths) if args.search else lengths:
+                folder, capture_figures = captures.get(length, (None, {}))
+                row = run_length(target, length, args, work, work / "vocab.safetensors", spec, resolved_draft_config(draft_cfg, spec, draft_vocab), denv, captured=folder, target_fp8=target_fp8)
+                row.update(capture_figures)
+                row["device"] = env["device"]
+                rows.append(row)
+                say(json.dumps(row), flush=True)
+                if args.out and denv.is_main:
+                    with open(args.out, "a") as f:
+                        f.write(json.dumps({**row, **{k: env[k] for k in ("date", "torch", "transformers", "command", "memory_cap_gib") if k in env}}) + "\n")
+                if args.search and row.get("oom"):
+                    break  # the next precision still searches from the shortest length
     dist_env.close()
     if not denv.is_main:
         return
@@ -378,8 +379,11 @@ def main() -> None:
     cap = f" | memory capped at {args.memory_gib:g} GiB" if args.memory_gib else ""
     print(f"\n{gpus} | torch {env['torch']} | transformers {env['transformers']} | {env['date']}{cap}")
     if args.search:
-        fits = [r["length"] for r in rows if not r.get("oom")]
-        print(f"longest context that trains: {max(fits) if fits else 'none of ' + args.lengths}" + (f" (next tried, {rows[-1]['length']}, ran out of memory)" if rows and rows[-1].get("oom") else " (no length tried ran out of memory)"))
+        for target_fp8 in fp8_runs:
+            tried = [r for r in rows if r["target_fp8"] == target_fp8]
+            fits = [r["length"] for r in tried if not r.get("oom")]
+            label = " (FP8 target)" if target_fp8 else ""
+            print(f"longest context that trains{label}: {max(fits) if fits else 'none of ' + args.lengths}" + (f" (next tried, {tried[-1]['length']}, ran out of memory)" if tried and tried[-1].get("oom") else " (no length tried ran out of memory)"))
     if args.offline:
         print("offline: the target part is reading the captured states and the target's logits from its final hidden state")
         print("| length | capture tok/s | capture bytes/token | offline tokens/s per GPU | step s | target s | draft+opt s | peak GiB |")
