@@ -72,6 +72,18 @@ def _qwen2_audio(folder):
     return load_adapter(from_dict(EngineTarget, engine_target(folder)), device=CUDA, dtype=torch.bfloat16)
 
 
+def _tiny_target_and_batch(tmp_path):
+    """The tiny Qwen2-Audio in bf16 on the GPU and a batch of two records with audio, on the GPU."""
+    from eaglet_engine.data import PreparedDataset, collate
+
+    target = _qwen2_audio(tiny_qwen2_audio(tmp_path / "m"))
+    data = PreparedDataset([write_prepared(tmp_path / "d", make_records(2, seed=3, audio_every=1))], max_length=4096, audio_token_id=target.audio_token_id)
+    b = collate(data, [0, 1])
+    b.inputs = {k: v.to(CUDA) for k, v in target.media_inputs(b.clips, CUDA).items()}
+    b.input_ids, b.loss_mask, b.lengths = b.input_ids.to(CUDA), b.loss_mask.to(CUDA), b.lengths.to(CUDA)
+    return target, b
+
+
 def test_log_mel_features_on_the_gpu_equal_the_cpu_path(tmp_path):
     target = _qwen2_audio(tiny_qwen2_audio(tmp_path / "m"))
     clips = [np.random.default_rng(i).standard_normal(n).astype(np.float32) * 0.1 for i, n in enumerate((16000 * 7, 16000 * 30))]
@@ -165,14 +177,7 @@ def test_fused_compiled_draft_loss_and_target_equal_their_eager_versions(tmp_pat
     for name in eager[2]:
         assert _rel(fused[2][name], eager[2][name]) < 5e-2, name
 
-    target = _qwen2_audio(tiny_qwen2_audio(tmp_path / "m"))
-    records = make_records(2, seed=3, audio_every=1)
-    from eaglet_engine.data import PreparedDataset, collate
-
-    data = PreparedDataset([write_prepared(tmp_path / "d", records)], max_length=4096, audio_token_id=target.audio_token_id)
-    b = collate(data, [0, 1])
-    b.inputs = {k: v.to(CUDA) for k, v in target.media_inputs(b.clips, CUDA).items()}
-    b.input_ids, b.loss_mask, b.lengths = b.input_ids.to(CUDA), b.loss_mask.to(CUDA), b.lengths.to(CUDA)
+    target, b = _tiny_target_and_batch(tmp_path)
     before = run_target(target, b, TINY_AUX_LAYER_IDS)
     target.fuse()
     after = run_target(target, b, TINY_AUX_LAYER_IDS)
@@ -201,14 +206,7 @@ def test_fp8_target_products_on_the_gpu_equal_the_rounded_product_compiled_or_no
     assert _rel(torch.compile(layer)(x), got) < 5e-3
     assert _rel(got, linear(x)) > 1e-2  # the rounding took effect
 
-    target = _qwen2_audio(tiny_qwen2_audio(tmp_path / "m"))
-    records = make_records(2, seed=3, audio_every=1)
-    from eaglet_engine.data import PreparedDataset, collate
-
-    data = PreparedDataset([write_prepared(tmp_path / "d", records)], max_length=4096, audio_token_id=target.audio_token_id)
-    b = collate(data, [0, 1])
-    b.inputs = {k: v.to(CUDA) for k, v in target.media_inputs(b.clips, CUDA).items()}
-    b.input_ids, b.loss_mask, b.lengths = b.input_ids.to(CUDA), b.loss_mask.to(CUDA), b.lengths.to(CUDA)
+    target, b = _tiny_target_and_batch(tmp_path)
     plain = run_target(target, b, TINY_AUX_LAYER_IDS)
     assert fp8.to_fp8(target.layers) == 7 * len(target.layers)
     eager = run_target(target, b, TINY_AUX_LAYER_IDS)
