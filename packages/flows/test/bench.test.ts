@@ -19,9 +19,12 @@ describe('bench in rounds on the embedded backend (tiny Qwen2-Audio, real speech
     const dir = mkdtempSync(join(tmpdir(), 'eaglet-bench-rounds-'));
     const data = makeSpeechDataset(join(dir, 'speech'));
 
-    // The real torch backend, wrapped: in the second measured baseline pass the wrapper waits four
+    // The real torch backend, wrapped: in the second measured baseline pass the wrapper waits nine
     // times as long as the pass took, inside the call the flow times, as a burst of load on the
-    // machine would slow it. Registered in a scope, so only this benchmark sees it.
+    // machine would slow it. Nine, not less: the tiny model's passes are short and CI runs other
+    // projects' tests beside this one, so an unslowed round's speedup alone can vary 2x (a 5x
+    // slowdown was once measured as 2.4x the other rounds). Registered in a scope, so only this
+    // benchmark sees it.
     const torch = registry.backend('torch');
     const passes: Array<{ mode: BenchMode; warmup: boolean }> = [];
     const slowed: Backend = {
@@ -37,7 +40,7 @@ describe('bench in rounds on the embedded backend (tiny Qwen2-Audio, real speech
             const start = performance.now();
             const result = await session.pass(mode, limit);
             if (mode === 'baseline' && !limit && ++measuredBaselines === 2)
-              await sleep(4 * (performance.now() - start));
+              await sleep(9 * (performance.now() - start));
             return result;
           },
           close: () => session.close(),
@@ -74,7 +77,7 @@ describe('bench in rounds on the embedded backend (tiny Qwen2-Audio, real speech
       ['eagle3', 'baseline'],
       ['baseline', 'eagle3'],
     ]);
-    // Round 2's baseline ran about 5x slower, so its speedup is about 5x the others'.
+    // Round 2's baseline ran about 10x slower, so its speedup is about 10x the others'.
     const [s1, s2, s3] = report.rounds.map((r) => r.speedup!);
     expect(s2! / Math.max(s1!, s3!)).toBeGreaterThan(3);
     expect(report.rounds[1]!.disagrees).toBe(true);
