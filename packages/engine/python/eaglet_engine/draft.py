@@ -160,10 +160,12 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
 # --------------------------------------------------------------------------------------------
 # Attention kernels for the training-time test
 #
-# Shapes: q [B, Hq, T, D]; keys/values of step j [B, Hkv, T, D]. Step i's query at position t
-# attends to step 0's keys at positions <= t and to the keys of steps 1..i at position t, in one
-# softmax. The eager reference is here; the fast kernel (``kernels.flash_ttt_attention``) computes
-# the same function, which tests prove forward and backward.
+# Shapes: q [B, Hq, Tq, D]; keys/values of step 0 [B, Hkv, Tk, D], Tk >= Tq, of steps 1..i
+# [B, Hkv, Tq, D]: the queries are the last Tq positions of step 0's keys (the objective passes
+# only the rows some loss reads). Step i's query at position t attends to step 0's keys at
+# positions <= t and to the keys of steps 1..i at position t, in one softmax. The eager reference
+# is here; the fast kernel (``kernels.flash_ttt_attention``) computes the same function, which
+# tests prove forward and backward.
 # --------------------------------------------------------------------------------------------
 
 TTTAttentionKernel = Callable[[Tensor, Sequence[Tensor], Sequence[Tensor], float], Tensor]
@@ -176,18 +178,20 @@ def eager_ttt_attention(q: Tensor, keys: Sequence[Tensor], values: Sequence[Tens
     ``kernels.flash_ttt_attention``.
     """
     b, hq, t, d = q.shape
+    tk = keys[0].shape[2]
     group = hq // keys[0].shape[1]
     k0 = keys[0].repeat_interleave(group, dim=1)
     v0 = values[0].repeat_interleave(group, dim=1)
     acc = torch.promote_types(q.dtype, torch.float32)  # fp32 (fp64 stays fp64 in tests)
     scores = torch.matmul(q, k0.transpose(-1, -2)).to(acc) * scale
-    causal = torch.ones(t, t, dtype=torch.bool, device=q.device).triu(1)
+    # Query j sits at position tk - t + j and sees step 0's keys up to there.
+    causal = torch.ones(t, tk, dtype=torch.bool, device=q.device).triu(1 + tk - t)
     scores = scores.masked_fill(causal, float("-inf"))
     diag = [(q * k.repeat_interleave(group, dim=1)).sum(-1, keepdim=True).to(acc) * scale for k in keys[1:]]
     probs = torch.softmax(torch.cat([scores, *diag], dim=-1), dim=-1).to(q.dtype)
-    out = torch.matmul(probs[..., :t], v0)
+    out = torch.matmul(probs[..., :tk], v0)
     for j, v in enumerate(values[1:]):
-        out = out + probs[..., t + j : t + j + 1] * v.repeat_interleave(group, dim=1)
+        out = out + probs[..., tk + j : tk + j + 1] * v.repeat_interleave(group, dim=1)
     return out
 
 
@@ -214,7 +218,12 @@ def ttt_attention_kernel(name: str = "flash", *, compiled: bool = False) -> TTTA
 
 class TTTCache:
     """Keys and values of the training-time test's steps so far (step 0 full, later steps per
-    position). Each ``attend`` call is one TTT step."""
+    position). Each ``attend`` call is one TTT step.
+
+    Step 0's keys may cover more rows than the queries: the objective runs the queries, and every
+    later step, only on the rows from the first one some loss reads (a record's prompt and audio
+    placeholders need step 0's keys, not its outputs); the queries are then the last rows of step
+    0's keys, and later steps' keys cover the queries' rows."""
 
     def __init__(self, kernel: TTTAttentionKernel | str = "flash") -> None:
         self.kernel = ttt_attention_kernel(kernel) if isinstance(kernel, str) else kernel
@@ -343,10 +352,12 @@ class DraftDecoderLayer(nn.Module):
         h = hidden + self.self_attn.output(attn)
         return h + self.mlp(self.post_attention_layernorm(h))
 
-    def forward(self, embeds: Tensor, hidden: Tensor, position_ids: Tensor, cache: TTTCache | KVCache) -> Tensor:
+    def forward(self, embeds: Tensor, hidden: Tensor, position_ids: Tensor, cache: TTTCache | KVCache, query_start: int = 0) -> Tensor:
+        """``query_start``: keys and values of every row, queries (and outputs) from this row on
+        (the training-time test's first step; see ``TTTCache``)."""
         q, k, v = self._attention_inputs(embeds, hidden, position_ids)
-        attn = cache.attend(q, k, v, self.self_attn.scale)
-        return self._output(hidden, attn)
+        attn = cache.attend(q[:, :, query_start:], k, v, self.self_attn.scale)
+        return self._output(hidden[:, query_start:], attn)
 
     # The two halves around the attention kernel, replaced by compiled versions by
     # ``Eagle3Draft.fuse`` (the kernel itself and the caches stay eager).
@@ -434,8 +445,8 @@ class Eagle3Draft(nn.Module):
     def project(self, taps: Tensor) -> Tensor:
         return self.fc(taps)
 
-    def step(self, embeds: Tensor, hidden: Tensor, position_ids: Tensor, cache: TTTCache | KVCache) -> Tensor:
-        return self.midlayer(embeds.to(hidden.dtype), hidden, position_ids, cache)
+    def step(self, embeds: Tensor, hidden: Tensor, position_ids: Tensor, cache: TTTCache | KVCache, query_start: int = 0) -> Tensor:
+        return self.midlayer(embeds.to(hidden.dtype), hidden, position_ids, cache, query_start)
 
     def logits(self, hidden: Tensor) -> Tensor:
         logits = self.lm_head(self.norm(hidden))

@@ -40,32 +40,85 @@ def _pick(fn: Callable, compiled: bool) -> Callable:
 # --------------------------------------------------------------------------------------------
 # Flash TTT attention
 #
-# Shapes: q [B, Hq, T, D]; keys/values of step j [B, Hkv, T, D]. Step i's query at position t
-# attends to step 0's keys at positions <= t and to the keys of steps 1..i at position t, in one
-# softmax.
+# Shapes: q [B, Hq, Tq, D]; keys/values of step 0 [B, Hkv, Tk, D] with Tk >= Tq, of steps 1..i
+# [B, Hkv, Tq, D]. The queries are the last Tq positions of step 0's keys (the objective passes
+# only the rows some loss reads, see ``ttt``): query j sits at position s + j, s = Tk - Tq. Step
+# i's query at position t attends to step 0's keys at positions <= t and to the keys of steps
+# 1..i at position t, in one softmax.
 # --------------------------------------------------------------------------------------------
 
 
-def _flash_forward(q: Tensor, k: Tensor, v: Tensor, scale: float) -> tuple[Tensor, Tensor, tuple]:
-    """Causal flash attention that also returns the log-sum-exp of each row (natural log, scaled)."""
+def _flash_forward(q: Tensor, k: Tensor, v: Tensor, scale: float, causal: bool) -> tuple[Tensor, Tensor, tuple]:
+    """Flash attention (causal: square, q and k at the same positions) that also returns the
+    log-sum-exp of each row (natural log, scaled). On CUDA it is cuDNN's kernel where it computes
+    the same function on this machine (``_cudnn_agrees``; on an H200 it runs the draft's shapes
+    about twice as fast as the flash-attention 2 kernel), else flash attention 2."""
     if q.device.type == "cuda":
+        if _cudnn_agrees(q.device):
+            out, lse, cum_q, cum_k, max_q, max_k, seed, offset, _ = torch.ops.aten._scaled_dot_product_cudnn_attention(
+                q, k, v, None, True, 0.0, causal, False, scale=scale
+            )
+            return out, lse, ("cudnn", cum_q, cum_k, max_q, max_k, seed, offset)
         out, lse, cum_q, cum_k, max_q, max_k, seed, offset, _ = torch.ops.aten._scaled_dot_product_flash_attention(
-            q, k, v, 0.0, True, False, scale=scale
+            q, k, v, 0.0, causal, False, scale=scale
         )
-        return out, lse, (cum_q, cum_k, max_q, max_k, seed, offset)
-    out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, True, scale=scale)
+        return out, lse, ("flash", cum_q, cum_k, max_q, max_k, seed, offset)
+    out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, causal, scale=scale)
     return out, lse, ()
 
 
-def _flash_backward(grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, aux: tuple, scale: float):
+def _flash_backward(grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, aux: tuple, scale: float, causal: bool):
     if q.device.type == "cuda":
-        cum_q, cum_k, max_q, max_k, seed, offset = aux
+        backend, cum_q, cum_k, max_q, max_k, seed, offset = aux
+        if backend == "cudnn":
+            return torch.ops.aten._scaled_dot_product_cudnn_attention_backward(
+                grad_out, q, k, v, out, lse, seed, offset, None, cum_q, cum_k, max_q, max_k, 0.0, causal, scale=scale
+            )
         return torch.ops.aten._scaled_dot_product_flash_attention_backward(
-            grad_out, q, k, v, out, lse, cum_q, cum_k, max_q, max_k, 0.0, True, seed, offset, scale=scale
+            grad_out, q, k, v, out, lse, cum_q, cum_k, max_q, max_k, 0.0, causal, seed, offset, scale=scale
         )
     return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(
-        grad_out, q, k, v, out, lse, 0.0, True, scale=scale
+        grad_out, q, k, v, out, lse, 0.0, causal, scale=scale
     )
+
+
+# Per CUDA device: whether cuDNN's attention computes what flash attention 2 does for the draft's
+# calls (probed once, not a switch).
+_CUDNN_AGREES: dict[torch.device, bool] = {}
+
+
+def _cudnn_agrees(device: torch.device) -> bool:
+    """Whether cuDNN's attention, called as ``_flash_forward`` calls it, takes fewer key/value
+    heads than query heads and returns what flash attention 2 returns (output and natural-log
+    log-sum-exp, causal and not, queries fewer than keys) on this device: probed once with small
+    tensors. Off when the build has no cuDNN attention, cuDNN refuses the shapes, or the results
+    differ (then flash attention 2 runs)."""
+    if device not in _CUDNN_AGREES:
+        agrees = torch.backends.cudnn.is_available()
+        g = torch.Generator(device=device).manual_seed(0)
+        try:
+            for tq, tk, causal in ((256, 256, True), (128, 384, False)):
+                q = torch.randn(1, tq, 8, 128, device=device, dtype=torch.bfloat16, generator=g).transpose(1, 2)
+                k, v = (torch.randn(1, tk, 2, 128, device=device, dtype=torch.bfloat16, generator=g).transpose(1, 2) for _ in range(2))
+                if not agrees:
+                    break
+                dout = torch.randn(1, tq, 8, 128, device=device, dtype=torch.bfloat16, generator=g).transpose(1, 2)
+                f = torch.ops.aten._scaled_dot_product_flash_attention(q, k, v, 0.0, causal, False, scale=0.09)
+                c = torch.ops.aten._scaled_dot_product_cudnn_attention(q, k, v, None, True, 0.0, causal, False, scale=0.09)
+                want = [f[0], f[1], *torch.ops.aten._scaled_dot_product_flash_attention_backward(
+                    dout, q, k, v, f[0], f[1], f[2], f[3], f[4], f[5], 0.0, causal, f[6], f[7], scale=0.09
+                )]
+                got = [c[0], c[1].reshape(f[1].shape), *torch.ops.aten._scaled_dot_product_cudnn_attention_backward(
+                    dout, q, k, v, c[0], c[1], c[6], c[7], None, c[2], c[3], c[4], c[5], 0.0, causal, scale=0.09
+                )]
+                agrees = c[1].numel() == f[1].numel() and all(
+                    a.shape == b.shape and (a.float() - b.float()).abs().max().item() < 2e-2 * max(1.0, b.float().abs().max().item())
+                    for a, b in zip(got, want)
+                )
+        except RuntimeError:
+            agrees = False
+        _CUDNN_AGREES[device] = agrees
+    return _CUDNN_AGREES[device]
 
 
 # Per device type: whether this build's flash kernel takes fewer key/value heads than query heads
@@ -79,88 +132,142 @@ def _native_gqa(device: torch.device) -> bool:
     if device.type not in _NATIVE_GQA:
         q = torch.zeros(1, 2, 8, 64, device=device, dtype=torch.bfloat16 if device.type == "cuda" else torch.float32)
         try:
-            out, lse, _ = _flash_forward(q, q[:, :1], q[:, :1], 0.125)
+            out, lse, _ = _flash_forward(q, q[:, :1], q[:, :1], 0.125, True)
             _NATIVE_GQA[device.type] = out.shape == q.shape
         except RuntimeError:
             _NATIVE_GQA[device.type] = False
     return _NATIVE_GQA[device.type]
 
 
-def _merge_forward(q: Tensor, o0: Tensor, lse0: Tensor, ks: Tensor, vs: Tensor, scale: float) -> tuple[Tensor, Tensor, Tensor]:
-    """Merges the causal block's output ``o0`` (log-sum-exp ``lse0``) with the per-position keys
-    and values of steps 1..n (``ks``/``vs`` stacked: [n, B, Hkv, T, D]) in one softmax.
-    Returns (out in q's dtype and [B, T, H, D] storage, p0 [B, Hkv, G, T], p [n, B, Hkv, G, T])."""
+def _merge_forward(
+    q: Tensor, blocks: tuple[tuple[Tensor, Tensor], ...], ks: Tensor | None, vs: Tensor | None, scale: float
+) -> tuple[Tensor, tuple[Tensor, ...], Tensor | None]:
+    """Merges flash blocks (each its output and log-sum-exp over a part of step 0's keys) and the
+    per-position keys and values of steps 1..n (``ks``/``vs`` stacked: [n, B, Hkv, T, D], or None)
+    in one softmax. Returns (out in q's dtype and [B, T, H, D] storage, each block's share of the
+    softmax [B, Hkv, G, T], the per-position probabilities p [n, B, Hkv, G, T] or None)."""
     b, hq, t, d = q.shape
-    hkv = ks.shape[2]
+    hkv = ks.shape[2] if ks is not None else hq
     g = hq // hkv
     acc = torch.promote_types(q.dtype, torch.float32)  # fp32 (fp64 stays fp64 in tests)
-    qg = q.reshape(b, hkv, g, t, d).to(acc)
-    s = (qg[None] * ks[:, :, :, None].to(acc)).sum(-1) * scale  # [n, B, Hkv, G, T]
-    lse = lse0.reshape(b, hkv, g, t).to(acc)
-    m = torch.maximum(lse, s.amax(0))
-    a0 = torch.exp(lse - m)
-    a = torch.exp(s - m)
-    z = a0 + a.sum(0)
-    p0, p = a0 / z, a / z
-    out = p0[..., None] * o0.reshape(b, hkv, g, t, d).to(acc) + (p[..., None] * vs[:, :, :, None].to(acc)).sum(0)
+    lses = [lse.reshape(b, hkv, g, t).to(acc) for _, lse in blocks]
+    m = lses[0]
+    for lse in lses[1:]:
+        m = torch.maximum(m, lse)
+    if ks is not None:
+        qg = q.reshape(b, hkv, g, t, d).to(acc)
+        s = (qg[None] * ks[:, :, :, None].to(acc)).sum(-1) * scale  # [n, B, Hkv, G, T]
+        m = torch.maximum(m, s.amax(0))
+    weights = [torch.exp(lse - m) for lse in lses]
+    z = weights[0]
+    for w in weights[1:]:
+        z = z + w
+    if ks is not None:
+        a = torch.exp(s - m)
+        z = z + a.sum(0)
+    shares = tuple(w / z for w in weights)
+    out = shares[0][..., None] * blocks[0][0].reshape(b, hkv, g, t, d).to(acc)
+    for share, (o, _) in zip(shares[1:], blocks[1:]):
+        out = out + share[..., None] * o.reshape(b, hkv, g, t, d).to(acc)
+    p = None
+    if ks is not None:
+        p = a / z
+        out = out + (p[..., None] * vs[:, :, :, None].to(acc)).sum(0)
     out = out.to(q.dtype).reshape(b, hq, t, d)
-    return out.transpose(1, 2).contiguous().transpose(1, 2), p0, p
+    return out.transpose(1, 2).contiguous().transpose(1, 2), shares, p
 
 
-def _merge_backward(dout: Tensor, out: Tensor, q: Tensor, p0: Tensor, p: Tensor, ks: Tensor, vs: Tensor, scale: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Gradients of ``_merge_forward``: (dO for the causal block's flash backward, the extra dq of
-    the per-position scores, dks, dvs)."""
+def _merge_backward(
+    dout: Tensor, out: Tensor, q: Tensor, shares: tuple[Tensor, ...], p: Tensor | None, ks: Tensor | None, vs: Tensor | None, scale: float
+) -> tuple[tuple[Tensor, ...], Tensor | None, Tensor | None, Tensor | None]:
+    """Gradients of ``_merge_forward``: (dO for each flash block's backward, the extra dq of the
+    per-position scores, dks, dvs; the last three None without per-position terms)."""
     b, hq, t, d = q.shape
-    hkv = ks.shape[2]
+    hkv = ks.shape[2] if ks is not None else hq
     g = hq // hkv
     acc = torch.promote_types(q.dtype, torch.float32)
     dout = dout.to(acc).reshape(b, hkv, g, t, d)
-    # D = <dout, out>: the softmax backward's row term, shared by both parts.
+    block_grads = tuple((share[..., None] * dout).to(q.dtype).reshape(b, hq, t, d).transpose(1, 2).contiguous().transpose(1, 2) for share in shares)
+    if ks is None:
+        return block_grads, None, None, None
+    # D = <dout, out>: the softmax backward's row term, shared by every part.
     row = (dout * out.reshape(b, hkv, g, t, d).to(acc)).sum(-1)
-    grad_causal = (p0[..., None] * dout).to(q.dtype).reshape(b, hq, t, d)
     ds = p * ((dout[None] * vs[:, :, :, None].to(acc)).sum(-1) - row[None])  # [n, B, Hkv, G, T]
     dq = scale * (ds[..., None] * ks[:, :, :, None].to(acc)).sum(0)
     dks = (scale * (ds[..., None] * q.reshape(b, hkv, g, t, d).to(acc)[None]).sum(3)).to(ks.dtype)
     dvs = (p[..., None] * dout[None]).sum(3).to(vs.dtype)
-    return grad_causal.transpose(1, 2).contiguous().transpose(1, 2), dq.reshape(b, hq, t, d), dks, dvs
+    return block_grads, dq.reshape(b, hq, t, d), dks, dvs
 
 
 class _FlashTTTAttention(torch.autograd.Function):
-    """Causal flash attention over step 0's keys, merged with the per-position terms of steps 1..i
+    """Flash attention over step 0's keys, merged with the per-position terms of steps 1..i
     through a stable log-sum-exp. Memory is O(T): no [T, T] score matrix is ever formed.
 
-    Backward: the whole thing is one softmax over [causal keys, per-position keys]. For the causal
-    part, the flash backward computes dS = P * (dO V^T - rowsum(dO * O)); passing
-    dO := p0 * dout and O := the *merged* output gives exactly the merged softmax's gradient
-    (p0 = share of the causal block). The per-position terms get their gradient in closed form.
+    Step 0's keys come in up to two flash blocks: the square causal block at the queries' own
+    positions [s, Tk), and, when the queries start at s > 0, the prefix [0, s), which every query
+    sees whole (no mask).
+
+    Backward: the whole thing is one softmax over [blocks, per-position keys]. For a block, the
+    flash backward computes dS = P_b * (dO V^T - rowsum(dO * O)) with P_b normalised within the
+    block; passing dO := share_b * dout and O := the *merged* output gives exactly the merged
+    softmax's gradient (share_b = the block's part of the merged softmax, so share_b * P_b is the
+    merged P). The per-position terms get their gradient in closed form.
     """
 
     @staticmethod
     def forward(ctx, scale: float, compiled: bool, q: Tensor, k0: Tensor, v0: Tensor, *rest: Tensor) -> Tensor:
-        o0, lse0, aux = _flash_forward(q, k0, v0, scale)
-        ctx.scale, ctx.aux, ctx.n, ctx.compiled = scale, aux, len(rest) // 2, compiled
-        if not rest:
-            ctx.save_for_backward(q, k0, v0, o0, lse0)
-            return o0
-        ks, vs = torch.stack(rest[0::2]), torch.stack(rest[1::2])
-        out, p0, p = _pick(_merge_forward, compiled)(q, o0, lse0, ks, vs, scale)
-        ctx.save_for_backward(q, k0, v0, out, lse0, p0, p, ks, vs)
+        s = k0.shape[2] - q.shape[2]
+        if s < 0:
+            raise ValueError(f"the queries ({q.shape[2]}) outnumber step 0's keys ({k0.shape[2]})")
+        parts = [(k0[:, :, s:], v0[:, :, s:], True)] + ([(k0[:, :, :s], v0[:, :, :s], False)] if s else [])
+        flashes = [_flash_forward(q, k, v, scale, causal) for k, v, causal in parts]
+        ctx.scale, ctx.s, ctx.n, ctx.compiled = scale, s, len(rest) // 2, compiled
+        ctx.aux = [aux for _, _, aux in flashes]
+        lses = [lse for _, lse, _ in flashes]
+        if not rest and not s:
+            out = flashes[0][0]
+            ctx.save_for_backward(q, k0, v0, out, *lses)
+            return out
+        ks, vs = (torch.stack(rest[0::2]), torch.stack(rest[1::2])) if rest else (None, None)
+        out, shares, p = _pick(_merge_forward, compiled)(q, tuple((o, lse) for o, lse, _ in flashes), ks, vs, scale)
+        ctx.save_for_backward(q, k0, v0, out, *lses, *shares, p, ks, vs)
         return out
 
     @staticmethod
     def backward(ctx, dout: Tensor):
-        scale, aux, n = ctx.scale, ctx.aux, ctx.n
-        if n == 0:
-            q, k0, v0, o0, lse0 = ctx.saved_tensors
-            dq, dk0, dv0 = _flash_backward(_like_layout(dout, q), q, k0, v0, o0, lse0, aux, scale)
-            return None, None, dq, dk0, dv0
-        q, k0, v0, out, lse0, p0, p, ks, vs = ctx.saved_tensors
-        grad_causal, dq_extra, dks, dvs = _pick(_merge_backward, ctx.compiled)(dout, out, q, p0, p, ks, vs, scale)
-        dq, dk0, dv0 = _flash_backward(_like_layout(grad_causal, q), q, k0, v0, out, lse0, aux, scale)
+        scale, s, n = ctx.scale, ctx.s, ctx.n
+        saved = ctx.saved_tensors
+        q, k0, v0, out = saved[:4]
+        nb = len(ctx.aux)
+        lses = saved[4 : 4 + nb]
+        parts = [(k0[:, :, s:], v0[:, :, s:], True)] + ([(k0[:, :, :s], v0[:, :, :s], False)] if s else [])
+        dq_extra = dks = dvs = None
+        if not n and not s:
+            block_grads = (_like_layout(dout, q),)
+        else:
+            shares, (p, ks, vs) = saved[4 + nb : 4 + 2 * nb], saved[4 + 2 * nb :]
+            block_grads, dq_extra, dks, dvs = _pick(_merge_backward, ctx.compiled)(dout, out, q, shares, p, ks, vs, scale)
+        dqs, dk_parts, dv_parts = [], [], []
+        for (k, v, causal), grad, lse, aux in zip(parts, block_grads, lses, ctx.aux):
+            dq_b, dk_b, dv_b = _flash_backward(_like_layout(grad, q), q, k, v, out, lse, aux, scale, causal)
+            dqs.append(dq_b)
+            dk_parts.append(dk_b)
+            dv_parts.append(dv_b)
+        # The blocks' key gradients in position order: the prefix [0, s) first.
+        dk0 = dk_parts[0] if not s else torch.cat([dk_parts[1], dk_parts[0]], dim=2)
+        dv0 = dv_parts[0] if not s else torch.cat([dv_parts[1], dv_parts[0]], dim=2)
+        dq = dqs[0]
+        if len(dqs) > 1 or dq_extra is not None:
+            # Summed in fp32 (fp64 in tests), rounded once.
+            acc = torch.promote_types(q.dtype, torch.float32)
+            dq = dq.to(acc)
+            for extra in [*dqs[1:], *([dq_extra] if dq_extra is not None else [])]:
+                dq = dq + extra
+            dq = dq.to(q.dtype)
         grads: list[Tensor] = []
         for j in range(n):
             grads += [dks[j], dvs[j]]
-        return None, None, (dq.to(dq_extra.dtype) + dq_extra).to(q.dtype), dk0, dv0, *grads
+        return None, None, dq, dk0, dv0, *grads
 
 
 def _like_layout(x: Tensor, ref: Tensor) -> Tensor:
@@ -172,7 +279,8 @@ def _like_layout(x: Tensor, ref: Tensor) -> Tensor:
 
 
 def flash_ttt_attention(q: Tensor, keys: Sequence[Tensor], values: Sequence[Tensor], scale: float, *, compiled: bool = False) -> Tensor:
-    """The training kernel: flash attention for the causal block + per-position terms, O(T) memory.
+    """The training kernel: flash attention over step 0's keys + per-position terms, O(T) memory.
+    The queries may be the last rows of step 0's keys only (see the shapes above).
     ``compiled``: fuse the merge's elementwise work with torch.compile."""
     rest: list[Tensor] = []
     for k, v in zip(keys[1:], values[1:]):

@@ -86,7 +86,12 @@ class Trainer(CheckpointState):
         self.draft = self.build_draft()
         if self.fusing:
             self.fuse()
-        self.objective = TTTObjective(self.draft, steps=cfg.ttt.steps, decay=cfg.ttt.loss_decay, kernel=self.ttt_kernel(), compiled=self.fusing)
+        # One cast of the weights per micro-batch (see TTTObjective); FSDP2 manages its own
+        # parameters' storage, so under it autocast casts them as before.
+        weights_dtype = self.amp_dtype if self.amp_dtype != torch.float32 and not (env.distributed and cfg.parallel == "fsdp") else None
+        self.objective = TTTObjective(
+            self.draft, steps=cfg.ttt.steps, decay=cfg.ttt.loss_decay, kernel=self.ttt_kernel(), compiled=self.fusing, weights_dtype=weights_dtype
+        )
         self.model = dist_env.wrap(self.objective, env, cfg.parallel)
         self.optimizer = self.build_optimizer()
         self.train_data = self.build_dataset(cfg.train_data)

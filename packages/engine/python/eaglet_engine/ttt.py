@@ -101,6 +101,13 @@ class TTTObjective(nn.Module):
     accumulation, the assistant-token counts of the whole optimizer step divided by the number of
     ranks). ``fused=False`` uses the materialised-logits loss (the reference path); ``compiled``
     fuses the kernels' elementwise work with torch.compile.
+
+    ``weights_dtype`` (bf16/fp16 training over fp32 weights): every floating parameter is cast to it
+    once per forward, and the unroll's seven steps use those copies. Left to autocast, a weight is
+    cast again at each step inside the compiled layer (autocast's cast cache does not reach into
+    compiled code), and each step's weight gradient is cast back and added to the fp32 ``.grad``
+    on its own: on the 7B draft that was ~15 ms of a 250 ms step. The steps' weight gradients are
+    then summed in that dtype before the one cast back (the GEMMs produce them in it anyway).
     """
 
     def __init__(
@@ -112,6 +119,7 @@ class TTTObjective(nn.Module):
         fused: bool = True,
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         compiled: bool = False,
+        weights_dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         self.draft = draft
@@ -121,25 +129,39 @@ class TTTObjective(nn.Module):
         self.fused = fused
         self.chunk_rows = chunk_rows
         self.compiled = compiled
+        self.weights_dtype = weights_dtype
 
-    def forward(self, batch: TTTBatch, normalisers: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, batch: TTTBatch, normalisers: Tensor, *, cast: bool = True) -> tuple[Tensor, Tensor]:
+        """``cast``: cast the weights to ``weights_dtype`` first (the call that runs the unroll on
+        the cast copies passes False)."""
+        if cast and self.weights_dtype is not None:
+            low = {n: p.to(self.weights_dtype) for n, p in self.named_parameters() if p.is_floating_point() and p.dtype != self.weights_dtype}
+            if low:
+                return torch.func.functional_call(self, low, (batch, normalisers), {"cast": False})
         draft = self.draft
-        b, t = batch.input_ids.shape
-        positions = torch.arange(t, device=batch.input_ids.device).expand(b, t)
+        b = batch.input_ids.shape[0]
+        rows_b, rows_t, start, end = self._counted_rows(batch)
+        # Only rows [start, end) are read by some loss: step 0 needs keys on [0, end) (every
+        # later query attends to them causally) but queries and outputs only on [start, end), and
+        # the later steps run on [start, end) alone. On audio records the prompt and the audio
+        # placeholders come first and are never counted, so this skips most of their rows.
+        positions = torch.arange(end, device=batch.input_ids.device).expand(b, end)
         cache = TTTCache(self.kernel)
-        rows_b, rows_t = self._counted_rows(batch)
-        hidden = draft.project(batch.taps)
+        hidden = draft.project(batch.taps[:, :end])
         acc = torch.promote_types(hidden.dtype, torch.float32)  # fp32 (fp64 in tests)
         total = hidden.new_zeros((), dtype=acc)
         stats = []
         for i in range(self.steps):
             # Inputs shift left by one more token each step: position t embeds token t+1+i.
-            embeds = draft.embed(shift_left(batch.input_ids, 1 + i))
+            ids = shift_left(batch.input_ids, 1 + i)[:, :end]
             # Rope positions advance with the step (the draft's i-th token sits at t+i).
-            hidden = draft.step(embeds, hidden, positions + i, cache)
+            if i == 0:
+                hidden = draft.step(draft.embed(ids), hidden, positions, cache, query_start=start)
+            else:
+                hidden = draft.step(draft.embed(ids[:, start:]), hidden, positions[:, start:] + i, cache)
             bi, ti = rows_b[i], rows_t[i]
             rows = batch.target_row[bi, ti + 1 + i]
-            x = draft.head_input(hidden[bi, ti])
+            x = draft.head_input(hidden[bi, ti - start])
             target = batch.target_logits[rows]
             if self.fused:
                 loss_sum, correct = fused_soft_cross_entropy(x, draft.lm_head.weight, target, self.chunk_rows, compiled=self.compiled)
@@ -149,9 +171,10 @@ class TTTObjective(nn.Module):
             stats.append(torch.stack([loss_sum.detach().float(), correct.sum().float(), torch.full((), float(bi.numel()), device=hidden.device)]))
         return total, torch.stack(stats)
 
-    def _counted_rows(self, batch: TTTBatch) -> tuple[list[Tensor], list[Tensor]]:
-        """(batch, position) indices of the rows each step counts, found for the whole unroll at
-        once (one device synchronisation instead of one per step)."""
+    def _counted_rows(self, batch: TTTBatch) -> tuple[list[Tensor], list[Tensor], int, int]:
+        """(batch, position) indices of the rows each step counts, and the range [start, end) of
+        positions holding them all (the whole sequence when none counts), found for the whole
+        unroll at once (one device synchronisation instead of one per step)."""
         b, t = batch.input_ids.shape
         counted = torch.zeros(self.steps, b, t, dtype=torch.bool, device=batch.input_ids.device)
         for i in range(self.steps):
@@ -159,5 +182,8 @@ class TTTObjective(nn.Module):
             if n > 0:
                 counted[i, :, :n] = batch.loss_mask[:, 1 + i : 1 + i + n] & batch.target_in_draft[:, 1 + i : 1 + i + n]
         si, bi, ti = counted.nonzero(as_tuple=True)
-        sizes = torch.bincount(si, minlength=self.steps).tolist()
-        return list(bi.split(sizes)), list(ti.split(sizes))
+        sizes = torch.bincount(si, minlength=self.steps)
+        if ti.numel() == 0:
+            return list(bi.split(sizes.tolist())), list(ti.split(sizes.tolist())), 0, t
+        *sizes_list, first, last = torch.cat([sizes, ti.min()[None], ti.max()[None]]).tolist()
+        return list(bi.split(sizes_list)), list(ti.split(sizes_list)), first, last + 1

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from eaglet_engine import kernels
 from eaglet_engine.config import EngineTarget, from_dict
 from eaglet_engine.draft import eager_ttt_attention
 from eaglet_engine.kernels import flash_ttt_attention
@@ -28,14 +29,29 @@ def _rel(a, b):
     return ((a.double().cpu() - b.double().cpu()).norm() / b.double().cpu().norm()).item()
 
 
-@pytest.mark.parametrize("steps", [1, 7])
-def test_flash_kernel_in_bf16_on_cuda_matches_the_fp64_reference(steps):
+def test_cudnn_attention_is_chosen_on_hopper():
+    """The draft's attention blocks run on cuDNN where its probe agrees with flash attention 2; on
+    an H100/H200 it must (it is the faster kernel there); elsewhere flash attention 2 runs."""
+    if torch.cuda.get_device_capability() < (9, 0):
+        pytest.skip("cuDNN attention is required only on compute capability 9.0 (H100/H200)")
+    assert kernels._cudnn_agrees(torch.device("cuda", torch.cuda.current_device()))
+
+
+@pytest.mark.parametrize("backend", ["cudnn", "flash"])
+@pytest.mark.parametrize("steps,start", [(1, 0), (7, 0), (1, 180), (7, 180)])
+def test_flash_kernel_in_bf16_on_cuda_matches_the_fp64_reference(steps, start, backend, monkeypatch):
+    """start > 0: the queries (and later steps' keys) are the last rows of step 0's keys, as the
+    objective passes them when a record's first rows are never counted. Both attention backends."""
+    device = torch.device("cuda", torch.cuda.current_device())
+    if backend == "cudnn" and not kernels._cudnn_agrees(device):
+        pytest.skip("cuDNN attention does not agree with flash attention 2 on this device (test_cudnn_attention_is_chosen_on_hopper)")
+    monkeypatch.setitem(kernels._CUDNN_AGREES, device, backend == "cudnn")
     g = torch.Generator().manual_seed(0)
     b, hq, hkv, t, d = 1, 32, 4, 700, 128
-    q = torch.randn(b, t, hq, d, generator=g, dtype=torch.float64).transpose(1, 2)
-    keys = [torch.randn(b, t, hkv, d, generator=g, dtype=torch.float64).transpose(1, 2) for _ in range(steps)]
-    values = [torch.randn(b, t, hkv, d, generator=g, dtype=torch.float64).transpose(1, 2) for _ in range(steps)]
-    grad = torch.randn(b, hq, t, d, generator=g, dtype=torch.float64)
+    q = torch.randn(b, t - start, hq, d, generator=g, dtype=torch.float64).transpose(1, 2)
+    keys = [torch.randn(b, t if j == 0 else t - start, hkv, d, generator=g, dtype=torch.float64).transpose(1, 2) for j in range(steps)]
+    values = [torch.randn(b, t if j == 0 else t - start, hkv, d, generator=g, dtype=torch.float64).transpose(1, 2) for j in range(steps)]
+    grad = torch.randn(b, hq, t - start, d, generator=g, dtype=torch.float64)
     leaves = [x.clone().requires_grad_() for x in (q, *keys, *values)]
     ref = eager_ttt_attention(leaves[0], leaves[1 : 1 + steps], leaves[1 + steps :], 0.088)
     ref.backward(grad)

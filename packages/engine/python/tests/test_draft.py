@@ -49,6 +49,31 @@ def test_flash_ttt_attention_equals_eager_reference_forward_and_backward_fp64(n_
         assert err < 1e-12, f"{name}: relative error {err}"
 
 
+@pytest.mark.parametrize("n_steps", [1, 2, 5])
+def test_queries_on_the_last_rows_of_step0_keys_equal_the_full_kernel_rows(n_steps):
+    """The objective passes queries only from the first row a loss reads: the queries are then the
+    last rows of step 0's keys, and both kernels must give those rows exactly what a full-length
+    call gives them, forward and backward (the rows before them see a prefix of the keys whole)."""
+    q, keys, values, grad = _inputs(n_steps, torch.float64)
+    start = 11
+    full = _run(eager_ttt_attention, q, keys, values, grad * (torch.arange(q.shape[2]) >= start)[:, None])
+
+    def tail(x):
+        return x.detach()[:, :, start:].clone().requires_grad_()
+
+    short_q = tail(q)
+    short_keys = [keys[0].detach().clone().requires_grad_()] + [tail(k) for k in keys[1:]]
+    short_values = [values[0].detach().clone().requires_grad_()] + [tail(v) for v in values[1:]]
+    for kernel in (eager_ttt_attention, flash_ttt_attention):
+        got = _run(kernel, short_q, short_keys, short_values, grad[:, :, start:])
+        want = [full[0][:, :, start:], full[1][:, :, start:], full[2]]
+        want += [g[:, :, start:] for g in full[3 : 2 + n_steps]] + [full[2 + n_steps]] + [g[:, :, start:] for g in full[3 + n_steps :]]
+        names = ["out", "dq", "dk0"] + [f"dk{j}" for j in range(1, n_steps)] + ["dv0"] + [f"dv{j}" for j in range(1, n_steps)]
+        for name, a, b in zip(names, got, want):
+            err = ((a - b).norm() / b.norm()).item()
+            assert err < 1e-12, f"{kernel.__name__} {name}: relative error {err}"
+
+
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.bfloat16, 2e-2)])
 def test_flash_ttt_attention_matches_reference_in_training_dtypes(dtype, tol):
     q, keys, values, grad = _inputs(4, dtype)

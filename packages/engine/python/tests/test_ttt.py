@@ -49,7 +49,7 @@ def naive_ttt(draft, input_ids, loss_mask, valid, taps, target_full, steps, deca
     return losses, stats
 
 
-def _problem(seed=0, b=3, t=29, steps=5):
+def _problem(seed=0, b=3, t=29, steps=5, answer_from_start=False):
     torch.manual_seed(seed)
     # A small draft vocabulary, so that a random draft is right often enough to test acc.
     draft = tiny_draft(tiny_draft_config(draft_vocab_size=6), seed=seed).double()
@@ -61,6 +61,8 @@ def _problem(seed=0, b=3, t=29, steps=5):
     loss_mask = torch.zeros(b, t, dtype=torch.bool)
     for r, n in enumerate(lengths.tolist()):
         loss_mask[r, n // 2 : n] = True
+    if answer_from_start:  # the first record answers from its second token: row 0 counts
+        loss_mask[0, 1:] = True
     taps = torch.randn(b, t, cfg.fused_width, dtype=torch.float64)
     final_hidden = torch.randn(b, t, 16, dtype=torch.float64)
     lm_head = torch.randn(cfg.vocab_size, 16, dtype=torch.float64)
@@ -69,9 +71,12 @@ def _problem(seed=0, b=3, t=29, steps=5):
     return draft, input_ids, loss_mask, valid, taps, final_hidden, lm_head, steps
 
 
-@pytest.mark.parametrize("fused,kernel", [(True, "flash"), (False, "eager"), (True, "eager"), (False, "flash")])
-def test_objective_equals_naive_reference_loss_metrics_and_gradients(fused, kernel):
-    draft, input_ids, loss_mask, valid, taps, final_hidden, lm_head, steps = _problem()
+@pytest.mark.parametrize(
+    "fused,kernel,answer_from_start",
+    [(True, "flash", False), (False, "eager", False), (True, "eager", False), (False, "flash", False), (True, "flash", True), (False, "eager", True)],
+)
+def test_objective_equals_naive_reference_loss_metrics_and_gradients(fused, kernel, answer_from_start):
+    draft, input_ids, loss_mask, valid, taps, final_hidden, lm_head, steps = _problem(answer_from_start=answer_from_start)
     decay = 0.8
     target_full = final_hidden @ lm_head.t()
 
@@ -88,6 +93,10 @@ def test_objective_equals_naive_reference_loss_metrics_and_gradients(fused, kern
     assert 0 < int(in_draft.sum()) < int(valid.sum())  # both cases occur
     batch = TTTBatch(input_ids, loss_mask, taps, logits, target_row, in_draft & valid, valid)
     objective = TTTObjective(draft, steps=steps, decay=decay, kernel=kernel, fused=fused, chunk_rows=5)
+    # The unroll skips the rows before the first counted one (here the prompt halves), unless a
+    # record counts from row 0; both cases are checked against the reference, which runs every row.
+    start = objective._counted_rows(batch)[2]
+    assert start == 0 if answer_from_start else start > 0
     total, stats = objective(batch, counts.double())
     total.backward()
 
@@ -127,3 +136,46 @@ def test_step_counts_are_the_accuracy_denominators():
     valid = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], dtype=torch.bool)
     # step i counts loss_mask[t+1+i] where t+1+i is a real position: the assistant tokens from position 1+i on
     assert step_token_counts(loss_mask, valid, 3).tolist() == [3 + 2, 3 + 1, 2 + 0]
+
+
+def test_weights_cast_once_per_forward_give_autocasts_gradients():
+    """``weights_dtype``: every parameter is cast to bf16 once per forward (the seven steps share
+    the copies), and the gradients land in the fp32 ``.grad`` equal to autocast's own casting
+    within bf16 rounding (the steps' weight gradients are summed in bf16 before the cast back)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class ParameterCasts(TorchDispatchMode):
+        def __init__(self, params):
+            super().__init__()
+            self.ptrs = {p.data_ptr(): n for n, p in params}
+            self.casts: dict[str, int] = {}
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func is torch.ops.aten._to_copy.default and args[0].data_ptr() in self.ptrs:
+                name = self.ptrs[args[0].data_ptr()]
+                self.casts[name] = self.casts.get(name, 0) + 1
+            return func(*args, **(kwargs or {}))
+
+    draft, input_ids, loss_mask, valid, taps, final_hidden, lm_head, steps = _problem()
+    draft = draft.float()
+    counts = step_token_counts(loss_mask, valid, steps)
+    mapping = torch.arange(draft.config.draft_vocab_size) + draft.d2t
+    logits, target_row, in_draft = target_signals(final_hidden.float(), lm_head.float(), mapping, draft.t2d, rows_needed(loss_mask, valid))
+    batch = TTTBatch(input_ids, loss_mask, taps.float(), logits, target_row, in_draft & valid, valid)
+
+    def run(weights_dtype):
+        draft.zero_grad()
+        objective = TTTObjective(draft, steps=steps, decay=0.8, weights_dtype=weights_dtype)
+        with ParameterCasts(draft.named_parameters()) as casts, torch.autocast("cpu", dtype=torch.bfloat16):
+            total, _ = objective(batch, counts.double())
+        total.backward()
+        return total.item(), {n: p.grad.clone() for n, p in draft.named_parameters()}, casts.casts
+
+    loss_autocast, grads_autocast, _ = run(None)
+    loss_once, grads_once, casts = run(torch.bfloat16)
+    assert casts == {n: 1 for n, _ in draft.named_parameters()}
+    assert loss_once == pytest.approx(loss_autocast, rel=1e-3)
+    for name, g in grads_once.items():
+        assert g.dtype == torch.float32
+        err = ((g - grads_autocast[name]).norm() / grads_autocast[name].norm()).item()
+        assert err < 1e-2, f"{name}: {err}"
