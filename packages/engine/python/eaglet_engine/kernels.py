@@ -7,7 +7,8 @@ computes the same function, forward and backward, against a naive fp64 reference
   memory, no [T, T] score matrix.
 * ``fused_soft_cross_entropy``: lm_head and Eagle3's soft cross-entropy fused in chunks; the
   gradient of the logits is formed chunk by chunk in the forward pass, so neither the fp32 logits
-  nor the softmax are kept for backward.
+  nor the softmax are kept for backward. On CUDA each chunk's softmax passes are one Triton
+  kernel (``soft_ce_kernel``; ``_chunk_math`` is its torch twin, which runs elsewhere).
 
 Their elementwise parts (the merge, the loss's per-chunk softmax) can be fused by torch.compile:
 the caller says so with ``compiled=True`` (the trainer passes its ``compile`` setting down); no
@@ -22,6 +23,8 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from . import soft_ce_kernel
 
 # Rows per chunk of the fused loss: bounds its fp32 temporaries to chunk x draft_vocab.
 DEFAULT_CHUNK_ROWS = 2048
@@ -328,10 +331,16 @@ class _FusedSoftCrossEntropy(torch.autograd.Function):
         for start in range(0, n, chunk):
             rows = slice(start, min(start + chunk, n))
             # Same precision path as the reference: logits in the compute dtype, then fp32.
-            chunk_loss, correct[rows], grad = chunk_math(F.linear(x[rows], weight), target_logits[rows], need_grad, x.dtype)
+            z = F.linear(x[rows], weight)
+            if soft_ce_kernel.serves(z):
+                # The Triton twin writes the gradient into its rows of grad_logits.
+                out = grad_logits[rows] if need_grad else None
+                chunk_loss, correct[rows], _ = soft_ce_kernel.soft_cross_entropy_rows(z, target_logits[rows], need_grad, x.dtype, out=out)
+            else:
+                chunk_loss, correct[rows], grad = chunk_math(z, target_logits[rows], need_grad, x.dtype)
+                if need_grad:
+                    grad_logits[rows] = grad
             loss += chunk_loss
-            if need_grad:
-                grad_logits[rows] = grad
         if need_grad:
             ctx.save_for_backward(grad_logits @ weight, grad_logits.t() @ x)
         ctx.mark_non_differentiable(correct)
