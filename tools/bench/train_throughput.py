@@ -18,6 +18,7 @@ whole steps, the target's and the draft's share, peak GPU memory, or OOM.
     torchrun --standalone --nproc-per-node 2 tools/bench/train_throughput.py --parallel ddp   # per GPU, data parallel
     python tools/bench/train_throughput.py --offline --lengths 4096   # capture, then train from the capture
     python tools/bench/train_throughput.py --lengths 4096 --target-fp8 both   # bf16 target, then FP8 (targetFp8), same run
+    python tools/bench/train_throughput.py --lengths 4096 --variant flash,all-rows,flash2   # A/B of two levers, same run
 
 ``--offline`` first captures ``--capture-records`` records of each length with the capture module
 (``eaglet data capture``'s engine side: target forward, bf16 shards written to disk; after one
@@ -32,6 +33,14 @@ and runs them again, so the two are measured side by side on one card in one pro
 Under torchrun every rank holds the whole target and one record per step (data parallel, the
 draft wrapped in DDP or FSDP2 as the trainer does it); tokens/s is reported per GPU and in total.
 
+``--reference PYTHON_OR_SITE`` then measures the reference trainer (AngelSlim 0.5.0's own step,
+reference_throughput.py) on the same lengths in the same run, in its own environment (a Python
+that has it, or a folder of its packages put first on PYTHONPATH for that process alone), and
+prints the two side by side:
+
+    python tools/bench/train_throughput.py --lengths 4096 --reference ~/.cache/eaglet/angelslim-venv/bin/python
+    python3 tools/bench/train_throughput.py --lengths 4096 --reference /tmp/site-ref   # the GPU machine (reference_bundle.sh)
+
 Needs the engine and the Qwen2-Audio adapter on PYTHONPATH (packages/engine/python,
 plugins/qwen2-audio/python).
 """
@@ -39,10 +48,12 @@ plugins/qwen2-audio/python).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -57,6 +68,7 @@ sys.path[:0] = [str(ROOT / "packages/engine/python"), str(ROOT / "plugins/qwen2-
 from eaglet_engine import config as config_mod  # noqa: E402
 from eaglet_engine import distributed as dist_env  # noqa: E402
 from eaglet_engine import events  # noqa: E402
+from eaglet_engine import kernels  # noqa: E402
 from eaglet_engine.capture import MANIFEST, Capture  # noqa: E402
 from eaglet_engine.config import EngineTarget  # noqa: E402
 from eaglet_engine.signals import StopRequested  # noqa: E402
@@ -209,7 +221,33 @@ def capture_length(target, length: int, args, work: Path, spec: dict, denv: dist
     }
 
 
-def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: dict, draft_cfg: dict, denv: dist_env.DistEnv, captured: Path | None = None, target_fp8: bool = False) -> dict:
+def every_row(counted_rows):
+    """The ``all-rows`` variant: the TTT unroll on every row of the record, as before it skipped
+    the rows ahead of the first one a loss reads (same losses and gradients, more work)."""
+
+    def counted_rows_from_row_0(batch):
+        rows_b, rows_t, _, _ = counted_rows(batch)
+        return rows_b, rows_t, 0, batch.input_ids.shape[1]
+
+    return counted_rows_from_row_0
+
+
+@contextlib.contextmanager
+def attention_backend(variant: str, device: torch.device):
+    """The ``flash2`` variant: the draft's attention on flash attention 2 where cuDNN's would run."""
+    if variant != "flash2" or device.type != "cuda":
+        yield
+        return
+    key = torch.device("cuda", torch.cuda.current_device())
+    before = kernels._cudnn_agrees(key)
+    kernels._CUDNN_AGREES[key] = False
+    try:
+        yield
+    finally:
+        kernels._CUDNN_AGREES[key] = before
+
+
+def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: dict, draft_cfg: dict, denv: dist_env.DistEnv, captured: Path | None = None, target_fp8: bool = False, variant: str = "flash") -> dict:
     """``draft_cfg``: the resolved draft config; ``spec``: the target's architecture; ``captured``:
     train offline from this capture (``target`` is then None); ``target_fp8``: the config's
     targetFp8 (converts ``target`` in place)."""
@@ -222,7 +260,7 @@ def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: di
         rng = np.random.default_rng(length)
         # one record per rank and step: every rank builds the same shard, the planner deals it out
         records = [make_record(target, length, vocab_size, rng, i) for i in range(denv.world_size)]
-        data = write_prepared(work / f"data-{length}-{args.variant}{suffix}", records)
+        data = write_prepared(work / f"data-{length}-{variant}{suffix}", records)
     steps = args.warmup + args.steps
     cfg = config_mod.parse(
         {
@@ -230,10 +268,10 @@ def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: di
             "draftConfig": draft_cfg,
             "trainData": [str(data)],
             "evalData": [],
-            "outputDir": str(work / f"out-{length}-{args.variant}{suffix}"),
+            "outputDir": str(work / f"out-{length}-{variant}{suffix}"),
             "maxLength": length,
             "vocab": str(vocab_path),
-            "ttt": {"steps": args.ttt, "lossDecay": 0.8, "attention": "eager" if args.variant == "eager" else "flash"},
+            "ttt": {"steps": args.ttt, "lossDecay": 0.8, "attention": "eager" if variant == "eager" else "flash"},
             "optimizer": {"lr": 1e-4, "weightDecay": 0.0, "betas": [0.9, 0.999], "eps": 1e-8, "gradClip": 1.0},
             "schedule": {"kind": "constant", "warmupSteps": 0, "minLrRatio": 0.0},
             "batching": {"maxTokens": length, "maxRecords": 1, "gradAccumulation": 1},
@@ -256,7 +294,7 @@ def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: di
         },
         "train",
     )
-    result: dict = {"length": length, "variant": args.variant, "target_fp8": target_fp8, "offline": captured is not None, "gpus": denv.world_size, "parallel": args.parallel if denv.distributed else "single"}
+    result: dict = {"length": length, "variant": variant, "target_fp8": target_fp8, "offline": captured is not None, "gpus": denv.world_size, "parallel": args.parallel if denv.distributed else "single"}
     trainer = BenchTrainer.__new__(BenchTrainer)
     Trainer.__init__(trainer, cfg, env=denv)
     trainer.target_obj = target
@@ -265,12 +303,17 @@ def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: di
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     try:
-        trainer.build()
-        if args.variant == "unfused":
-            trainer.objective.fused = False
-        trainer.save_checkpoint = lambda: None  # not part of a step; a 7B-draft checkpoint is minutes of disk
-        trainer.export = lambda: {}
-        trainer.train()
+        with attention_backend(variant, device):
+            trainer.build()
+            if variant == "unfused":
+                trainer.objective.fused = False
+            if variant == "all-rows":
+                trainer.objective._counted_rows = every_row(trainer.objective._counted_rows)
+            if variant == "cast-per-step":
+                trainer.objective.weights_dtype = None
+            trainer.save_checkpoint = lambda: None  # not part of a step; a 7B-draft checkpoint is minutes of disk
+            trainer.export = lambda: {}
+            trainer.train()
     except torch.OutOfMemoryError as e:
         result["oom"] = True
         result["error"] = str(e).split("\n")[0][:200]
@@ -297,13 +340,81 @@ def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: di
     return result
 
 
+REFERENCE_HOWTO = """The reference's environment (AngelSlim 0.5.0 with its transformers 5.9) is made with:
+  here:            bash tools/bench/quality/reference/setup.sh
+                   then --reference ~/.cache/eaglet/angelslim-venv/bin/python
+  the GPU machine: bash tools/bench/reference_bundle.sh here (wheels into .dev-ref/whl; carry that path), there:
+                   python3 -m pip install -q --no-index --no-deps --target /tmp/site-ref .dev-ref/whl/*.whl
+                   then --reference /tmp/site-ref"""
+
+
+def reference_command(value: str) -> tuple[list[str], dict]:
+    """How to run reference_throughput.py in the reference's own environment: ``value`` is a
+    Python that has AngelSlim (setup.sh's venv) or a folder its wheels were installed into with
+    ``pip install --target`` (reference_bundle.sh's), which goes first on PYTHONPATH of that
+    process alone, so that transformers 5.9 is seen only by the reference. Checked before
+    eaglet's lengths run: without AngelSlim there, it exits saying how to get it."""
+    path = Path(value).expanduser()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # eaglet's engine path is not the reference's
+    python = None
+    if path.is_dir():
+        python, env["PYTHONPATH"] = sys.executable, str(path.resolve())
+    elif path.is_file() and os.access(path, os.X_OK):
+        python = str(path)
+    probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('angelslim') is None)"
+    if python is None or subprocess.run([python, "-c", probe], env=env).returncode != 0:
+        sys.exit(f"--reference {value}: no AngelSlim there (a Python that has it, or the folder its wheels were installed into).\n{REFERENCE_HOWTO}")
+    return [python, str(Path(__file__).resolve().parent / "reference_throughput.py")], env
+
+
+def compare_with_reference(command: list[str], env: dict, args, rows: list[dict]) -> None:
+    """Runs the reference on the same lengths, steps and TTT (its rows go to --out too), then
+    prints eaglet's rows beside it with the ratio of tokens/s."""
+    argv = ["--lengths", args.lengths, "--steps", str(args.steps), "--warmup", str(args.warmup), "--ttt", str(args.ttt)]
+    argv += ["--tiny"] * args.tiny + (["--out", args.out] if args.out else []) + (["--memory-gib", str(args.memory_gib)] if args.memory_gib else [])
+    print(f"\nreference: {' '.join(command + argv)}", flush=True)
+    proc = subprocess.Popen(command + argv, env=env, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    ref_env, ref_rows = {}, {}
+    for line in proc.stdout:  # its JSON lines and table, passed on as they come
+        print(line, end="", flush=True)
+        try:
+            obj = json.loads(line) if line.startswith("{") else None
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict):
+            ref_env = obj.get("env", ref_env)
+            if "length" in obj:
+                ref_rows[obj["length"]] = obj
+    code = proc.wait()
+    import transformers
+
+    print(f"\nsame run, one process after the other | eaglet: transformers {transformers.__version__} | reference: {ref_env.get('trainer', '?')}, transformers {ref_env.get('transformers', '?')}")
+    print("| length | eaglet | eaglet tokens/s | reference tokens/s | ratio | eaglet step s | reference step s | eaglet target s | reference target s | eaglet peak GiB | reference peak GiB |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        ref = ref_rows.get(r["length"], {"error": "not run"})
+        label = r.get("variant", "flash") + (", FP8 target" if r.get("target_fp8") else "")
+        ours = "OOM" if r.get("oom") else f"{r['tokens_per_s']:,.0f}"
+        theirs = ref.get("error") if "tokens_per_s" not in ref else f"{ref['tokens_per_s']:,.0f}"
+        ratio = f"{r['tokens_per_s'] / ref['tokens_per_s']:.2f}x" if "tokens_per_s" in r and "tokens_per_s" in ref else ""
+        print(f"| {r['length']} | {label} | {ours} | {theirs} | {ratio} | {r.get('step_s', '')} | {ref.get('step_s', '')} | {r.get('target_s', '')} | {ref.get('target_s', '')} | {r.get('peak_allocated_gib', '')} | {ref.get('peak_allocated_gib', '')} |")
+    if code:
+        sys.exit(f"the reference exited with status {code}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lengths", default="2048,4096,8192,16384")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per length (median reported)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--ttt", type=int, default=7)
-    parser.add_argument("--variant", choices=["flash", "eager", "unfused"], default="flash", help="eager: the reference attention (materialised scores); unfused: full logits loss")
+    parser.add_argument(
+        "--variant",
+        default="flash",
+        help="comma-separated, each length runs each in turn: flash (the trainer as it is), eager (the reference attention: materialised scores), "
+        "unfused (full logits loss), all-rows (the TTT unroll on every row, not only from the first one a loss reads), "
+        "flash2 (the draft's attention on flash attention 2 instead of cuDNN), cast-per-step (autocast casts the draft's weights at every TTT step)",
+    )
     parser.add_argument("--no-compile", action="store_true", help="eager elementwise work (no torch.compile fusion)")
     parser.add_argument("--tiny", action="store_true", help="tiny widths on CPU: checks the script, measures nothing")
     parser.add_argument("--parallel", choices=["ddp", "fsdp"], default="ddp", help="under torchrun: how the draft is wrapped")
@@ -313,7 +424,11 @@ def main() -> None:
     parser.add_argument("--offline", action="store_true", help="capture each length first (capture tokens/s, bytes/token), then train from the captures without the target")
     parser.add_argument("--capture-records", type=int, default=8, help="--offline: records captured per length (one per shard)")
     parser.add_argument("--target-fp8", choices=["off", "on", "both"], default="off", help="the target decoder's linears in FP8 (targetFp8); both: bf16 first, then FP8, same run")
+    parser.add_argument("--reference", metavar="PYTHON_OR_SITE", help="after eaglet's lengths, the reference trainer's (AngelSlim 0.5.0) on the same ones, side by side: a Python that has it, or the folder its wheels were installed into")
     args = parser.parse_args()
+    if args.reference and (args.offline or int(os.environ.get("WORLD_SIZE", "1")) > 1):
+        parser.error("--reference: the reference is measured online on one GPU (no --offline, no torchrun)")
+    reference = reference_command(args.reference) if args.reference else None  # before the long part: absent is an error now
 
     events.redirect_stdout_to_stderr()  # the trainer's events go to stderr; the table to stdout
     events.emit = lambda *a, **k: None  # quiet
@@ -358,18 +473,20 @@ def main() -> None:
             gc.collect()
             if device.type == "cuda":
                 torch.cuda.empty_cache()
+        variants = args.variant.split(",")
         fp8_runs = {"off": [False], "on": [True], "both": [False, True]}[args.target_fp8]  # FP8 last: it converts the target in place
         for target_fp8 in fp8_runs:
             for length in sorted(lengths) if args.search else lengths:
                 folder, capture_figures = captures.get(length, (None, {}))
-                row = run_length(target, length, args, work, work / "vocab.safetensors", spec, resolved_draft_config(draft_cfg, spec, draft_vocab), denv, captured=folder, target_fp8=target_fp8)
-                row.update(capture_figures)
-                row["device"] = env["device"]
-                rows.append(row)
-                say(json.dumps(row), flush=True)
-                if args.out and denv.is_main:
-                    with open(args.out, "a") as f:
-                        f.write(json.dumps({**row, **{k: env[k] for k in ("date", "torch", "transformers", "command", "memory_cap_gib") if k in env}}) + "\n")
+                for variant in variants:
+                    row = run_length(target, length, args, work, work / "vocab.safetensors", spec, resolved_draft_config(draft_cfg, spec, draft_vocab), denv, captured=folder, target_fp8=target_fp8, variant=variant)
+                    row.update(capture_figures)
+                    row["device"] = env["device"]
+                    rows.append(row)
+                    say(json.dumps(row), flush=True)
+                    if args.out and denv.is_main:
+                        with open(args.out, "a") as f:
+                            f.write(json.dumps({**row, **{k: env[k] for k in ("date", "torch", "transformers", "command", "memory_cap_gib") if k in env}}) + "\n")
                 if args.search and row.get("oom"):
                     break  # the next precision still searches from the shortest length
     dist_env.close()
@@ -392,14 +509,24 @@ def main() -> None:
             train = "OOM | | | " if r.get("oom") else f"{r['tokens_per_s']:,.0f} | {r['step_s']:.3f} | {r['target_s']:.3f} | {r['draft_and_optimizer_s']:.3f}"
             print(f"| {r['length']} | {r['capture_tokens_per_s']:,.0f} | {r['capture_bytes_per_token']:,.0f} | {train} | {r.get('peak_allocated_gib', '')} |")
         return
-    print("| length | target | tokens/s per GPU | step s | target s | draft+opt s | target share | peak GiB |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    print("| length | target | variant | tokens/s per GPU | step s | target s | draft+opt s | target share | peak GiB |")
+    print("|---:|---|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         target_kind = "FP8 linears" if r["target_fp8"] else ("bf16" if device.type == "cuda" else "fp32")
         if r.get("oom"):
-            print(f"| {r['length']} | {target_kind} | OOM | | | | | {r.get('peak_allocated_gib', '')} |")
+            print(f"| {r['length']} | {target_kind} | {r['variant']} | OOM | | | | | {r.get('peak_allocated_gib', '')} |")
         else:
-            print(f"| {r['length']} | {target_kind} | {r['tokens_per_s']:,.0f} | {r['step_s']:.3f} | {r['target_s']:.3f} | {r['draft_and_optimizer_s']:.3f} | {r['target_share']:.2f} | {r.get('peak_allocated_gib', '')} |")
+            print(f"| {r['length']} | {target_kind} | {r['variant']} | {r['tokens_per_s']:,.0f} | {r['step_s']:.3f} | {r['target_s']:.3f} | {r['draft_and_optimizer_s']:.3f} | {r['target_share']:.2f} | {r.get('peak_allocated_gib', '')} |")
+    if reference:
+        # eaglet's measurements are done: give the card's memory to the reference's process (the
+        # compiled graphs hold the target's weights too)
+        target = None
+        torch._dynamo.reset()
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+            print(f"eaglet's process still holds {torch.cuda.memory_reserved(device) / 2**30:.2f} GiB of the card (reserved) while the reference runs", flush=True)
+        compare_with_reference(*reference, args, rows)
 
 
 if __name__ == "__main__":
