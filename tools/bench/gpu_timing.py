@@ -1,8 +1,27 @@
-"""What the GPU benchmarks measure the same way: the copy bandwidth the floors are computed from."""
+"""What the GPU benchmarks measure the same way: the copy bandwidth the floors are computed from,
+and the training benchmarks' step figures (eaglet's and the reference trainer's rows alike)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+
+
+def step_figures(timings: dict[str, list[float]], warmup: int, length: int, world_size: int = 1) -> dict:
+    """A training benchmark row's timing fields from per-step wall times (``timings["step"]``) and
+    the target part of each (``timings["target"]``): medians after the warm-up steps; tokens/s per
+    GPU (each rank runs one record of ``length`` tokens a step) and in total."""
+    step = float(np.median(timings["step"][warmup:]))
+    tgt = float(np.median(timings["target"][warmup:]))
+    return dict(
+        step_s=round(step, 4),
+        target_s=round(tgt, 4),
+        draft_and_optimizer_s=round(step - tgt, 4),
+        target_share=round(tgt / step, 3),
+        tokens_per_s=round(length / step, 1),
+        tokens_per_s_total=round(world_size * length / step, 1),
+        steps_timed=len(timings["step"]) - warmup,
+    )
 
 
 def copy_bandwidth_tbs(device: torch.device) -> float:

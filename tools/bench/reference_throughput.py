@@ -62,6 +62,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE / "quality/reference")]
 
+from gpu_timing import step_figures  # noqa: E402
 from qwen2_audio_7b import DRAFT_7B, DRAFT_VOCAB_7B, QWEN2_AUDIO_7B  # noqa: E402
 from train_reference import import_angelslim_speculative  # noqa: E402  (imports it despite the broken wheel)
 
@@ -279,17 +280,7 @@ def run_length(speculative, target, length: int, args, spec: dict, draft_cfg: di
         result["peak_reserved_gib"] = round(torch.cuda.max_memory_reserved(device) / 2**30, 2)
         torch.cuda.empty_cache()
     if not result.get("oom"):
-        step = float(np.median(timings["step"][args.warmup :]))
-        tgt = float(np.median(timings["target"][args.warmup :]))
-        result.update(
-            step_s=round(step, 4),
-            target_s=round(tgt, 4),
-            draft_and_optimizer_s=round(step - tgt, 4),
-            target_share=round(tgt / step, 3),
-            tokens_per_s=round(length / step, 1),
-            tokens_per_s_total=round(length / step, 1),
-            steps_timed=len(timings["step"]) - args.warmup,
-        )
+        result.update(step_figures(timings, args.warmup, length))
     return result
 
 

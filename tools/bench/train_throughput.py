@@ -75,6 +75,7 @@ from eaglet_engine.signals import StopRequested  # noqa: E402
 from eaglet_engine.trainer import Trainer  # noqa: E402
 from eaglet_engine.vocab import save_vocab  # noqa: E402
 from eaglet_qwen2_audio import Qwen2AudioTarget  # noqa: E402
+from gpu_timing import step_figures  # noqa: E402
 from qwen2_audio_7b import AUX_LAYER_IDS_7B, DRAFT_VOCAB_7B, QWEN2_AUDIO_7B  # noqa: E402
 from qwen2_audio_7b import DRAFT_7B as REFERENCE_DRAFT  # noqa: E402
 from tests.fixtures import write_prepared  # noqa: E402  (the engine tests' shard writer)
@@ -326,17 +327,7 @@ def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: di
         result["peak_reserved_gib"] = round(torch.cuda.max_memory_reserved() / 2**30, 2)
         torch.cuda.empty_cache()
     if not result.get("oom"):
-        step = float(np.median(timings["step"][args.warmup :]))
-        tgt = float(np.median(timings["target"][args.warmup :]))
-        result.update(
-            step_s=round(step, 4),
-            target_s=round(tgt, 4),
-            draft_and_optimizer_s=round(step - tgt, 4),
-            target_share=round(tgt / step, 3),
-            tokens_per_s=round(length / step, 1),  # per GPU: each rank runs one record per step
-            tokens_per_s_total=round(denv.world_size * length / step, 1),
-            steps_timed=len(timings["step"]) - args.warmup,
-        )
+        result.update(step_figures(timings, args.warmup, length, denv.world_size))
     return result
 
 
