@@ -103,11 +103,12 @@ class TTTObjective(nn.Module):
     fuses the kernels' elementwise work with torch.compile.
 
     ``weights_dtype`` (bf16/fp16 training over fp32 weights): every floating parameter is cast to it
-    once per forward, and the unroll's seven steps use those copies. Left to autocast, a weight is
+    once per forward, and every step of the unroll uses those copies. Left to autocast, a weight is
     cast again at each step inside the compiled layer (autocast's cast cache does not reach into
     compiled code), and each step's weight gradient is cast back and added to the fp32 ``.grad``
-    on its own: on the 7B draft that was ~15 ms of a 250 ms step. The steps' weight gradients are
-    then summed in that dtype before the one cast back (the GEMMs produce them in it anyway).
+    on its own: on the 7B draft at 4096 tokens that was 17 ms of a 256 ms step on an H200
+    (docs/perf/train.md). The steps' weight gradients are then summed in that dtype before the one
+    cast back (the GEMMs produce them in it anyway).
     """
 
     def __init__(
@@ -184,6 +185,8 @@ class TTTObjective(nn.Module):
         si, bi, ti = counted.nonzero(as_tuple=True)
         sizes = torch.bincount(si, minlength=self.steps)
         if ti.numel() == 0:
-            return list(bi.split(sizes.tolist())), list(ti.split(sizes.tolist())), 0, t
-        *sizes_list, first, last = torch.cat([sizes, ti.min()[None], ti.max()[None]]).tolist()
+            first, last = 0, t - 1
+            sizes_list = sizes.tolist()
+        else:
+            *sizes_list, first, last = torch.cat([sizes, ti.min()[None], ti.max()[None]]).tolist()
         return list(bi.split(sizes_list)), list(ti.split(sizes_list)), first, last + 1

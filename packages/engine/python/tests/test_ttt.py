@@ -179,3 +179,16 @@ def test_weights_cast_once_per_forward_give_autocasts_gradients():
         assert g.dtype == torch.float32
         err = ((g - grads_autocast[name]).norm() / grads_autocast[name].norm()).item()
         assert err < 1e-2, f"{name}: {err}"
+
+
+def test_a_batch_without_counted_rows_gives_zero_loss_and_zero_counts():
+    """Nothing to learn from (no assistant token): the unroll runs on every row and adds nothing."""
+    draft, input_ids, loss_mask, valid, taps, final_hidden, lm_head, steps = _problem()
+    loss_mask = torch.zeros_like(loss_mask)
+    mapping = torch.arange(draft.config.draft_vocab_size) + draft.d2t
+    logits, target_row, in_draft = target_signals(final_hidden, lm_head, mapping, draft.t2d, rows_needed(loss_mask, valid))
+    batch = TTTBatch(input_ids, loss_mask, taps, logits, target_row, in_draft & valid, valid)
+    objective = TTTObjective(draft, steps=steps, decay=0.8, kernel="flash")
+    assert objective._counted_rows(batch)[2:] == (0, input_ids.shape[1])
+    total, stats = objective(batch, torch.ones(steps, dtype=torch.float64))
+    assert total.item() == 0.0 and not stats.any()
