@@ -71,6 +71,15 @@ def _problem(seed=0, b=3, t=29, steps=5, answer_from_start=False):
     return draft, input_ids, loss_mask, valid, taps, final_hidden, lm_head, steps
 
 
+def _batch(draft, input_ids, loss_mask, valid, taps, final_hidden, lm_head, **signals):
+    """The objective's batch for a ``_problem`` (in the draft's dtype), as the trainer makes it:
+    the target's signals on the rows a loss can read."""
+    dtype = draft.fc.weight.dtype
+    mapping = torch.arange(draft.config.draft_vocab_size) + draft.d2t
+    logits, target_row, in_draft = target_signals(final_hidden.to(dtype), lm_head.to(dtype), mapping, draft.t2d, rows_needed(loss_mask, valid), **signals)
+    return TTTBatch(input_ids, loss_mask, taps.to(dtype), logits, target_row, in_draft & valid, valid)
+
+
 @pytest.mark.parametrize(
     "fused,kernel,answer_from_start",
     [(True, "flash", False), (False, "eager", False), (True, "eager", False), (False, "flash", False), (True, "flash", True), (False, "eager", True)],
@@ -88,10 +97,8 @@ def test_objective_equals_naive_reference_loss_metrics_and_gradients(fused, kern
     ref_grads = {n: p.grad.clone() for n, p in draft.named_parameters()}
     draft.zero_grad()
 
-    mapping = torch.arange(draft.config.draft_vocab_size) + draft.d2t
-    logits, target_row, in_draft = target_signals(final_hidden, lm_head, mapping, draft.t2d, rows_needed(loss_mask, valid), chunk_rows=7)
-    assert 0 < int(in_draft.sum()) < int(valid.sum())  # both cases occur
-    batch = TTTBatch(input_ids, loss_mask, taps, logits, target_row, in_draft & valid, valid)
+    batch = _batch(draft, input_ids, loss_mask, valid, taps, final_hidden, lm_head, chunk_rows=7)
+    assert 0 < int(batch.target_in_draft.sum()) < int(valid.sum())  # both cases occur
     objective = TTTObjective(draft, steps=steps, decay=decay, kernel=kernel, fused=fused, chunk_rows=5)
     # The unroll skips the rows before the first counted one (here the prompt halves), unless a
     # record counts from row 0; both cases are checked against the reference, which runs every row.
@@ -159,9 +166,7 @@ def test_weights_cast_once_per_forward_give_autocasts_gradients():
     draft, input_ids, loss_mask, valid, taps, final_hidden, lm_head, steps = _problem()
     draft = draft.float()
     counts = step_token_counts(loss_mask, valid, steps)
-    mapping = torch.arange(draft.config.draft_vocab_size) + draft.d2t
-    logits, target_row, in_draft = target_signals(final_hidden.float(), lm_head.float(), mapping, draft.t2d, rows_needed(loss_mask, valid))
-    batch = TTTBatch(input_ids, loss_mask, taps.float(), logits, target_row, in_draft & valid, valid)
+    batch = _batch(draft, input_ids, loss_mask, valid, taps, final_hidden, lm_head)
 
     def run(weights_dtype):
         draft.zero_grad()
@@ -185,9 +190,7 @@ def test_a_batch_without_counted_rows_gives_zero_loss_and_zero_counts():
     """Nothing to learn from (no assistant token): the unroll runs on every row and adds nothing."""
     draft, input_ids, loss_mask, valid, taps, final_hidden, lm_head, steps = _problem()
     loss_mask = torch.zeros_like(loss_mask)
-    mapping = torch.arange(draft.config.draft_vocab_size) + draft.d2t
-    logits, target_row, in_draft = target_signals(final_hidden, lm_head, mapping, draft.t2d, rows_needed(loss_mask, valid))
-    batch = TTTBatch(input_ids, loss_mask, taps, logits, target_row, in_draft & valid, valid)
+    batch = _batch(draft, input_ids, loss_mask, valid, taps, final_hidden, lm_head)
     objective = TTTObjective(draft, steps=steps, decay=0.8, kernel="flash")
     assert objective._counted_rows(batch)[2:] == (0, input_ids.shape[1])
     total, stats = objective(batch, torch.ones(steps, dtype=torch.float64))
