@@ -8,20 +8,49 @@ import torch
 
 
 def step_figures(timings: dict[str, list[float]], warmup: int, length: int, world_size: int = 1) -> dict:
-    """A training benchmark row's timing fields from per-step wall times (``timings["step"]``) and
-    the target part of each (``timings["target"]``): medians after the warm-up steps; tokens/s per
-    GPU (each rank runs one record of ``length`` tokens a step) and in total."""
+    """A training benchmark row's timing fields. Two views of the same trainer, one after the
+    other in one process:
+
+    * synchronised steps (``timings["step"]``, with ``timings["target"]`` their target part): the
+      device is synchronised around each step and its target phase, so the phases can be told
+      apart; medians after ``warmup`` steps.
+    * pipelined steps (``timings["start"]``: host clock at each step's start, ``timings["end"]``:
+      after the last one and a synchronisation): run as training runs, the host queueing a step
+      while the GPU finishes the last; the step time is the median interval between step starts
+      (in the steady state the host cannot run further ahead than one step: the step's
+      data-dependent shapes make it wait). ``tokens_per_s`` is this view's where it was run.
+
+    Tokens/s are per GPU (each rank runs one record of ``length`` tokens a step) and in total."""
     step = float(np.median(timings["step"][warmup:]))
     tgt = float(np.median(timings["target"][warmup:]))
-    return dict(
+    out = dict(
         step_s=round(step, 4),
         target_s=round(tgt, 4),
         draft_and_optimizer_s=round(step - tgt, 4),
         target_share=round(tgt / step, 3),
-        tokens_per_s=round(length / step, 1),
-        tokens_per_s_total=round(world_size * length / step, 1),
+        synced_tokens_per_s=round(length / step, 1),
         steps_timed=len(timings["step"]) - warmup,
     )
+    if timings.get("start") and timings.get("end"):
+        pipelined = float(np.median(np.diff([*timings["start"], timings["end"][-1]])))
+        out.update(pipelined_step_s=round(pipelined, 4), pipelined_steps=len(timings["start"]))
+        step = pipelined
+    out.update(tokens_per_s=round(length / step, 1), tokens_per_s_total=round(world_size * length / step, 1))
+    return out
+
+
+class StepClock:
+    """Which view (``step_figures``) a benchmark's step ``index`` (0-based) belongs to: the first
+    ``warmup + synced`` steps are synchronised, the next ``pipelined`` are not."""
+
+    def __init__(self, warmup: int, synced: int, pipelined: int) -> None:
+        self.synced_steps, self.total = warmup + synced, warmup + synced + pipelined
+
+    def synced(self, index: int) -> bool:
+        return index < self.synced_steps
+
+    def last(self, index: int) -> bool:
+        return index == self.total - 1
 
 
 def copy_bandwidth_tbs(device: torch.device) -> float:

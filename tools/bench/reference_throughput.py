@@ -62,7 +62,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE / "quality/reference")]
 
-from gpu_timing import step_figures  # noqa: E402
+from gpu_timing import StepClock, step_figures  # noqa: E402
 from qwen2_audio_7b import DRAFT_7B, DRAFT_VOCAB_7B, QWEN2_AUDIO_7B  # noqa: E402
 from train_reference import import_angelslim_speculative  # noqa: E402  (imports it despite the broken wheel)
 
@@ -192,18 +192,29 @@ def run_length(speculative, target, length: int, args, spec: dict, draft_cfg: di
     from angelslim.compressor.speculative.train.data.data_utils import AudioDataCollatorWithPadding
 
     result: dict = {"length": length, "trainer": trainer_name, "ttt": args.ttt, "gpus": 1, "parallel": "single"}
-    timings: dict[str, list[float]] = {"step": [], "target": []}
+    timings: dict[str, list[float]] = {"step": [], "target": [], "start": [], "end": []}
+    clock = StepClock(args.warmup, args.steps, args.pipelined_steps)
 
     class StepTimer(transformers.TrainerCallback):
         """From the loop's on_step_begin to its on_step_end (after the clip, the optimizer and
         scheduler steps and zero_grad). The batch is fetched before on_step_begin: collated and
-        put on the device by accelerate's loader (1.5 MB of features and the ids), untimed."""
+        put on the device by accelerate's loader (1.5 MB of features and the ids), untimed. The
+        last ``--pipelined-steps`` run unsynchronised, as train_throughput's (step_figures)."""
 
-        def on_step_begin(self, *_a, **_k):
+        def on_step_begin(self, _args, state, *_a, **_k):
+            if not clock.synced(state.global_step):
+                timings["start"].append(time.perf_counter())
+                return
             sync(device)
             self.t0 = time.perf_counter()
 
-        def on_step_end(self, *_a, **_k):
+        def on_step_end(self, _args, state, *_a, **_k):
+            index = state.global_step - 1  # the loop counts the step before this callback
+            if not clock.synced(index):
+                if clock.last(index):
+                    sync(device)
+                    timings["end"].append(time.perf_counter())
+                return
             sync(device)
             timings["step"].append(time.perf_counter() - self.t0)
 
@@ -228,7 +239,7 @@ def run_length(speculative, target, length: int, args, spec: dict, draft_cfg: di
         draft.load_vocab_mapping(str(vocab_path))
         training_args = transformers.TrainingArguments(
             output_dir=str(work / f"hf-{length}"),
-            max_steps=args.warmup + args.steps,
+            max_steps=clock.total,
             per_device_train_batch_size=1,
             gradient_accumulation_steps=1,
             remove_unused_columns=False,
@@ -253,13 +264,15 @@ def run_length(speculative, target, length: int, args, spec: dict, draft_cfg: di
             length=args.ttt,
             draft_model_config=draft_model_config,
             args=training_args,
-            train_dataset=Records(item, args.warmup + args.steps),
+            train_dataset=Records(item, clock.total),
             data_collator=AudioDataCollatorWithPadding(),
             callbacks=[StepTimer()],
         )
         prepare = trainer.prepare_data_for_draft_model
 
         def timed_prepare(inputs):
+            if not clock.synced(trainer.state.global_step):
+                return prepare(inputs)
             sync(device)
             t0 = time.perf_counter()
             out = prepare(inputs)
@@ -289,6 +302,7 @@ def main() -> None:
     parser.add_argument("--lengths", default="2048,4096,8192,16384")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per length (median reported)")
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--pipelined-steps", type=int, default=5, help="as train_throughput.py's")
     parser.add_argument("--ttt", type=int, default=7, help="AngelSlim's training_time_test_length (its default 7)")
     parser.add_argument("--tiny", action="store_true", help="tiny widths on CPU: checks the script, measures nothing")
     parser.add_argument("--out", help="append JSON lines here")
@@ -342,13 +356,13 @@ def main() -> None:
                     f.write(json.dumps({**row, **{k: env[k] for k in ("date", "torch", "transformers", "command", "memory_cap_gib") if k in env}}) + "\n")
 
     print(f"\n{trainer_name} | {env['device']} | torch {env['torch']} | transformers {env['transformers']} | {env['date']}")
-    print("| length | tokens/s | step s | target s | draft+opt s | target share | peak GiB |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("| length | tokens/s (pipelined) | synced tokens/s | step s | target s | draft+opt s | target share | peak GiB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         if r.get("oom"):
-            print(f"| {r['length']} | out of memory | | | | | {r.get('peak_allocated_gib', '')} |")
+            print(f"| {r['length']} | out of memory | | | | | | {r.get('peak_allocated_gib', '')} |")
         else:
-            print(f"| {r['length']} | {r['tokens_per_s']:,.0f} | {r['step_s']:.3f} | {r['target_s']:.3f} | {r['draft_and_optimizer_s']:.3f} | {r['target_share']:.2f} | {r.get('peak_allocated_gib', '')} |")
+            print(f"| {r['length']} | {r['tokens_per_s']:,.0f} | {r['synced_tokens_per_s']:,.0f} | {r['step_s']:.3f} | {r['target_s']:.3f} | {r['draft_and_optimizer_s']:.3f} | {r['target_share']:.2f} | {r.get('peak_allocated_gib', '')} |")
 
 
 if __name__ == "__main__":

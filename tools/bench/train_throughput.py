@@ -75,7 +75,7 @@ from eaglet_engine.signals import StopRequested  # noqa: E402
 from eaglet_engine.trainer import Trainer  # noqa: E402
 from eaglet_engine.vocab import save_vocab  # noqa: E402
 from eaglet_qwen2_audio import Qwen2AudioTarget  # noqa: E402
-from gpu_timing import step_figures  # noqa: E402
+from gpu_timing import StepClock, step_figures  # noqa: E402
 from qwen2_audio_7b import AUX_LAYER_IDS_7B, DRAFT_VOCAB_7B, QWEN2_AUDIO_7B  # noqa: E402
 from qwen2_audio_7b import DRAFT_7B as REFERENCE_DRAFT  # noqa: E402
 from tests.fixtures import write_prepared  # noqa: E402  (the engine tests' shard writer)
@@ -150,6 +150,11 @@ class BenchTrainer(Trainer):
             torch.cuda.synchronize()
 
     def target_step(self, batch):
+        if not self.clock.synced(self.step):
+            out = super().target_step(batch)
+            if self.all_rows:
+                out.target_in_draft = out.valid.clone()
+            return out
         self._sync()
         t0 = time.perf_counter()
         out = super().target_step(batch)
@@ -160,6 +165,14 @@ class BenchTrainer(Trainer):
         return out
 
     def train_step(self, micro_batches, all_counts):
+        index = self.step
+        if not self.clock.synced(index):  # pipelined: as training runs (gpu_timing.step_figures)
+            self.timings["start"].append(time.perf_counter())
+            stats = super().train_step(micro_batches, all_counts)
+            if self.clock.last(index):
+                self._sync()
+                self.timings["end"].append(time.perf_counter())
+            return stats
         self._sync()
         t0 = time.perf_counter()
         stats = super().train_step(micro_batches, all_counts)
@@ -262,7 +275,8 @@ def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: di
         # one record per rank and step: every rank builds the same shard, the planner deals it out
         records = [make_record(target, length, vocab_size, rng, i) for i in range(denv.world_size)]
         data = write_prepared(work / f"data-{length}-{variant}{suffix}", records)
-    steps = args.warmup + args.steps
+    clock = StepClock(args.warmup, args.steps, args.pipelined_steps)
+    steps = clock.total
     cfg = config_mod.parse(
         {
             "target": target_block(spec),
@@ -299,7 +313,8 @@ def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: di
     trainer = BenchTrainer.__new__(BenchTrainer)
     Trainer.__init__(trainer, cfg, env=denv)
     trainer.target_obj = target
-    trainer.timings = {"target": [], "step": []}
+    trainer.timings = {"target": [], "step": [], "start": [], "end": []}
+    trainer.clock = clock
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
@@ -361,7 +376,7 @@ def reference_command(value: str) -> tuple[list[str], dict]:
 def compare_with_reference(command: list[str], env: dict, args, rows: list[dict]) -> None:
     """Runs the reference on the same lengths, steps and TTT (its rows go to --out too), then
     prints eaglet's rows beside it with the ratio of tokens/s."""
-    argv = ["--lengths", args.lengths, "--steps", str(args.steps), "--warmup", str(args.warmup), "--ttt", str(args.ttt)]
+    argv = ["--lengths", args.lengths, "--steps", str(args.steps), "--warmup", str(args.warmup), "--pipelined-steps", str(args.pipelined_steps), "--ttt", str(args.ttt)]
     argv += ["--tiny"] * args.tiny + (["--out", args.out] if args.out else []) + (["--memory-gib", str(args.memory_gib)] if args.memory_gib else [])
     print(f"\nreference: {' '.join(command + argv)}", flush=True)
     proc = subprocess.Popen(command + argv, env=env, stdout=subprocess.PIPE, text=True, cwd=ROOT)
@@ -380,15 +395,17 @@ def compare_with_reference(command: list[str], env: dict, args, rows: list[dict]
     import transformers
 
     print(f"\nsame run, one process after the other | eaglet: transformers {transformers.__version__} | reference: {ref_env.get('trainer', '?')}, transformers {ref_env.get('transformers', '?')}")
-    print("| length | eaglet | eaglet tokens/s | reference tokens/s | ratio | eaglet step s | reference step s | eaglet target s | reference target s | eaglet peak GiB | reference peak GiB |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("tokens/s: pipelined steps (as training runs); synced: each step timed alone, the device synchronised around it and its target phase")
+    print("| length | eaglet | eaglet tokens/s | reference tokens/s | ratio | eaglet synced tok/s | reference synced tok/s | synced ratio | eaglet step s (synced) | reference step s (synced) | eaglet target s | reference target s | eaglet peak GiB | reference peak GiB |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         ref = ref_rows.get(r["length"], {"error": "not run"})
         label = r.get("variant", "flash") + (", FP8 target" if r.get("target_fp8") else "")
         ours = "OOM" if r.get("oom") else f"{r['tokens_per_s']:,.0f}"
         theirs = ref.get("error") if "tokens_per_s" not in ref else f"{ref['tokens_per_s']:,.0f}"
         ratio = f"{r['tokens_per_s'] / ref['tokens_per_s']:.2f}x" if "tokens_per_s" in r and "tokens_per_s" in ref else ""
-        print(f"| {r['length']} | {label} | {ours} | {theirs} | {ratio} | {r.get('step_s', '')} | {ref.get('step_s', '')} | {r.get('target_s', '')} | {ref.get('target_s', '')} | {r.get('peak_allocated_gib', '')} | {ref.get('peak_allocated_gib', '')} |")
+        synced = f"{r['synced_tokens_per_s'] / ref['synced_tokens_per_s']:.2f}x" if "synced_tokens_per_s" in r and "synced_tokens_per_s" in ref else ""
+        print(f"| {r['length']} | {label} | {ours} | {theirs} | {ratio} | {r.get('synced_tokens_per_s', '')} | {ref.get('synced_tokens_per_s', '')} | {synced} | {r.get('step_s', '')} | {ref.get('step_s', '')} | {r.get('target_s', '')} | {ref.get('target_s', '')} | {r.get('peak_allocated_gib', '')} | {ref.get('peak_allocated_gib', '')} |")
     if code:
         sys.exit(f"the reference exited with status {code}")
 
@@ -398,6 +415,7 @@ def main() -> None:
     parser.add_argument("--lengths", default="2048,4096,8192,16384")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per length (median reported)")
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--pipelined-steps", type=int, default=5, help="then this many steps run as training runs, unsynchronised: tokens/s is theirs (0: the synchronised steps')")
     parser.add_argument("--ttt", type=int, default=7)
     parser.add_argument(
         "--variant",
@@ -500,14 +518,15 @@ def main() -> None:
             train = "OOM | | | " if r.get("oom") else f"{r['tokens_per_s']:,.0f} | {r['step_s']:.3f} | {r['target_s']:.3f} | {r['draft_and_optimizer_s']:.3f}"
             print(f"| {r['length']} | {r['capture_tokens_per_s']:,.0f} | {r['capture_bytes_per_token']:,.0f} | {train} | {r.get('peak_allocated_gib', '')} |")
         return
-    print("| length | target | variant | tokens/s per GPU | step s | target s | draft+opt s | target share | peak GiB |")
-    print("|---:|---|---|---:|---:|---:|---:|---:|---:|")
+    print("tokens/s: pipelined steps (as training runs); the other columns: steps timed alone, the device synchronised around each and its target phase")
+    print("| length | target | variant | tokens/s per GPU | synced tokens/s | step s | target s | draft+opt s | target share | peak GiB |")
+    print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         target_kind = "FP8 linears" if r["target_fp8"] else ("bf16" if device.type == "cuda" else "fp32")
         if r.get("oom"):
-            print(f"| {r['length']} | {target_kind} | {r['variant']} | OOM | | | | | {r.get('peak_allocated_gib', '')} |")
+            print(f"| {r['length']} | {target_kind} | {r['variant']} | OOM | | | | | | {r.get('peak_allocated_gib', '')} |")
         else:
-            print(f"| {r['length']} | {target_kind} | {r['variant']} | {r['tokens_per_s']:,.0f} | {r['step_s']:.3f} | {r['target_s']:.3f} | {r['draft_and_optimizer_s']:.3f} | {r['target_share']:.2f} | {r.get('peak_allocated_gib', '')} |")
+            print(f"| {r['length']} | {target_kind} | {r['variant']} | {r['tokens_per_s']:,.0f} | {r['synced_tokens_per_s']:,.0f} | {r['step_s']:.3f} | {r['target_s']:.3f} | {r['draft_and_optimizer_s']:.3f} | {r['target_share']:.2f} | {r.get('peak_allocated_gib', '')} |")
     if reference:
         # eaglet's measurements are done: give the card's memory to the reference's process (the
         # compiled graphs hold the target's weights too)

@@ -18,30 +18,36 @@ from torch import Tensor
 
 @dataclass
 class StepStats:
-    """Sums over micro-batches (and, once reduced, ranks) of one or more optimizer steps."""
+    """Sums over micro-batches (and, once reduced, ranks) of one or more optimizer steps.
+
+    The loss sums, correct counts, objective and gradient norm may live on the training device:
+    a step returns them there and the window adds them there, so no step waits for the GPU to
+    finish before the host queues the next one (reading them is a synchronisation; the trainer
+    reads once per log line). ``counts`` and the wall-clock fields are host values."""
 
     steps: int
     loss_sum: Tensor  # [steps_ttt]
     correct: Tensor  # [steps_ttt]
-    counts: Tensor  # [steps_ttt]
-    objective: float = 0.0
-    grad_norm: float = 0.0
+    counts: Tensor  # [steps_ttt], on the host
+    objective: float | Tensor = 0.0
+    grad_norm: float | Tensor = 0.0
     tokens: int = 0
     seconds: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def zeros(cls, ttt_steps: int) -> StepStats:
-        z = torch.zeros(ttt_steps, dtype=torch.float64)
-        return cls(0, z.clone(), z.clone(), z.clone())
+    def zeros(cls, ttt_steps: int, device: torch.device | None = None) -> StepStats:
+        z = torch.zeros(ttt_steps, dtype=torch.float64, device=device)
+        return cls(0, z.clone(), z.clone(), torch.zeros(ttt_steps, dtype=torch.float64))
 
     def add(self, other: StepStats) -> None:
         self.steps += other.steps
-        self.loss_sum += other.loss_sum
-        self.correct += other.correct
+        # Not in place: a window restored from a checkpoint (host) takes a step's sums (device).
+        self.loss_sum = self.loss_sum.to(other.loss_sum.device) + other.loss_sum
+        self.correct = self.correct.to(other.correct.device) + other.correct
         self.counts += other.counts
-        self.objective += other.objective
-        self.grad_norm += other.grad_norm
+        self.objective = self.objective + other.objective
+        self.grad_norm = self.grad_norm + other.grad_norm
         self.tokens += other.tokens
         self.seconds += other.seconds
 
@@ -51,8 +57,8 @@ class StepStats:
             "loss_sum": self.loss_sum.tolist(),
             "correct": self.correct.tolist(),
             "counts": self.counts.tolist(),
-            "objective": self.objective,
-            "grad_norm": self.grad_norm,
+            "objective": float(self.objective),
+            "grad_norm": float(self.grad_norm),
             "tokens": self.tokens,
             "seconds": self.seconds,
         }
@@ -65,12 +71,13 @@ class StepStats:
     def values(self) -> dict[str, float]:
         out: dict[str, float] = {}
         if self.steps:
-            out["loss"] = self.objective / self.steps
-        counts = self.counts.clamp(min=1)
+            out["loss"] = float(self.objective) / self.steps
+        counts = self.counts.cpu().clamp(min=1)
+        loss_sum, correct = self.loss_sum.cpu(), self.correct.cpu()
         for i in range(len(self.counts)):
-            out[f"ploss_{i}"] = float(self.loss_sum[i] / counts[i])
+            out[f"ploss_{i}"] = float(loss_sum[i] / counts[i])
         for i in range(len(self.counts)):
-            out[f"acc_{i}"] = float(self.correct[i] / counts[i])
+            out[f"acc_{i}"] = float(correct[i] / counts[i])
         return out
 
 

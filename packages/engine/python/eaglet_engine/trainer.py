@@ -61,6 +61,7 @@ class Trainer(CheckpointState):
         self.metrics_log = MetricsLog(self.output / "metrics.jsonl")
         self.window: StepStats | None = None  # train metrics since the last log line
         self._last_progress = 0.0
+        self._shown: dict[str, float] = {}  # the last train metrics row, for the progress line
 
     # ------------------------------------------------------------------------------------------
     # build
@@ -265,15 +266,18 @@ class Trainer(CheckpointState):
     # ------------------------------------------------------------------------------------------
 
     def prepare(self, batch: TargetBatch) -> TargetBatch:
-        """The target's media inputs (e.g. log-mel features, computed on the training device) and
-        its data checks, run in the data thread one step ahead; kept in pinned host memory with what
-        the batch already carries (captured states, offline)."""
-        inputs = {**batch.inputs, **self.target.media_inputs(batch.clips, self.env.device)}
-        if self.env.device.type == "cuda":
-            inputs = {k: v.pin_memory() for k, v in inputs.items()}
-        batch.inputs = inputs
+        """The target's media inputs (e.g. log-mel features, computed on the training device), its
+        data checks and, where it offers ``encode_media``, its media encoder (the audio encoder,
+        on the device): run in the data thread a batch ahead, so the step's own thread has no
+        reason to wait for the GPU before it has queued the target's forward. Host tensors (with
+        what the batch already carries: captured states, offline) are kept in pinned memory."""
+        batch.inputs = {**batch.inputs, **self.target.media_inputs(batch.clips, self.env.device)}
         if hasattr(self.target, "check"):
             self.target.check(batch)
+        if hasattr(self.target, "encode_media"):
+            batch.inputs = self.target.encode_media(batch.input_ids, batch.inputs)
+        if self.env.device.type == "cuda":
+            batch.inputs = {k: v.pin_memory() if v.device.type == "cpu" else v for k, v in batch.inputs.items()}
         return batch
 
     def to_device(self, batch: TargetBatch) -> TargetBatch:
@@ -335,7 +339,9 @@ class Trainer(CheckpointState):
         self.model.train()
         ttt_steps = self.objective.steps
         # Each rank divides by the global count times 1/world: DDP/FSDP average over ranks.
-        normalisers = (all_counts.clamp(min=1).double() / self.env.world_size).to(self.env.device)
+        # non_blocking: a blocking copy to the GPU waits for everything queued before it (the last
+        # step's backward), which would leave the GPU idle while this step's target is queued.
+        normalisers = (all_counts.clamp(min=1).double() / self.env.world_size).to(self.env.device, non_blocking=True)
         stats = torch.zeros(ttt_steps, 3, dtype=torch.float64, device=self.env.device)
         objective = torch.zeros((), dtype=torch.float64, device=self.env.device)
         tokens = 0
@@ -349,17 +355,22 @@ class Trainer(CheckpointState):
         clip = self.cfg.optimizer.grad_clip
         params = [p for p in self.model.parameters() if p.requires_grad]
         grad_norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
+        if hasattr(grad_norm, "full_tensor"):  # FSDP2: a DTensor
+            grad_norm = grad_norm.full_tensor()
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
+        # The sums stay on the device: reading them here would make the host wait for this step's
+        # backward and optimizer before it queues the next step's target forward, whose kernel
+        # launches (not the GPU) set that phase's pace (docs/perf/train.md, "The host ahead").
         return StepStats(
             steps=1,
-            loss_sum=stats[:, 0].cpu(),
-            correct=stats[:, 1].cpu(),
+            loss_sum=stats[:, 0],
+            correct=stats[:, 1],
             counts=torch.zeros(ttt_steps, dtype=torch.float64),  # filled by the caller (global counts)
-            objective=float(objective),  # this rank's share x world size (see normalisers)
-            grad_norm=float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm),
+            objective=objective,  # this rank's share x world size (see normalisers)
+            grad_norm=grad_norm.double(),
             tokens=tokens,
             seconds=time.perf_counter() - start,
         )
@@ -397,7 +408,7 @@ class Trainer(CheckpointState):
         cfg, env = self.cfg, self.env
         log_every, eval_every, save_every = cfg.log_every, cfg.eval_every, cfg.save_every
         if self.window is None:
-            self.window = StepStats.zeros(self.objective.steps)
+            self.window = StepStats.zeros(self.objective.steps, env.device)
         started = time.perf_counter()
         steps_at_start = self.step
         stopped = False
@@ -412,10 +423,12 @@ class Trainer(CheckpointState):
             self.window.add(stats)
             done = self.step >= self.total_steps
             elapsed = time.perf_counter() - started
-            self._progress(self.window, elapsed, self.step - steps_at_start, force=done or self.step % log_every == 0)
-            if self.step % log_every == 0 or done:
-                self.log_metrics(self.window)
-                self.window = StepStats.zeros(self.objective.steps)
+            logged = self.step % log_every == 0 or done
+            if logged:  # reads the window's sums from the device: the one wait per log line
+                self._shown = self.log_metrics(self.window)
+            self._progress(self.window, elapsed, self.step - steps_at_start, force=logged)
+            if logged:
+                self.window = StepStats.zeros(self.objective.steps, env.device)
             if self.eval_data is not None and eval_every and self.step % eval_every == 0 and not done:
                 self.evaluate()
             stop_now = dist_env.any_rank(bool(self.stop), env)
@@ -443,22 +456,29 @@ class Trainer(CheckpointState):
         return result
 
     def _progress(self, window: StepStats, elapsed: float, steps_done: int, force: bool) -> None:
+        """The progress line: rate and ETA from host clocks, loss and accuracies from the last log
+        line (the window's own sums are on the device; reading them between log lines would stall
+        the step pipeline)."""
         now = time.perf_counter()
         if not force and now - self._last_progress < 0.5:
             return
         self._last_progress = now
         per_step = elapsed / max(1, steps_done)
         eta = per_step * (self.total_steps - self.step)
-        v = window.values()
         tok_s = window.tokens * self.env.world_size / max(window.seconds, 1e-9)
-        accs = " ".join(f"{v[f'acc_{i}']:.2f}" for i in range(self.objective.steps))
-        message = f"loss {v.get('loss', float('nan')):.3f} acc {accs} | {tok_s:,.0f} tok/s | ETA {_duration(eta)}"
+        v = self._shown
+        shown = ""
+        if v:
+            accs = " ".join(f"{v[f'acc_{i}']:.2f}" for i in range(self.objective.steps))
+            shown = f"loss {v.get('loss', float('nan')):.3f} acc {accs} | "
+        message = f"{shown}{tok_s:,.0f} tok/s | ETA {_duration(eta)}"
         events.progress("train", self.step, self.total_steps, "step", message)
 
     def log_metrics(self, stats: StepStats) -> dict[str, float]:
         """The train window's metrics, summed over ranks, as one metrics row."""
         env = self.env
-        packed = torch.cat([stats.loss_sum, stats.correct, torch.tensor([stats.objective, stats.grad_norm, float(stats.tokens)], dtype=torch.float64)]).to(env.device)
+        scalars = [torch.as_tensor(v, dtype=torch.float64, device=env.device).reshape(1) for v in (stats.objective, stats.grad_norm, float(stats.tokens))]
+        packed = torch.cat([stats.loss_sum.to(env.device), stats.correct.to(env.device), *scalars])
         # Loss sums and correct counts are per rank; counts are already global.
         packed = dist_env.all_reduce_sum(packed, env)
         n = len(stats.counts)

@@ -536,3 +536,51 @@ def test_fp32_training_on_cuda_runs_the_eager_ttt_kernel(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "a" / "out" / "metrics.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in rows if r["split"] == "train"]
     assert len(losses) == 2 and all(np.isfinite(losses)), rows
+
+
+def test_a_training_step_waits_for_the_gpu_only_where_shapes_depend_on_the_data(tmp_path):
+    """The host must be able to queue a step's target forward while the GPU still runs the last
+    step's backward (the target's phase is bound by kernel launches: docs/perf/train.md, "The host
+    ahead"). So inside a step the host may wait for the GPU only where the next shapes depend on
+    the data: the rows the target's signals are computed on and the rows the TTT unroll counts.
+    Every other wait (reading the loss, a blocking copy, the audio encoder's token selection,
+    now done a batch ahead by the data thread) is a regression this test names by file and line."""
+    import inspect
+    import warnings
+
+    from eaglet_engine import targets, ttt
+
+    model = tiny_qwen2_audio(tmp_path / "model")
+    records = make_records(4, seed=0, audio_every=1)
+    data = write_prepared(tmp_path / "train", records)
+    vocab = write_vocab(tmp_path / "vocab.safetensors", records)
+    draft = {"hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8, "torch_dtype": "bfloat16"}
+    trainer = Trainer(train_config(tmp_path / "a", model, [data], vocab, device="cuda", precision="bf16", compile="auto", maxSteps=8, draftConfig=draft)).build()
+
+    def step(i: int) -> None:
+        batch = trainer.prepare(trainer.train_data.collate([i % len(records)]))
+        counts = step_token_counts(batch.loss_mask, batch.valid, trainer.objective.steps)
+        trainer.train_step([batch], counts)
+
+    for i in range(3):  # compiles, the cuDNN probe, first-use caches
+        step(i)
+    torch.cuda.synchronize()
+    allowed = {}
+    for fn in (targets.target_signals, ttt.TTTObjective._counted_rows):
+        lines, first = inspect.getsourcelines(fn)
+        allowed[fn.__qualname__] = (inspect.getsourcefile(fn), range(first, first + len(lines)))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            batch = trainer.prepare(trainer.train_data.collate([3]))  # the data thread's work: may wait
+            seen.clear()
+            counts = step_token_counts(batch.loss_mask, batch.valid, trainer.objective.steps)
+            trainer.train_step([batch], counts)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    waits = [(w.filename, w.lineno) for w in seen if "synchroniz" in str(w.message)]
+    where = {name: [w for w in waits if w[0] == f and w[1] in lines] for name, (f, lines) in allowed.items()}
+    assert all(where.values()), f"the check saw no wait where one must be ({where}): is sync debug mode reporting?"
+    others = [w for w in waits if not any(w in found for found in where.values())]
+    assert not others, f"the step waits for the GPU at {others}"

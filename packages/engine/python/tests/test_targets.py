@@ -81,6 +81,22 @@ def test_qwen2_audio_refuses_audio_that_does_not_match_its_placeholders(qwen2_au
         _batch(qwen2_audio, records, tmp_path / "b")
 
 
+def test_audio_encoded_ahead_gives_the_same_target_outputs_and_is_checked_there(qwen2_audio, tmp_path):
+    # The trainer encodes a batch's clips in its data thread (encode_media); the target's outputs
+    # must not depend on where the encoder ran, and a placeholder count that does not match the
+    # clips must be refused there, since input_embeddings no longer sees the features.
+    batch = _batch(qwen2_audio, make_records(2, seed=5, audio_every=1), tmp_path)
+    in_place = run_target(qwen2_audio, batch, TINY_AUX_LAYER_IDS)
+    batch.inputs = qwen2_audio.encode_media(batch.input_ids, batch.inputs)
+    assert set(batch.inputs) == {"audio_embeds"} and batch.inputs["audio_embeds"].shape[0] == int((batch.input_ids == AUDIO_TOKEN).sum())
+    ahead = run_target(qwen2_audio, batch, TINY_AUX_LAYER_IDS)
+    assert torch.equal(ahead.taps, in_place.taps) and torch.equal(ahead.final_hidden, in_place.final_hidden)
+    media = _batch(qwen2_audio, make_records(1, seed=2, audio_every=1), tmp_path / "b").inputs
+    ids = torch.tensor([[AUDIO_TOKEN] * 3])
+    with pytest.raises(EngineError, match="3 <\\|AUDIO\\|> tokens but the clips give \\d+ audio tokens"):
+        qwen2_audio.encode_media(ids, media)
+
+
 def test_qwen2_audio_needs_the_feature_extractor_its_folder_describes(tmp_path):
     folder = tiny_qwen2_audio(tmp_path / "model")
     (folder / "preprocessor_config.json").unlink()

@@ -93,7 +93,8 @@ class TargetOutput:
 class TargetAdapter(Protocol):
     """Engine-side glue for one target family (see the module docstring). Optional members:
     ``check(batch)`` (refuse data that does not fit the model, run where batches are built),
-    ``fuse()`` (compile the forward's elementwise work, on GPUs when the config's ``compile``
+    ``encode_media(input_ids, inputs)`` (run the media encoder where batches are built, a batch
+    ahead; ``input_embeddings`` then takes its output in place of the media inputs), ``fuse()`` (compile the forward's elementwise work, on GPUs when the config's ``compile``
     allows it) and ``fuse_media()`` (compile only the media encoder: the CUDA-graph decode path
     runs the decoder's layers its own way and compiles the prefill's encoder with this)."""
 
@@ -119,7 +120,8 @@ class TargetAdapter(Protocol):
 
     def input_embeddings(self, input_ids: Tensor, media: dict[str, Tensor]) -> Tensor:
         """Token embeddings [B, T, hidden] with the media encoder's output merged at its
-        placeholder positions (``media`` from ``media_inputs``, already on the model's device)."""
+        placeholder positions (``media`` from ``media_inputs``, or from ``encode_media`` where the
+        adapter has it, already on the model's device)."""
         ...
 
 

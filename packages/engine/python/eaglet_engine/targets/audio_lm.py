@@ -4,7 +4,8 @@ encoder's output at those placeholders.
 
 ``AudioPlaceholderTarget`` supplies what such families do alike: log-mel features exactly as the
 processor makes them (the folder's feature extractor, max-length padding, the frame mask), the
-placeholder merge, and the check that a batch's placeholders match its clips. A family's adapter
+placeholder merge, the check that a batch's placeholders match its clips, and the encoding of a
+batch's clips ahead of its step (``encode_media``). A family's adapter
 (in its plugin) subclasses it with two methods: ``audio_tokens`` (placeholder tokens per clip from
 its real frames: the family's encoder formula) and ``audio_features`` (the encoder and projector
 on the batch's media inputs, one row per real audio token, in order).
@@ -64,20 +65,38 @@ class AudioPlaceholderTarget(CausalLMTarget):
         )
         return {"input_features": out["input_features"], "feature_attention_mask": out["attention_mask"]}
 
-    def input_embeddings(self, input_ids: Tensor, media: dict[str, Tensor]) -> Tensor:
-        """The token embeddings with each clip's audio features at its placeholders, in order (the
-        model's own merge for processor-expanded ids)."""
-        embeds = self.model.get_input_embeddings()(input_ids)
-        if not media:
-            return embeds
+    @torch.no_grad()
+    def encode_media(self, input_ids: Tensor, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+        """``inputs`` with the clips' media inputs replaced by their encoded audio (``audio_embeds``,
+        [audio tokens, hidden] on the model's device), after checking that ``input_ids`` hold one
+        placeholder per audio token. The trainer calls this where it builds batches, a batch
+        ahead, in its data thread: the encoder's selection of each clip's real tokens and the
+        count check wait for the GPU, and there they hold up that thread instead of the step,
+        whose host then queues the target's kernels while the GPU still runs the previous step."""
+        if "input_features" not in inputs:
+            return inputs
+        device = self.embedding_weight().device
+        media = {k: inputs[k].to(device, non_blocking=True) for k in ("input_features", "feature_attention_mask")}
         audio = self.audio_features(media)
-        placeholders = input_ids == self.audio_token_id
-        if int(placeholders.sum()) != audio.shape[0]:
+        placeholders = int((input_ids == self.audio_token_id).sum())
+        if placeholders != audio.shape[0]:
             raise EngineError(
-                f"{int(placeholders.sum())} {self.placeholder} tokens but the clips give {audio.shape[0]} audio tokens",
+                f"{placeholders} {self.placeholder} tokens but the clips give {audio.shape[0]} audio tokens",
                 code="EAGLET_BAD_REQUEST",
                 hint="expand each clip's placeholder to the processor's count for exactly that clip",
             )
+        rest = {k: v for k, v in inputs.items() if k not in media}
+        return {**rest, "audio_embeds": audio}
+
+    def input_embeddings(self, input_ids: Tensor, media: dict[str, Tensor]) -> Tensor:
+        """The token embeddings with each clip's audio features at its placeholders, in order (the
+        model's own merge for processor-expanded ids); ``media`` is the media inputs or what
+        ``encode_media`` made of them."""
+        embeds = self.model.get_input_embeddings()(input_ids)
+        if not media:
+            return embeds
+        audio = self.encode_media(input_ids, media)["audio_embeds"]
+        placeholders = input_ids == self.audio_token_id
         return embeds.masked_scatter(placeholders[..., None].to(embeds.device), audio.to(embeds.device, embeds.dtype))
 
     def check(self, batch: TargetBatch) -> None:
