@@ -37,7 +37,9 @@ def main() -> None:
     spec, draft_cfg, draft_vocab = (tt.TINY, tt.DRAFT_TINY, tt.DRAFT_VOCAB_TINY) if args.tiny else (tt.QWEN2_AUDIO_7B, tt.DRAFT_7B, tt.DRAFT_VOCAB_7B)
     target = tt.build_target(spec, device, torch.float32 if device.type == "cpu" else torch.bfloat16)
     vocab_size = spec["text_config"]["vocab_size"]
-    ns = argparse.Namespace(warmup=3, steps=args.steps, ttt=7, variant="flash", no_compile=args.no_compile, parallel="ddp")
+    # Profiled: pipelined steps (run as training runs them, unsynchronised), after 3 warm-up and
+    # 1 synchronised step; one more pipelined step after them ends the run with a synchronisation.
+    ns = argparse.Namespace(warmup=3, steps=1, pipelined_steps=args.steps + 2, ttt=7, variant="flash", no_compile=args.no_compile, parallel="ddp")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         ids = torch.arange(draft_vocab, dtype=torch.int64)
@@ -48,7 +50,7 @@ def main() -> None:
         from torch.profiler import ProfilerActivity, profile, schedule
 
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-        prof = profile(activities=activities, schedule=schedule(wait=1, warmup=2, active=args.steps, repeat=1), record_shapes=False)
+        prof = profile(activities=activities, schedule=schedule(wait=ns.warmup, warmup=1, active=args.steps, repeat=1), record_shapes=False)
 
         original = tt.BenchTrainer.train_step
 
@@ -101,6 +103,7 @@ def phases(trace_path: str) -> list[str]:
     }
     names, starts = list(marks), list(marks.values()) + [len(step)]
     out = [f"one step: {len(step)} kernels, GPU busy {sum(e['dur'] for e in step) / 1000:.1f} ms, span {(step[-1]['ts'] + step[-1]['dur'] - step[0]['ts']) / 1000:.1f} ms"]
+    out += idle_gaps(events, step)
     for name, a, b in zip(names, starts, starts[1:]):
         if b <= a:
             continue
@@ -110,6 +113,30 @@ def phases(trace_path: str) -> list[str]:
         span = part[-1]["ts"] + part[-1]["dur"] - part[0]["ts"]
         out.append(f"  {name:18} span {span / 1000:7.1f} ms  busy {busy / 1000:7.1f} ms  (GEMM {gemm / 1000:6.1f} ms)")
     return out
+
+def idle_gaps(events: list[dict], step: list[dict], top: int = 8) -> list[str]:
+    """The step's longest GPU idle gaps, each with the kernels around it and the CUDA runtime
+    calls (e.g. a stream synchronisation, a blocking copy) that cover most of it on the host:
+    what the GPU waited for."""
+    runtime = [e for e in events if e.get("cat") == "cuda_runtime" and e.get("dur", 0) > 0]
+    gaps = []
+    for a, b in zip(step, step[1:]):
+        gap = b["ts"] - (a["ts"] + a["dur"])
+        if gap > 0:
+            gaps.append((gap, a, b))
+    gaps.sort(key=lambda g: -g[0])
+    total = sum(g[0] for g in gaps)
+    out = [f"  GPU idle inside the step: {total / 1000:.1f} ms in {len(gaps)} gaps; the longest:"]
+    for gap, a, b in gaps[:top]:
+        start, end = a["ts"] + a["dur"], b["ts"]
+        covering = sorted(
+            (e for e in runtime if e["ts"] < end and e["ts"] + e["dur"] > start and min(end, e["ts"] + e["dur"]) - max(start, e["ts"]) > 0.5 * gap),
+            key=lambda e: -e["dur"],
+        )
+        calls = ", ".join(f"{e['name']} {e['dur'] / 1000:.2f} ms" for e in covering[:3]) or "no runtime call covers it (the host was busy elsewhere)"
+        out.append(f"    {gap / 1000:6.2f} ms after {a['name'][:60]!r} before {b['name'][:60]!r}: {calls}")
+    return out
+
 
 if __name__ == "__main__":
     main()

@@ -347,11 +347,11 @@ class Trainer(CheckpointState):
         tokens = 0
         for i, batch in enumerate(micro_batches):
             sync = i == len(micro_batches) - 1
+            tokens += batch.num_tokens  # before micro_step moves the lengths to the device (then a wait)
             with _no_sync(self.model, not sync):
                 total, s = self.micro_step(batch, normalisers)
             objective += total.double()
             stats += s.double()
-            tokens += batch.num_tokens
         clip = self.cfg.optimizer.grad_clip
         params = [p for p in self.model.parameters() if p.requires_grad]
         grad_norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
