@@ -60,6 +60,7 @@ def main() -> None:
             return out
 
         tt.BenchTrainer.train_step = stepped
+        annotate_phases()
         prof.start()
         t0 = time.perf_counter()
         row = tt.run_length(target, args.length, ns, work, work / "vocab.safetensors", spec, tt.resolved_draft_config(draft_cfg, spec, draft_vocab), denv, target_fp8=args.target_fp8)
@@ -75,10 +76,74 @@ def main() -> None:
             print(line, file=sys.__stdout__)
 
 
+PHASES = ("target", "target signals", "draft forward", "draft backward", "clip", "optimizer")
+
+
+def annotate_phases() -> None:
+    """Names the step's phases in the trace (``record_function`` ranges on the host), by wrapping
+    the functions the trainer calls for each, here rather than in the trainer."""
+    from torch.profiler import record_function
+
+    from eaglet_engine import trainer as trainer_mod
+    from eaglet_engine.ttt import TTTObjective
+
+    def wrap(owner, name: str, label: str) -> None:
+        original = getattr(owner, name)
+
+        def wrapped(*a, **k):
+            with record_function(label):
+                return original(*a, **k)
+
+        setattr(owner, name, wrapped)
+
+    wrap(tt.Trainer, "target_forward", "target")
+    wrap(trainer_mod, "target_signals", "target signals")
+    wrap(TTTObjective, "forward", "draft forward")
+    wrap(torch.Tensor, "backward", "draft backward")
+    wrap(torch.nn.utils, "clip_grad_norm_", "clip")
+    wrap(torch.optim.AdamW, "step", "optimizer")
+
+
+def by_phase(events: list[dict], step: list[dict]) -> list[str]:
+    """The step's kernels grouped by the phase whose range was open on the host when each was
+    launched: on the launching thread, else (the autograd engine's thread launches the backward)
+    on any thread; kernels launched outside every range are the data thread's (the audio encoder
+    a batch ahead) or the trainer's glue."""
+    launches = {e["args"]["correlation"]: e for e in events if e.get("cat") == "cuda_runtime" and "correlation" in e.get("args", {})}
+    ranges = [e for e in events if e.get("cat") == "user_annotation" and e.get("name") in PHASES]
+
+    def phase(kernel: dict) -> str:
+        launch = launches.get(kernel.get("args", {}).get("correlation"))
+        if launch is None:
+            return "unattributed"
+        ts = launch["ts"]
+        open_ = [r for r in ranges if r["ts"] <= ts <= r["ts"] + r["dur"]]
+        same = [r for r in open_ if r["tid"] == launch["tid"]]
+        pick = min(same or open_, key=lambda r: r["dur"], default=None)
+        return pick["name"] if pick else "outside the phases (data thread, glue)"
+
+    rows: dict[str, list] = {}
+    prev_end = None
+    for e in step:
+        r = rows.setdefault(phase(e), [0, 0.0, 0.0, 0.0])
+        r[0] += 1
+        r[1] += e["dur"]
+        if any(s in e["name"].lower() for s in ("nvjet", "gemm", "cutlass", "xmma")):
+            r[2] += e["dur"]
+        if prev_end is not None:
+            r[3] += max(0.0, e["ts"] - prev_end)
+        prev_end = e["ts"] + e["dur"]
+    out = ["  by phase (kernels attributed by the host range open at their launch):", "    phase                                   kernels   busy ms   GEMM ms   idle before them ms"]
+    for name in [*PHASES, *sorted(set(rows) - set(PHASES))]:
+        if name in rows:
+            n, busy, gemm, idle = rows[name]
+            out.append(f"    {name:38} {n:8d} {busy / 1000:9.1f} {gemm / 1000:9.1f} {idle / 1000:9.1f}")
+    return out
+
+
 def phases(trace_path: str) -> list[str]:
-    """GPU time of one step by phase, from the kernel order of a Chrome trace: step boundaries at
-    the optimizer's kernels; the target from its first to its last cuDNN/fmha attention kernel;
-    the draft's forward and backward from the first to the last flash forward / backward kernel."""
+    """GPU time of one (pipelined) step from a Chrome trace: its kernels from the end of one
+    optimizer step to the end of the next, its idle gaps, and its time by phase."""
     events = json.loads(Path(trace_path).read_text())["traceEvents"]
     k = sorted((e for e in events if e.get("cat") == "kernel"), key=lambda e: e["ts"])
     adam = [i for i, e in enumerate(k) if "multi_tensor" in e["name"]]
@@ -87,32 +152,11 @@ def phases(trace_path: str) -> list[str]:
         return ["fewer than two steps in the trace"]
     step = k[ends[0] + 1 : ends[1] + 1]
 
-    def find(pred, last=False):
-        hits = [i for i, e in enumerate(step) if pred(e["name"])]
-        return (hits[-1] if last else hits[0]) if hits else 0
-
-    marks = {
-        "features/collate": 0,
-        "target": find(lambda n: "cudnn" in n or "fmha" in n),
-        "target signals": find(lambda n: "cudnn" in n or "fmha" in n, True) + 1,
-        "draft forward": find(lambda n: "flash_fwd" in n),
-        "forward->backward": find(lambda n: "flash_fwd" in n, True) + 1,
-        "draft backward": find(lambda n: "flash_bwd" in n),
-        "clip": find(lambda n: "flash_bwd" in n, True) + 1,
-        "optimizer": find(lambda n: "multi_tensor" in n),
-    }
-    names, starts = list(marks), list(marks.values()) + [len(step)]
     out = [f"one step: {len(step)} kernels, GPU busy {sum(e['dur'] for e in step) / 1000:.1f} ms, span {(step[-1]['ts'] + step[-1]['dur'] - step[0]['ts']) / 1000:.1f} ms"]
     out += idle_gaps(events, step)
-    for name, a, b in zip(names, starts, starts[1:]):
-        if b <= a:
-            continue
-        part = step[a:b]
-        gemm = sum(e["dur"] for e in part if any(s in e["name"].lower() for s in ("nvjet", "gemm", "cutlass", "xmma")))
-        busy = sum(e["dur"] for e in part)
-        span = part[-1]["ts"] + part[-1]["dur"] - part[0]["ts"]
-        out.append(f"  {name:18} span {span / 1000:7.1f} ms  busy {busy / 1000:7.1f} ms  (GEMM {gemm / 1000:6.1f} ms)")
+    out += by_phase(events, step)
     return out
+
 
 def idle_gaps(events: list[dict], step: list[dict], top: int = 8) -> list[str]:
     """The step's longest GPU idle gaps, each with the kernels around it and the CUDA runtime

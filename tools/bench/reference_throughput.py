@@ -201,7 +201,10 @@ def run_length(speculative, target, length: int, args, spec: dict, draft_cfg: di
         put on the device by accelerate's loader (1.5 MB of features and the ids), untimed. The
         last ``--pipelined-steps`` run unsynchronised, as train_throughput's (step_figures)."""
 
+        index = 0  # the step under way (0-based), for timed_prepare
+
         def on_step_begin(self, _args, state, *_a, **_k):
+            StepTimer.index = state.global_step
             if not clock.synced(state.global_step):
                 timings["start"].append(time.perf_counter())
                 return
@@ -271,7 +274,7 @@ def run_length(speculative, target, length: int, args, spec: dict, draft_cfg: di
         prepare = trainer.prepare_data_for_draft_model
 
         def timed_prepare(inputs):
-            if not clock.synced(trainer.state.global_step):
+            if not clock.synced(StepTimer.index):
                 return prepare(inputs)
             sync(device)
             t0 = time.perf_counter()

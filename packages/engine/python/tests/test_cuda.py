@@ -542,11 +542,14 @@ def test_a_training_step_waits_for_the_gpu_only_where_shapes_depend_on_the_data(
     """The host must be able to queue a step's target forward while the GPU still runs the last
     step's backward (the target's phase is bound by kernel launches: docs/perf/train.md, "The host
     ahead"). So inside a step the host may wait for the GPU only where the next shapes depend on
-    the data: the rows the target's signals are computed on and the rows the TTT unroll counts.
-    Every other wait (reading the loss, a blocking copy, the audio encoder's token selection,
+    the data: the rows the target's signals are computed on and the rows the TTT unroll counts
+    (and transformers' check for packed sequences, which its decoder runs whenever it is given no
+    attention mask: data-dependent too, and before any of the decoder's kernels). Every other wait (reading the loss, a blocking copy, the audio encoder's token selection,
     now done a batch ahead by the data thread) is a regression this test names by file and line."""
     import inspect
     import warnings
+
+    from transformers import masking_utils
 
     from eaglet_engine import targets, ttt
 
@@ -565,10 +568,16 @@ def test_a_training_step_waits_for_the_gpu_only_where_shapes_depend_on_the_data(
     for i in range(3):  # compiles, the cuDNN probe, first-use caches
         step(i)
     torch.cuda.synchronize()
-    allowed = {}
-    for fn in (targets.target_signals, ttt.TTTObjective._counted_rows):
+
+    def lines_of(fn):
+        fn = inspect.unwrap(fn)  # target_signals is wrapped by torch.no_grad
         lines, first = inspect.getsourcelines(fn)
-        allowed[fn.__qualname__] = (inspect.getsourcefile(fn), range(first, first + len(lines)))
+        return inspect.getsourcefile(fn), range(first, first + len(lines))
+
+    allowed = {fn.__qualname__: lines_of(fn) for fn in (targets.target_signals, ttt.TTTObjective._counted_rows)}
+    tolerated = []
+    if hasattr(masking_utils, "find_packed_sequence_indices"):
+        tolerated.append(lines_of(masking_utils.find_packed_sequence_indices))
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         torch.cuda.set_sync_debug_mode("warn")
@@ -581,6 +590,6 @@ def test_a_training_step_waits_for_the_gpu_only_where_shapes_depend_on_the_data(
             torch.cuda.set_sync_debug_mode("default")
     waits = [(w.filename, w.lineno) for w in seen if "synchroniz" in str(w.message)]
     where = {name: [w for w in waits if w[0] == f and w[1] in lines] for name, (f, lines) in allowed.items()}
-    others = [w for w in waits if not any(w in found for found in where.values())]
+    others = [w for w in waits if not any(w in found for found in where.values()) and not any(w[0] == f and w[1] in lines for f, lines in tolerated)]
     assert not others, f"the step waits for the GPU at {others} (and, as it may, at {where})"
     assert all(where.values()), f"the check saw no wait where one must be ({where}): is sync debug mode reporting?"
