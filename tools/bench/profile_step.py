@@ -109,7 +109,8 @@ def by_phase(events: list[dict], step: list[dict]) -> list[str]:
     launched: on the launching thread, else (the autograd engine's thread launches the backward)
     on any thread; kernels launched outside every range are the data thread's (the audio encoder
     a batch ahead) or the trainer's glue."""
-    launches = {e["args"]["correlation"]: e for e in events if e.get("cat") == "cuda_runtime" and "correlation" in e.get("args", {})}
+    # Launches through the runtime (cudaLaunchKernel) or the driver (cuLaunchKernel: Triton's, cuBLAS's)
+    launches = {e["args"]["correlation"]: e for e in events if e.get("cat") in ("cuda_runtime", "cuda_driver") and "correlation" in e.get("args", {})}
     ranges = [e for e in events if e.get("cat") == "user_annotation" and e.get("name") in PHASES]
 
     def phase(kernel: dict) -> str:
@@ -162,7 +163,7 @@ def idle_gaps(events: list[dict], step: list[dict], top: int = 8) -> list[str]:
     """The step's longest GPU idle gaps, each with the kernels around it and the CUDA runtime
     calls (e.g. a stream synchronisation, a blocking copy) that cover most of it on the host:
     what the GPU waited for."""
-    runtime = [e for e in events if e.get("cat") == "cuda_runtime" and e.get("dur", 0) > 0]
+    runtime = [e for e in events if e.get("cat") in ("cuda_runtime", "cuda_driver") and e.get("dur", 0) > 0]
     gaps = []
     for a, b in zip(step, step[1:]):
         gap = b["ts"] - (a["ts"] + a["dur"])
