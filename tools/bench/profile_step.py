@@ -106,12 +106,13 @@ def annotate_phases() -> None:
 
 def by_phase(events: list[dict], step: list[dict]) -> list[str]:
     """The step's kernels grouped by the phase whose range was open on the host when each was
-    launched: on the launching thread, else (the autograd engine's thread launches the backward)
-    on any thread; kernels launched outside every range are the data thread's (the audio encoder
-    a batch ahead) or the trainer's glue."""
+    launched: on the launching thread; else, for a thread with no range of its own, the main
+    thread's "draft backward" if open (the autograd engine's thread launches the backward);
+    everything else is the data thread's (the audio encoder, a batch ahead) or the trainer's glue."""
     # Launches through the runtime (cudaLaunchKernel) or the driver (cuLaunchKernel: Triton's, cuBLAS's)
     launches = {e["args"]["correlation"]: e for e in events if e.get("cat") in ("cuda_runtime", "cuda_driver") and "correlation" in e.get("args", {})}
     ranges = [e for e in events if e.get("cat") == "user_annotation" and e.get("name") in PHASES]
+    range_threads = {r["tid"] for r in ranges}
 
     def phase(kernel: dict) -> str:
         launch = launches.get(kernel.get("args", {}).get("correlation"))
@@ -120,7 +121,9 @@ def by_phase(events: list[dict], step: list[dict]) -> list[str]:
         ts = launch["ts"]
         open_ = [r for r in ranges if r["ts"] <= ts <= r["ts"] + r["dur"]]
         same = [r for r in open_ if r["tid"] == launch["tid"]]
-        pick = min(same or open_, key=lambda r: r["dur"], default=None)
+        if not same and launch["tid"] not in range_threads:
+            same = [r for r in open_ if r["name"] == "draft backward"]
+        pick = min(same, key=lambda r: r["dur"], default=None)
         return pick["name"] if pick else "outside the phases (data thread, glue)"
 
     rows: dict[str, list] = {}
