@@ -94,8 +94,9 @@ class TargetAdapter(Protocol):
     """Engine-side glue for one target family (see the module docstring). Optional members:
     ``check(batch)`` (refuse data that does not fit the model, run where batches are built),
     ``encode_media(input_ids, inputs)`` (run the media encoder where batches are built, a batch
-    ahead; ``input_embeddings`` then takes its output in place of the media inputs), ``fuse()`` (compile the forward's elementwise work, on GPUs when the config's ``compile``
-    allows it) and ``fuse_media()`` (compile only the media encoder: the CUDA-graph decode path
+    ahead; ``input_embeddings`` then takes its output in place of the media inputs), ``fuse()``
+    (compile the forward's elementwise work, on GPUs when the config's ``compile`` allows it) and
+    ``fuse_media()`` (compile only the media encoder: the CUDA-graph decode path
     runs the decoder's layers its own way and compiles the prefill's encoder with this)."""
 
     info: TargetInfo
