@@ -11,7 +11,11 @@ is put in the draft vocabulary at every position). Batch 1, TTT 7.
 A step is the trainer's own ``train_step`` through the real pipeline (Arrow shard -> collate ->
 log-mel features on the GPU -> target forward with hooks -> target signals -> draft TTT forward
 and backward -> gradient clip -> fused AdamW). Reported per length: sequence tokens per second of
-whole steps, the target's and the draft's share, peak GPU memory, or OOM.
+whole steps, the target's and the draft's share, peak GPU memory, or OOM. After ``--warmup``
+steps, ``--steps`` run with the device synchronised around each step and its target phase (the
+phase split, ``synced_tokens_per_s``), then ``--pipelined-steps`` run as training runs them,
+unsynchronised, the host queueing a step while the GPU finishes the last: their median step is
+``tokens_per_s`` (``gpu_timing.step_figures``).
 
     python tools/bench/train_throughput.py --lengths 2048,4096,8192,16384
     python tools/bench/train_throughput.py --tiny --lengths 1024,2048   # the same code path on CPU
