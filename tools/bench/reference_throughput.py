@@ -204,7 +204,7 @@ def run_length(speculative, target, length: int, args, spec: dict, draft_cfg: di
         index = 0  # the step under way (0-based), for timed_prepare
 
         def on_step_begin(self, _args, state, *_a, **_k):
-            StepTimer.index = state.global_step
+            self.index = state.global_step
             if not clock.synced(state.global_step):
                 timings["start"].append(time.perf_counter())
                 return
@@ -220,6 +220,8 @@ def run_length(speculative, target, length: int, args, spec: dict, draft_cfg: di
                 return
             sync(device)
             timings["step"].append(time.perf_counter() - self.t0)
+
+    timer = StepTimer()
 
     # The draft config and vocabulary as files, read by AngelSlim's own loaders: the 32000 (tiny:
     # 512) lowest ids, as train_throughput's vocab, d2t offsets all zero.
@@ -269,12 +271,12 @@ def run_length(speculative, target, length: int, args, spec: dict, draft_cfg: di
             args=training_args,
             train_dataset=Records(item, clock.total),
             data_collator=AudioDataCollatorWithPadding(),
-            callbacks=[StepTimer()],
+            callbacks=[timer],
         )
         prepare = trainer.prepare_data_for_draft_model
 
         def timed_prepare(inputs):
-            if not clock.synced(StepTimer.index):
+            if not clock.synced(timer.index):
                 return prepare(inputs)
             sync(device)
             t0 = time.perf_counter()

@@ -154,18 +154,16 @@ class BenchTrainer(Trainer):
             torch.cuda.synchronize()
 
     def target_step(self, batch):
-        if not self.clock.synced(self.step):
-            out = super().target_step(batch)
-            if self.all_rows:
-                out.target_in_draft = out.valid.clone()
-            return out
-        self._sync()
-        t0 = time.perf_counter()
+        timed = self.clock.synced(self.step)  # pipelined steps time only whole steps
+        if timed:
+            self._sync()
+            t0 = time.perf_counter()
         out = super().target_step(batch)
         if self.all_rows:
             out.target_in_draft = out.valid.clone()  # every assistant position counts (worst case)
-        self._sync()
-        self.timings["target"].append(time.perf_counter() - t0)
+        if timed:
+            self._sync()
+            self.timings["target"].append(time.perf_counter() - t0)
         return out
 
     def train_step(self, micro_batches, all_counts):

@@ -72,7 +72,7 @@ class StepStats:
         out: dict[str, float] = {}
         if self.steps:
             out["loss"] = float(self.objective) / self.steps
-        counts = self.counts.cpu().clamp(min=1)
+        counts = self.counts.clamp(min=1)
         loss_sum, correct = self.loss_sum.cpu(), self.correct.cpu()
         for i in range(len(self.counts)):
             out[f"ploss_{i}"] = float(loss_sum[i] / counts[i])

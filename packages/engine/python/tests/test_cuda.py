@@ -544,8 +544,9 @@ def test_a_training_step_waits_for_the_gpu_only_where_shapes_depend_on_the_data(
     ahead"). So inside a step the host may wait for the GPU only where the next shapes depend on
     the data: the rows the target's signals are computed on and the rows the TTT unroll counts
     (and transformers' check for packed sequences, which its decoder runs whenever it is given no
-    attention mask: data-dependent too, and before any of the decoder's kernels). Every other wait (reading the loss, a blocking copy, the audio encoder's token selection,
-    now done a batch ahead by the data thread) is a regression this test names by file and line."""
+    attention mask: data-dependent too, and before any of the decoder's kernels). Every other
+    wait (reading the loss, a blocking copy, the audio encoder's token selection, now done a
+    batch ahead by the data thread) is a regression this test names by file and line."""
     import inspect
     import warnings
 
