@@ -159,6 +159,64 @@ def phases(trace_path: str) -> list[str]:
     out = [f"one step: {len(step)} kernels, GPU busy {sum(e['dur'] for e in step) / 1000:.1f} ms, span {(step[-1]['ts'] + step[-1]['dur'] - step[0]['ts']) / 1000:.1f} ms"]
     out += idle_gaps(events, step)
     out += by_phase(events, step)
+    out += by_op(events, step)
+    return out
+
+
+def by_op(events: list[dict], step: list[dict], top: int = 12) -> list[str]:
+    """The step's kernels other than GEMMs and attention, grouped by the innermost host op that
+    launched them (the aten op, or the compiled graph), per phase: where the non-GEMM time goes."""
+    import bisect
+
+    launches = {e["args"]["correlation"]: e for e in events if e.get("cat") in ("cuda_runtime", "cuda_driver") and "correlation" in e.get("args", {})}
+    ops: dict[int, list[dict]] = {}
+    for e in events:
+        if e.get("cat") == "cpu_op" and e.get("dur", 0) > 0:
+            ops.setdefault(e["tid"], []).append(e)
+    starts = {}
+    for tid, lst in ops.items():
+        lst.sort(key=lambda e: e["ts"])
+        starts[tid] = [e["ts"] for e in lst]
+    ranges = [e for e in events if e.get("cat") == "user_annotation" and e.get("name") in PHASES]
+
+    def op_of(launch: dict) -> str:
+        lst, st = ops.get(launch["tid"], []), starts.get(launch["tid"], [])
+        i = bisect.bisect_right(st, launch["ts"])
+        inner = outer = None
+        for e in reversed(lst[max(0, i - 400) : i]):
+            if e["ts"] + e["dur"] >= launch["ts"]:
+                inner = inner or e["name"]
+                if e["name"].startswith("autograd::engine::evaluate_function: "):
+                    outer = e["name"].split(": ", 1)[1]
+        if inner is None:
+            return "(no host op)"
+        return f"{outer} > {inner}" if outer and outer != inner else inner
+
+    def phase_of(launch: dict) -> str:
+        open_ = [r for r in ranges if r["ts"] <= launch["ts"] <= r["ts"] + r["dur"]]
+        same = [r for r in open_ if r["tid"] == launch["tid"]] or [r for r in open_ if r["name"] == "draft backward"]
+        pick = min(same, key=lambda r: r["dur"], default=None)
+        return pick["name"] if pick else "other"
+
+    table: dict[str, dict[str, list]] = {}
+    for k in step:
+        name = k["name"].lower()
+        if any(s in name for s in ("nvjet", "gemm", "cutlass", "xmma", "sdpa", "flash", "fmha")):
+            continue
+        launch = launches.get(k.get("args", {}).get("correlation"))
+        ph, op = (phase_of(launch), op_of(launch)) if launch else ("unattributed", "?")
+        r = table.setdefault(ph, {}).setdefault(op, [0, 0.0])
+        r[0] += 1
+        r[1] += k["dur"]
+    out = ["  kernels other than GEMM and attention, by the host op that launched them (ms, kernels):"]
+    for ph in [*PHASES, *sorted(set(table) - set(PHASES))]:
+        if ph not in table:
+            continue
+        rows = sorted(table[ph].items(), key=lambda kv: -kv[1][1])
+        total = sum(v[1] for v in table[ph].values())
+        out.append(f"    {ph}: {total / 1000:.1f} ms")
+        for op, (n, dur) in rows[:top]:
+            out.append(f"      {dur / 1000:6.2f} {n:5d}  {op[:90]}")
     return out
 
 

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import soft_ce_kernel
+from . import soft_ce_kernel, ttt_merge_kernel
 
 # Rows per chunk of the fused loss: bounds its fp32 temporaries to chunk x draft_vocab.
 DEFAULT_CHUNK_ROWS = 2048
@@ -36,7 +36,8 @@ def _compiled(fn: Callable) -> Callable:
     return torch.compile(fn, dynamic=True)
 
 
-def _pick(fn: Callable, compiled: bool) -> Callable:
+def compiled_if(fn: Callable, compiled: bool) -> Callable:
+    """``fn``, through torch.compile (built once) when ``compiled``."""
     return _compiled(fn) if compiled else fn
 
 
@@ -238,8 +239,15 @@ class _FlashTTTAttention(torch.autograd.Function):
             out = flashes[0][0]
             ctx.save_for_backward(q, k0, v0, out, *lses)
             return out
+        ctx.triton = ttt_merge_kernel.serves(q)
+        if ctx.triton:
+            # Stacked in the keys' own [B, T, H, D] storage order (a plain copy), seen as [N, B, H, T, D].
+            ks, vs = (torch.stack([x.transpose(1, 2) for x in xs]).transpose(2, 3) if xs else None for xs in (rest[0::2], rest[1::2]))
+            out, merged = ttt_merge_kernel.merge_forward(q, [(o, lse) for o, lse, _ in flashes], ks, vs, scale)
+            ctx.save_for_backward(q, k0, v0, out, *lses, merged, ks, vs)
+            return out
         ks, vs = (torch.stack(rest[0::2]), torch.stack(rest[1::2])) if rest else (None, None)
-        out, shares, p = _pick(_merge_forward, compiled)(q, tuple((o, lse) for o, lse, _ in flashes), ks, vs, scale)
+        out, shares, p = compiled_if(_merge_forward, compiled)(q, tuple((o, lse) for o, lse, _ in flashes), ks, vs, scale)
         ctx.save_for_backward(q, k0, v0, out, *lses, *shares, p, ks, vs)
         return out
 
@@ -253,9 +261,12 @@ class _FlashTTTAttention(torch.autograd.Function):
         dq_extra = dks = dvs = None
         if not n and not s:
             block_grads = (_like_layout(dout, q),)
+        elif ctx.triton:
+            merged, ks, vs = saved[4 + nb :]
+            block_grads, dq_extra, dks, dvs = ttt_merge_kernel.merge_backward(dout, out, q, list(lses), merged, ks, vs, scale)
         else:
             shares, (p, ks, vs) = saved[4 + nb : 4 + 2 * nb], saved[4 + 2 * nb :]
-            block_grads, dq_extra, dks, dvs = _pick(_merge_backward, ctx.compiled)(dout, out, q, shares, p, ks, vs, scale)
+            block_grads, dq_extra, dks, dvs = compiled_if(_merge_backward, ctx.compiled)(dout, out, q, shares, p, ks, vs, scale)
         dqs, dk_parts, dv_parts = [], [], []
         for (k, v, causal), grad, lse, aux in zip(_key_blocks(k0, v0, s), block_grads, lses, ctx.aux):
             dq_b, dk_b, dv_b = _flash_backward(_like_layout(grad, q), q, k, v, out, lse, aux, scale, causal)
@@ -287,8 +298,8 @@ def _key_blocks(k0: Tensor, v0: Tensor, s: int) -> list[tuple[Tensor, Tensor, bo
 
 def _like_layout(x: Tensor, ref: Tensor) -> Tensor:
     """Gives x the memory layout of ref ([B, T, H, D] storage seen as [B, H, T, D]), which the
-    flash kernels read without copying."""
-    if x.stride() == ref.stride():
+    flash kernels read without copying (strides of size-1 dimensions do not matter)."""
+    if all(a == b for a, b, size in zip(x.stride(), ref.stride(), x.shape) if size > 1):
         return x
     return x.transpose(1, 2).contiguous().transpose(1, 2) if ref.transpose(1, 2).is_contiguous() else x.contiguous()
 
@@ -331,15 +342,61 @@ def _chunk_math(z: Tensor, target_logits: Tensor, need_grad: bool, grad_dtype: t
     return loss, correct, grad
 
 
+class HeadGradient:
+    """lm_head's weight gradient over several fused-loss calls that share the weight (the TTT
+    unroll's steps), summed as the calls run.
+
+    Without it each call keeps its own [V, H] gradient for backward, scales it by the upstream
+    gradient there, and autograd adds the calls' gradients one by one: on the 7B draft (32k x 4096)
+    that was 14 multiplications and 6 additions over 256 MB tensors, 3.5 ms of a 220 ms step on an
+    H200 (docs/perf/train.md), and seven such tensors held at once. Here call i adds
+    ``scale_i * dW_i`` into one sum inside its gradient GEMM (cuBLAS's beta = 1), where
+    ``scale_i`` is the factor the caller multiplies that call's loss by; ``attach(weight)`` is a
+    zero the caller adds to its total, whose backward hands ``sum * upstream`` to the weight. The
+    loss calls then give the weight no gradient of their own.
+    """
+
+    def __init__(self) -> None:
+        self.sum: Tensor | None = None
+
+    def add(self, grad_logits: Tensor, x: Tensor, scale: Tensor) -> None:
+        xs = x * scale.to(x.dtype)
+        if self.sum is None:
+            self.sum = grad_logits.t() @ xs
+        else:
+            self.sum.addmm_(grad_logits.t(), xs)
+
+    def attach(self, weight: Tensor) -> Tensor:
+        """A zero scalar (in ``weight``'s dtype) through which the summed gradient reaches ``weight``."""
+        if self.sum is None or not weight.requires_grad:
+            return weight.detach().new_zeros(())
+        return _DeliverGradient.apply(weight, self.sum)
+
+
+class _DeliverGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, weight: Tensor, grad_sum: Tensor) -> Tensor:
+        ctx.save_for_backward(grad_sum)
+        ctx.dtype = weight.dtype
+        return weight.new_zeros(())
+
+    @staticmethod
+    def backward(ctx, upstream: Tensor):
+        (grad_sum,) = ctx.saved_tensors
+        return (grad_sum * upstream.to(grad_sum.dtype)).to(ctx.dtype), None
+
+
 class _FusedSoftCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, target_logits: Tensor, chunk: int, need_grad: bool, compiled: bool):
+    def forward(
+        ctx, x: Tensor, weight: Tensor, target_logits: Tensor, chunk: int, need_grad: bool, compiled: bool, head_grad: HeadGradient | None, scale: Tensor | None
+    ):
         n = x.shape[0]
         acc = torch.promote_types(x.dtype, torch.float32)
         loss = torch.zeros((), dtype=acc, device=x.device)
         correct = torch.empty(n, dtype=torch.bool, device=x.device)
         grad_logits = torch.empty(n, weight.shape[0], dtype=x.dtype, device=x.device) if need_grad else None
-        chunk_math = _pick(_chunk_math, compiled)
+        chunk_math = compiled_if(_chunk_math, compiled)
         for start in range(0, n, chunk):
             rows = slice(start, min(start + chunk, n))
             # Same precision path as the reference: logits in the compute dtype, then fp32.
@@ -354,25 +411,38 @@ class _FusedSoftCrossEntropy(torch.autograd.Function):
                     grad_logits[rows] = grad
             loss += chunk_loss
         if need_grad:
-            ctx.save_for_backward(grad_logits @ weight, grad_logits.t() @ x)
+            if head_grad is None:
+                ctx.save_for_backward(grad_logits @ weight, grad_logits.t() @ x)
+            else:
+                head_grad.add(grad_logits, x, scale)
+                ctx.save_for_backward(grad_logits @ weight)
         ctx.mark_non_differentiable(correct)
         return loss, correct
 
     @staticmethod
     def backward(ctx, grad_loss: Tensor, _grad_correct: Tensor | None):
-        grad_x, grad_w = ctx.saved_tensors
+        grad_x, *grad_w = ctx.saved_tensors
         scale = grad_loss.to(grad_x.dtype)
-        return grad_x * scale, grad_w * scale, None, None, None, None
+        return grad_x * scale, grad_w[0] * scale if grad_w else None, None, None, None, None, None, None
 
 
 def fused_soft_cross_entropy(
-    x: Tensor, weight: Tensor, target_logits: Tensor, chunk: int = DEFAULT_CHUNK_ROWS, *, compiled: bool = False
+    x: Tensor,
+    weight: Tensor,
+    target_logits: Tensor,
+    chunk: int = DEFAULT_CHUNK_ROWS,
+    *,
+    compiled: bool = False,
+    head_grad: tuple[HeadGradient, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """x [N, H] (what lm_head reads), weight [V, H] (lm_head), target_logits [N, V]
     -> (sum of CE over rows, correct [N]). Runs lm_head in the autocast dtype when autocast is on.
-    ``compiled``: fuse the per-chunk softmax/gradient passes with torch.compile."""
+    ``compiled``: fuse the per-chunk softmax/gradient passes with torch.compile.
+    ``head_grad`` = (sum, scale): the weight's gradient goes into ``sum`` (see ``HeadGradient``),
+    ``scale`` being the factor the caller multiplies the returned loss by."""
     dtype = _compute_dtype(x)
     need_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
     device_type = x.device.type
+    sink, scale = head_grad if head_grad is not None and weight.requires_grad else (None, None)
     with torch.autocast(device_type, enabled=False):
-        return _FusedSoftCrossEntropy.apply(x.to(dtype), weight.to(dtype), target_logits, max(1, chunk), need_grad, compiled)
+        return _FusedSoftCrossEntropy.apply(x.to(dtype), weight.to(dtype), target_logits, max(1, chunk), need_grad, compiled, sink, scale)
