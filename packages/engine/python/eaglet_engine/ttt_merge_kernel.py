@@ -24,6 +24,7 @@ fp64); ``tests/test_ttt_merge_kernel.py`` proves the kernels equal them.
 
 from __future__ import annotations
 
+import math
 import os
 
 import torch
@@ -36,6 +37,13 @@ except ImportError:  # pragma: no cover - torch wheels without Triton: the torch
     triton = None
 
 _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
+
+# Warps a program. One warp holds a program's [8, 128] tiles in 32 threads, so the reductions over
+# the group's heads stay inside the warp: at the 7B draft's shapes on an H200 the backward took
+# 157 us at 6 steps against 279 us with two warps and 825 us with four (and the steps all at once,
+# [steps, heads, D] tiles, 300 us with four), tools/bench/merge_kernel.py, 2026-12-02.
+FORWARD_WARPS = 1
+BACKWARD_WARPS = 1
 
 if triton is not None:
 
@@ -166,7 +174,9 @@ def _bht(x: Tensor) -> tuple[int, int, int]:
     return x.stride(0), x.stride(1), x.stride(2)
 
 
-def merge_forward(q: Tensor, blocks: list[tuple[Tensor, Tensor]], ks: Tensor, vs: Tensor, scale: float) -> tuple[Tensor, Tensor]:
+def merge_forward(
+    q: Tensor, blocks: list[tuple[Tensor, Tensor]], ks: Tensor | None, vs: Tensor | None, scale: float, *, num_warps: int = FORWARD_WARPS
+) -> tuple[Tensor, Tensor]:
     """q [B, HQ, T, D]; blocks: 1 or 2 (output [B, HQ, T, D], log-sum-exp) of flash attention over
     parts of step 0's keys; ks, vs [N, B, HKV, T, D] (unit stride in D) -> (the merged output in
     q's dtype, [B, T, H, D] storage seen as [B, HQ, T, D], and the merged log-sum-exp [B, HQ, T]
@@ -186,13 +196,22 @@ def merge_forward(q: Tensor, blocks: list[tuple[Tensor, Tensor]], ks: Tensor, vs
         _merge_fwd[(b * t * hkv,)](
             q, outs[0], outs[-1], lses[0], lses[-1], ks, vs, out, merged, t, hkv, hq // hkv, d, scale,
             *_bht(q), *_bht(out), *_bht(merged), *ks.stride()[:4],
-            N=n, NB=len(blocks), GP=triton.next_power_of_2(hq // hkv), DP=triton.next_power_of_2(d), num_warps=4,
+            N=n, NB=len(blocks), GP=triton.next_power_of_2(hq // hkv), DP=triton.next_power_of_2(d), num_warps=num_warps,
         )  # fmt: skip
     return out, merged
 
 
 def merge_backward(
-    dout: Tensor, out: Tensor, q: Tensor, lses: list[Tensor], merged: Tensor, ks: Tensor, vs: Tensor, scale: float
+    dout: Tensor,
+    out: Tensor,
+    q: Tensor,
+    lses: list[Tensor],
+    merged: Tensor,
+    ks: Tensor | None,
+    vs: Tensor | None,
+    scale: float,
+    *,
+    num_warps: int = BACKWARD_WARPS,
 ) -> tuple[tuple[Tensor, ...], Tensor, Tensor, Tensor]:
     """Gradients of ``merge_forward`` (``out`` and ``merged`` are what it returned): (dO for each
     flash block's backward, in out's layout; the per-position scores' dq [B, HQ, T, D] fp32; dks,
@@ -213,12 +232,16 @@ def merge_backward(
             q, out, dout, lses[0], lses[-1], merged, ks, vs, block_grads[0], block_grads[-1], dq, dks, dvs,
             t, hkv, hq // hkv, d, scale,
             *_bht(q), *_bht(out), *_bht(dout), *_bht(merged), *dks.stride()[:4], *_bht(dq),
-            N=n, NB=len(lses), GP=triton.next_power_of_2(hq // hkv), DP=triton.next_power_of_2(d), num_warps=4,
+            N=n, NB=len(lses), GP=triton.next_power_of_2(hq // hkv), DP=triton.next_power_of_2(d), num_warps=num_warps,
         )  # fmt: skip
     return (block_grads, None, None, None) if no_steps else (block_grads, dq, dks, dvs)
 
 
 def _no_steps(q: Tensor) -> tuple[Tensor, Tensor]:
-    """Empty per-position keys and values (step 0 with two blocks): [0, B, HQ, T, D]."""
-    empty = q.new_empty(0, *q.shape)
+    """Empty per-position keys and values (step 0 with two blocks): [0, B, HQ / G, T, D], G = up
+    to 8 query heads a program, as with keys (one head a program, with four warps, took 137 us of
+    the 4096-token step's profile on an H200; eight with one warp, 45 us in merge_kernel.py)."""
+    b, hq, t, d = q.shape
+    group = math.gcd(hq, 8)
+    empty = q.new_empty(0, b, hq // group, t, d)
     return empty, empty

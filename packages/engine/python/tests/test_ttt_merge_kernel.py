@@ -2,8 +2,9 @@
 attention, in Triton's interpreter on the CPU, against the eager reference in fp64: output and
 every gradient, for queries on every row and on the last rows only (two flash blocks), for one
 and several per-position steps, step 0 alone with two blocks, several records, grouped heads, and
-head counts and widths that are not powers of two (masked lanes). test_cuda.py checks the compiled
-kernels in bf16 at the 7B draft's shapes."""
+head counts and widths that are not powers of two (masked lanes). test_cuda.py's flash-kernel test
+checks the compiled kernels in bf16 at the 7B draft's shapes; tools/bench/merge_kernel.py checks
+every launch it times."""
 
 from __future__ import annotations
 
@@ -48,16 +49,19 @@ CHECK = textwrap.dedent(
         return max(((a.double() - w).norm() / w.norm()).item() for a, w in zip(got, want))
 
     rows = []
-    for n_steps, start, b, hq, hkv, t, d in [
-        (2, 0, 1, 8, 2, 19, 16),
-        (4, 0, 2, 8, 2, 19, 16),
-        (4, 7, 2, 8, 2, 19, 16),
-        (1, 5, 1, 4, 4, 13, 8),
-        (3, 6, 2, 6, 2, 17, 12),
-    ]:
-        before = dict(calls)
-        err = case(n_steps, start, b, hq, hkv, t, d, seed=n_steps + start)
-        rows.append({"steps": n_steps, "start": start, "err": err, "kernelCalls": [calls[k] - before[k] for k in calls]})
+    for warps in (1, 4):  # the interpreter ignores warps; the compiled kernels get both in merge_kernel.py
+        ttt_merge_kernel.FORWARD_WARPS = ttt_merge_kernel.BACKWARD_WARPS = warps
+        for n_steps, start, b, hq, hkv, t, d in [
+            (2, 0, 1, 8, 2, 19, 16),
+            (4, 0, 2, 8, 2, 19, 16),
+            (4, 7, 2, 8, 2, 19, 16),
+            (1, 5, 1, 4, 4, 13, 8),
+            (1, 5, 1, 6, 6, 13, 8),
+            (3, 6, 2, 6, 2, 17, 12),
+        ]:
+            before = dict(calls)
+            err = case(n_steps, start, b, hq, hkv, t, d, seed=n_steps + start)
+            rows.append({"warps": warps, "steps": n_steps, "start": start, "err": err, "kernelCalls": [calls[k] - before[k] for k in calls]})
     print(json.dumps(rows))
     """
 )
@@ -66,7 +70,7 @@ CHECK = textwrap.dedent(
 @needs_triton
 def test_merge_kernels_equal_the_eager_reference_in_the_interpreter():
     rows = interpreted_rows(CHECK)
-    assert len(rows) == 5
+    assert len(rows) == 12
     for r in rows:
         # The kernels ran once forward and once backward wherever there is something to merge.
         assert r["kernelCalls"] == ([1, 1] if r["steps"] > 1 or r["start"] > 0 else [0, 0]), r
