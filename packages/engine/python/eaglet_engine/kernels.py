@@ -278,16 +278,21 @@ class _FlashTTTAttention(torch.autograd.Function):
         dv0 = dv_parts[0] if not s else torch.cat([dv_parts[1], dv_parts[0]], dim=2)
         dq = dqs[0]
         if len(dqs) > 1 or dq_extra is not None:
-            # Summed in fp32 (fp64 in tests), rounded once.
-            acc = torch.promote_types(q.dtype, torch.float32)
-            dq = dq.to(acc)
-            for extra in [*dqs[1:], *([dq_extra] if dq_extra is not None else [])]:
-                dq = dq + extra
-            dq = dq.to(q.dtype)
+            dq = compiled_if(_sum_rounded_once, ctx.compiled)([*dqs, *([dq_extra] if dq_extra is not None else [])])
         grads: list[Tensor] = []
         for j in range(n):
             grads += [dks[j], dvs[j]]
         return None, None, dq, dk0, dv0, *grads
+
+
+def _sum_rounded_once(parts: list[Tensor]) -> Tensor:
+    """The parts of dq summed in fp32 (fp64 in tests) and rounded once to the first's dtype: one
+    kernel when compiled (eager, the casts and additions were 1.2 ms of the 7B step's backward)."""
+    acc = torch.promote_types(parts[0].dtype, torch.float32)
+    total = parts[0].to(acc)
+    for part in parts[1:]:
+        total = total + part
+    return total.to(parts[0].dtype)
 
 
 def _key_blocks(k0: Tensor, v0: Tensor, s: int) -> list[tuple[Tensor, Tensor, bool]]:

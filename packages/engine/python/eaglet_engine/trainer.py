@@ -38,7 +38,7 @@ from .metrics import MetricsLog, StepStats
 from .offline import CapturedDataset, CapturedTarget, open_captures
 from .schedule import Schedule
 from .signals import StopRequested
-from .targets import TargetAdapter, TargetBatch, TargetOutput, load_adapter, rows_needed, run_target, stored_dtype, target_signals
+from .targets import TargetAdapter, TargetBatch, TargetOutput, load_adapter, needed_rows, run_target, stored_dtype, target_signals
 from .trainer_state import CheckpointState, draft_key
 from .ttt import TTTBatch, TTTObjective, step_token_counts
 from .vocab import load_vocab
@@ -276,16 +276,22 @@ class Trainer(CheckpointState):
             self.target.check(batch)
         if hasattr(self.target, "encode_media"):
             batch.inputs = self.target.encode_media(batch.input_ids, batch.inputs)
+        batch.needed = needed_rows(batch)
         if self.env.device.type == "cuda":
             batch.inputs = {k: v.pin_memory() if v.device.type == "cpu" else v for k, v in batch.inputs.items()}
+            batch.input_ids, batch.loss_mask, batch.lengths = (x.pin_memory() for x in (batch.input_ids, batch.loss_mask, batch.lengths))
+            batch.needed = tuple(x.pin_memory() for x in batch.needed)
         return batch
 
     def to_device(self, batch: TargetBatch) -> TargetBatch:
         d = self.env.device
+        if batch.needed is None:  # not prepared (tools that step the trainer by hand)
+            batch.needed = needed_rows(batch)
         batch.inputs = {k: v.to(d, non_blocking=True) for k, v in batch.inputs.items()}
         batch.input_ids = batch.input_ids.to(d, non_blocking=True)
         batch.loss_mask = batch.loss_mask.to(d, non_blocking=True)
         batch.lengths = batch.lengths.to(d, non_blocking=True)
+        batch.needed = tuple(x.to(d, non_blocking=True) for x in batch.needed)
         return batch
 
     def target_forward(self, batch: TargetBatch) -> TargetOutput:
@@ -305,7 +311,7 @@ class Trainer(CheckpointState):
             self.target.lm_head_weight(),
             self._draft_to_target(),
             self.draft.t2d,
-            rows_needed(batch.loss_mask, valid),
+            batch.needed,
         )
         return TTTBatch(batch.input_ids, batch.loss_mask, out.taps, logits, target_row, in_draft & valid, valid)
 

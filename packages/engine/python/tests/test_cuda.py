@@ -74,7 +74,7 @@ def test_objective_in_bf16_on_cuda_matches_the_fp64_reference():
 
     gpu = draft.float().to(CUDA)
     mapping = (torch.arange(gpu.config.draft_vocab_size) + gpu.d2t.cpu()).to(CUDA)
-    logits, row, in_draft = target_signals(final_hidden.to(CUDA), lm_head.to(CUDA), mapping, gpu.t2d, rows_needed(loss_mask, valid).to(CUDA))
+    logits, row, in_draft = target_signals(final_hidden.to(CUDA), lm_head.to(CUDA), mapping, gpu.t2d, tuple(x.to(CUDA) for x in rows_needed(loss_mask, valid).nonzero(as_tuple=True)))
     batch = TTTBatch(input_ids.to(CUDA), loss_mask.to(CUDA), taps.float().to(CUDA), logits.float(), row, (in_draft & valid.to(CUDA)), valid.to(CUDA))
     with torch.autocast("cuda", dtype=torch.bfloat16):
         total, _ = TTTObjective(gpu, steps=steps, decay=0.8, kernel="flash", fused=True)(batch, counts.double().to(CUDA))
@@ -174,7 +174,7 @@ def test_fused_compiled_draft_loss_and_target_equal_their_eager_versions(tmp_pat
     draft, input_ids, loss_mask, valid, taps, final_hidden, lm_head, steps = _problem()
     gpu = draft.float().to(CUDA)
     mapping = (torch.arange(gpu.config.draft_vocab_size) + gpu.d2t.cpu()).to(CUDA)
-    logits, row, in_draft = target_signals(final_hidden.float().to(CUDA), lm_head.float().to(CUDA), mapping, gpu.t2d, rows_needed(loss_mask, valid).to(CUDA))
+    logits, row, in_draft = target_signals(final_hidden.float().to(CUDA), lm_head.float().to(CUDA), mapping, gpu.t2d, tuple(x.to(CUDA) for x in rows_needed(loss_mask, valid).nonzero(as_tuple=True)))
     batch = TTTBatch(input_ids.to(CUDA), loss_mask.to(CUDA), taps.float().to(CUDA), logits, row, in_draft & valid.to(CUDA), valid.to(CUDA))
     counts = step_token_counts(loss_mask, valid, steps).double().to(CUDA)
 
@@ -542,17 +542,15 @@ def test_a_training_step_waits_for_the_gpu_only_where_shapes_depend_on_the_data(
     """The host must be able to queue a step's target forward while the GPU still runs the last
     step's backward (the target's phase is bound by kernel launches: docs/perf/train.md, "The host
     ahead"). So inside a step the host may wait for the GPU only where the next shapes depend on
-    the data: the rows the target's signals are computed on and the rows the TTT unroll counts
-    (and transformers' check for packed sequences, which its decoder runs whenever it is given no
-    attention mask: data-dependent too, and before any of the decoder's kernels). Every other
-    wait (reading the loss, a blocking copy, the audio encoder's token selection, now done a
-    batch ahead by the data thread) is a regression this test names by file and line."""
+    the GPU's results: the rows the TTT unroll counts (whose target argmax is a draft token).
+    Every other wait is a regression this test names by file and line: reading the loss, a
+    blocking copy, the audio encoder's token selection and the rows the target's signals are
+    computed on (both now found a batch ahead by the data thread), transformers' check of the
+    position ids for packed sequences (skipped by handing its decoder the masks: ``causal_only``)."""
     import inspect
     import warnings
 
-    from transformers import masking_utils
-
-    from eaglet_engine import targets, ttt
+    from eaglet_engine import ttt
 
     model = tiny_qwen2_audio(tmp_path / "model")
     records = make_records(4, seed=0, audio_every=1)
@@ -571,14 +569,11 @@ def test_a_training_step_waits_for_the_gpu_only_where_shapes_depend_on_the_data(
     torch.cuda.synchronize()
 
     def lines_of(fn):
-        fn = inspect.unwrap(fn)  # target_signals is wrapped by torch.no_grad
+        fn = inspect.unwrap(fn)  # decorated functions: their own source
         lines, first = inspect.getsourcelines(fn)
         return inspect.getsourcefile(fn), range(first, first + len(lines))
 
-    allowed = {fn.__qualname__: lines_of(fn) for fn in (targets.target_signals, ttt.TTTObjective._counted_rows)}
-    tolerated = []
-    if hasattr(masking_utils, "find_packed_sequence_indices"):
-        tolerated.append(lines_of(masking_utils.find_packed_sequence_indices))
+    allowed = {fn.__qualname__: lines_of(fn) for fn in (ttt.TTTObjective._counted_rows,)}
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         torch.cuda.set_sync_debug_mode("warn")
@@ -591,6 +586,6 @@ def test_a_training_step_waits_for_the_gpu_only_where_shapes_depend_on_the_data(
             torch.cuda.set_sync_debug_mode("default")
     waits = [(w.filename, w.lineno) for w in seen if "synchroniz" in str(w.message)]
     where = {name: [w for w in waits if w[0] == f and w[1] in lines] for name, (f, lines) in allowed.items()}
-    others = [w for w in waits if not any(w in found for found in where.values()) and not any(w[0] == f and w[1] in lines for f, lines in tolerated)]
+    others = [w for w in waits if not any(w in found for found in where.values())]
     assert not others, f"the step waits for the GPU at {others} (and, as it may, at {where})"
     assert all(where.values()), f"the check saw no wait where one must be ({where}): is sync debug mode reporting?"

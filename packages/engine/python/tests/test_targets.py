@@ -11,7 +11,7 @@ import torch
 from eaglet_engine.config import EngineTarget
 from eaglet_engine.data import PreparedDataset, collate
 from eaglet_engine.errors import EngineError
-from eaglet_engine.targets import TargetBatch, load_adapter, run_target
+from eaglet_engine.targets import TargetBatch, causal_only, load_adapter, run_target
 
 from .fixtures import AUDIO_TOKEN, TINY_AUX_LAYER_IDS, engine_target, make_records, tiny_causal_lm, tiny_qwen2_audio, write_prepared
 
@@ -40,6 +40,8 @@ def _batch(adapter, records, tmp_path):
 
 def test_qwen2_audio_aux_states_and_logits_equal_transformers_own_outputs(qwen2_audio, tmp_path):
     batch = _batch(qwen2_audio, make_records(1, seed=2, audio_every=1), tmp_path)
+    # The decoder is handed its masks (none: causal everywhere) rather than building them.
+    assert causal_only(qwen2_audio.decoder) == {"full_attention": None}
     out = run_target(qwen2_audio, batch, TINY_AUX_LAYER_IDS)
     ref = qwen2_audio.model(input_ids=batch.input_ids, **batch.inputs, output_hidden_states=True, use_cache=False)
     hidden = ref.hidden_states

@@ -76,7 +76,7 @@ def _batch(draft, input_ids, loss_mask, valid, taps, final_hidden, lm_head, **si
     the target's signals on the rows a loss can read."""
     dtype = draft.fc.weight.dtype
     mapping = torch.arange(draft.config.draft_vocab_size) + draft.d2t
-    logits, target_row, in_draft = target_signals(final_hidden.to(dtype), lm_head.to(dtype), mapping, draft.t2d, rows_needed(loss_mask, valid), **signals)
+    logits, target_row, in_draft = target_signals(final_hidden.to(dtype), lm_head.to(dtype), mapping, draft.t2d, rows_needed(loss_mask, valid).nonzero(as_tuple=True), **signals)
     return TTTBatch(input_ids, loss_mask, taps.to(dtype), logits, target_row, in_draft & valid, valid)
 
 

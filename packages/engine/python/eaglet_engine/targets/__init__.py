@@ -67,6 +67,9 @@ class TargetBatch:
     # The adapter's media inputs (``media_inputs``: e.g. log-mel features), made ahead of time in
     # the data thread and moved to the training device with the batch.
     inputs: dict[str, Tensor] = field(default_factory=dict)
+    # ``rows_needed``'s (batch, position) indices, found where the loss mask is on the host, so that
+    # ``target_signals`` knows how many there are without reading the device (see ``needed_rows``).
+    needed: tuple[Tensor, Tensor] | None = None
 
     @property
     def valid(self) -> Tensor:
@@ -242,10 +245,20 @@ def run_target(adapter: TargetAdapter, batch: TargetBatch, aux_layer_ids: Sequen
     embeds = adapter.input_embeddings(batch.input_ids, batch.inputs)
     aux = AuxStates(adapter.layers, aux_layer_ids)
     try:
-        out = adapter.decoder(inputs_embeds=embeds, use_cache=False)
+        out = adapter.decoder(inputs_embeds=embeds, attention_mask=causal_only(adapter.decoder), use_cache=False)
         return TargetOutput(taps=aux.take(), final_hidden=out.last_hidden_state)
     finally:
         aux.remove()
+
+
+def causal_only(decoder: nn.Module) -> dict[str, None] | None:
+    """The attention masks a transformers decoder whose every layer attends fully is handed
+    instead of building them: none, so SDPA runs causal. Building them itself, it checks the
+    position ids for packed sequences on the host, which waits for the GPU once a forward (our
+    batches are right-padded, one record a row, so there is nothing to find). None (build them)
+    for decoders with sliding-window layers or without ``layer_types``."""
+    types = getattr(getattr(decoder, "config", None), "layer_types", None)
+    return {"full_attention": None} if types and set(types) == {"full_attention"} else None
 
 
 def compile_layers(layers: nn.ModuleList) -> None:
@@ -254,6 +267,12 @@ def compile_layers(layers: nn.ModuleList) -> None:
     states are still seen. Used by adapters' ``fuse``."""
     for layer in layers:
         layer.forward = torch.compile(layer.forward, dynamic=True)
+
+
+def needed_rows(batch: TargetBatch) -> tuple[Tensor, Tensor]:
+    """The (batch, position) indices of ``rows_needed``, computed on the batch's device: call it
+    while the batch is still on the host (``nonzero`` of a device tensor waits for the GPU)."""
+    return rows_needed(batch.loss_mask, batch.valid).nonzero(as_tuple=True)
 
 
 def rows_needed(loss_mask: Tensor, valid: Tensor) -> Tensor:
@@ -271,17 +290,18 @@ def target_signals(
     lm_head_weight: Tensor,
     draft_to_target: Tensor,
     t2d: Tensor,
-    needed: Tensor,
+    needed: tuple[Tensor, Tensor],
     chunk_rows: int = TARGET_CHUNK_ROWS,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The target's logits over the draft vocabulary and whether its argmax is a draft token.
 
-    Computed only on ``needed`` rows, ``chunk_rows`` at a time, so the full-vocabulary logits
-    exist for one chunk at most. Returns (target_logits [N, draft_vocab] in the model dtype,
-    target_row [B, T] int64 (-1 where not kept), in_draft [B, T] bool).
+    Computed only on the ``needed`` rows ((batch, position) indices, ``needed_rows``), ``chunk_rows``
+    at a time, so the full-vocabulary logits exist for one chunk at most. Returns (target_logits
+    [N, draft_vocab] in the model dtype, target_row [B, T] int64 (-1 where not kept), in_draft
+    [B, T] bool).
     """
     b, t, _ = final_hidden.shape
-    bi, ti = needed.nonzero(as_tuple=True)
+    bi, ti = needed
     n = bi.numel()
     target_row = torch.full((b, t), -1, dtype=torch.int64, device=final_hidden.device)
     target_row[bi, ti] = torch.arange(n, device=final_hidden.device)
