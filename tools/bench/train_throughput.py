@@ -237,15 +237,15 @@ def capture_length(target, length: int, args, work: Path, spec: dict, denv: dist
     }
 
 
-def every_row(counted_rows):
+def every_row(rows_plan):
     """The ``all-rows`` variant: the TTT unroll on every row of the record, as before it skipped
     the rows ahead of the first one a loss reads (same losses and gradients, more work)."""
 
-    def counted_rows_from_row_0(batch):
-        rows_b, rows_t, _, _ = counted_rows(batch)
-        return rows_b, rows_t, 0, batch.input_ids.shape[1]
+    def plan_from_row_0(batch):
+        firsts, _, _ = rows_plan(batch)
+        return firsts, 0, batch.input_ids.shape[1]
 
-    return counted_rows_from_row_0
+    return plan_from_row_0
 
 
 @contextlib.contextmanager
@@ -326,7 +326,7 @@ def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: di
             if variant == "unfused":
                 trainer.objective.fused = False
             if variant == "all-rows":
-                trainer.objective._counted_rows = every_row(trainer.objective._counted_rows)
+                trainer.objective._rows_plan = every_row(trainer.objective._rows_plan)
             if variant == "cast-per-step":
                 trainer.objective.weights_dtype = None
             trainer.save_checkpoint = lambda: None  # not part of a step; a 7B-draft checkpoint is minutes of disk

@@ -42,14 +42,14 @@ def _zero_loss_mask() -> None:
     eval still scores every assistant token, so the metrics show what the draft learnt."""
     from eaglet_engine import ttt
 
-    counted = ttt.TTTObjective._counted_rows
+    plan = ttt.TTTObjective._rows_plan
 
     def none_counted(self, batch):
-        if self.training:
-            batch = ttt.TTTBatch(**{**batch.__dict__, "loss_mask": torch.zeros_like(batch.loss_mask)})
-        return counted(self, batch)
+        if self.training:  # every step's rows start past the last needed one: none is read
+            return [batch.needed_positions.numel()] * self.steps, 0, batch.input_ids.shape[1]
+        return plan(self, batch)
 
-    ttt.TTTObjective._counted_rows = none_counted
+    ttt.TTTObjective._rows_plan = none_counted
 
 
 def _sequence_normaliser() -> None:

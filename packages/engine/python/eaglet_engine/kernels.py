@@ -334,16 +334,23 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
     return x.dtype
 
 
-def _chunk_math(z: Tensor, target_logits: Tensor, need_grad: bool, grad_dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor | None]:
-    """One chunk's loss sum, correct rows and d loss / d logits, from the logits ``z``."""
+def _chunk_math(
+    z: Tensor, target_logits: Tensor, need_grad: bool, grad_dtype: torch.dtype, weight: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """One chunk's loss sum, correct rows and d loss / d logits, from the logits ``z``; ``weight``
+    [rows]: each row's loss and gradient times it."""
     acc = torch.promote_types(z.dtype, torch.float32)  # fp32 accumulation, fp64 kept (tests)
     z = z.to(acc)
     log_p = torch.log_softmax(z, dim=-1)
     target_p = torch.softmax(target_logits.to(acc), dim=-1)
-    loss = -(target_p * log_p).sum()
+    rows = -(target_p * log_p).sum(-1)
+    loss = (rows if weight is None else rows * weight.to(acc)).sum()
     correct = z.argmax(-1) == target_logits.argmax(-1)
     # d/dz of -sum(t * log_softmax(z)) = softmax(z) * sum(t) - t
-    grad = (log_p.exp() * target_p.sum(-1, keepdim=True) - target_p).to(grad_dtype) if need_grad else None
+    grad = None
+    if need_grad:
+        grad = log_p.exp() * target_p.sum(-1, keepdim=True) - target_p
+        grad = (grad if weight is None else grad * weight.to(acc)[:, None]).to(grad_dtype)
     return loss, correct, grad
 
 
@@ -394,7 +401,16 @@ class _DeliverGradient(torch.autograd.Function):
 class _FusedSoftCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(
-        ctx, x: Tensor, weight: Tensor, target_logits: Tensor, chunk: int, need_grad: bool, compiled: bool, head_grad: HeadGradient | None, scale: Tensor | None
+        ctx,
+        x: Tensor,
+        weight: Tensor,
+        target_logits: Tensor,
+        row_weight: Tensor | None,
+        chunk: int,
+        need_grad: bool,
+        compiled: bool,
+        head_grad: HeadGradient | None,
+        scale: Tensor | None,
     ):
         n = x.shape[0]
         acc = torch.promote_types(x.dtype, torch.float32)
@@ -409,9 +425,10 @@ class _FusedSoftCrossEntropy(torch.autograd.Function):
             if soft_ce_kernel.serves(z):
                 # The Triton twin writes the gradient into its rows of grad_logits.
                 out = grad_logits[rows] if need_grad else None
-                chunk_loss, correct[rows], _ = soft_ce_kernel.soft_cross_entropy_rows(z, target_logits[rows], need_grad, x.dtype, out=out)
+                w = None if row_weight is None else row_weight[rows]
+                chunk_loss, correct[rows], _ = soft_ce_kernel.soft_cross_entropy_rows(z, target_logits[rows], need_grad, x.dtype, out=out, weight=w)
             else:
-                chunk_loss, correct[rows], grad = chunk_math(z, target_logits[rows], need_grad, x.dtype)
+                chunk_loss, correct[rows], grad = chunk_math(z, target_logits[rows], need_grad, x.dtype, None if row_weight is None else row_weight[rows])
                 if need_grad:
                     grad_logits[rows] = grad
             loss += chunk_loss
@@ -428,7 +445,7 @@ class _FusedSoftCrossEntropy(torch.autograd.Function):
     def backward(ctx, grad_loss: Tensor, _grad_correct: Tensor | None):
         grad_x, *grad_w = ctx.saved_tensors
         scale = grad_loss.to(grad_x.dtype)
-        return grad_x * scale, grad_w[0] * scale if grad_w else None, None, None, None, None, None, None
+        return grad_x * scale, grad_w[0] * scale if grad_w else None, None, None, None, None, None, None, None
 
 
 def fused_soft_cross_entropy(
@@ -439,15 +456,17 @@ def fused_soft_cross_entropy(
     *,
     compiled: bool = False,
     head_grad: tuple[HeadGradient, Tensor] | None = None,
+    row_weight: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """x [N, H] (what lm_head reads), weight [V, H] (lm_head), target_logits [N, V]
     -> (sum of CE over rows, correct [N]). Runs lm_head in the autocast dtype when autocast is on.
     ``compiled``: fuse the per-chunk softmax/gradient passes with torch.compile.
     ``head_grad`` = (sum, scale): the weight's gradient goes into ``sum`` (see ``HeadGradient``),
-    ``scale`` being the factor the caller multiplies the returned loss by."""
+    ``scale`` being the factor the caller multiplies the returned loss by.
+    ``row_weight`` [N] (fp32): each row's loss and gradient times it (``correct`` is unweighted)."""
     dtype = _compute_dtype(x)
     need_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
     device_type = x.device.type
     sink, scale = head_grad if head_grad is not None and weight.requires_grad else (None, None)
     with torch.autocast(device_type, enabled=False):
-        return _FusedSoftCrossEntropy.apply(x.to(dtype), weight.to(dtype), target_logits, max(1, chunk), need_grad, compiled, sink, scale)
+        return _FusedSoftCrossEntropy.apply(x.to(dtype), weight.to(dtype), target_logits, row_weight, max(1, chunk), need_grad, compiled, sink, scale)

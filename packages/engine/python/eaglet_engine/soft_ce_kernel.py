@@ -50,19 +50,19 @@ if triton is not None:
 
     @triton.jit
     def _soft_ce_rows(
-        z_ptr, t_ptr, grad_ptr, loss_ptr, correct_ptr, n, V, z_stride, t_stride, grad_stride,
-        BLOCK: tl.constexpr, WRITE_GRAD: tl.constexpr,
+        z_ptr, t_ptr, grad_ptr, loss_ptr, correct_ptr, w_ptr, n, V, z_stride, t_stride, grad_stride,
+        BLOCK: tl.constexpr, WRITE_GRAD: tl.constexpr, WEIGHTED: tl.constexpr,
     ):  # fmt: skip
         # Program p takes rows p, p + programs, ...: one row each by default; fewer programs keep
         # fewer rows in flight, so more of a row's first pass is still in L2 for its second.
         # int64 rows: row * stride passes 2**31 for large chunks x vocabularies.
         for row in range(tl.program_id(0).to(tl.int64), n, tl.num_programs(0).to(tl.int64)):
-            _soft_ce_row(z_ptr, t_ptr, grad_ptr, loss_ptr, correct_ptr, row, V, z_stride, t_stride, grad_stride, BLOCK, WRITE_GRAD)
+            _soft_ce_row(z_ptr, t_ptr, grad_ptr, loss_ptr, correct_ptr, w_ptr, row, V, z_stride, t_stride, grad_stride, BLOCK, WRITE_GRAD, WEIGHTED)
 
     @triton.jit
     def _soft_ce_row(
-        z_ptr, t_ptr, grad_ptr, loss_ptr, correct_ptr, row, V, z_stride, t_stride, grad_stride,
-        BLOCK: tl.constexpr, WRITE_GRAD: tl.constexpr,
+        z_ptr, t_ptr, grad_ptr, loss_ptr, correct_ptr, w_ptr, row, V, z_stride, t_stride, grad_stride,
+        BLOCK: tl.constexpr, WRITE_GRAD: tl.constexpr, WEIGHTED: tl.constexpr,
     ):  # fmt: skip
         z_row = z_ptr + row * z_stride
         t_row = t_ptr + row * t_stride
@@ -99,11 +99,12 @@ if triton is not None:
             s_t = s_t * rescale_t + tl.sum(e_t, 0)
             s_z = s_z * tl.exp(m_z - new_z) + tl.sum(tl.exp(z - new_z), 0)
             m_z, m_t = new_z, new_t
-        tl.store(loss_ptr + row, tl.log(s_z) - w / s_t)
+        weight = tl.load(w_ptr + row).to(tl.float32) if WEIGHTED else 1.0
+        tl.store(loss_ptr + row, (tl.log(s_z) - w / s_t) * weight)
         tl.store(correct_ptr + row, i_z == i_t)
         if WRITE_GRAD:
-            inv_z = 1.0 / s_z
-            inv_t = 1.0 / s_t
+            inv_z = weight / s_z
+            inv_t = weight / s_t
             g_row = grad_ptr + row * grad_stride
             tiles = tl.cdiv(V, BLOCK)
             for k in range(tiles):
@@ -128,6 +129,7 @@ def soft_cross_entropy_rows(
     grad_dtype: torch.dtype,
     *,
     out: Tensor | None = None,
+    weight: Tensor | None = None,
     block: int | None = None,
     num_warps: int | None = None,
     programs: int | None = None,
@@ -139,6 +141,8 @@ def soft_cross_entropy_rows(
 
     ``out``: where the gradient goes, [n, V] in ``grad_dtype`` with unit-stride rows (e.g. these
     rows of the caller's whole gradient: the kernel writes them in place of a copy); returned.
+    ``weight`` [n] (float or bool): each row's loss and gradient times its weight (``correct``
+    stays the argmaxes' agreement).
     ``block``/``num_warps``/``programs`` (how many programs share the rows; one a row by
     default): the kernel's launch shape, for the benchmark; defaults otherwise.
 
@@ -156,8 +160,9 @@ def soft_cross_entropy_rows(
     losses = torch.empty(n, dtype=torch.float32, device=z.device)
     block = block or min(triton.next_power_of_2(width), DEFAULT_BLOCK)
     _soft_ce_rows[(min(n, programs or n),)](
-        z, target_logits, grad if need_grad else losses, losses, correct, n, width, z.stride(0), target_logits.stride(0),
-        grad.stride(0) if need_grad else 0, BLOCK=block, WRITE_GRAD=need_grad, num_warps=num_warps or DEFAULT_WARPS,
+        z, target_logits, grad if need_grad else losses, losses, correct, losses if weight is None else _unit_stride(weight).view(-1),
+        n, width, z.stride(0), target_logits.stride(0), grad.stride(0) if need_grad else 0,
+        BLOCK=block, WRITE_GRAD=need_grad, WEIGHTED=weight is not None, num_warps=num_warps or DEFAULT_WARPS,
     )  # fmt: skip
     # Per-row losses summed by torch rather than atomically in the kernel: the same sum every run.
     return losses.sum(), correct, grad

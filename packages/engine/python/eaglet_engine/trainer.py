@@ -276,7 +276,7 @@ class Trainer(CheckpointState):
             self.target.check(batch)
         if hasattr(self.target, "encode_media"):
             batch.inputs = self.target.encode_media(batch.input_ids, batch.inputs)
-        batch.needed = needed_rows(batch)
+        batch.needed = needed_rows(batch.loss_mask, batch.valid)
         if self.env.device.type == "cuda":
             batch.inputs = {k: v.pin_memory() if v.device.type == "cpu" else v for k, v in batch.inputs.items()}
             batch.input_ids, batch.loss_mask, batch.lengths = (x.pin_memory() for x in (batch.input_ids, batch.loss_mask, batch.lengths))
@@ -284,14 +284,15 @@ class Trainer(CheckpointState):
         return batch
 
     def to_device(self, batch: TargetBatch) -> TargetBatch:
+        """The batch's tensors on the training device; ``needed`` stays on the host (see
+        ``target_step``)."""
         d = self.env.device
         if batch.needed is None:  # not prepared (tools that step the trainer by hand)
-            batch.needed = needed_rows(batch)
+            batch.needed = needed_rows(batch.loss_mask, batch.valid)
         batch.inputs = {k: v.to(d, non_blocking=True) for k, v in batch.inputs.items()}
         batch.input_ids = batch.input_ids.to(d, non_blocking=True)
         batch.loss_mask = batch.loss_mask.to(d, non_blocking=True)
         batch.lengths = batch.lengths.to(d, non_blocking=True)
-        batch.needed = tuple(x.to(d, non_blocking=True) for x in batch.needed)
         return batch
 
     def target_forward(self, batch: TargetBatch) -> TargetOutput:
@@ -306,14 +307,9 @@ class Trainer(CheckpointState):
         """Runs the frozen target and turns its outputs into what the objective reads."""
         out = self.target_forward(batch)
         valid = batch.valid
-        logits, target_row, in_draft = target_signals(
-            out.final_hidden,
-            self.target.lm_head_weight(),
-            self._draft_to_target(),
-            self.draft.t2d,
-            batch.needed,
-        )
-        return TTTBatch(batch.input_ids, batch.loss_mask, out.taps, logits, target_row, in_draft & valid, valid)
+        needed = tuple(x.to(self.env.device, non_blocking=True) for x in batch.needed)
+        logits, target_row, in_draft = target_signals(out.final_hidden, self.target.lm_head_weight(), self._draft_to_target(), self.draft.t2d, needed)
+        return TTTBatch(batch.input_ids, batch.loss_mask, out.taps, logits, target_row, in_draft & valid, valid, needed, batch.needed[1])
 
     def _target_argmax(self, batch: TTTBatch) -> Tensor:
         """The target's argmax id at every position whose logits were kept (-1 elsewhere); exact

@@ -42,13 +42,14 @@ from .draft import Eagle3Draft, TTTCache, ttt_attention_kernel
 from .kernels import DEFAULT_CHUNK_ROWS, HeadGradient, compiled_if, fused_soft_cross_entropy
 
 
-def soft_cross_entropy_reference(logits: Tensor, target_logits: Tensor) -> tuple[Tensor, Tensor]:
+def soft_cross_entropy_reference(logits: Tensor, target_logits: Tensor, row_weight: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Eagle3's loss, eager: soft cross-entropy of the draft against the target's distribution over
     the draft vocabulary. logits [N, V] (fp32, with grad), target_logits [N, V] -> (sum of CE over
-    rows, correct [N]: draft argmax == target argmax). ``kernels.fused_soft_cross_entropy`` is its
-    fast twin (lm_head fused in, logits never kept); every row passed in counts."""
+    rows, each times its ``row_weight`` if given; correct [N]: draft argmax == target argmax).
+    ``kernels.fused_soft_cross_entropy`` is its fast twin (lm_head fused in, logits never kept)."""
     target_p = torch.softmax(target_logits.to(logits.dtype), dim=-1)
-    loss = -(target_p * torch.log_softmax(logits, dim=-1)).sum()
+    rows = -(target_p * torch.log_softmax(logits, dim=-1)).sum(-1)
+    loss = (rows if row_weight is None else rows * row_weight.to(rows.dtype)).sum()
     correct = logits.detach().argmax(-1) == target_logits.argmax(-1)
     return loss, correct
 
@@ -58,8 +59,10 @@ class TTTBatch:
     """What the objective needs for one micro-batch, on the training device.
 
     ``target_logits`` holds the target's logits over the draft vocabulary only for the positions
-    that can be a target (``target_row[b, p]`` indexes it, -1 elsewhere); see
-    ``targets.target_signals``.
+    that can be a target, row j for position ``needed[1][j]`` of record ``needed[0][j]``, ordered by
+    position then record (``targets.needed_rows``; ``target_row[b, p]`` indexes it too, -1
+    elsewhere); ``needed_positions`` is a host copy of those positions, from which the objective
+    plans its rows without reading the device. See ``targets.target_signals``.
     """
 
     input_ids: Tensor  # [B, T] int64
@@ -69,6 +72,8 @@ class TTTBatch:
     target_row: Tensor  # [B, T] int64, -1 where no target is kept
     target_in_draft: Tensor  # [B, T] bool: target argmax is in the draft vocabulary (False on padding)
     valid: Tensor  # [B, T] bool: real (not padding) positions
+    needed: tuple[Tensor, Tensor]  # [N] int64 each: (record, position) of target_logits' rows
+    needed_positions: Tensor  # [N] int64 on the host: needed[1], ascending
 
 
 def step_token_counts(loss_mask: Tensor, valid: Tensor, steps: int) -> Tensor:
@@ -148,7 +153,7 @@ class TTTObjective(nn.Module):
                 return torch.func.functional_call(self, low, (batch, normalisers), {"cast": False})
         draft = self.draft
         b = batch.input_ids.shape[0]
-        rows_b, rows_t, start, end = self._counted_rows(batch)
+        firsts, start, end = self._rows_plan(batch)
         # Only rows [start, end) are read by some loss: step 0 needs keys on [0, end) (every
         # later query attends to them causally) but queries and outputs only on [start, end), and
         # the later steps run on [start, end) alone. On audio records the prompt and the audio
@@ -159,6 +164,10 @@ class TTTObjective(nn.Module):
         acc = torch.promote_types(hidden.dtype, torch.float32)  # fp32 (fp64 in tests)
         total = hidden.new_zeros((), dtype=acc)
         head_grad = HeadGradient()
+        # A row counts where the target's argmax is a draft token: a weight of 1, else 0 (its loss
+        # and gradient vanish, and it is never correct). Weights rather than a selection keep every
+        # shape known on the host: nothing here waits for the GPU.
+        in_draft = batch.target_in_draft[batch.needed].to(acc)
         stats = []
         for i in range(self.steps):
             # Inputs shift left by one more token each step: position t embeds token t+1+i.
@@ -168,37 +177,32 @@ class TTTObjective(nn.Module):
                 hidden = draft.step(draft.embed(ids), hidden, positions, cache, query_start=start)
             else:
                 hidden = draft.step(draft.embed(ids[:, start:]), hidden, positions[:, start:] + i, cache)
-            bi, ti = rows_b[i], rows_t[i]
-            rows = batch.target_row[bi, ti + 1 + i]
+            # Step i reads the targets at positions p >= 1 + i from row t = p - 1 - i: the needed
+            # rows from firsts[i] on (they are ordered by position).
+            k = firsts[i]
+            bi, ti = batch.needed[0][k:], batch.needed[1][k:] - (1 + i)
             x = compiled_if(head_input_rows, self.compiled)(draft, hidden, bi, ti - start)
-            target = batch.target_logits[rows]
+            target, counts = batch.target_logits[k:], in_draft[k:]
             weight = (self.decay**i) / normalisers[i]  # this step's loss factor in the total
             if self.fused:
                 loss_sum, correct = fused_soft_cross_entropy(
-                    x, draft.lm_head.weight, target, self.chunk_rows, compiled=self.compiled, head_grad=(head_grad, weight)
+                    x, draft.lm_head.weight, target, self.chunk_rows, compiled=self.compiled, head_grad=(head_grad, weight), row_weight=counts.float()
                 )
             else:
-                loss_sum, correct = soft_cross_entropy_reference(draft.lm_head(x).to(acc), target)
+                loss_sum, correct = soft_cross_entropy_reference(draft.lm_head(x).to(acc), target, counts)
             total = total + weight * loss_sum.to(acc)
-            stats.append(torch.stack([loss_sum.detach().float(), correct.sum().float(), torch.full((), float(bi.numel()), device=hidden.device)]))
+            stats.append(torch.stack([loss_sum.detach().float(), (correct & (counts > 0)).sum().float(), counts.sum().float()]))
         total = total + head_grad.attach(draft.lm_head.weight)  # lm_head's gradient, summed over the steps
         return total, torch.stack(stats)
 
-    def _counted_rows(self, batch: TTTBatch) -> tuple[list[Tensor], list[Tensor], int, int]:
-        """(batch, position) indices of the rows each step counts, and the range [start, end) of
-        positions holding them all (the whole sequence when none counts), found for the whole
-        unroll at once (one device synchronisation instead of one per step)."""
-        b, t = batch.input_ids.shape
-        counted = torch.zeros(self.steps, b, t, dtype=torch.bool, device=batch.input_ids.device)
-        for i in range(self.steps):
-            n = t - 1 - i  # positions whose target (t+1+i) exists
-            if n > 0:
-                counted[i, :, :n] = batch.loss_mask[:, 1 + i : 1 + i + n] & batch.target_in_draft[:, 1 + i : 1 + i + n]
-        si, bi, ti = counted.nonzero(as_tuple=True)
-        sizes = torch.bincount(si, minlength=self.steps)
-        if ti.numel() == 0:
-            first, last = 0, t - 1
-            sizes_list = sizes.tolist()
-        else:
-            *sizes_list, first, last = torch.cat([sizes, ti.min()[None], ti.max()[None]]).tolist()
-        return list(bi.split(sizes_list)), list(ti.split(sizes_list)), first, last + 1
+    def _rows_plan(self, batch: TTTBatch) -> tuple[list[int], int, int]:
+        """From the host copy of the needed positions: for each step the first needed row it reads
+        (step i reads positions p >= 1 + i), and the range [start, end) of rows holding every row
+        read (the whole sequence when none is)."""
+        positions = batch.needed_positions
+        n = positions.numel()
+        firsts = [int(torch.searchsorted(positions, 1 + i)) for i in range(self.steps)]
+        rows = [int(positions[k]) - 1 - i for i, k in enumerate(firsts) if k < n]
+        if not rows:
+            return firsts, 0, batch.input_ids.shape[1]
+        return firsts, min(rows), int(positions[-1])

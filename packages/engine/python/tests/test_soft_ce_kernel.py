@@ -9,8 +9,8 @@ across tiles and at index 0 (where the kernel's running maxima start), each buil
 `correct` flips if the first index does not win; rows of all-equal logits, target logits masked
 with -inf over a whole first tile, and logits with a large common offset or scale (the loss is
 formed from terms relative to the row's maxima, not as lse(z) - sum(p_t * z) in absolute terms);
-also without the gradient, with no rows, with the gradient written into rows of a caller's buffer
-(``out=``) and with fewer programs than rows (each loops). Inside a tile the interpreter's argmax takes the first index whatever the kernel asks for, so the
+also without the gradient, with no rows, with row weights (0 among them), with the gradient written
+into rows of a caller's buffer (``out=``) and with fewer programs than rows (each loops). Inside a tile the interpreter's argmax takes the first index whatever the kernel asks for, so the
 CUDA test has equal maxima inside a tile too."""
 
 from __future__ import annotations
@@ -47,10 +47,10 @@ CHECK = textwrap.dedent(
         t[6, : block + 5] = float("-inf"); t[6, ::7] = float("-inf")  # masked target tokens
         return z, t
 
-    def compare(name, z, t, need_grad=True, grad_dtype=torch.float32, **launch):
+    def compare(name, z, t, need_grad=True, grad_dtype=torch.float32, weight=None, **launch):
         assert serves(z), "the interpreted run must take the kernel, not the torch math"
-        loss, correct, grad = soft_cross_entropy_rows(z, t, need_grad, grad_dtype, **launch)
-        ref_loss, ref_correct, ref_grad = _chunk_math(z.double(), t.double(), need_grad, torch.float64)
+        loss, correct, grad = soft_cross_entropy_rows(z, t, need_grad, grad_dtype, weight=weight, **launch)
+        ref_loss, ref_correct, ref_grad = _chunk_math(z.double(), t.double(), need_grad, torch.float64, weight)
         row = {"case": name, "n": z.shape[0], "width": z.shape[1], "loss": [loss.item(), ref_loss.item()],
                "lossDtype": str(loss.dtype), "correct": [correct.tolist(), ref_correct.tolist()], "grad": None}
         if need_grad:
@@ -73,6 +73,7 @@ CHECK = textwrap.dedent(
     rows.append(compare("bf16", z[:3].bfloat16(), t[:3].bfloat16(), grad_dtype=torch.bfloat16, block=256))
     rows.append(compare("empty", z[:0], t[:0], block=256))
     rows.append(compare("default-block", z[:2], t[:2]))
+    rows.append(compare("weighted", z, t, block=256, weight=torch.tensor([1.0, 0.0, 0.5, 1.0, 0.0, 2.0, 1.0])))
     whole = torch.full((5, 1100), 7.0)                            # the gradient written into a block of a wider buffer
     grad = soft_cross_entropy_rows(z[:3], t[:3], True, torch.float32, out=whole[1:4, 50:1050], block=256)[2]
     ref_grad = _chunk_math(z[:3].double(), t[:3].double(), True, torch.float64)[2]
@@ -87,7 +88,7 @@ CHECK = textwrap.dedent(
 @needs_triton
 def test_kernel_equals_the_chunk_math_in_the_interpreter():
     rows = {r["case"] + f"/{r['width']}": r for r in interpreted_rows(CHECK)}
-    assert len(rows) == 14
+    assert len(rows) == 15
     out = rows.pop("out/1000")
     assert out["inPlace"] and out["othersKept"] and out["maxAbs"] <= 1e-6, out
     for key, r in rows.items():

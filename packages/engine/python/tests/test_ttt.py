@@ -7,7 +7,7 @@ import torch
 
 from eaglet_engine.draft import TTTCache
 from eaglet_engine.kernels import fused_soft_cross_entropy
-from eaglet_engine.targets import rows_needed, target_signals
+from eaglet_engine.targets import needed_rows, target_signals
 from eaglet_engine.ttt import TTTBatch, TTTObjective, soft_cross_entropy_reference, step_token_counts
 
 from .tiny import tiny_draft, tiny_draft_config
@@ -76,8 +76,9 @@ def _batch(draft, input_ids, loss_mask, valid, taps, final_hidden, lm_head, **si
     the target's signals on the rows a loss can read."""
     dtype = draft.fc.weight.dtype
     mapping = torch.arange(draft.config.draft_vocab_size) + draft.d2t
-    logits, target_row, in_draft = target_signals(final_hidden.to(dtype), lm_head.to(dtype), mapping, draft.t2d, rows_needed(loss_mask, valid).nonzero(as_tuple=True), **signals)
-    return TTTBatch(input_ids, loss_mask, taps.to(dtype), logits, target_row, in_draft & valid, valid)
+    needed = needed_rows(loss_mask, valid)
+    logits, target_row, in_draft = target_signals(final_hidden.to(dtype), lm_head.to(dtype), mapping, draft.t2d, needed, **signals)
+    return TTTBatch(input_ids, loss_mask, taps.to(dtype), logits, target_row, in_draft & valid, valid, needed, needed[1])
 
 
 @pytest.mark.parametrize(
@@ -102,7 +103,7 @@ def test_objective_equals_naive_reference_loss_metrics_and_gradients(fused, kern
     objective = TTTObjective(draft, steps=steps, decay=decay, kernel=kernel, fused=fused, chunk_rows=5)
     # The unroll skips the rows before the first counted one (here the prompt halves), unless a
     # record counts from row 0; both cases are checked against the reference, which runs every row.
-    start = objective._counted_rows(batch)[2]
+    start = objective._rows_plan(batch)[1]
     assert start == 0 if answer_from_start else start > 0
     total, stats = objective(batch, counts.double())
     total.backward()
@@ -192,6 +193,6 @@ def test_a_batch_without_counted_rows_gives_zero_loss_and_zero_counts():
     loss_mask = torch.zeros_like(loss_mask)
     batch = _batch(draft, input_ids, loss_mask, valid, taps, final_hidden, lm_head)
     objective = TTTObjective(draft, steps=steps, decay=0.8, kernel="flash")
-    assert objective._counted_rows(batch)[2:] == (0, input_ids.shape[1])
+    assert objective._rows_plan(batch)[1:] == (0, input_ids.shape[1])
     total, stats = objective(batch, torch.ones(steps, dtype=torch.float64))
     assert total.item() == 0.0 and not stats.any()

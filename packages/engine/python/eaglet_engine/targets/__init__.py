@@ -67,8 +67,8 @@ class TargetBatch:
     # The adapter's media inputs (``media_inputs``: e.g. log-mel features), made ahead of time in
     # the data thread and moved to the training device with the batch.
     inputs: dict[str, Tensor] = field(default_factory=dict)
-    # ``rows_needed``'s (batch, position) indices, found where the loss mask is on the host, so that
-    # ``target_signals`` knows how many there are without reading the device (see ``needed_rows``).
+    # ``needed_rows``: found on the host (the trainer's data thread), so that what reads them knows
+    # how many there are without reading the device.
     needed: tuple[Tensor, Tensor] | None = None
 
     @property
@@ -269,10 +269,12 @@ def compile_layers(layers: nn.ModuleList) -> None:
         layer.forward = torch.compile(layer.forward, dynamic=True)
 
 
-def needed_rows(batch: TargetBatch) -> tuple[Tensor, Tensor]:
-    """The (batch, position) indices of ``rows_needed``, computed on the batch's device: call it
-    while the batch is still on the host (``nonzero`` of a device tensor waits for the GPU)."""
-    return rows_needed(batch.loss_mask, batch.valid).nonzero(as_tuple=True)
+def needed_rows(loss_mask: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
+    """The (record, position) indices of ``rows_needed``, ordered by position, then record (so
+    the rows TTT step i reads, positions from 1 + i on, are a suffix). Computed where the batch
+    is: call it while the batch is on the host (``nonzero`` of a device tensor waits for the GPU)."""
+    positions, records = rows_needed(loss_mask, valid).t().nonzero(as_tuple=True)
+    return records, positions
 
 
 def rows_needed(loss_mask: Tensor, valid: Tensor) -> Tensor:
