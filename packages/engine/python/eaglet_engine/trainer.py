@@ -131,6 +131,12 @@ class Trainer(CheckpointState):
     def fuse(self) -> None:
         """Compiles the target's layers (when its adapter offers ``fuse``) and the draft's layer
         around its attention kernel; the objective's kernels are told by ``compiled``."""
+        # The data thread runs compiled code too (the audio encoder, a batch ahead). While one
+        # thread compiles, torch.fx's tracing flag is set for the whole process, and by default
+        # a compiled function called from another thread then raises ("Detected that you are
+        # using FX to symbolically trace a dynamo-optimized function"): on an H200 run the encoder
+        # fell back to eager for good that way. Off, such a call runs its function eagerly once.
+        torch._dynamo.config.error_on_nested_fx_trace = False
         if hasattr(self.target, "fuse"):
             self.target.fuse()
         self.draft.fuse()
