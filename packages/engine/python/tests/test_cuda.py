@@ -510,7 +510,8 @@ def test_static_draft_chain_steps_and_catch_up_on_the_fused_kernels_equal_the_co
 
 def test_row_argmax_on_cuda_equals_torch_argmax_and_keeps_the_first_of_equal_maxima():
     """The greedy chain's argmax kernel on the draft's 32k vocabulary (one tile) and the target's
-    156k (five), with maxima repeated inside a tile and across tiles."""
+    156k (five), with maxima repeated inside a tile and across tiles; also in bf16 through an int8
+    table, as the training's target signals call it."""
     from eaglet_engine.generate.row_argmax import row_argmax
 
     g = torch.Generator(device=CUDA).manual_seed(0)
@@ -525,6 +526,8 @@ def test_row_argmax_on_cuda_equals_torch_argmax_and_keeps_the_first_of_equal_max
         got = row_argmax(logits, ids)
         assert got.dtype == ids.dtype and torch.equal(got, ids[logits.argmax(-1)]), width
         assert torch.equal(row_argmax(logits[:1], ids), ids[logits[:1].argmax(-1)])
+        table = (ids % 2).to(torch.int8)  # as target_signals looks up t2d
+        assert torch.equal(row_argmax(logits.bfloat16(), table), table[logits.bfloat16().argmax(-1)]), width
 
 
 def test_fp32_training_on_cuda_runs_the_eager_ttt_kernel(tmp_path):

@@ -50,6 +50,11 @@ class CausalLMTarget:
 
     def fuse(self) -> None:
         compile_layers(self.layers)
+        # The final norm too: eager, its five passes over [T, hidden] took 0.25 ms of the 7B
+        # step on an H200, the one elementwise work of the forward left outside a compiled layer.
+        norm = getattr(self.decoder, "norm", None)
+        if isinstance(norm, nn.Module):
+            norm.forward = torch.compile(norm.forward, dynamic=True)
 
 
 def load_pretrained(cls: Any, target: EngineTarget, *, device: torch.device, dtype: torch.dtype) -> nn.Module:
