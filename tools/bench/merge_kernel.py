@@ -1,6 +1,7 @@
 """Times the TTT attention's merge kernels (eaglet_engine/ttt_merge_kernel.py) at the 7B draft's
-shapes on a GPU: each launch (warps a program), forward and backward, for 0..6 per-position steps, next to the torch.compile'd torch math they replace, and
-checks each launch's results against that math.
+shapes on a GPU: each launch (warps a program), forward and backward, for 0..6 per-position
+steps, next to the torch.compile'd torch math they replace, and checks each launch's results
+against that math.
 
     python tools/bench/merge_kernel.py [--rows 3340] [--json out.jsonl]
 """
