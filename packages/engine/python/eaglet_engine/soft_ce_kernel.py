@@ -141,7 +141,7 @@ def soft_cross_entropy_rows(
 
     ``out``: where the gradient goes, [n, V] in ``grad_dtype`` with unit-stride rows (e.g. these
     rows of the caller's whole gradient: the kernel writes them in place of a copy); returned.
-    ``weight`` [n] (float or bool): each row's loss and gradient times its weight (``correct``
+    ``weight`` [n]: each row's loss and gradient times its weight (read as fp32; ``correct``
     stays the argmaxes' agreement).
     ``block``/``num_warps``/``programs`` (how many programs share the rows; one a row by
     default): the kernel's launch shape, for the benchmark; defaults otherwise.
@@ -160,7 +160,7 @@ def soft_cross_entropy_rows(
     losses = torch.empty(n, dtype=torch.float32, device=z.device)
     block = block or min(triton.next_power_of_2(width), DEFAULT_BLOCK)
     _soft_ce_rows[(min(n, programs or n),)](
-        z, target_logits, grad if need_grad else losses, losses, correct, losses if weight is None else _unit_stride(weight).view(-1),
+        z, target_logits, grad if need_grad else losses, losses, correct, losses if weight is None else weight.float().contiguous(),
         n, width, z.stride(0), target_logits.stride(0), grad.stride(0) if need_grad else 0,
         BLOCK=block, WRITE_GRAD=need_grad, WEIGHTED=weight is not None, num_warps=num_warps or DEFAULT_WARPS,
     )  # fmt: skip

@@ -253,11 +253,12 @@ def run_target(adapter: TargetAdapter, batch: TargetBatch, aux_layer_ids: Sequen
 
 
 def causal_only(decoder: nn.Module) -> dict[str, None] | None:
-    """The attention masks a transformers decoder whose every layer attends fully is handed
-    instead of building them: none, so SDPA runs causal. Building them itself, it checks the
-    position ids for packed sequences on the host, which waits for the GPU once a forward (our
-    batches are right-padded, one record a row, so there is nothing to find). None (build them)
-    for decoders with sliding-window layers or without ``layer_types``."""
+    """What to pass a transformers decoder as ``attention_mask`` so that it builds no masks: for a
+    decoder whose every layer attends fully, ``{"full_attention": None}`` (no mask: SDPA runs
+    causal). Left to build them, it checks the position ids for packed sequences on the host, a
+    wait for the GPU every forward (our batches are right-padded, one record a row: there is
+    nothing to find). None (let it build them) for decoders with sliding-window layers or without
+    ``layer_types``."""
     types = getattr(getattr(decoder, "config", None), "layer_types", None)
     return {"full_attention": None} if types and set(types) == {"full_attention"} else None
 
