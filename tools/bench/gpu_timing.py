@@ -17,8 +17,9 @@ def step_figures(timings: dict[str, list[float]], warmup: int, length: int, worl
     * pipelined steps (``timings["start"]``: host clock at each step's start, ``timings["end"]``:
       after the last one and a synchronisation): run as training runs, the host queueing a step
       while the GPU finishes the last; the step time is the median interval between step starts
-      (in the steady state the host cannot run further ahead than one step: the step's
-      data-dependent shapes make it wait). ``tokens_per_s`` is this view's where it was run.
+      (a step no longer waits for the GPU, but the host cannot run further ahead than the CUDA
+      launch queue holds, about a thousand kernels, under one step of the 7B setup: in the steady
+      state the intervals are the GPU's). ``tokens_per_s`` is this view's where it was run.
 
     Tokens/s are per GPU (each rank runs one record of ``length`` tokens a step) and in total."""
     step = float(np.median(timings["step"][warmup:]))

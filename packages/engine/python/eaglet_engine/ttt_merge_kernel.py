@@ -3,9 +3,10 @@
 Why: ``kernels._FlashTTTAttention`` runs flash attention over step 0's keys in up to two blocks and
 merges them, in one softmax, with the per-position keys of steps 1..i (``kernels._merge_forward``
 and ``_merge_backward``, torch math that torch.compile fuses). On the 7B draft at 4096 tokens
-Inductor made four to six kernels of it a step, about 0.57 ms forward and 0.9 ms backward at the
-last steps on an H200, against ~0.05 ms of memory traffic (docs/perf/train.md). Here one program
-takes one (batch, position, key head) and its G query heads, and reads every input once.
+Inductor made four to six kernels of it a step: at the last step 0.57 ms forward and 0.77 ms
+backward on an H200, against 0.075 and 0.157 ms for these kernels (tools/bench/merge_kernel.py,
+docs/perf/train.md). Here one program takes one (batch, position, key head) and its G query
+heads, and reads every input once.
 
 Forward, per program, online over the parts (a running maximum ``m``, sum ``l`` and output):
 each flash block b contributes exp(lse_b) * o_b, each step j the score s_j = scale * q . k_j and
@@ -51,8 +52,8 @@ if triton is not None:
     def _merge_fwd(
         q_ptr, o0_ptr, o1_ptr, lse0_ptr, lse1_ptr, k_ptr, v_ptr, out_ptr, m_ptr,
         T, HKV, G, D, scale,
-        sq_b, sq_h, sq_t,  # q [B, HQ, T, D] (unit stride in D), and o0, o1, out: the same layout
-        so_b, so_h, so_t,
+        sq_b, sq_h, sq_t,  # q [B, HQ, T, D] (unit stride in D)
+        so_b, so_h, so_t,  # out, and the blocks' outputs o0, o1: the same layout
         sl_b, sl_h, sl_t,  # lse [B, HQ, T], and the merged lse: the same layout
         sk_j, sk_b, sk_h, sk_t,  # ks, vs [N, B, HKV, T, D]
         N: tl.constexpr, NB: tl.constexpr, GP: tl.constexpr, DP: tl.constexpr,
