@@ -127,3 +127,17 @@ def test_aux_layers_a_target_does_not_have_are_refused(tmp_path):
         load_adapter(block, device=CPU, dtype=torch.float32)
     with pytest.raises(EngineError, match="cannot import the target adapter module 'no_such_adapter'"):
         load_adapter(_target(**{**engine_target(Path(folder)), "adapter": "no_such_adapter"}), device=CPU, dtype=torch.float32)
+
+
+def test_decoders_with_sliding_window_layers_build_their_own_masks():
+    """``causal_only`` hands a decoder no masks only when every layer attends fully: a sliding
+    window layer needs its mask, and a decoder without ``layer_types`` is left to itself."""
+    from transformers import Qwen2Config, Qwen2Model
+
+    def decoder(**over):
+        cfg = Qwen2Config(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, **over)
+        return Qwen2Model(cfg)
+
+    assert causal_only(decoder()) == {"full_attention": None}
+    assert causal_only(decoder(use_sliding_window=True, sliding_window=8, max_window_layers=1)) is None
+    assert causal_only(torch.nn.Linear(2, 2)) is None
