@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import soft_ce_kernel, ttt_merge_kernel
+from . import soft_ce_kernel, triton_support, ttt_merge_kernel
 
 # Rows per chunk of the fused loss: bounds its fp32 temporaries to chunk x draft_vocab.
 DEFAULT_CHUNK_ROWS = 2048
@@ -239,7 +239,7 @@ class _FlashTTTAttention(torch.autograd.Function):
             out = flashes[0][0]
             ctx.save_for_backward(q, k0, v0, out, *lses)
             return out
-        ctx.triton = ttt_merge_kernel.serves(q)
+        ctx.triton = triton_support.serves(q)  # the merge kernels run
         if ctx.triton:
             # Stacked in the keys' own [B, T, H, D] storage order (a plain copy), seen as [N, B, H, T, D].
             ks, vs = (torch.stack([x.transpose(1, 2) for x in xs]).transpose(2, 3) if xs else None for xs in (rest[0::2], rest[1::2]))

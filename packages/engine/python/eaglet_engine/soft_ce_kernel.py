@@ -24,20 +24,10 @@ t finite or -inf (a masked token) with at least one finite entry a row; NaN is n
 
 from __future__ import annotations
 
-import os
-
 import torch
 from torch import Tensor
 
-try:
-    import triton
-    import triton.language as tl
-except ImportError:  # pragma: no cover - torch wheels without Triton: the torch math stays
-    triton = None
-
-# Triton chose between compiling and interpreting when it was imported (tests set the variable in
-# a subprocess); interpreted, the kernel runs on CPU tensors.
-_INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
+from .triton_support import serves, tl, triton
 
 # Tile width and warps of a program for the draft's 32k vocabulary: 8 tiles a pass, 16 entries of
 # each row per thread. Compiled for sm_90 with the row stride a multiple of 16 elements (32000 is;
@@ -114,12 +104,6 @@ if triton is not None:
                 t = tl.load(t_row + v, mask=inside, other=0.0, eviction_policy="evict_first").to(tl.float32)
                 g = tl.exp(z - m_z) * inv_z - tl.exp(t - m_t) * inv_t
                 tl.store(g_row + v, g.to(grad_ptr.dtype.element_ty), mask=inside)
-
-
-def serves(z: Tensor) -> bool:
-    """Whether the kernel runs for these logits: Triton, and CUDA tensors (CPU ones under Triton's
-    interpreter), fp32 or narrower; fp64 (the tests' references) keeps the torch math."""
-    return triton is not None and z.dtype in (torch.float32, torch.bfloat16, torch.float16) and (z.is_cuda or _INTERPRETED)
 
 
 def soft_cross_entropy_rows(

@@ -26,18 +26,11 @@ fp64); ``tests/test_ttt_merge_kernel.py`` proves the kernels equal them.
 from __future__ import annotations
 
 import math
-import os
 
 import torch
 from torch import Tensor
 
-try:
-    import triton
-    import triton.language as tl
-except ImportError:  # pragma: no cover - torch wheels without Triton: the torch math stays
-    triton = None
-
-_INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
+from .triton_support import tl, triton
 
 # Warps a program. One warp holds a program's [8, 128] tiles in 32 threads, so the reductions over
 # the group's heads stay inside the warp: at the 7B draft's shapes on an H200 the backward took
@@ -151,12 +144,6 @@ if triton is not None:
             tl.store(dv_ptr + j * sk_j + kv_off, dv.to(dv_ptr.dtype.element_ty), mask=dm)
         g_off = b * sg_b + heads[:, None] * sg_h + t * sg_t + d[None, :]
         tl.store(dq_ptr + g_off, dq, mask=mask)
-
-
-def serves(q: Tensor) -> bool:
-    """Whether the kernels run: Triton, and CUDA tensors (CPU ones under Triton's interpreter), fp32
-    or narrower (fp64, the tests' references, keeps the torch math)."""
-    return triton is not None and q.dtype in (torch.float32, torch.bfloat16, torch.float16) and (q.is_cuda or _INTERPRETED)
 
 
 def _lse_view(lse: Tensor, q: Tensor) -> Tensor:
