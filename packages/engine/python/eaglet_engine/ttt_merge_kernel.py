@@ -42,6 +42,24 @@ BACKWARD_WARPS = 1
 if triton is not None:
 
     @triton.jit
+    def _program(T, HKV, G, D, GP: tl.constexpr, DP: tl.constexpr):
+        # This program's record b, key head h and position t, the group's query heads and the
+        # lanes of D (with their masks: GP and DP are G and D rounded up to powers of two).
+        pid = tl.program_id(0).to(tl.int64)
+        t = pid % T
+        h = (pid // T) % HKV
+        b = pid // (T * HKV)
+        g = tl.arange(0, GP)
+        d = tl.arange(0, DP)
+        return b, h, t, h * G + g, d, g < G, d < D
+
+    @triton.jit
+    def _tile(b, heads, t, d, s_b, s_h, s_t):
+        # Offsets of the [heads, D] tile at (b, t) of a [B, H, T, D] tensor with these strides
+        # (unit stride in D).
+        return b * s_b + heads[:, None] * s_h + t * s_t + d[None, :]
+
+    @triton.jit
     def _merge_fwd(
         q_ptr, o0_ptr, o1_ptr, lse0_ptr, lse1_ptr, k_ptr, v_ptr, out_ptr, m_ptr,
         T, HKV, G, D, scale,
@@ -51,18 +69,10 @@ if triton is not None:
         sk_j, sk_b, sk_h, sk_t,  # ks, vs [N, B, HKV, T, D]
         N: tl.constexpr, NB: tl.constexpr, GP: tl.constexpr, DP: tl.constexpr,
     ):  # fmt: skip
-        pid = tl.program_id(0).to(tl.int64)
-        t = pid % T
-        h = (pid // T) % HKV
-        b = pid // (T * HKV)
-        g = tl.arange(0, GP)
-        d = tl.arange(0, DP)
-        heads = h * G + g
-        gm = g < G
-        dm = d < D
+        b, h, t, heads, d, gm, dm = _program(T, HKV, G, D, GP, DP)
         mask = gm[:, None] & dm[None, :]
-        q_off = b * sq_b + heads[:, None] * sq_h + t * sq_t + d[None, :]
-        o_off = b * so_b + heads[:, None] * so_h + t * so_t + d[None, :]
+        q_off = _tile(b, heads, t, d, sq_b, sq_h, sq_t)
+        o_off = _tile(b, heads, t, d, so_b, so_h, so_t)
         l_off = b * sl_b + heads * sl_h + t * sl_t
         q = tl.load(q_ptr + q_off, mask=mask, other=0.0).to(tl.float32)
         m = tl.load(lse0_ptr + l_off, mask=gm, other=0.0)
@@ -106,19 +116,11 @@ if triton is not None:
         sg_b, sg_h, sg_t,  # dq (fp32)
         N: tl.constexpr, NB: tl.constexpr, GP: tl.constexpr, DP: tl.constexpr,
     ):  # fmt: skip
-        pid = tl.program_id(0).to(tl.int64)
-        t = pid % T
-        h = (pid // T) % HKV
-        b = pid // (T * HKV)
-        g = tl.arange(0, GP)
-        d = tl.arange(0, DP)
-        heads = h * G + g
-        gm = g < G
-        dm = d < D
+        b, h, t, heads, d, gm, dm = _program(T, HKV, G, D, GP, DP)
         mask = gm[:, None] & dm[None, :]
-        q_off = b * sq_b + heads[:, None] * sq_h + t * sq_t + d[None, :]
-        o_off = b * so_b + heads[:, None] * so_h + t * so_t + d[None, :]
-        d_off = b * sd_b + heads[:, None] * sd_h + t * sd_t + d[None, :]
+        q_off = _tile(b, heads, t, d, sq_b, sq_h, sq_t)
+        o_off = _tile(b, heads, t, d, so_b, so_h, so_t)
+        d_off = _tile(b, heads, t, d, sd_b, sd_h, sd_t)
         l_off = b * sl_b + heads * sl_h + t * sl_t
         dout = tl.load(dout_ptr + d_off, mask=mask, other=0.0).to(tl.float32)
         merged = tl.load(m_ptr + l_off, mask=gm, other=0.0)
@@ -142,8 +144,7 @@ if triton is not None:
             dv = tl.sum(p[:, None] * dout, 0)
             tl.store(dk_ptr + j * sk_j + kv_off, dk.to(dk_ptr.dtype.element_ty), mask=dm)
             tl.store(dv_ptr + j * sk_j + kv_off, dv.to(dv_ptr.dtype.element_ty), mask=dm)
-        g_off = b * sg_b + heads[:, None] * sg_h + t * sg_t + d[None, :]
-        tl.store(dq_ptr + g_off, dq, mask=mask)
+        tl.store(dq_ptr + _tile(b, heads, t, d, sg_b, sg_h, sg_t), dq, mask=mask)
 
 
 def _lse_view(lse: Tensor, q: Tensor) -> Tensor:
