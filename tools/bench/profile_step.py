@@ -104,9 +104,14 @@ def annotate_phases() -> None:
     wrap(torch.optim.AdamW, "step", "optimizer")
 
 
-def by_phase(events: list[dict], step: list[dict]) -> list[str]:
-    """The step's kernels grouped by the phase whose range was open on the host when each was
-    launched: on the launching thread; else, for a thread with no range of its own, the main
+# Kernel names that mark GEMMs and attention kernels.
+GEMM_KERNELS = ("nvjet", "gemm", "cutlass", "xmma")
+ATTENTION_KERNELS = ("sdpa", "flash", "fmha")
+
+
+def kernel_phases(events: list[dict]):
+    """kernel -> (the phase whose range was open on the host when it was launched, its launch
+    event or None): on the launching thread; else, for a thread with no range of its own, the main
     thread's "draft backward" if open (the autograd engine's thread launches the backward);
     everything else is the data thread's (the audio encoder, a batch ahead) or the trainer's glue."""
     # Launches through the runtime (cudaLaunchKernel) or the driver (cuLaunchKernel: Triton's, cuBLAS's)
@@ -114,25 +119,32 @@ def by_phase(events: list[dict], step: list[dict]) -> list[str]:
     ranges = [e for e in events if e.get("cat") == "user_annotation" and e.get("name") in PHASES]
     range_threads = {r["tid"] for r in ranges}
 
-    def phase(kernel: dict) -> str:
+    def phase(kernel: dict) -> tuple[str, dict | None]:
         launch = launches.get(kernel.get("args", {}).get("correlation"))
         if launch is None:
-            return "unattributed"
+            return "unattributed", None
         ts = launch["ts"]
         open_ = [r for r in ranges if r["ts"] <= ts <= r["ts"] + r["dur"]]
         same = [r for r in open_ if r["tid"] == launch["tid"]]
         if not same and launch["tid"] not in range_threads:
             same = [r for r in open_ if r["name"] == "draft backward"]
         pick = min(same, key=lambda r: r["dur"], default=None)
-        return pick["name"] if pick else "outside the phases (data thread, glue)"
+        return (pick["name"] if pick else "outside the phases (data thread, glue)"), launch
 
+    return phase
+
+
+def by_phase(events: list[dict], step: list[dict]) -> list[str]:
+    """The step's kernels grouped by phase (``kernel_phases``): count, GPU time, GEMM time and the
+    idle time before them."""
+    phase = kernel_phases(events)
     rows: dict[str, list] = {}
     prev_end = None
     for e in step:
-        r = rows.setdefault(phase(e), [0, 0.0, 0.0, 0.0])
+        r = rows.setdefault(phase(e)[0], [0, 0.0, 0.0, 0.0])
         r[0] += 1
         r[1] += e["dur"]
-        if any(s in e["name"].lower() for s in ("nvjet", "gemm", "cutlass", "xmma")):
+        if any(s in e["name"].lower() for s in GEMM_KERNELS):
             r[2] += e["dur"]
         if prev_end is not None:
             r[3] += max(0.0, e["ts"] - prev_end)
@@ -168,7 +180,7 @@ def by_op(events: list[dict], step: list[dict], top: int = 12) -> list[str]:
     launched them (the aten op, or the compiled graph), per phase: where the non-GEMM time goes."""
     import bisect
 
-    launches = {e["args"]["correlation"]: e for e in events if e.get("cat") in ("cuda_runtime", "cuda_driver") and "correlation" in e.get("args", {})}
+    phase = kernel_phases(events)
     ops: dict[int, list[dict]] = {}
     for e in events:
         if e.get("cat") == "cpu_op" and e.get("dur", 0) > 0:
@@ -177,7 +189,6 @@ def by_op(events: list[dict], step: list[dict], top: int = 12) -> list[str]:
     for tid, lst in ops.items():
         lst.sort(key=lambda e: e["ts"])
         starts[tid] = [e["ts"] for e in lst]
-    ranges = [e for e in events if e.get("cat") == "user_annotation" and e.get("name") in PHASES]
 
     def op_of(launch: dict) -> str:
         lst, st = ops.get(launch["tid"], []), starts.get(launch["tid"], [])
@@ -192,19 +203,13 @@ def by_op(events: list[dict], step: list[dict], top: int = 12) -> list[str]:
             return "(no host op)"
         return f"{outer} > {inner}" if outer and outer != inner else inner
 
-    def phase_of(launch: dict) -> str:
-        open_ = [r for r in ranges if r["ts"] <= launch["ts"] <= r["ts"] + r["dur"]]
-        same = [r for r in open_ if r["tid"] == launch["tid"]] or [r for r in open_ if r["name"] == "draft backward"]
-        pick = min(same, key=lambda r: r["dur"], default=None)
-        return pick["name"] if pick else "other"
-
     table: dict[str, dict[str, list]] = {}
     for k in step:
         name = k["name"].lower()
-        if any(s in name for s in ("nvjet", "gemm", "cutlass", "xmma", "sdpa", "flash", "fmha")):
+        if any(s in name for s in (*GEMM_KERNELS, *ATTENTION_KERNELS)):
             continue
-        launch = launches.get(k.get("args", {}).get("correlation"))
-        ph, op = (phase_of(launch), op_of(launch)) if launch else ("unattributed", "?")
+        ph, launch = phase(k)
+        op = op_of(launch) if launch else "?"
         r = table.setdefault(ph, {}).setdefault(op, [0, 0.0])
         r[0] += 1
         r[1] += k["dur"]
