@@ -100,7 +100,7 @@ def annotate_phases() -> None:
     wrap(trainer_mod, "target_signals", "target signals")
     wrap(TTTObjective, "forward", "draft forward")
     wrap(torch.Tensor, "backward", "draft backward")
-    wrap(torch.nn.utils, "clip_grad_norm_", "clip")
+    wrap(tt.Trainer, "clip_and_step", "clip")  # the norm (and its scaling pass where it has one)
     wrap(torch.optim.AdamW, "step", "optimizer")
 
 

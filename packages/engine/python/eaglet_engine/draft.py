@@ -300,15 +300,15 @@ class DraftAttention(nn.Module):
         self.o_proj = nn.Linear(cfg.num_attention_heads * cfg.head_dim, cfg.hidden_size, bias=False)
         self.rotary = RotaryEmbedding(cfg.head_dim, cfg.rope_theta)
 
-    def project(self, x: Tensor, position_ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def project(self, x: Tensor, position_ids: Tensor, query_start: int = 0) -> tuple[Tensor, Tensor, Tensor]:
         """q, k, v with rope applied, as [B, H, T, D] views of [B, T, H, D] storage (the layout
-        flash kernels read without copies)."""
+        flash kernels read without copies); q only from row ``query_start`` on."""
         b, t, _ = x.shape
-        q = self.q_proj(x).view(b, t, self.num_heads, self.head_dim).transpose(1, 2)
+        q = self.q_proj(x[:, query_start:]).view(b, t - query_start, self.num_heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(b, t, self.num_kv_heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(x).view(b, t, self.num_kv_heads, self.head_dim).transpose(1, 2)
-        cos, sin = self.rotary(position_ids, q.dtype)
-        return apply_rotary(q, cos, sin), apply_rotary(k, cos, sin), v
+        cos, sin = self.rotary(position_ids, k.dtype)
+        return apply_rotary(q, cos[:, :, query_start:], sin[:, :, query_start:]), apply_rotary(k, cos, sin), v
 
     def output(self, attn: Tensor) -> Tensor:
         b, _, t, _ = attn.shape
@@ -342,10 +342,10 @@ class DraftDecoderLayer(nn.Module):
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.mlp = DraftMLP(cfg)
 
-    def attention_inputs(self, embeds: Tensor, hidden: Tensor, position_ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def attention_inputs(self, embeds: Tensor, hidden: Tensor, position_ids: Tensor, query_start: int = 0) -> tuple[Tensor, Tensor, Tensor]:
         """Everything before the attention kernel: both norms, the concatenation, q/k/v, rope."""
         x = torch.cat([self.input_layernorm(embeds), self.hidden_norm(hidden)], dim=-1)
-        return self.self_attn.project(x, position_ids)
+        return self.self_attn.project(x, position_ids, query_start)
 
     def output(self, hidden: Tensor, attn: Tensor) -> Tensor:
         """Everything after it: o_proj, residual, post-attention norm, MLP, residual."""
@@ -355,14 +355,17 @@ class DraftDecoderLayer(nn.Module):
     def forward(self, embeds: Tensor, hidden: Tensor, position_ids: Tensor, cache: TTTCache | KVCache, query_start: int = 0) -> Tensor:
         """``query_start``: keys and values of every row, queries (and outputs) from this row on
         (the training-time test's first step; see ``TTTCache``)."""
-        q, k, v = self._attention_inputs(embeds, hidden, position_ids)
-        attn = cache.attend(q[:, :, query_start:], k, v, self.self_attn.scale)
+        # Queries only where outputs are wanted: the rows before query_start would be projected,
+        # rotated and then dropped, forward and backward (step 0 keeps keys on rows no loss reads,
+        # e.g. a 30 s clip's 750 audio placeholders).
+        q, k, v = self._attention_inputs(embeds, hidden, position_ids, query_start)
+        attn = cache.attend(q, k, v, self.self_attn.scale)
         return self._output(hidden[:, query_start:], attn)
 
     # The two halves around the attention kernel, replaced by compiled versions by
     # ``Eagle3Draft.fuse`` (the kernel itself and the caches stay eager).
-    def _attention_inputs(self, embeds: Tensor, hidden: Tensor, position_ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        return self.attention_inputs(embeds, hidden, position_ids)
+    def _attention_inputs(self, embeds: Tensor, hidden: Tensor, position_ids: Tensor, query_start: int = 0) -> tuple[Tensor, Tensor, Tensor]:
+        return self.attention_inputs(embeds, hidden, position_ids, query_start)
 
     def _output(self, hidden: Tensor, attn: Tensor) -> Tensor:
         return self.output(hidden, attn)

@@ -285,14 +285,21 @@ class _FlashTTTAttention(torch.autograd.Function):
         return None, None, dq, dk0, dv0, *grads
 
 
-def _sum_rounded_once(parts: list[Tensor]) -> Tensor:
-    """The parts of dq summed in fp32 (fp64 in tests) and rounded once to the first's dtype: one
-    kernel when compiled (eager, the casts and additions were 1.2 ms of the 7B step's backward)."""
+def sum_in_fp32(parts: Sequence[Tensor], dtype: torch.dtype) -> Tensor:
+    """The parts summed in fp32 (fp64 stays fp64) and rounded once to ``dtype``: one kernel when
+    compiled."""
     acc = torch.promote_types(parts[0].dtype, torch.float32)
     total = parts[0].to(acc)
     for part in parts[1:]:
         total = total + part
-    return total.to(parts[0].dtype)
+    return total.to(dtype)
+
+
+def _sum_rounded_once(parts: list[Tensor]) -> Tensor:
+    """The parts of dq summed in fp32 and rounded once to the first's dtype (eager, the casts and
+    additions were 1.2 ms of the 7B step's backward). Its own function, so its compiled variants
+    (one per number of parts) count against their own recompile limit."""
+    return sum_in_fp32(parts, parts[0].dtype)
 
 
 def _key_blocks(k0: Tensor, v0: Tensor, s: int) -> list[tuple[Tensor, Tensor, bool]]:
@@ -395,7 +402,9 @@ class _DeliverGradient(torch.autograd.Function):
     @staticmethod
     def backward(ctx, upstream: Tensor):
         (grad_sum,) = ctx.saved_tensors
-        return (grad_sum * upstream.to(grad_sum.dtype)).to(ctx.dtype), None
+        # One pass: the product is written in the weight's dtype (fp32 over a bf16 sum).
+        out = torch.empty_like(grad_sum, dtype=ctx.dtype)
+        return torch.mul(grad_sum, upstream.to(grad_sum.dtype), out=out), None
 
 
 class _FusedSoftCrossEntropy(torch.autograd.Function):

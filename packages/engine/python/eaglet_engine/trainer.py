@@ -360,12 +360,7 @@ class Trainer(CheckpointState):
                 total, s = self.micro_step(batch, normalisers)
             objective += total.double()
             stats += s.double()
-        clip = self.cfg.optimizer.grad_clip
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
-        if hasattr(grad_norm, "full_tensor"):  # FSDP2: a DTensor
-            grad_norm = grad_norm.full_tensor()
-        self.optimizer.step()
+        grad_norm = self.clip_and_step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
@@ -382,6 +377,30 @@ class Trainer(CheckpointState):
             tokens=tokens,
             seconds=time.perf_counter() - start,
         )
+
+    def clip_and_step(self) -> Tensor:
+        """Scales the gradients down to a global norm of at most ``grad_clip`` (0: no limit) and
+        steps the optimizer; returns the norm before clipping.
+
+        Fused AdamW divides every gradient by the ``grad_scale`` tensor it is given (the hook
+        torch.amp.GradScaler uses), in the kernel that reads them anyway; the clip factor travels
+        that way instead of a multiplication pass over every gradient first (0.8 ms of the 7B
+        step on an H200, docs/perf/train.md). FSDP2's sharded gradients take the usual path."""
+        clip = self.cfg.optimizer.grad_clip
+        max_norm = clip if clip > 0 else float("inf")
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        grads = [p.grad for p in params if p.grad is not None]
+        if self.optimizer.defaults.get("fused") and not any(hasattr(g, "full_tensor") for g in grads):
+            grad_norm = torch.nn.utils.get_total_norm(grads)
+            # clip_grad_norm_'s factor, as the divisor the kernel wants.
+            factor = (max_norm / (grad_norm + 1e-6)).clamp(max=1.0)
+            self.optimizer.grad_scale = factor.reciprocal() if clip > 0 else None  # type: ignore[attr-defined]
+        else:
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+            if hasattr(grad_norm, "full_tensor"):  # FSDP2: a DTensor
+                grad_norm = grad_norm.full_tensor()
+        self.optimizer.step()
+        return grad_norm
 
     # ------------------------------------------------------------------------------------------
     # loop

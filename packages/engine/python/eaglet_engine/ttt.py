@@ -33,6 +33,7 @@ reference).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -40,6 +41,7 @@ from torch import Tensor, nn
 
 from .draft import Eagle3Draft, TTTCache, ttt_attention_kernel
 from .kernels import DEFAULT_CHUNK_ROWS, HeadGradient, compiled_if, fused_soft_cross_entropy
+from .step_weights import StepWeights
 
 
 def soft_cross_entropy_reference(logits: Tensor, target_logits: Tensor, row_weight: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -99,6 +101,11 @@ def shift_left(x: Tensor, by: int) -> Tensor:
     return torch.cat([x[:, by:], pad], dim=1)
 
 
+def _using(weights: StepWeights | None, i: int):
+    """Step i's weights when the objective casts them (``weights_dtype``), else the parameters."""
+    return weights.use(i) if weights is not None else contextlib.nullcontext()
+
+
 def head_input_rows(draft: Eagle3Draft, hidden: Tensor, b: Tensor, t: Tensor) -> Tensor:
     """What lm_head reads at the rows a loss counts, in one function so that torch.compile fuses
     the row gather into the final norm, forward and backward (eager, the gather, the norm's five
@@ -115,12 +122,12 @@ class TTTObjective(nn.Module):
     fuses the kernels' elementwise work with torch.compile.
 
     ``weights_dtype`` (bf16/fp16 training over fp32 weights): every floating parameter is cast to it
-    once per forward, and every step of the unroll uses those copies. Left to autocast, a weight is
-    cast again at each step inside the compiled layer (autocast's cast cache does not reach into
-    compiled code), and each step's weight gradient is cast back and added to the fp32 ``.grad``
-    on its own: on the 7B draft at 4096 tokens that was 17 ms of a 256 ms step on an H200
-    (docs/perf/train.md). The steps' weight gradients are then summed in that dtype before the one
-    cast back (the GEMMs produce them in it anyway).
+    once per forward, and every step of the unroll uses that copy (``StepWeights``: one alias per
+    step, whose gradients are summed in fp32 in one pass). Left to autocast, a weight is cast again
+    at each step inside the compiled layer (autocast's cast cache does not reach into compiled
+    code), and each step's weight gradient is cast back and added to the fp32 ``.grad`` on its
+    own: on the 7B draft at 4096 tokens that was 17 ms of a 256 ms step on an H200
+    (docs/perf/train.md).
     """
 
     def __init__(
@@ -144,14 +151,9 @@ class TTTObjective(nn.Module):
         self.compiled = compiled
         self.weights_dtype = weights_dtype
 
-    def forward(self, batch: TTTBatch, normalisers: Tensor, *, cast: bool = True) -> tuple[Tensor, Tensor]:
-        """``cast``: cast the weights to ``weights_dtype`` first (the call that runs the unroll on
-        the cast copies passes False)."""
-        if cast and self.weights_dtype is not None:
-            low = {n: p.to(self.weights_dtype) for n, p in self.named_parameters() if p.is_floating_point() and p.dtype != self.weights_dtype}
-            if low:
-                return torch.func.functional_call(self, low, (batch, normalisers), {"cast": False})
+    def forward(self, batch: TTTBatch, normalisers: Tensor) -> tuple[Tensor, Tensor]:
         draft = self.draft
+        weights = StepWeights(draft, self.weights_dtype, self.steps, compiled=self.compiled) if self.weights_dtype is not None else None
         b = batch.input_ids.shape[0]
         firsts, start, end = self._rows_plan(batch)
         # Only rows [start, end) are read by some loss: step 0 needs keys on [0, end) (every
@@ -160,7 +162,8 @@ class TTTObjective(nn.Module):
         # placeholders come first and are never counted, so this skips most of their rows.
         positions = torch.arange(end, device=batch.input_ids.device).expand(b, end)
         cache = TTTCache(self.kernel)
-        hidden = draft.project(batch.taps[:, :end])
+        with _using(weights, 0):
+            hidden = draft.project(batch.taps[:, :end])
         acc = torch.promote_types(hidden.dtype, torch.float32)  # fp32 (fp64 in tests)
         total = hidden.new_zeros((), dtype=acc)
         head_grad = HeadGradient()
@@ -172,27 +175,30 @@ class TTTObjective(nn.Module):
         for i in range(self.steps):
             # Inputs shift left by one more token each step: position t embeds token t+1+i.
             ids = shift_left(batch.input_ids, 1 + i)[:, :end]
-            # Rope positions advance with the step (the draft's i-th token sits at t+i).
-            if i == 0:
-                hidden = draft.step(draft.embed(ids), hidden, positions, cache, query_start=start)
-            else:
-                hidden = draft.step(draft.embed(ids[:, start:]), hidden, positions[:, start:] + i, cache)
             # Step i reads the targets at positions p >= 1 + i from row t = p - 1 - i: the needed
             # rows from firsts[i] on (they are ordered by position).
             k = firsts[i]
             bi, ti = batch.needed[0][k:], batch.needed[1][k:] - (1 + i)
-            x = compiled_if(head_input_rows, self.compiled)(draft, hidden, bi, ti - start)
             target, counts = batch.target_logits[k:], in_draft[k:]
             weight = (self.decay**i) / normalisers[i]  # this step's loss factor in the total
-            if self.fused:
-                loss_sum, correct = fused_soft_cross_entropy(
-                    x, draft.lm_head.weight, target, self.chunk_rows, compiled=self.compiled, head_grad=(head_grad, weight), row_weight=counts.float()
-                )
-            else:
-                loss_sum, correct = soft_cross_entropy_reference(draft.lm_head(x).to(acc), target, counts)
+            with _using(weights, i):
+                # Rope positions advance with the step (the draft's i-th token sits at t+i).
+                if i == 0:
+                    hidden = draft.step(draft.embed(ids), hidden, positions, cache, query_start=start)
+                else:
+                    hidden = draft.step(draft.embed(ids[:, start:]), hidden, positions[:, start:] + i, cache)
+                x = compiled_if(head_input_rows, self.compiled)(draft, hidden, bi, ti - start)
+                if self.fused:
+                    loss_sum, correct = fused_soft_cross_entropy(
+                        x, draft.lm_head.weight, target, self.chunk_rows, compiled=self.compiled, head_grad=(head_grad, weight), row_weight=counts.float()
+                    )
+                else:
+                    loss_sum, correct = soft_cross_entropy_reference(draft.lm_head(x).to(acc), target, counts)
             total = total + weight * loss_sum.to(acc)
             stats.append(torch.stack([loss_sum.detach().float(), (correct & (counts > 0)).sum().float(), counts.sum().float()]))
-        total = total + head_grad.attach(draft.lm_head.weight)  # lm_head's gradient, summed over the steps
+        # lm_head's gradient, summed over the steps, straight to the parameter (outside the steps'
+        # weights: in its own dtype, with no cast back).
+        total = total + head_grad.attach(draft.lm_head.weight)
         return total, torch.stack(stats)
 
     def _rows_plan(self, batch: TTTBatch) -> tuple[list[int], int, int]:

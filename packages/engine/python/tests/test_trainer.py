@@ -192,3 +192,36 @@ def test_a_run_states_where_the_draft_started_what_it_computes_in_and_shows_eval
     # The eval row carries the objective the train rows log as `loss`: decay^i x ploss_i summed.
     ev = fresh["eval"]
     assert ev["loss"] == pytest.approx(sum(0.8**i * ev[f"ploss_{i}"] for i in range(3)))
+
+
+@pytest.mark.parametrize("grad_clip", [0.5, 0.0])
+def test_the_clip_travels_into_fused_adamw_as_the_divisor_of_its_gradients(grad_clip):
+    """clip_and_step with fused AdamW (the GPU's optimizer; its CPU kernel is the same contract):
+    no multiplication pass, the clip factor goes in as ``grad_scale``. Moments and weights equal
+    clip_grad_norm_ followed by an unfused step; the returned norm is the norm before clipping."""
+    from types import SimpleNamespace
+
+    torch.manual_seed(0)
+    start = [torch.randn(64, 16), torch.randn(16)]
+    grads = [torch.randn(64, 16) * 3, torch.randn(16)]
+
+    def model_and_optimizer(fused):
+        model = torch.nn.ParameterList([torch.nn.Parameter(w.clone()) for w in start])
+        for p, g in zip(model, grads, strict=True):
+            p.grad = g.clone()
+        return model, torch.optim.AdamW(model.parameters(), lr=0.1, weight_decay=0.01, fused=fused)
+
+    model, optimizer = model_and_optimizer(fused=True)
+    this = SimpleNamespace(cfg=SimpleNamespace(optimizer=SimpleNamespace(grad_clip=grad_clip)), model=model, optimizer=optimizer)
+    norm = Trainer.clip_and_step(this)
+
+    ref_model, ref_optimizer = model_and_optimizer(fused=False)
+    ref_norm = torch.nn.utils.clip_grad_norm_(ref_model.parameters(), grad_clip if grad_clip > 0 else float("inf"))
+    ref_optimizer.step()
+
+    assert norm.item() == pytest.approx(ref_norm.item(), rel=1e-6)
+    assert ref_norm.item() > 0.5  # the clip acts in the 0.5 case
+    for p, q in zip(model, ref_model, strict=True):
+        # exp_avg is (1 - beta1) x the clipped gradient: it shows the factor (Adam's first update does not).
+        torch.testing.assert_close(optimizer.state[p]["exp_avg"], ref_optimizer.state[q]["exp_avg"], rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-6, atol=1e-7)
