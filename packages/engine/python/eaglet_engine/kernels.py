@@ -375,8 +375,9 @@ class HeadGradient:
     loss calls then give the weight no gradient of their own.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, compiled: bool = False) -> None:
         self.sum: Tensor | None = None
+        self.compiled = compiled  # the hand-over's scaling and cast as one compiled kernel
 
     def add(self, grad_logits: Tensor, x: Tensor, scale: Tensor) -> None:
         xs = x * scale.to(x.dtype)
@@ -389,22 +390,28 @@ class HeadGradient:
         """A zero scalar (in ``weight``'s dtype) through which the summed gradient reaches ``weight``."""
         if self.sum is None or not weight.requires_grad:
             return weight.detach().new_zeros(())
-        return _DeliverGradient.apply(weight, self.sum)
+        return _DeliverGradient.apply(weight, self.sum, self.compiled)
+
+
+def _scaled_to(grad_sum: Tensor, upstream: Tensor, dtype: torch.dtype) -> Tensor:
+    """grad_sum * upstream, computed in fp32 (fp64 stays fp64) and written in ``dtype``: one pass
+    when compiled. Eager torch.mul into an fp32 ``out`` from a bf16 sum took 0.56 ms of the 7B
+    step on an H200, four times what its memory traffic takes at the card's bandwidth."""
+    acc = torch.promote_types(grad_sum.dtype, torch.float32)
+    return (grad_sum.to(acc) * upstream.to(acc)).to(dtype)
 
 
 class _DeliverGradient(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, weight: Tensor, grad_sum: Tensor) -> Tensor:
+    def forward(ctx, weight: Tensor, grad_sum: Tensor, compiled: bool) -> Tensor:
         ctx.save_for_backward(grad_sum)
-        ctx.dtype = weight.dtype
+        ctx.dtype, ctx.compiled = weight.dtype, compiled
         return weight.new_zeros(())
 
     @staticmethod
     def backward(ctx, upstream: Tensor):
         (grad_sum,) = ctx.saved_tensors
-        # One pass: the product is written in the weight's dtype (fp32 over a bf16 sum).
-        out = torch.empty_like(grad_sum, dtype=ctx.dtype)
-        return torch.mul(grad_sum, upstream.to(grad_sum.dtype), out=out), None
+        return compiled_if(_scaled_to, ctx.compiled)(grad_sum, upstream, ctx.dtype), None, None
 
 
 class _FusedSoftCrossEntropy(torch.autograd.Function):

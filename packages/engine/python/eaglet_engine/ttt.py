@@ -166,7 +166,7 @@ class TTTObjective(nn.Module):
             hidden = draft.project(batch.taps[:, :end])
         acc = torch.promote_types(hidden.dtype, torch.float32)  # fp32 (fp64 in tests)
         total = hidden.new_zeros((), dtype=acc)
-        head_grad = HeadGradient()
+        head_grad = HeadGradient(compiled=self.compiled)
         # A row counts where the target's argmax is a draft token: a weight of 1, else 0 (its loss
         # and gradient vanish, and it is never correct). Weights rather than a selection keep every
         # shape known on the host: nothing here waits for the GPU.

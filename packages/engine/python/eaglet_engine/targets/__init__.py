@@ -319,6 +319,7 @@ def target_signals(
         rows = slice(start, min(start + chunk_rows, n))
         full = final_hidden[bi[rows], ti[rows]] @ lm_head_weight.t()  # [rows, vocab]
         in_draft[bi[rows], ti[rows]] = row_argmax(full, table).bool()
-        logits[rows] = full[:, draft_to_target]
+        # Written straight into the output (``full[:, ids]`` made a copy first).
+        torch.index_select(full, 1, draft_to_target, out=logits[rows])
         del full
     return logits, target_row, in_draft
