@@ -36,7 +36,7 @@ def main() -> None:
         de.VARIANTS[name]()
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(config_mod.parse(de.base_config(args.target, [args.train], [], args.vocab, out), "train")).build()
-        batch = trainer.target_step(trainer.to_device(collate(trainer.train_data, list(range(8)))))
+        batch = trainer.target_step(trainer.to_device(trainer.prepare(collate(trainer.train_data, list(range(8))))))
     draft, layer, valid = trainer.draft, trainer.draft.midlayer, batch.valid
     width = batch.taps.shape[-1] // 3
     with torch.no_grad():
