@@ -291,10 +291,11 @@ class Trainer(CheckpointState):
 
     def to_device(self, batch: TargetBatch) -> TargetBatch:
         """The batch's tensors on the training device; ``needed`` stays on the host (see
-        ``target_step``)."""
+        ``target_step``). Only a prepared batch: without ``prepare`` the target would run with
+        none of its media inputs, silently (a tool once measured a target that heard no audio)."""
         d = self.env.device
-        if batch.needed is None:  # not prepared (tools that step the trainer by hand)
-            batch.needed = needed_rows(batch.loss_mask, batch.valid)
+        if batch.needed is None:
+            raise ValueError("Trainer.to_device: the batch was not prepared; call Trainer.prepare first (media inputs, checks, the rows the signals need)")
         batch.inputs = {k: v.to(d, non_blocking=True) for k, v in batch.inputs.items()}
         batch.input_ids = batch.input_ids.to(d, non_blocking=True)
         batch.loss_mask = batch.loss_mask.to(d, non_blocking=True)

@@ -48,6 +48,13 @@ def _metrics(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
+def test_an_unprepared_batch_is_refused_not_run_without_its_media(world, tmp_path):
+    trainer = Trainer(_cfg(world, tmp_path)).build()
+    with pytest.raises(ValueError, match="not prepared; call Trainer.prepare"):
+        trainer.to_device(collate(trainer.train_data, [0]))
+    assert trainer.to_device(trainer.prepare(collate(trainer.train_data, [0]))).needed is not None
+
+
 def test_a_few_hundred_steps_drive_acc0_far_above_chance(world, tmp_path):
     cfg = _cfg(world, tmp_path, epochs=100, maxSteps=240, logEvery=40, evalData=[str(world["train"])], plot=True)
     trainer = Trainer(cfg).build()
