@@ -33,8 +33,12 @@ def step_figures(timings: dict[str, list[float]], warmup: int, length: int, worl
         steps_timed=len(timings["step"]) - warmup,
     )
     if timings.get("start") and timings.get("end"):
-        pipelined = float(np.median(np.diff([*timings["start"], timings["end"][-1]])))
-        out.update(pipelined_step_s=round(pipelined, 4), pipelined_steps=len(timings["start"]))
+        intervals = np.diff([*timings["start"], timings["end"][-1]])
+        pipelined = float(np.median(intervals))
+        # Every interval too: the median of the same code moved by 8% between runs on one card
+        # (docs/perf/train.md, 2026-12-03); whether a few steps or all of them were slower tells
+        # a pause (collection, a stalled data thread) from a slower steady state.
+        out.update(pipelined_step_s=round(pipelined, 4), pipelined_steps=len(timings["start"]), pipelined_intervals_ms=[round(1e3 * x, 2) for x in intervals])
         step = pipelined
     out.update(tokens_per_s=round(length / step, 1), tokens_per_s_total=round(world_size * length / step, 1))
     return out

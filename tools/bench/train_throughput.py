@@ -153,6 +153,14 @@ class BenchTrainer(Trainer):
         if self.env.device.type == "cuda":
             torch.cuda.synchronize()
 
+    def prepare(self, batch):
+        """The data thread's work on a batch, timed on the host (``prepare_ms``): run beside the
+        step, it must keep up with it, or pipelined steps wait for their batches."""
+        t0 = time.perf_counter()
+        out = super().prepare(batch)
+        self.timings["prepare"].append(time.perf_counter() - t0)
+        return out
+
     def target_step(self, batch):
         timed = self.clock.synced(self.step)  # pipelined steps time only whole steps
         if timed:
@@ -315,7 +323,7 @@ def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: di
     trainer = BenchTrainer.__new__(BenchTrainer)
     Trainer.__init__(trainer, cfg, env=denv)
     trainer.target_obj = target
-    trainer.timings = {"target": [], "step": [], "start": [], "end": []}
+    trainer.timings = {"target": [], "step": [], "start": [], "end": [], "prepare": []}
     trainer.clock = clock
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -345,6 +353,7 @@ def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: di
         torch.cuda.empty_cache()
     if not result.get("oom"):
         result.update(step_figures(timings, args.warmup, length, denv.world_size))
+        result["prepare_ms"] = [round(1e3 * x, 1) for x in timings["prepare"]]
     return result
 
 
