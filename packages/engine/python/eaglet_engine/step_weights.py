@@ -49,10 +49,11 @@ class StepWeights:
     parameters themselves (in their dtype), so DDP's hooks and the optimizer see them as usual."""
 
     def __init__(self, module: nn.Module, dtype: torch.dtype, uses: int, *, compiled: bool = False) -> None:
-        self.module = module
         params = {n: p for n, p in module.named_parameters() if p.is_floating_point() and p.dtype != dtype}
-        aliases = {n: _CastForUses.apply(p, dtype, uses, compiled) if p.requires_grad else (p.detach().to(dtype),) * uses for n, p in params.items()}
-        self.per_use = [{n: a[i] for n, a in aliases.items()} for i in range(uses)]
+        # Where each parameter lives, found once (``use`` runs at every step of every unroll).
+        self.slots = [(module.get_submodule(owner), attr) for owner, _, attr in (n.rpartition(".") for n in params)]
+        aliases = [_CastForUses.apply(p, dtype, uses, compiled) if p.requires_grad else (p.detach().to(dtype),) * uses for p in params.values()]
+        self.per_use = [[a[i] for a in aliases] for i in range(uses)]
 
     @contextmanager
     def use(self, i: int) -> Iterator[None]:
@@ -61,9 +62,7 @@ class StepWeights:
         ``nn.Parameter`` there)."""
         swapped: list[tuple[nn.Module, str, Tensor]] = []
         try:
-            for name, tensor in self.per_use[i].items():
-                owner_name, _, attr = name.rpartition(".")
-                owner = self.module.get_submodule(owner_name)
+            for (owner, attr), tensor in zip(self.slots, self.per_use[i], strict=True):
                 swapped.append((owner, attr, owner._parameters[attr]))
                 owner._parameters[attr] = tensor
             yield
