@@ -1,7 +1,14 @@
-"""What the GPU benchmarks measure the same way: the copy bandwidth the floors are computed from,
-and the training benchmarks' step figures (eaglet's and the reference trainer's rows alike)."""
+"""What the GPU benchmarks measure the same way: the copy bandwidth and product rate the floors
+are computed from, the card's clock and power while they run, and the training benchmarks' step
+figures (eaglet's and the reference trainer's rows alike)."""
 
 from __future__ import annotations
+
+import datetime
+import shutil
+import subprocess
+import tempfile
+import time
 
 import numpy as np
 import torch
@@ -16,10 +23,14 @@ def step_figures(timings: dict[str, list[float]], warmup: int, length: int, worl
       apart; medians after ``warmup`` steps.
     * pipelined steps (``timings["start"]``: host clock at each step's start, ``timings["end"]``:
       after the last one and a synchronisation): run as training runs, the host queueing a step
-      while the GPU finishes the last; the step time is the median interval between step starts
-      (a step no longer waits for the GPU, but the host cannot run further ahead than the CUDA
-      launch queue holds, about a thousand kernels, under one step of the 7B setup: in the steady
-      state the intervals are the GPU's). ``tokens_per_s`` is this view's where it was run.
+      while the GPU finishes the last. The step time is their span over their count: the mean
+      interval between step starts, the last one ending at the synchronisation. Not the median:
+      the intervals alternate between about 110 and 295 ms on an H200 at 4096 (the host runs a
+      step ahead, then waits on the full launch queue for two), and the median of such a series
+      lands anywhere between its two modes: it read 18.6k-20.2k tokens/s over five runs of the
+      same code on one card, 2026-12-03, while each pair of intervals held at 400-410 ms. The
+      median is kept beside it (``pipelined_median_interval_s``), with every interval.
+      ``tokens_per_s`` is this view's where it was run.
 
     Tokens/s are per GPU (each rank runs one record of ``length`` tokens a step) and in total."""
     step = float(np.median(timings["step"][warmup:]))
@@ -33,12 +44,15 @@ def step_figures(timings: dict[str, list[float]], warmup: int, length: int, worl
         steps_timed=len(timings["step"]) - warmup,
     )
     if timings.get("start") and timings.get("end"):
-        intervals = np.diff([*timings["start"], timings["end"][-1]])
-        pipelined = float(np.median(intervals))
-        # Every interval too: the median of the same code moved by 8% between runs on one card
-        # (docs/perf/train.md, 2026-12-03); whether a few steps or all of them were slower tells
-        # a pause (collection, a stalled data thread) from a slower steady state.
-        out.update(pipelined_step_s=round(pipelined, 4), pipelined_steps=len(timings["start"]), pipelined_intervals_ms=[round(1e3 * x, 2) for x in intervals])
+        starts = [*timings["start"], timings["end"][-1]]
+        intervals = np.diff(starts)
+        pipelined = (starts[-1] - starts[0]) / len(intervals)
+        out.update(
+            pipelined_step_s=round(pipelined, 4),
+            pipelined_steps=len(intervals),
+            pipelined_median_interval_s=round(float(np.median(intervals)), 4),
+            pipelined_intervals_ms=[round(1e3 * x, 2) for x in intervals],
+        )
         step = pipelined
     out.update(tokens_per_s=round(length / step, 1), tokens_per_s_total=round(world_size * length / step, 1))
     return out
@@ -74,3 +88,81 @@ def copy_bandwidth_tbs(device: torch.device) -> float:
     end.record()
     end.synchronize()
     return 2 * 2**30 * 20 / (start.elapsed_time(end) / 1e3) / 1e12
+
+
+def sustained_matmul_tflops(device: torch.device, shape: tuple[int, int, int] = (4096, 3584, 18944), seconds: float = 8.0, dtype: torch.dtype = torch.bfloat16) -> float:
+    """TFLOP/s this card keeps up on one bf16 product ``[m, k] x [k, n]`` (by default the 7B
+    target's MLP projection at 4096 tokens, the step's most common large product), run back to
+    back for ``seconds`` and timed over the second half: long enough for the card to reach its
+    power limit, as a training run does. An H200 held at its 700 W cap ran the 7B training step
+    at about 1,635 MHz against its 1,980 MHz boost (2026-12-03), so a floor from the datasheet's
+    rate, or from a product timed cold, is one the card cannot reach."""
+    m, k, n = shape
+    a = torch.randn(m, k, device=device, dtype=dtype)
+    b = torch.randn(k, n, device=device, dtype=dtype)
+    out = torch.empty(m, n, device=device, dtype=dtype)
+
+    def timed(count: int) -> float:
+        if device.type != "cuda":  # the --tiny check of the script: host clocks
+            t0 = time.perf_counter()
+            for _ in range(count):
+                torch.mm(a, b, out=out)
+            return time.perf_counter() - t0
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(count):
+            torch.mm(a, b, out=out)
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3
+
+    timed(3)
+    count = max(1, int(seconds / 2 / (timed(10) / 10)))
+    timed(count)  # the first half: the card warms to its steady clock
+    return 2 * m * k * n * count / timed(count) / 1e12
+
+
+class DeviceMonitor:
+    """The card's SM clock and power draw, and whether its power limit holds the clock down,
+    sampled every 100 ms by ``nvidia-smi`` into a file for as long as the monitor lives; a window
+    of host wall-clock time (``time.time()``) is summarised afterwards. Without ``nvidia-smi``, or
+    with a driver that does not know the query, the summaries are empty."""
+
+    QUERY = "timestamp,clocks.sm,power.draw,clocks_event_reasons.sw_power_cap"
+
+    def __init__(self, device: torch.device) -> None:
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="eaglet-smi-", suffix=".csv")
+        self.proc = None
+        if device.type == "cuda" and shutil.which("nvidia-smi"):
+            card = f"GPU-{torch.cuda.get_device_properties(device).uuid}"  # the card itself, whatever CUDA_VISIBLE_DEVICES says
+            command = ["nvidia-smi", "-i", card, f"--query-gpu={self.QUERY}", "--format=csv,noheader,nounits", "-lms", "100"]
+            self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.DEVNULL)
+
+    def window(self, start: float, end: float) -> dict:
+        """Medians of the SM clock (MHz) and power (W) between two ``time.time()`` readings, and the
+        share of samples in which the power cap held the clock down."""
+        self.log.flush()
+        self.log.seek(0)
+        samples = []
+        for line in self.log.read().splitlines():
+            fields = [f.strip() for f in line.split(",")]
+            try:
+                stamp = datetime.datetime.strptime(fields[0], "%Y/%m/%d %H:%M:%S.%f").timestamp()  # the host's local time, as time.time()'s
+                samples.append((stamp, float(fields[1]), float(fields[2]), fields[3] == "Active"))
+            except (ValueError, IndexError):
+                continue
+        inside = [s for s in samples if start <= s[0] <= end]
+        if not inside:
+            return {}
+        return {
+            "sm_clock_mhz": round(float(np.median([s[1] for s in inside]))),
+            "power_w": round(float(np.median([s[2] for s in inside])), 1),
+            "power_capped_share": round(sum(s[3] for s in inside) / len(inside), 2),
+            "monitor_samples": len(inside),
+        }
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait()
+        self.log.close()

@@ -18,7 +18,8 @@ full-vocabulary logits, the aux layers concatenated, the logits shifted) and the
 backward, the clip, the optimizer and scheduler steps. Timed from the trainer's ``on_step_begin``
 to its ``on_step_end`` callback (after ``zero_grad``), with device synchronisation at both ends;
 ``prepare_data_for_draft_model`` is timed the same way as the target's share. Reported per
-length: tokens/s = sequence tokens / median step time (after the warm-up steps), the target's
+length: tokens/s of the pipelined steps (their span over their count) and of the synchronised
+ones (median step after the warm-up; ``gpu_timing.step_figures``, as eaglet's), the target's
 share, peak GPU memory, or ``"error": "out of memory"``.
 
     ~/.cache/eaglet/angelslim-venv/bin/python tools/bench/reference_throughput.py --lengths 2048,4096
@@ -307,7 +308,7 @@ def main() -> None:
     parser.add_argument("--lengths", default="2048,4096,8192,16384")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per length (median reported)")
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--pipelined-steps", type=int, default=5, help="as train_throughput.py's")
+    parser.add_argument("--pipelined-steps", type=int, default=16, help="as train_throughput.py's")
     parser.add_argument("--ttt", type=int, default=7, help="AngelSlim's training_time_test_length (its default 7)")
     parser.add_argument("--tiny", action="store_true", help="tiny widths on CPU: checks the script, measures nothing")
     parser.add_argument("--out", help="append JSON lines here")

@@ -14,8 +14,13 @@ and backward -> gradient clip -> fused AdamW). Reported per length: sequence tok
 whole steps, the target's and the draft's share, peak GPU memory, or OOM. After ``--warmup``
 steps, ``--steps`` run with the device synchronised around each step and its target phase (the
 phase split, ``synced_tokens_per_s``), then ``--pipelined-steps`` run as training runs them,
-unsynchronised, the host queueing a step while the GPU finishes the last: their median step is
-``tokens_per_s`` (``gpu_timing.step_figures``).
+unsynchronised, the host queueing a step while the GPU finishes the last: their span over their
+count is ``tokens_per_s``'s step (``gpu_timing.step_figures``), and the card's SM clock and power
+over them (``DeviceMonitor``) go into the row.
+
+``--floor`` adds the step's arithmetic floor on this card, in the same run: the step's FLOPs as
+torch counts them over one eager step (``counted_step_flops``), at the rate the card sustains on
+the step's dominant product once it sits at its power limit (``gpu_timing.sustained_matmul_tflops``).
 
     python tools/bench/train_throughput.py --lengths 2048,4096,8192,16384
     python tools/bench/train_throughput.py --tiny --lengths 1024,2048   # the same code path on CPU
@@ -23,6 +28,7 @@ unsynchronised, the host queueing a step while the GPU finishes the last: their 
     python tools/bench/train_throughput.py --offline --lengths 4096   # capture, then train from the capture
     python tools/bench/train_throughput.py --lengths 4096 --target-fp8 both   # bf16 target, then FP8 (targetFp8), same run
     python tools/bench/train_throughput.py --lengths 4096 --variant flash,all-rows,flash2   # A/B of two levers, same run
+    python tools/bench/train_throughput.py --lengths 4096 --pipelined-steps 32 --floor   # and the floor on this card
 
 ``--offline`` first captures ``--capture-records`` records of each length with the capture module
 (``eaglet data capture``'s engine side: target forward, bf16 shards written to disk; after one
@@ -53,6 +59,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gc
 import json
 import os
@@ -79,7 +86,7 @@ from eaglet_engine.signals import StopRequested  # noqa: E402
 from eaglet_engine.trainer import Trainer  # noqa: E402
 from eaglet_engine.vocab import save_vocab  # noqa: E402
 from eaglet_qwen2_audio import Qwen2AudioTarget  # noqa: E402
-from gpu_timing import StepClock, step_figures  # noqa: E402
+from gpu_timing import DeviceMonitor, StepClock, step_figures, sustained_matmul_tflops  # noqa: E402
 from qwen2_audio_7b import AUX_LAYER_IDS_7B, DRAFT_VOCAB_7B, QWEN2_AUDIO_7B  # noqa: E402
 from qwen2_audio_7b import DRAFT_7B as REFERENCE_DRAFT  # noqa: E402
 from tests.fixtures import write_prepared  # noqa: E402  (the engine tests' shard writer)
@@ -177,11 +184,14 @@ class BenchTrainer(Trainer):
     def train_step(self, micro_batches, all_counts):
         index = self.step
         if not self.clock.synced(index):  # pipelined: as training runs (gpu_timing.step_figures)
+            if not self.timings["start"]:
+                self.timings["wall"].append(time.time())  # the window DeviceMonitor summarises
             self.timings["start"].append(time.perf_counter())
             stats = super().train_step(micro_batches, all_counts)
             if self.clock.last(index):
                 self._sync()
                 self.timings["end"].append(time.perf_counter())
+                self.timings["wall"].append(time.time())
             return stats
         self._sync()
         t0 = time.perf_counter()
@@ -271,10 +281,26 @@ def attention_backend(variant: str, device: torch.device):
         kernels._CUDNN_AGREES[key] = before
 
 
-def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: dict, draft_cfg: dict, denv: dist_env.DistEnv, captured: Path | None = None, target_fp8: bool = False, variant: str = "flash") -> dict:
+def run_length(
+    target,
+    length: int,
+    args,
+    work: Path,
+    vocab_path: Path,
+    spec: dict,
+    draft_cfg: dict,
+    denv: dist_env.DistEnv,
+    captured: Path | None = None,
+    target_fp8: bool = False,
+    variant: str = "flash",
+    monitor: DeviceMonitor | None = None,
+    count_flops: bool = False,
+) -> dict:
     """``draft_cfg``: the resolved draft config; ``spec``: the target's architecture; ``captured``:
     train offline from this capture (``target`` is then None); ``target_fp8``: the config's
-    targetFp8 (converts ``target`` in place)."""
+    targetFp8 (converts ``target`` in place); ``monitor``: the card's clock and power over the
+    pipelined steps go into the row; ``count_flops``: instead of timing, one step run eagerly
+    under torch's FLOP counter (``counted_step_flops``)."""
     device = denv.device
     vocab_size = spec["text_config"]["vocab_size"]
     suffix = "-fp8" if target_fp8 else ""
@@ -308,7 +334,7 @@ def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: di
             "keepCheckpoints": 1,
             "precision": "bf16" if device.type == "cuda" else "fp32",
             "targetFp8": target_fp8,
-            "compile": "off" if args.no_compile else "auto",
+            "compile": "off" if args.no_compile or count_flops else "auto",
             "device": device.type,
             "nprocPerNode": denv.world_size,
             "parallel": args.parallel,
@@ -323,7 +349,7 @@ def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: di
     trainer = BenchTrainer.__new__(BenchTrainer)
     Trainer.__init__(trainer, cfg, env=denv)
     trainer.target_obj = target
-    trainer.timings = {"target": [], "step": [], "start": [], "end": [], "prepare": []}
+    trainer.timings = {"target": [], "step": [], "start": [], "end": [], "prepare": [], "wall": []}
     trainer.clock = clock
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -339,7 +365,10 @@ def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: di
                 trainer.objective.weights_dtype = None
             trainer.save_checkpoint = lambda: None  # not part of a step; a 7B-draft checkpoint is minutes of disk
             trainer.export = lambda: {}
-            trainer.train()
+            if count_flops:
+                result.update(counted_step_flops(trainer))
+            else:
+                trainer.train()
     except torch.OutOfMemoryError as e:
         result["oom"] = True
         result["error"] = str(e).split("\n")[0][:200]
@@ -351,10 +380,74 @@ def run_length(target, length: int, args, work: Path, vocab_path: Path, spec: di
         result["peak_allocated_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
         result["peak_reserved_gib"] = round(torch.cuda.max_memory_reserved() / 2**30, 2)
         torch.cuda.empty_cache()
-    if not result.get("oom"):
+    if not result.get("oom") and not count_flops:
         result.update(step_figures(timings, args.warmup, length, denv.world_size))
         result["prepare_ms"] = [round(1e3 * x, 1) for x in timings["prepare"]]
+        if monitor is not None and len(timings["wall"]) == 2:
+            result.update(monitor.window(*timings["wall"]))
     return result
+
+
+def counted_step_flops(trainer: BenchTrainer) -> dict:
+    """The FLOPs of one training step as torch counts them (``torch.utils.flop_counter``: matrix
+    products, the audio encoder's convolutions among them, and attention, forward and backward),
+    in TFLOP: ``step_tflop_matmul`` and
+    ``step_tflop_attention``. The step runs eagerly (the counter sees aten operators, not
+    compiled kernels; the FLOPs are the same). The data thread's part of the step, the audio
+    encoder, is counted by preparing the same batch again here: a dispatch mode sees one thread.
+    Attention is counted as if every score were computed (the counter ignores causal masking), so
+    ``step_tflop_attention`` is about twice what causal kernels do; elementwise work and the TTT
+    merge's Triton kernels are not counted."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    inputs = trainer._step_inputs()
+    _, _, batches, counts = next(inputs)
+    inputs.close()
+    mine, _ = trainer.planner.step_batches(0, 0)
+    aten = torch.ops.aten
+    attention = {  # with grouped key/value heads, which torch's own formulas before 2.12 refuse
+        **dict.fromkeys([aten._scaled_dot_product_cudnn_attention, aten._scaled_dot_product_flash_attention, aten._scaled_dot_product_efficient_attention], _attention_flops),
+        **dict.fromkeys(
+            [aten._scaled_dot_product_cudnn_attention_backward, aten._scaled_dot_product_flash_attention_backward, aten._scaled_dot_product_efficient_attention_backward],
+            _attention_backward_flops,
+        ),
+    }
+    with FlopCounterMode(display=False, custom_mapping=attention) as counter:
+        for idx in mine:
+            trainer.prepare(trainer.train_data.collate(idx))
+        trainer.train_step(batches, counts)
+    by_op = counter.get_flop_counts()["Global"]
+    attention = sum(n for op, n in by_op.items() if "attention" in str(op))
+    matmul = sum(by_op.values()) - attention
+    return {"step_tflop_matmul": float(f"{matmul / 1e12:.4g}"), "step_tflop_attention": float(f"{attention / 1e12:.4g}")}
+
+
+def _attention_flops(query_shape, key_shape, value_shape, *args, **kwargs) -> int:
+    """Scores and output of ``[b, h, s_q, d]`` queries over ``s_k`` keys, every head of the
+    queries' (key/value heads shared by groups of them), causal masking ignored as torch does."""
+    b, h, s_q, d = query_shape
+    s_k, d_v = key_shape[2], value_shape[3]
+    return 2 * b * h * s_q * s_k * (d + d_v)
+
+
+def _attention_backward_flops(grad_out_shape, query_shape, key_shape, value_shape, *args, **kwargs) -> int:
+    """The backward's five products as torch counts them: the scores again, the scores' and the
+    values' gradients, then the queries' and the keys'."""
+    b, h, s_q, d = query_shape
+    s_k, d_v = key_shape[2], value_shape[3]
+    return 2 * b * h * s_q * s_k * (3 * d + 2 * d_v)
+
+
+def floor_figures(row: dict, flops: dict, matmul_tflops: float) -> dict:
+    """The step's arithmetic floor on this card: its matrix-product FLOPs and half its counted
+    attention FLOPs (causal), all at the rate the card sustains on the step's dominant product
+    (``gpu_timing.sustained_matmul_tflops``, measured in the same run), against the pipelined step."""
+    tflop = flops["step_tflop_matmul"] + flops["step_tflop_attention"] / 2
+    floor = tflop / matmul_tflops
+    out = {**flops, "sustained_matmul_tflops": matmul_tflops, "floor_step_s": float(f"{floor:.4g}"), "floor_tokens_per_s": round(row["length"] / floor, 1)}
+    if "pipelined_step_s" in row:
+        out["floor_share"] = round(floor / row["pipelined_step_s"], 3)  # 1.0: the step runs at the floor
+    return out
 
 
 REFERENCE_HOWTO = """The reference's environment (AngelSlim 0.5.0 with its transformers 5.9) is made with:
@@ -426,7 +519,7 @@ def main() -> None:
     parser.add_argument("--lengths", default="2048,4096,8192,16384")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per length (median reported)")
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--pipelined-steps", type=int, default=5, help="then this many steps run as training runs, unsynchronised: tokens/s is theirs (0: the synchronised steps')")
+    parser.add_argument("--pipelined-steps", type=int, default=16, help="then this many steps run as training runs, unsynchronised: tokens/s is theirs (0: the synchronised steps')")
     parser.add_argument("--ttt", type=int, default=7)
     parser.add_argument(
         "--variant",
@@ -444,10 +537,13 @@ def main() -> None:
     parser.add_argument("--offline", action="store_true", help="capture each length first (capture tokens/s, bytes/token), then train from the captures without the target")
     parser.add_argument("--capture-records", type=int, default=8, help="--offline: records captured per length (one per shard)")
     parser.add_argument("--target-fp8", choices=["off", "on", "both"], default="off", help="the target decoder's linears in FP8 (targetFp8); both: bf16 first, then FP8, same run")
+    parser.add_argument("--floor", action="store_true", help="the step's arithmetic floor on this card, in the same run: its FLOPs counted over one eager step, at the rate the card sustains on the step's dominant product")
     parser.add_argument("--reference", metavar="PYTHON_OR_SITE", help="after eaglet's lengths, the reference trainer's (AngelSlim 0.5.0) on the same ones, side by side: a Python that has it, or the folder its wheels were installed into")
     args = parser.parse_args()
     if args.reference and (args.offline or int(os.environ.get("WORLD_SIZE", "1")) > 1):
         parser.error("--reference: the reference is measured online on one GPU (no --offline, no torchrun)")
+    if args.floor and args.offline:
+        parser.error("--floor: the online step's floor (no --offline)")
     reference = reference_command(args.reference) if args.reference else None  # before the long part: absent is an error now
 
     events.redirect_stdout_to_stderr()  # the trainer's events go to stderr; the table to stdout
@@ -477,6 +573,13 @@ def main() -> None:
         **({"memory_cap_gib": args.memory_gib} if args.memory_gib else {}),
     }
     say = print if denv.is_main else (lambda *a, **k: None)
+    monitor = DeviceMonitor(device) if device.type == "cuda" else None
+    if args.floor:
+        t0 = time.time()
+        product = (4096, spec["text_config"]["hidden_size"], spec["text_config"]["intermediate_size"])  # the target's MLP projection at 4096 tokens
+        env["sustained_matmul_tflops"] = round(sustained_matmul_tflops(device, product, seconds=8.0 if device.type == "cuda" else 0.2, dtype=dtype), 3)
+        if monitor is not None:
+            env.update({f"matmul_{k}": v for k, v in monitor.window(t0, time.time()).items()})
     say(json.dumps({"env": env}), flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -499,7 +602,11 @@ def main() -> None:
             for length in sorted(lengths) if args.search else lengths:
                 folder, capture_figures = captures.get(length, (None, {}))
                 for variant in variants:
-                    row = run_length(target, length, args, work, work / "vocab.safetensors", spec, resolved_draft_config(draft_cfg, spec, draft_vocab), denv, captured=folder, target_fp8=target_fp8, variant=variant)
+                    run = functools.partial(run_length, target, length, args, work, work / "vocab.safetensors", spec, resolved_draft_config(draft_cfg, spec, draft_vocab), denv, captured=folder, target_fp8=target_fp8, variant=variant)
+                    flops = run(count_flops=True) if args.floor else {}
+                    row = run(monitor=monitor)
+                    if flops and not flops.get("oom") and not row.get("oom"):
+                        row.update(floor_figures(row, {k: flops[k] for k in ("step_tflop_matmul", "step_tflop_attention")}, env["sustained_matmul_tflops"]))
                     row.update(capture_figures)
                     row["device"] = env["device"]
                     rows.append(row)
@@ -510,6 +617,8 @@ def main() -> None:
                 if args.search and row.get("oom"):
                     break  # the next precision still searches from the shortest length
     dist_env.close()
+    if monitor is not None:
+        monitor.close()
     if not denv.is_main:
         return
     gpus = f"{denv.world_size} x {env['device']} ({args.parallel})" if denv.distributed else env["device"]
@@ -529,6 +638,15 @@ def main() -> None:
             train = "OOM | | | " if r.get("oom") else f"{r['tokens_per_s']:,.0f} | {r['step_s']:.3f} | {r['target_s']:.3f} | {r['draft_and_optimizer_s']:.3f}"
             print(f"| {r['length']} | {r['capture_tokens_per_s']:,.0f} | {r['capture_bytes_per_token']:,.0f} | {train} | {r.get('peak_allocated_gib', '')} |")
         return
+    for r in rows:
+        if "floor_step_s" in r:
+            clocks = f" ({r['sm_clock_mhz']} MHz, {r['power_w']} W, power-capped {r['power_capped_share']:.0%} of samples)" if "sm_clock_mhz" in r else ""
+            print(
+                f"floor at {r['length']}: {r['step_tflop_matmul']:.1f} TFLOP of products + {r['step_tflop_attention'] / 2:.1f} of causal attention a step, at the "
+                f"{r['sustained_matmul_tflops']:.1f} TFLOP/s this card sustains on one product ({env.get('matmul_sm_clock_mhz', '?')} MHz): {r['floor_step_s']:.3f} s "
+                f"({r['floor_tokens_per_s']:,.0f} tokens/s)"
+                + (f"; the pipelined step{clocks}: {r['pipelined_step_s']:.3f} s, the floor is {r['floor_share']:.0%} of it" if "floor_share" in r else "")
+            )
     print("tokens/s: pipelined steps (as training runs); the other columns: steps timed alone, the device synchronised around each and its target phase")
     print("| length | target | variant | tokens/s per GPU | synced tokens/s | step s | target s | draft+opt s | target share | peak GiB |")
     print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")
