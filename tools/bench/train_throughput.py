@@ -391,9 +391,8 @@ def run_length(
 def counted_step_flops(trainer: BenchTrainer) -> dict:
     """The FLOPs of one training step as torch counts them (``torch.utils.flop_counter``: matrix
     products, the audio encoder's convolutions among them, and attention, forward and backward),
-    in TFLOP: ``step_tflop_matmul`` and
-    ``step_tflop_attention``. The step runs eagerly (the counter sees aten operators, not
-    compiled kernels; the FLOPs are the same). The data thread's part of the step, the audio
+    in TFLOP: ``step_tflop_matmul`` and ``step_tflop_attention``. The step runs eagerly (the
+    counter sees aten operators, not compiled kernels; the FLOPs are the same). The data thread's part of the step, the audio
     encoder, is counted by preparing the same batch again here: a dispatch mode sees one thread.
     Attention is counted as if every score were computed (the counter ignores causal masking), so
     ``step_tflop_attention`` is about twice what causal kernels do; elementwise work and the TTT
@@ -405,7 +404,7 @@ def counted_step_flops(trainer: BenchTrainer) -> dict:
     inputs.close()
     mine, _ = trainer.planner.step_batches(0, 0)
     aten = torch.ops.aten
-    attention = {  # with grouped key/value heads, which torch's own formulas before 2.12 refuse
+    attention = {  # with grouped key/value heads, which torch 2.11's own formulas refuse (2.15's count them)
         **dict.fromkeys([aten._scaled_dot_product_cudnn_attention, aten._scaled_dot_product_flash_attention, aten._scaled_dot_product_efficient_attention], _attention_flops),
         **dict.fromkeys(
             [aten._scaled_dot_product_cudnn_attention_backward, aten._scaled_dot_product_flash_attention_backward, aten._scaled_dot_product_efficient_attention_backward],
