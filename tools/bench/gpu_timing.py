@@ -131,7 +131,9 @@ class DeviceMonitor:
     QUERY = "timestamp,clocks.sm,power.draw,clocks_event_reasons.sw_power_cap"
 
     def __init__(self, device: torch.device) -> None:
-        self.log = tempfile.NamedTemporaryFile("w+", prefix="eaglet-smi-", suffix=".csv")
+        # Appended to (O_APPEND) and read through a file of its own: nvidia-smi's descriptor shares
+        # this one's offset, which a seek to read it would move under its writes.
+        self.log = tempfile.NamedTemporaryFile("a", prefix="eaglet-smi-", suffix=".csv")
         self.proc = None
         if device.type == "cuda" and shutil.which("nvidia-smi"):
             card = f"GPU-{torch.cuda.get_device_properties(device).uuid}"  # the card itself, whatever CUDA_VISIBLE_DEVICES says
@@ -142,9 +144,10 @@ class DeviceMonitor:
         """Medians of the SM clock (MHz) and power (W) between two ``time.time()`` readings, and the
         share of samples in which the power cap held the clock down."""
         self.log.flush()
-        self.log.seek(0)
+        with open(self.log.name) as f:
+            text = f.read()
         samples = []
-        for line in self.log.read().splitlines():
+        for line in text.splitlines():
             fields = [f.strip() for f in line.split(",")]
             try:
                 stamp = datetime.datetime.strptime(fields[0], "%Y/%m/%d %H:%M:%S.%f").timestamp()  # the host's local time, as time.time()'s
