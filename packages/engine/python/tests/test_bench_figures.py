@@ -51,7 +51,7 @@ def test_synchronised_steps_are_medians_after_the_warmup():
     assert row["tokens_per_s"] == 5000.0 and "pipelined_step_s" not in row
 
 
-def test_the_monitor_summarises_the_samples_inside_a_window(tmp_path):
+def test_the_monitor_summarises_the_samples_inside_a_window():
     monitor = DeviceMonitor(torch.device("cpu"))  # no nvidia-smi on a CPU device: samples written here
     try:
         now = time.time()
