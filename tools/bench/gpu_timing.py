@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -79,15 +80,25 @@ def copy_bandwidth_tbs(device: torch.device) -> float:
     n = 2**30 // 2
     src = torch.randn(n, device=device, dtype=torch.bfloat16)
     dst = torch.empty_like(src)
-    for _ in range(3):
-        dst.copy_(src)
+    _seconds(device, lambda: dst.copy_(src), 3)
+    return 2 * 2**30 * 20 / _seconds(device, lambda: dst.copy_(src), 20) / 1e12
+
+
+def _seconds(device: torch.device, work: Callable[[], object], count: int) -> float:
+    """Seconds that ``count`` calls of ``work`` take: between CUDA events on a GPU, by the host's
+    clock elsewhere (the ``--tiny`` checks of the scripts)."""
+    if device.type != "cuda":
+        t0 = time.perf_counter()
+        for _ in range(count):
+            work()
+        return time.perf_counter() - t0
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     start.record()
-    for _ in range(20):
-        dst.copy_(src)
+    for _ in range(count):
+        work()
     end.record()
     end.synchronize()
-    return 2 * 2**30 * 20 / (start.elapsed_time(end) / 1e3) / 1e12
+    return start.elapsed_time(end) / 1e3
 
 
 def sustained_matmul_tflops(device: torch.device, shape: tuple[int, int, int] = (4096, 3584, 18944), seconds: float = 8.0, dtype: torch.dtype = torch.bfloat16) -> float:
@@ -102,24 +113,13 @@ def sustained_matmul_tflops(device: torch.device, shape: tuple[int, int, int] = 
     b = torch.randn(k, n, device=device, dtype=dtype)
     out = torch.empty(m, n, device=device, dtype=dtype)
 
-    def timed(count: int) -> float:
-        if device.type != "cuda":  # the --tiny check of the script: host clocks
-            t0 = time.perf_counter()
-            for _ in range(count):
-                torch.mm(a, b, out=out)
-            return time.perf_counter() - t0
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(count):
-            torch.mm(a, b, out=out)
-        end.record()
-        end.synchronize()
-        return start.elapsed_time(end) / 1e3
+    def product() -> None:
+        torch.mm(a, b, out=out)
 
-    timed(3)
-    count = max(1, int(seconds / 2 / (timed(10) / 10)))
-    timed(count)  # the first half: the card warms to its steady clock
-    return 2 * m * k * n * count / timed(count) / 1e12
+    _seconds(device, product, 3)
+    count = max(1, int(seconds / 2 / (_seconds(device, product, 10) / 10)))
+    _seconds(device, product, count)  # the first half: the card warms to its steady clock
+    return 2 * m * k * n * count / _seconds(device, product, count) / 1e12
 
 
 class DeviceMonitor:

@@ -392,8 +392,9 @@ def counted_step_flops(trainer: BenchTrainer) -> dict:
     """The FLOPs of one training step as torch counts them (``torch.utils.flop_counter``: matrix
     products, the audio encoder's convolutions among them, and attention, forward and backward),
     in TFLOP: ``step_tflop_matmul`` and ``step_tflop_attention``. The step runs eagerly (the
-    counter sees aten operators, not compiled kernels; the FLOPs are the same). The data thread's part of the step, the audio
-    encoder, is counted by preparing the same batch again here: a dispatch mode sees one thread.
+    counter sees aten operators, not compiled kernels; the FLOPs are the same). The data thread's
+    part of the step, the audio encoder, is counted by preparing the same batch again here: a
+    dispatch mode sees one thread.
     Attention is counted as if every score were computed (the counter ignores causal masking), so
     ``step_tflop_attention`` is about twice what causal kernels do; elementwise work and the TTT
     merge's Triton kernels are not counted."""

@@ -39,7 +39,7 @@ def test_pipelined_steps_are_timed_by_their_span_not_by_the_median_of_alternatin
     # between the two modes wherever the few middle values put it.
     assert row["pipelined_median_interval_s"] == pytest.approx(0.2006, abs=1e-4)
     assert row["pipelined_intervals_ms"] == MEASURED_MS
-    # Two intervals swapped: the same work in the same span, the same figure; the median moves.
+    # Two intervals swapped: the same work in the same span, the same figure.
     swapped = [*MEASURED_MS[:5], MEASURED_MS[6], MEASURED_MS[5], *MEASURED_MS[7:]]
     again = step_figures(_timings(swapped), warmup=1, length=4096)
     assert again["pipelined_step_s"] == row["pipelined_step_s"]
