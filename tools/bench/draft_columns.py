@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Two passes of the 7B training step over large tensors that are pure data movement, timed
-against a plain copy of as many bytes (the card's floor for them):
+against a plain copy of as many bytes (the card's floor for them). Shapes default to
+``qwen2_audio_7b``'s, the spec the training benchmark builds:
 
   columns   the draft vocabulary's columns of the target's logits (``targets.target_signals``:
-            [rows, 151936] bf16 -> [rows, 32000], ids sorted as ``eaglet data vocab`` writes
+            [rows, 156032] bf16 -> [rows, 32000], ids sorted as ``eaglet data vocab`` writes
             them): advanced indexing (``full[:, ids]``), ``index_select`` (into the destination),
             ``gather`` over an expanded index, and the copy of a contiguous column block (what a
             head whose rows were permuted draft-first would need instead);
   delivery  lm_head's summed gradient handed to the fp32 weight (``kernels._DeliverGradient``,
-            [32000, 3584] bf16 * upstream -> fp32): eager ``torch.mul(out=)`` and the compiled
+            [32000, 4096] bf16 * upstream -> fp32): eager ``torch.mul(out=)`` and the compiled
             ``kernels._scaled_to``.
 
     python tools/bench/draft_columns.py [--rows 2048] [--out draft-columns.jsonl]
@@ -28,6 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loss_kernel import ROOT, median_ms  # noqa: E402
+from qwen2_audio_7b import DRAFT_7B, DRAFT_VOCAB_7B, QWEN2_AUDIO_7B  # noqa: E402
 
 sys.path[:0] = [str(ROOT / "packages/engine/python")]
 from eaglet_engine.kernels import _scaled_to, compiled_if  # noqa: E402
@@ -37,9 +39,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--rows", type=int, default=2048, help="rows of one target-signals chunk (targets.TARGET_CHUNK_ROWS)")
-    ap.add_argument("--vocab", type=int, default=151936)
-    ap.add_argument("--draft-vocab", type=int, default=32000)
-    ap.add_argument("--hidden", type=int, default=3584, help="the draft's hidden size (lm_head's width)")
+    ap.add_argument("--vocab", type=int, default=QWEN2_AUDIO_7B["text_config"]["vocab_size"])
+    ap.add_argument("--draft-vocab", type=int, default=DRAFT_VOCAB_7B)
+    ap.add_argument("--hidden", type=int, default=DRAFT_7B["hidden_size"], help="the draft's hidden size (lm_head's width)")
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--out")

@@ -101,9 +101,9 @@ def _seconds(device: torch.device, work: Callable[[], object], count: int) -> fl
     return start.elapsed_time(end) / 1e3
 
 
-def sustained_matmul_tflops(device: torch.device, shape: tuple[int, int, int] = (4096, 3584, 18944), seconds: float = 8.0, dtype: torch.dtype = torch.bfloat16) -> float:
-    """TFLOP/s this card keeps up on one bf16 product ``[m, k] x [k, n]`` (by default the 7B
-    target's MLP projection at 4096 tokens, the step's most common large product), run back to
+def sustained_matmul_tflops(device: torch.device, shape: tuple[int, int, int], seconds: float = 8.0, dtype: torch.dtype = torch.bfloat16) -> float:
+    """TFLOP/s this card keeps up on one bf16 product ``[m, k] x [k, n]`` (train_throughput passes
+    the target's MLP projection at 4096 tokens, from the model spec it trains), run back to
     back for ``seconds`` and timed over the second half: long enough for the card to reach its
     power limit, as a training run does. An H200 held at its 700 W cap ran the 7B training step
     at about 1,635 MHz against its 1,980 MHz boost (2026-12-03), so a floor from the datasheet's

@@ -577,6 +577,7 @@ def main() -> None:
     if args.floor:
         t0 = time.time()
         product = (4096, spec["text_config"]["hidden_size"], spec["text_config"]["intermediate_size"])  # the target's MLP projection at 4096 tokens
+        env["sustained_matmul_shape"] = list(product)  # [m, k] x [k, n] as [m, k, n]
         env["sustained_matmul_tflops"] = round(sustained_matmul_tflops(device, product, seconds=8.0 if device.type == "cuda" else 0.2, dtype=dtype), 3)
         if monitor is not None:
             env.update({f"matmul_{k}": v for k, v in monitor.window(t0, time.time()).items()})
