@@ -80,11 +80,12 @@ def copy_bandwidth_tbs(device: torch.device) -> float:
     n = 2**30 // 2
     src = torch.randn(n, device=device, dtype=torch.bfloat16)
     dst = torch.empty_like(src)
-    _seconds(device, lambda: dst.copy_(src), 3)
-    return 2 * 2**30 * 20 / _seconds(device, lambda: dst.copy_(src), 20) / 1e12
+    timed_seconds(device, lambda: dst.copy_(src), 3)
+    count = 20
+    return 2 * 2**30 * count / timed_seconds(device, lambda: dst.copy_(src), count) / 1e12
 
 
-def _seconds(device: torch.device, work: Callable[[], object], count: int) -> float:
+def timed_seconds(device: torch.device, work: Callable[[], object], count: int) -> float:
     """Seconds that ``count`` calls of ``work`` take: between CUDA events on a GPU, by the host's
     clock elsewhere (the ``--tiny`` checks of the scripts)."""
     if device.type != "cuda":
@@ -116,10 +117,10 @@ def sustained_matmul_tflops(device: torch.device, shape: tuple[int, int, int], s
     def product() -> None:
         torch.mm(a, b, out=out)
 
-    _seconds(device, product, 3)
-    count = max(1, int(seconds / 2 / (_seconds(device, product, 10) / 10)))
-    _seconds(device, product, count)  # the first half: the card warms to its steady clock
-    return 2 * m * k * n * count / _seconds(device, product, count) / 1e12
+    timed_seconds(device, product, 3)
+    count = max(1, int(seconds / 2 / (timed_seconds(device, product, 10) / 10)))
+    timed_seconds(device, product, count)  # the first half: the card warms to its steady clock
+    return 2 * m * k * n * count / timed_seconds(device, product, count) / 1e12
 
 
 class DeviceMonitor:

@@ -30,7 +30,6 @@ import itertools
 import json
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,6 +41,7 @@ sys.path[:0] = [str(ROOT / "packages/engine/python")]
 
 from eaglet_engine.kernels import DEFAULT_CHUNK_ROWS, _chunk_math  # noqa: E402
 from eaglet_engine.soft_ce_kernel import DEFAULT_BLOCK, DEFAULT_WARPS, serves, soft_cross_entropy_rows  # noqa: E402
+from gpu_timing import timed_seconds  # noqa: E402
 
 # Launch shapes timed on CUDA: tiles of 16 to 2 entries per thread and row (compiled for sm_90,
 # none spills more than 8 bytes), each with one program a row and with 2 or 4 programs an SM
@@ -54,20 +54,7 @@ def median_ms(fn: Callable[[], object], device: torch.device, reps: int, warmup:
     """Median milliseconds of fn() over reps calls after warmup calls."""
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(reps):
-        if device.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
-        else:
-            t0 = time.perf_counter()
-            fn()
-            times.append(1e3 * (time.perf_counter() - t0))
-    return statistics.median(times)
+    return statistics.median(1e3 * timed_seconds(device, fn, 1) for _ in range(reps))
 
 
 def triton_version() -> str | None:
